@@ -62,13 +62,13 @@ bench: $(STAMP) ## run the engine benchmark, write build/bench.json
 	$(PY) -m benchmarks.engine_bench
 
 demo: $(STAMP) $(TF_RC) package ## the local two-partition run: deploy, load both sides, verify, report
-	$(PY) -m local demo
+	$(PY) -m replication_ops.local demo
 
 up: $(STAMP) $(TF_RC) package ## start the local two-partition environment in the background
-	$(PY) -m local up
+	$(PY) -m replication_ops.local up
 
 down: $(STAMP) ## stop the local environment
-	$(PY) -m local down
+	$(PY) -m replication_ops.local down
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build dist
