@@ -1,0 +1,64 @@
+"""Forwarder Lambda: DynamoDB stream batch -> the peer partition's inbox (Kinesis)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from replication.backoff import Backoff
+from replication.classify import Action
+from replication.forwarding import Forwarder
+from replication.kinesis_sender import KinesisSender
+from replication.peer_session import PeerSession
+from replication.settings import ForwarderSettings
+from replication.table_writer import TableWriter
+from replication.telemetry import MetricUnit, logger, metrics
+
+# Lambda's deadline less this margin bounds the retries of one invocation.
+SAFETY_MARGIN_SECONDS = 5.0
+
+settings = ForwarderSettings.from_env()
+table_writer = TableWriter(boto3.client("dynamodb"), settings.table)
+peer_session = PeerSession(settings)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # The batch is handled as a whole (many changes go into one Kinesis record), so the partial
+    # batch response is built here rather than per record: Lambda retries from the first failure.
+    records = event.get("Records", [])
+    deadline = _deadline(context)
+    sender = KinesisSender(
+        peer_session, settings.peer_stream_name, backoff_factory=lambda: Backoff(deadline=deadline)
+    )
+    report = Forwarder(settings, table_writer, sender).process(records)
+
+    metrics.add_metric("ChangesForwarded", MetricUnit.Count, report.changes_sent)
+    metrics.add_metric("EchoesSuppressed", MetricUnit.Count, report.counts[Action.ECHO])
+    metrics.add_metric("ChangesStamped", MetricUnit.Count, report.stamped)
+    metrics.add_metric("TtlDeletesSkipped", MetricUnit.Count, report.counts[Action.TTL])
+    metrics.add_metric("RecordsSent", MetricUnit.Count, report.records_sent)
+    metrics.add_metric("BytesSent", MetricUnit.Bytes, report.bytes_sent)
+    logger.info(
+        "batch forwarded",
+        extra={
+            "stream_records": len(records),
+            "changes_sent": report.changes_sent,
+            "kinesis_records": report.records_sent,
+            "bytes_sent": report.bytes_sent,
+            "first_failure": report.first_failure,
+        },
+    )
+    if report.first_failure is None:
+        return {"batchItemFailures": []}
+    sequence_number = records[report.first_failure]["dynamodb"]["SequenceNumber"]
+    return {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
+
+
+def _deadline(context: LambdaContext) -> float:
+    remaining = context.get_remaining_time_in_millis() / 1000.0
+    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)

@@ -1,0 +1,106 @@
+"""The forwarder's decision for one DynamoDB stream record (pure: no AWS calls).
+
+See docs/conflict-rules.md for why each rule is what it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from replication.changes import Change
+from replication.keys import TypedItem
+from replication.settings import VersionAttributes
+from replication.table_writer import TOMBSTONE_SOURCE_LOCAL, Tombstone
+from replication.versions import Version, delete_version, newest, stamp_version, version_of
+
+TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+
+class Action(Enum):
+    FORWARD = "forward"  # a local write with its own newer version: send it
+    DELETE = "delete"  # a local delete: remember it (tombstone), then send it
+    STAMP = "stamp"  # a local write without a newer version: stamp it; the stamp's record is sent
+    ECHO = "echo"  # written by the replicator (or enforcing a delete): never sent back
+    TTL = "ttl"  # a TTL expiry, not replicated by default
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    key: TypedItem
+    change: Change | None = None  # FORWARD, DELETE
+    seen: Version | None = None  # STAMP: the version attributes the record showed
+    stamp: Version | None = None  # STAMP: the version to give the item
+
+
+@dataclass(frozen=True)
+class ClassifyContext:
+    names: VersionAttributes
+    local_region: str
+    peer_region: str
+    replicate_ttl_deletes: bool
+
+
+def needs_tombstone(record: dict[str, Any]) -> bool:
+    """INSERTs and REMOVEs are decided against the key's tombstone; MODIFYs against the old image."""
+    return record.get("eventName") in ("INSERT", "REMOVE")
+
+
+def stream_time(record: dict[str, Any]) -> Decimal:
+    return Decimal(str(record["dynamodb"].get("ApproximateCreationDateTime", 0))).to_integral_value(
+        rounding="ROUND_FLOOR"
+    )
+
+
+def is_ttl_delete(record: dict[str, Any]) -> bool:
+    identity = record.get("userIdentity") or {}
+    return identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
+
+
+def classify(record: dict[str, Any], tombstone: Tombstone | None, context: ClassifyContext) -> Decision:
+    stream = record["dynamodb"]
+    key: TypedItem = stream["Keys"]
+    old_version = version_of(stream.get("OldImage"), context.names)
+    if record["eventName"] == "REMOVE":
+        return _classify_remove(record, key, old_version, tombstone, context)
+
+    new_image: TypedItem = stream["NewImage"]
+    new_version = version_of(new_image, context.names)
+    # What this write had to beat: the version it replaced, or for a new item a remembered delete.
+    floor = old_version if record["eventName"] == "MODIFY" else (tombstone.version if tombstone else None)
+    if new_version is not None and (floor is None or new_version > floor):
+        if new_version.origin == context.peer_region:
+            return Decision(Action.ECHO, key)
+        return Decision(Action.FORWARD, key, change=Change(key, new_version, new_image))
+    # The write left the version as it was (or set an older one): a local change all the same.
+    prior = newest(new_version, floor)
+    return Decision(
+        Action.STAMP,
+        key,
+        seen=new_version,
+        stamp=stamp_version(prior, stream_time(record), context.local_region),
+    )
+
+
+def _classify_remove(
+    record: dict[str, Any],
+    key: TypedItem,
+    old_version: Version | None,
+    tombstone: Tombstone | None,
+    context: ClassifyContext,
+) -> Decision:
+    if is_ttl_delete(record) and not context.replicate_ttl_deletes:
+        return Decision(Action.TTL, key)
+    deleted = delete_version(old_version, stream_time(record), context.local_region)
+    if tombstone is not None:
+        if tombstone.source == TOMBSTONE_SOURCE_LOCAL and tombstone.version == deleted:
+            # Our own earlier attempt at this very delete (a retried batch): send it again.
+            return Decision(Action.DELETE, key, change=Change(key, deleted))
+        if old_version is None or tombstone.version.as_upsert() >= old_version:
+            # A remembered delete already covers what was removed: the replicator (or the
+            # forwarder enforcing a delete) removed it. Nothing new to tell the peer.
+            return Decision(Action.ECHO, key)
+    return Decision(Action.DELETE, key, change=Change(key, deleted))

@@ -1,0 +1,117 @@
+"""Validation and conversion of DynamoDB typed values ({"S": ...}, {"N": ...}, ...).
+
+Stream events and the wire carry binary values as base64 text (as Lambda's JSON does); the boto3
+client wants bytes. Numbers stay strings end to end: never a float, so all 38 digits survive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from replication.errors import WireFormatError
+from replication.keys import TypedItem, TypedValue
+from replication.versions import parse_timestamp
+
+MAX_NESTING = 32  # DynamoDB's limit on nested documents
+
+
+def validate_item(item: Any, where: str) -> TypedItem:
+    if not isinstance(item, dict) or not item:
+        raise WireFormatError(f"{where}: expected a non-empty map of attributes")
+    for name, value in item.items():
+        if not isinstance(name, str) or not name:
+            raise WireFormatError(f"{where}: attribute names must be non-empty strings")
+        _validate_value(value, f"{where}.{name}", 0)
+    return item
+
+
+def _validate_value(value: Any, where: str, depth: int) -> None:
+    if depth > MAX_NESTING:
+        raise WireFormatError(f"{where}: nested deeper than {MAX_NESTING} levels")
+    if not isinstance(value, dict) or len(value) != 1:
+        raise WireFormatError(f"{where}: expected one type tag")
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        ok = isinstance(inner, str)
+    elif tag == "N":
+        ok = isinstance(inner, str) and parse_timestamp(inner) is not None
+    elif tag == "B":
+        ok = isinstance(inner, str) and _is_base64(inner)
+    elif tag == "BOOL":
+        ok = isinstance(inner, bool)
+    elif tag == "NULL":
+        ok = inner is True
+    elif tag == "SS":
+        ok = isinstance(inner, list) and bool(inner) and all(isinstance(x, str) for x in inner)
+    elif tag == "NS":
+        ok = (
+            isinstance(inner, list)
+            and bool(inner)
+            and all(isinstance(x, str) and parse_timestamp(x) is not None for x in inner)
+        )
+    elif tag == "BS":
+        ok = (
+            isinstance(inner, list)
+            and bool(inner)
+            and all(isinstance(x, str) and _is_base64(x) for x in inner)
+        )
+    elif tag == "M":
+        ok = isinstance(inner, dict)
+        if ok:
+            for name, member in inner.items():
+                _validate_value(member, f"{where}.{name}", depth + 1)
+    elif tag == "L":
+        ok = isinstance(inner, list)
+        if ok:
+            for index, member in enumerate(inner):
+                _validate_value(member, f"{where}[{index}]", depth + 1)
+    else:
+        raise WireFormatError(f"{where}: unknown type tag {tag!r}")
+    if not ok:
+        raise WireFormatError(f"{where}: malformed {tag} value")
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def to_client(item: TypedItem) -> TypedItem:
+    """Event/wire form -> boto3 client form (binary as bytes)."""
+    return {name: _value_to_client(value) for name, value in item.items()}
+
+
+def _value_to_client(value: TypedValue) -> TypedValue:
+    ((tag, inner),) = value.items()
+    if tag == "B":
+        return {"B": base64.b64decode(inner)}
+    if tag == "BS":
+        return {"BS": [base64.b64decode(x) for x in inner]}
+    if tag == "M":
+        return {"M": {name: _value_to_client(member) for name, member in inner.items()}}
+    if tag == "L":
+        return {"L": [_value_to_client(member) for member in inner]}
+    return value
+
+
+def from_client(item: TypedItem) -> TypedItem:
+    """boto3 client form -> event/wire form (binary as base64 text)."""
+    return {name: _value_from_client(value) for name, value in item.items()}
+
+
+def _value_from_client(value: TypedValue) -> TypedValue:
+    ((tag, inner),) = value.items()
+    if tag == "B":
+        return {"B": base64.b64encode(bytes(inner)).decode("ascii")}
+    if tag == "BS":
+        return {"BS": [base64.b64encode(bytes(x)).decode("ascii") for x in inner]}
+    if tag == "M":
+        return {"M": {name: _value_from_client(member) for name, member in inner.items()}}
+    if tag == "L":
+        return {"L": [_value_from_client(member) for member in inner]}
+    return value

@@ -1,0 +1,196 @@
+"""The wire format: what a forwarder puts into the peer's inbox (see docs/wire-format.md).
+
+A Kinesis record's data is ``b"DR" | format version (1 byte) | codec (1 byte) | compressed body``.
+The body is compact JSON: a header (kind, origin, table, version attribute names, send time) and,
+for ``changes``, many changes, so one record carries a whole stream batch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from replication.changes import Change
+from replication.errors import WireFormatError
+from replication.keys import without_key
+from replication.settings import VersionAttributes
+from replication.typed_values import validate_item
+from replication.versions import Version, format_timestamp, parse_timestamp, version_of
+
+MAGIC = b"DR"
+FORMAT_VERSION = 1
+CODEC_ZLIB = 1
+HEADER_BYTES = len(MAGIC) + 2
+KIND_CHANGES = "changes"
+KIND_PROBE = "probe"
+# Bound on what one record may inflate to: a 1 MiB record of compressed changes stays far below.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Envelope:
+    kind: str
+    origin: str
+    table: str
+    version_attributes: VersionAttributes
+    sent_at_ms: int
+    changes: tuple[Change, ...] = ()
+    probe_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(envelope: Envelope) -> bytes:
+    body: dict[str, Any] = {
+        "k": envelope.kind,
+        "o": envelope.origin,
+        "t": envelope.table,
+        "va": [envelope.version_attributes.timestamp, envelope.version_attributes.origin],
+        "at": envelope.sent_at_ms,
+    }
+    if envelope.kind == KIND_PROBE:
+        body["p"] = envelope.probe_id
+    else:
+        body["c"] = [_encode_change(change) for change in envelope.changes]
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return MAGIC + bytes([FORMAT_VERSION, CODEC_ZLIB]) + zlib.compress(raw, 9)
+
+
+def _encode_change(change: Change) -> list[Any]:
+    if change.item is None:
+        return [change.key, format_timestamp(change.version.timestamp), change.version.origin]
+    # An upsert's version is read back from its own version attributes: not sent twice.
+    return [change.key, without_key(change.item, change.key)]
+
+
+def decode(data: bytes) -> Envelope:
+    """Decode and validate one record; raises WireFormatError (a poison message) on anything off."""
+    if len(data) < HEADER_BYTES or data[:2] != MAGIC:
+        raise WireFormatError("not a replication record (bad magic bytes)")
+    if data[2] != FORMAT_VERSION:
+        raise WireFormatError(
+            f"unsupported format version {data[2]} (this replicator reads {FORMAT_VERSION})"
+        )
+    if data[3] != CODEC_ZLIB:
+        raise WireFormatError(f"unknown codec {data[3]}")
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data[HEADER_BYTES:], MAX_DECODED_BYTES)
+    except zlib.error as error:
+        raise WireFormatError(f"corrupt compressed body: {error}") from None
+    if inflater.unconsumed_tail:
+        raise WireFormatError(f"body inflates beyond {MAX_DECODED_BYTES} bytes")
+    if not inflater.eof:
+        raise WireFormatError("truncated compressed body")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise WireFormatError(f"body is not JSON: {error.__class__.__name__}") from None
+    return _envelope_from_body(body)
+
+
+def _envelope_from_body(body: Any) -> Envelope:
+    if not isinstance(body, dict):
+        raise WireFormatError("body is not an object")
+    kind, origin, table, names, sent_at = (body.get(f) for f in ("k", "o", "t", "va", "at"))
+    if kind not in (KIND_CHANGES, KIND_PROBE):
+        raise WireFormatError(f"unknown message kind {kind!r}")
+    if not isinstance(origin, str) or not origin or not isinstance(table, str) or not table:
+        raise WireFormatError("origin and table must be non-empty strings")
+    if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) and n for n in names)):
+        raise WireFormatError("version attribute names missing")
+    if not isinstance(sent_at, int) or isinstance(sent_at, bool):
+        raise WireFormatError("send time missing")
+    version_attributes = VersionAttributes(names[0], names[1])
+    if kind == KIND_PROBE:
+        probe_id = body.get("p")
+        if not isinstance(probe_id, str) or not probe_id:
+            raise WireFormatError("probe without an id")
+        return Envelope(kind, origin, table, version_attributes, sent_at, probe_id=probe_id)
+    entries = body.get("c")
+    if not isinstance(entries, list) or not entries:
+        raise WireFormatError("a changes message carries no changes")
+    changes = tuple(
+        _decode_change(entry, version_attributes, f"change[{index}]") for index, entry in enumerate(entries)
+    )
+    return Envelope(kind, origin, table, version_attributes, sent_at, changes=changes)
+
+
+def _decode_change(entry: Any, names: VersionAttributes, where: str) -> Change:
+    if not isinstance(entry, list) or len(entry) not in (2, 3):
+        raise WireFormatError(f"{where}: expected [key, attributes] or [key, timestamp, origin]")
+    key = validate_item(entry[0], f"{where}.key")
+    if len(key) > 2:
+        raise WireFormatError(f"{where}: a key has one or two attributes")
+    if len(entry) == 3:
+        timestamp = parse_timestamp(entry[1]) if isinstance(entry[1], str) else None
+        if timestamp is None or not isinstance(entry[2], str) or not entry[2]:
+            raise WireFormatError(f"{where}: malformed delete version")
+        return Change(key, Version(timestamp, entry[2], True))
+    attributes = entry[1]
+    if not isinstance(attributes, dict):
+        raise WireFormatError(f"{where}: attributes must be a map")
+    item = validate_item({**attributes, **key}, f"{where}.item")
+    version = version_of(item, names)
+    if version is None:
+        raise WireFormatError(f"{where}: upsert without its version attributes")
+    return Change(key, version, item)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def pack_changes(
+    changes: Sequence[Change],
+    *,
+    origin: str,
+    table: str,
+    version_attributes: VersionAttributes,
+    max_record_bytes: int,
+) -> list[tuple[bytes, range]]:
+    """Encode changes into as few records as fit ``max_record_bytes``; each record covers a
+    contiguous range of ``changes`` (so a failed record maps back to the stream records it holds).
+
+    Raises WireFormatError for a single change that cannot fit a record on its own.
+    """
+    sent_at = now_ms()
+
+    def encode_range(span: range) -> bytes:
+        envelope = Envelope(
+            KIND_CHANGES, origin, table, version_attributes, sent_at, tuple(changes[i] for i in span)
+        )
+        return encode(envelope)
+
+    records: list[tuple[bytes, range]] = []
+    pending: list[range] = [range(0, len(changes))] if changes else []
+    while pending:
+        span = pending.pop(0)
+        data = encode_range(span)
+        if len(data) <= max_record_bytes:
+            records.append((data, span))
+            continue
+        if len(span) == 1:
+            raise WireFormatError(
+                f"one change compresses to {len(data)} bytes, above the inbox record limit of "
+                f"{max_record_bytes} bytes (raise MAX_RECORD_BYTES with the stream's max record size)"
+            )
+        middle = span.start + len(span) // 2
+        pending[:0] = [range(span.start, middle), range(middle, span.stop)]
+    return records
+
+
+def chunk(items: Iterable[Any], size: int) -> list[list[Any]]:
+    batch: list[Any] = []
+    out: list[list[Any]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            out.append(batch)
+            batch = []
+    if batch:
+        out.append(batch)
+    return out

@@ -1,0 +1,209 @@
+"""Two sides of a replicated pair inside moto: real tables with streams, the real forwarder and
+replicator code, and a 'network' between them that the test controls (order, loss, duplicates)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from replication.applying import Replicator
+from replication.backoff import Backoff
+from replication.forwarding import Forwarder, ForwardReport
+from replication.kinesis_sender import OutgoingRecord, SendResult
+from replication.settings import ForwarderSettings, ReplicatorSettings, TableSettings, VersionAttributes
+from replication.table_writer import TableWriter
+from replication.typed_values import from_client
+
+from .events import kinesis_event_record, stream_event_record
+
+TABLE = "profiles"
+TOMBSTONES = "profiles-tombstones"
+NAMES = VersionAttributes()
+
+
+def no_sleep_backoff() -> Backoff:
+    return Backoff(sleep=lambda _: None, max_attempts=3)
+
+
+def create_tables(db: Any, *, table: str = TABLE, tombstones: str = TOMBSTONES, sort_key: bool = True) -> str:
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if sort_key:
+        schema.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attributes.append({"AttributeName": "sk", "AttributeType": "S"})
+    created = db.create_table(
+        TableName=table,
+        KeySchema=schema,
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    db.create_table(
+        TableName=tombstones,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return created["TableDescription"]["LatestStreamArn"]
+
+
+class CapturingSender:
+    """Stands in for KinesisSender: every record 'arrives' in ``outbox`` (the peer's inbox)."""
+
+    def __init__(self) -> None:
+        self.outbox: list[OutgoingRecord] = []
+
+    def send(self, records: list[OutgoingRecord]) -> SendResult:
+        self.outbox.extend(records)
+        result = SendResult(delivered=set(range(len(records))))
+        result.bytes_sent = sum(record.size for record in records)
+        return result
+
+
+@dataclass
+class Side:
+    region: str
+    peer_region: str
+    sort_key: bool = True
+    db: Any = None
+    stream_arn: str = ""
+    sender: CapturingSender = field(default_factory=CapturingSender)
+    _iterators: dict[str, str | None] = field(default_factory=dict)
+    _unread: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.db = boto3.client("dynamodb", region_name=self.region)
+        self.streams = boto3.client("dynamodbstreams", region_name=self.region)
+        self.sqs = boto3.client("sqs", region_name=self.region)
+        self.stream_arn = create_tables(self.db, sort_key=self.sort_key)
+        self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
+        table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
+        self.writer = TableWriter(self.db, table, backoff_factory=no_sleep_backoff)
+        self.forwarder_settings = ForwarderSettings(
+            table, self.peer_region, "inbox", "peer-secret", None, None, False, 1024 * 1024, 300
+        )
+        self.forwarder = Forwarder(self.forwarder_settings, self.writer, self.sender)  # type: ignore[arg-type]
+        self.replicator = Replicator(
+            ReplicatorSettings(table, TABLE, self.queue_url, 4), self.writer, self.sqs
+        )
+
+    # -- the application's writes ------------------------------------------------------------
+
+    def put(self, key: dict[str, Any], attributes: dict[str, Any], ts: str | None) -> None:
+        item = {**key, **attributes}
+        if ts is not None:
+            item[NAMES.timestamp] = {"N": ts}
+            item[NAMES.origin] = {"S": self.region}
+        self.db.put_item(TableName=TABLE, Item=item)
+
+    def update_field(self, key: dict[str, Any], name: str, value: str) -> None:
+        """An UpdateItem of one field that leaves the version attributes as they are."""
+        self.db.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET #n = :v",
+            ExpressionAttributeNames={"#n": name},
+            ExpressionAttributeValues={":v": {"S": value}},
+        )
+
+    def delete(self, key: dict[str, Any]) -> None:
+        self.db.delete_item(TableName=TABLE, Key=key)
+
+    def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item = self.db.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item")
+        return from_client(item) if item else None
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        rows = self.db.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+        return {_key_text(row, self.sort_key): from_client(row) for row in rows}
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    def read_stream(self) -> None:
+        if not self._iterators:
+            shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+            for shard in shards:
+                self._iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        for shard_id, iterator in list(self._iterators.items()):
+            while iterator:
+                response = self.streams.get_records(ShardIterator=iterator)
+                self._unread.extend(
+                    stream_event_record(r, self.stream_arn, self.region) for r in response["Records"]
+                )
+                next_iterator = response.get("NextShardIterator")
+                if not response["Records"]:
+                    self._iterators[shard_id] = next_iterator
+                    break
+                iterator = next_iterator
+                self._iterators[shard_id] = iterator
+
+    def forward(self, max_records: int | None = None, *, retry_once: bool = False) -> ForwardReport:
+        """Run the forwarder on the next stream batch, as Lambda would (retrying from the failure)."""
+        self.read_stream()
+        batch = self._unread[: max_records or len(self._unread)]
+        report = self.forwarder.process(batch)
+        if retry_once:  # Lambda redelivers a batch it could not confirm: duplicates must be harmless
+            self.forwarder.process(batch)
+        done = len(batch) if report.first_failure is None else report.first_failure
+        del self._unread[:done]
+        return report
+
+    def forward_all(self, rng: random.Random | None = None) -> None:
+        for _ in range(10_000):
+            self.read_stream()
+            if not self._unread:
+                return
+            size = rng.randint(1, 8) if rng else None
+            self.forward(size, retry_once=bool(rng and rng.random() < 0.2))
+        raise AssertionError("the stream never drained")
+
+    def replicate(self, records: list[OutgoingRecord]) -> dict[str, Any]:
+        event = [
+            kinesis_event_record(r, f"arn:aws:kinesis:{self.region}:1:stream/inbox", self.region)
+            for r in records
+        ]
+        report = self.replicator.process(event)
+        return {"report": report, "event": event}
+
+
+def _key_text(row: dict[str, Any], sort_key: bool) -> str:
+    return row["pk"]["S"] + ("|" + row["sk"]["S"] if sort_key else "")
+
+
+class Pair:
+    def __init__(self, *, sort_key: bool = True) -> None:
+        self.china = Side("cn-north-1", "us-east-1", sort_key)
+        self.us = Side("us-east-1", "cn-north-1", sort_key)
+
+    def sides(self) -> tuple[Side, Side]:
+        return self.china, self.us
+
+    def peer(self, side: Side) -> Side:
+        return self.us if side is self.china else self.china
+
+    def settle(self, rng: random.Random | None = None) -> None:
+        """Run both pipelines until nothing is in flight (records delivered in random order if rng)."""
+        for _ in range(100):
+            for side in self.sides():
+                side.forward_all(rng)
+            moved = False
+            for side in self.sides():
+                inbox = side.sender.outbox
+                if inbox:
+                    moved = True
+                    side.sender.outbox = []
+                    if rng:
+                        rng.shuffle(inbox)
+                        inbox = inbox + [r for r in inbox if rng.random() < 0.2]  # duplicates
+                    self.peer(side).replicate(inbox)
+            if not moved and not any(side._unread for side in self.sides()):
+                for side in self.sides():
+                    side.read_stream()
+                if not any(side._unread for side in self.sides()):
+                    return
+        raise AssertionError("replication did not settle")
