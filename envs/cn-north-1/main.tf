@@ -1,0 +1,35 @@
+module "replication" {
+  source = "../../modules/replication_endpoint"
+
+  name = var.name
+
+  create_table              = var.create_table
+  table_name                = var.table_name
+  table_key_schema          = var.table_key_schema
+  table_ttl_attribute       = var.table_ttl_attribute
+  table_deletion_protection = var.table_deletion_protection
+  replicate_ttl_deletes     = var.replicate_ttl_deletes
+
+  peer_region            = var.peer_region
+  peer_inbox_stream_name = var.peer_inbox_stream_name
+  peer_table_name        = var.peer_table_name
+  peer_endpoint_url      = var.peer_endpoint_url
+  peer_https_proxy       = var.peer_https_proxy
+  peer_credentials       = var.peer_credentials
+
+  forwarder_zip_path  = var.forwarder_zip_path
+  replicator_zip_path = var.replicator_zip_path
+
+  inbox_stream_mode = var.inbox_stream_mode
+  inbox_shard_count = var.inbox_shard_count
+
+  create_vpc         = var.create_vpc
+  vpc_cidr           = var.vpc_cidr
+  single_nat_gateway = var.single_nat_gateway
+  subnet_ids         = var.subnet_ids
+  security_group_ids = var.security_group_ids
+
+  log_retention_days = var.log_retention_days
+  create_sns_topic   = var.create_sns_topic
+  alarm_actions      = var.alarm_actions
+}

@@ -1,0 +1,192 @@
+# This side: us-east-1 (partition aws). Its peer: cn-north-1 (partition aws-cn), see envs/cn-north-1.
+
+variable "region" {
+  description = "Region of this side."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "name" {
+  description = "Prefix of this side's resource names (inbox \"<name>-inbox\", functions, queue, secret, ...)."
+  type        = string
+  default     = "ddbrep-us"
+}
+
+variable "tags" {
+  description = "Tags on every resource (provider default_tags)."
+  type        = map(string)
+  default = {
+    Project   = "ddb-cross-partition-replication"
+    Side      = "us-east-1"
+    ManagedBy = "terraform"
+  }
+}
+
+################################################################################
+# Table
+################################################################################
+
+variable "create_table" {
+  description = "true: create the table; false: use the existing table table_name (its stream must be NEW_AND_OLD_IMAGES)."
+  type        = bool
+  default     = true
+}
+
+variable "table_name" {
+  description = "Replicated table of this side. Null: \"<name>-table\"."
+  type        = string
+  default     = null
+}
+
+variable "table_key_schema" {
+  description = "Key schema of a created table: hash_key, optional range_key, types S/N/B (default S)."
+  type = object({
+    hash_key       = string
+    hash_key_type  = optional(string, "S")
+    range_key      = optional(string)
+    range_key_type = optional(string, "S")
+  })
+  default = { hash_key = "pk" }
+}
+
+variable "table_ttl_attribute" {
+  description = "TTL attribute of a created table (null: none)."
+  type        = string
+  default     = null
+}
+
+variable "table_deletion_protection" {
+  description = "Deletion protection of a created table."
+  type        = bool
+  default     = true
+}
+
+variable "replicate_ttl_deletes" {
+  description = "Replicate TTL expiries to the peer."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Peer: cn-north-1
+################################################################################
+
+variable "peer_region" {
+  description = "Region of the peer side."
+  type        = string
+  default     = "cn-north-1"
+}
+
+variable "peer_inbox_stream_name" {
+  description = "The peer's inbox stream (output inbox_stream_name of envs/cn-north-1)."
+  type        = string
+  default     = "ddbrep-cn-inbox"
+}
+
+variable "peer_table_name" {
+  description = "The peer's replicated table (output table_name of envs/cn-north-1)."
+  type        = string
+  default     = "ddbrep-cn-table"
+}
+
+variable "peer_endpoint_url" {
+  description = "Override of the peer Kinesis endpoint given to the forwarder as PEER_ENDPOINT_URL (null: the public endpoint)."
+  type        = string
+  default     = null
+}
+
+variable "peer_https_proxy" {
+  description = "HTTPS proxy for the forwarder's calls to the peer (PEER_HTTPS_PROXY; null: none)."
+  type        = string
+  default     = null
+}
+
+variable "peer_credentials" {
+  description = "The peer's peer-writer access key, to store in this side's secret through Terraform. Null (recommended): fill the secret outside Terraform so that no key lands in the state."
+  type = object({
+    aws_access_key_id     = string
+    aws_secret_access_key = string
+  })
+  default   = null
+  sensitive = true
+}
+
+################################################################################
+# Code
+################################################################################
+
+variable "forwarder_zip_path" {
+  description = "Forwarder zip. Null: dist/forwarder.zip of this repository (`make package`)."
+  type        = string
+  default     = null
+}
+
+variable "replicator_zip_path" {
+  description = "Replicator zip. Null: dist/replicator.zip of this repository (`make package`)."
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Inbox, network, monitoring
+################################################################################
+
+variable "inbox_stream_mode" {
+  description = "ON_DEMAND or PROVISIONED."
+  type        = string
+  default     = "ON_DEMAND"
+}
+
+variable "inbox_shard_count" {
+  description = "Shards of a PROVISIONED inbox."
+  type        = number
+  default     = 1
+}
+
+variable "create_vpc" {
+  description = "Create the NAT-egress VPC for the forwarder (false: subnet_ids/security_group_ids, or none)."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the created VPC."
+  type        = string
+  default     = "10.81.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all zones instead of one per zone."
+  type        = bool
+  default     = false
+}
+
+variable "subnet_ids" {
+  description = "Own subnets for the forwarder when create_vpc is false."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "Own security groups for the forwarder when create_vpc is false."
+  type        = list(string)
+  default     = []
+}
+
+variable "log_retention_days" {
+  description = "Retention of the log groups in days."
+  type        = number
+  default     = 30
+}
+
+variable "create_sns_topic" {
+  description = "Create an SNS topic for the alarms."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_actions" {
+  description = "Further ARNs notified by the alarms."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,25 @@
+################################################################################
+# Inbox: the peer's forwarder writes here, the replicator reads from here
+################################################################################
+
+resource "aws_kinesis_stream" "inbox" {
+  name             = local.inbox_stream_name
+  retention_period = var.inbox_retention_hours
+  shard_count      = var.inbox_stream_mode == "PROVISIONED" ? var.inbox_shard_count : null
+
+  stream_mode_details {
+    stream_mode = var.inbox_stream_mode
+  }
+
+  encryption_type = "KMS"
+  kms_key_id      = local.kms_key_arn
+
+  tags = local.tags
+
+  lifecycle {
+    # Tags are set when the stream is created (CreateStream carries them). Later changes are ignored
+    # because moto, the local test server, drops CreateStream's tags and would show drift on every
+    # plan. To change the inbox's tags afterwards: aws kinesis add-tags-to-stream.
+    ignore_changes = [tags, tags_all]
+  }
+}

@@ -1,0 +1,193 @@
+################################################################################
+# The two functions, their log groups and their event source mappings
+################################################################################
+
+locals {
+  forwarder_zip_path  = coalesce(var.forwarder_zip_path, "${path.module}/../../dist/forwarder.zip")
+  replicator_zip_path = coalesce(var.replicator_zip_path, "${path.module}/../../dist/replicator.zip")
+
+  # Optional settings are left out when unset (null): the functions then apply their own defaults.
+  optional_common_environment = { for k, v in {
+    LOCAL_REGION = var.local_region_name
+  } : k => v if v != null }
+
+  optional_forwarder_environment = { for k, v in {
+    PEER_ENDPOINT_URL = var.peer_endpoint_url
+    PEER_HTTPS_PROXY  = var.peer_https_proxy
+  } : k => v if v != null }
+
+  common_environment = merge({
+    TABLE_NAME                   = local.table_name
+    TOMBSTONE_TABLE_NAME         = local.tombstone_table_name
+    TIMESTAMP_ATTRIBUTE          = var.timestamp_attribute
+    ORIGIN_ATTRIBUTE             = var.origin_attribute
+    TOMBSTONE_TTL_SECONDS        = tostring(var.tombstone_ttl_seconds)
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    POWERTOOLS_LOG_LEVEL         = var.log_level
+  }, local.optional_common_environment)
+
+  forwarder_environment = merge(local.common_environment, {
+    POWERTOOLS_SERVICE_NAME = local.forwarder_name
+    PEER_REGION             = var.peer_region
+    PEER_STREAM_NAME        = var.peer_inbox_stream_name
+    PEER_SECRET_ID          = aws_secretsmanager_secret.peer_credentials.arn
+    REPLICATE_TTL_DELETES   = tostring(var.replicate_ttl_deletes)
+    MAX_RECORD_BYTES        = tostring(var.peer_max_record_bytes)
+    SECRET_MAX_AGE_SECONDS  = tostring(var.secret_max_age_seconds)
+  }, local.optional_forwarder_environment, var.forwarder_environment)
+
+  replicator_environment = merge(local.common_environment, {
+    POWERTOOLS_SERVICE_NAME = local.replicator_name
+    PEER_TABLE_NAME         = var.peer_table_name
+    FAILURE_QUEUE_URL       = aws_sqs_queue.failures.url
+    APPLY_CONCURRENCY       = tostring(var.replicator_apply_concurrency)
+  }, var.replicator_environment)
+}
+
+resource "aws_cloudwatch_log_group" "forwarder" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 by default): operational logs; the durable record of replication is the tables and the failure queue.
+  name              = local.forwarder_log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_log_group" "replicator" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 by default): operational logs; the durable record of replication is the tables and the failure queue.
+  name              = local.replicator_log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+
+  tags = local.tags
+}
+
+resource "aws_lambda_function" "forwarder" {
+  #checkov:skip=CKV_AWS_116:Invoked only by a stream event source mapping, which ignores a function DLQ; its on-failure destination is the failure queue.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is var.forwarder_reserved_concurrency; reserving by default fails in accounts with a low concurrency quota (common in new China accounts). The mapping bounds concurrency to shards x parallelization factor anyway.
+  #checkov:skip=CKV_AWS_272:Code signing (AWS Signer) is not offered in the China regions; the zips are built reproducibly by `make package` and pinned by source_code_hash.
+  function_name = local.forwarder_name
+  description   = "DynamoDB stream of ${local.table_name} -> ${var.peer_region} inbox ${var.peer_inbox_stream_name}"
+  role          = aws_iam_role.forwarder.arn
+
+  filename         = local.forwarder_zip_path
+  source_code_hash = filebase64sha256(local.forwarder_zip_path)
+  handler          = "app.handler"
+  runtime          = var.lambda_runtime
+  architectures    = [var.lambda_architecture]
+  memory_size      = var.forwarder_memory_size
+  timeout          = var.forwarder_timeout
+
+  reserved_concurrent_executions = var.forwarder_reserved_concurrency
+  kms_key_arn                    = local.kms_key_arn
+
+  environment {
+    variables = local.forwarder_environment
+  }
+
+  dynamic "vpc_config" {
+    for_each = local.forwarder_in_vpc ? [true] : []
+    content {
+      subnet_ids         = local.lambda_subnet_ids
+      security_group_ids = local.lambda_security_group_ids
+    }
+  }
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  tags = local.tags
+
+  depends_on = [aws_cloudwatch_log_group.forwarder, aws_iam_role_policy.forwarder]
+}
+
+resource "aws_lambda_function" "replicator" {
+  #checkov:skip=CKV_AWS_116:Invoked only by a stream event source mapping, which ignores a function DLQ; poison messages go to the failure queue (FAILURE_QUEUE_URL) and failed batches to the mapping's on-failure destination.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is var.replicator_reserved_concurrency; reserving by default fails in accounts with a low concurrency quota. The mapping bounds concurrency to shards x parallelization factor anyway.
+  #checkov:skip=CKV_AWS_272:Code signing (AWS Signer) is not offered in the China regions; the zips are built reproducibly by `make package` and pinned by source_code_hash.
+  #checkov:skip=CKV_AWS_117:Outside a VPC by default (var.replicator_in_vpc): it only calls DynamoDB and SQS of its own region; its inbox is read by the Lambda service.
+  function_name = local.replicator_name
+  description   = "Inbox ${local.inbox_stream_name} -> ${local.table_name}"
+  role          = aws_iam_role.replicator.arn
+
+  filename         = local.replicator_zip_path
+  source_code_hash = filebase64sha256(local.replicator_zip_path)
+  handler          = "app.handler"
+  runtime          = var.lambda_runtime
+  architectures    = [var.lambda_architecture]
+  memory_size      = var.replicator_memory_size
+  timeout          = var.replicator_timeout
+
+  reserved_concurrent_executions = var.replicator_reserved_concurrency
+  kms_key_arn                    = local.kms_key_arn
+
+  environment {
+    variables = local.replicator_environment
+  }
+
+  dynamic "vpc_config" {
+    for_each = var.replicator_in_vpc && local.forwarder_in_vpc ? [true] : []
+    content {
+      subnet_ids         = local.lambda_subnet_ids
+      security_group_ids = local.lambda_security_group_ids
+    }
+  }
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  tags = local.tags
+
+  depends_on = [aws_cloudwatch_log_group.replicator, aws_iam_role_policy.replicator]
+}
+
+################################################################################
+# Event source mappings: table stream -> forwarder, inbox -> replicator
+################################################################################
+
+resource "aws_lambda_event_source_mapping" "forwarder" {
+  function_name     = aws_lambda_function.forwarder.arn
+  event_source_arn  = local.table_stream_arn
+  starting_position = var.starting_position
+
+  batch_size                         = var.forwarder_batch_size
+  maximum_batching_window_in_seconds = var.forwarder_batching_window_seconds
+  parallelization_factor             = var.forwarder_parallelization_factor
+  maximum_retry_attempts             = var.forwarder_maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.forwarder_maximum_record_age_seconds
+  bisect_batch_on_function_error     = true
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failures.arn
+    }
+  }
+
+  # The role must be able to read the stream and send to the queue before the mapping is created.
+  depends_on = [aws_iam_role_policy.forwarder]
+}
+
+resource "aws_lambda_event_source_mapping" "replicator" {
+  function_name     = aws_lambda_function.replicator.arn
+  event_source_arn  = aws_kinesis_stream.inbox.arn
+  starting_position = var.starting_position
+
+  batch_size                         = var.replicator_batch_size
+  maximum_batching_window_in_seconds = var.replicator_batching_window_seconds
+  parallelization_factor             = var.replicator_parallelization_factor
+  maximum_retry_attempts             = var.replicator_maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.replicator_maximum_record_age_seconds
+  bisect_batch_on_function_error     = true
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failures.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.replicator]
+}

@@ -1,0 +1,126 @@
+################################################################################
+# What the peer side needs
+################################################################################
+
+output "region" {
+  description = "Region of this side (the peer's peer_region)."
+  value       = local.region
+}
+
+output "partition" {
+  description = "Partition of this side (aws or aws-cn)."
+  value       = local.partition
+}
+
+output "inbox_stream_name" {
+  description = "Name of this side's inbox Kinesis stream (the peer's peer_inbox_stream_name)."
+  value       = aws_kinesis_stream.inbox.name
+}
+
+output "inbox_stream_arn" {
+  description = "ARN of this side's inbox Kinesis stream."
+  value       = aws_kinesis_stream.inbox.arn
+}
+
+output "peer_writer_user_name" {
+  description = "IAM user the peer's forwarder writes into the inbox as. Create its access key and store it in the PEER's secret. Null when create_peer_writer_user is false."
+  value       = try(aws_iam_user.peer_writer[0].name, null)
+}
+
+output "peer_writer_user_arn" {
+  description = "ARN of the peer-writer IAM user."
+  value       = try(aws_iam_user.peer_writer[0].arn, null)
+}
+
+output "nat_public_ips" {
+  description = "Elastic IPs the forwarder's calls leave from (empty without the created VPC): allowlist them on the peer side if it filters by source address."
+  value       = aws_eip.nat[*].public_ip
+}
+
+output "peer_credentials_secret_arn" {
+  description = "ARN of the secret that must hold the PEER partition's peer-writer access key."
+  value       = aws_secretsmanager_secret.peer_credentials.arn
+}
+
+output "peer_credentials_secret_name" {
+  description = "Name of the secret that must hold the PEER partition's peer-writer access key."
+  value       = aws_secretsmanager_secret.peer_credentials.name
+}
+
+output "table_name" {
+  description = "Name of the replicated table (the peer's peer_table_name)."
+  value       = local.table_name
+}
+
+output "table_stream_arn" {
+  description = "ARN of the replicated table's stream (read by the forwarder)."
+  value       = local.table_stream_arn
+}
+
+output "tombstone_table_name" {
+  description = "Name of the tombstone table."
+  value       = aws_dynamodb_table.tombstones.name
+}
+
+output "forwarder_function_name" {
+  description = "Name of the forwarder Lambda function."
+  value       = aws_lambda_function.forwarder.function_name
+}
+
+output "replicator_function_name" {
+  description = "Name of the replicator Lambda function."
+  value       = aws_lambda_function.replicator.function_name
+}
+
+output "failure_queue_url" {
+  description = "URL of the failure queue (failed batches of both mappings, poison messages of the replicator)."
+  value       = aws_sqs_queue.failures.url
+}
+
+output "failure_queue_arn" {
+  description = "ARN of the failure queue."
+  value       = aws_sqs_queue.failures.arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null when create_dashboard is false)."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
+}
+
+output "kms_key_arn" {
+  description = "ARN of the KMS key that encrypts this side's data."
+  value       = local.kms_key_arn
+}
+
+output "sns_topic_arn" {
+  description = "ARN of the alarm SNS topic (null when create_sns_topic is false)."
+  value       = try(aws_sns_topic.alarms[0].arn, null)
+}
+
+output "vpc_id" {
+  description = "ID of the created VPC (null when create_vpc is false)."
+  value       = try(aws_vpc.this[0].id, null)
+}
+
+output "forwarder_subnet_ids" {
+  description = "Subnets the forwarder runs in (empty when it runs outside a VPC)."
+  value       = local.forwarder_in_vpc ? local.lambda_subnet_ids : []
+}
+
+output "forwarder_security_group_ids" {
+  description = "Security groups of the forwarder."
+  value       = local.forwarder_in_vpc ? local.lambda_security_group_ids : []
+}
+
+output "peer_settings" {
+  description = "What this side expects of its peer, as given: region, inbox stream name, table name, endpoint override, proxy."
+  value = {
+    region             = var.peer_region
+    inbox_stream_name  = var.peer_inbox_stream_name
+    table_name         = var.peer_table_name
+    endpoint_url       = var.peer_endpoint_url
+    https_proxy        = var.peer_https_proxy
+    max_record_bytes   = var.peer_max_record_bytes
+    credentials_secret = local.secret_name
+  }
+}

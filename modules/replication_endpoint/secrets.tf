@@ -1,0 +1,82 @@
+################################################################################
+# The peer partition's credentials, read by the forwarder
+################################################################################
+
+resource "aws_secretsmanager_secret" "peer_credentials" {
+  #checkov:skip=CKV2_AWS_57:The value is a key of the OTHER partition's IAM user; a rotation Lambda here cannot reach that partition. Rotate it with `ddb-replication credentials` (see the README runbook).
+  name                    = local.secret_name
+  description             = "Access key of the peer-writer user in ${var.peer_region} (JSON: aws_access_key_id, aws_secret_access_key), used by ${local.forwarder_name}"
+  kms_key_id              = local.kms_key_arn
+  recovery_window_in_days = var.secret_recovery_window_in_days
+
+  tags = local.tags
+}
+
+# Only when the caller passes the key explicitly. By default the value is put outside Terraform,
+# so that no credential is written to the state.
+resource "aws_secretsmanager_secret_version" "peer_credentials" {
+  count = nonsensitive(var.peer_credentials != null) ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.peer_credentials.id
+  secret_string = jsonencode(var.peer_credentials)
+}
+
+################################################################################
+# Peer-writer: the identity the PEER's forwarder uses to write into this side's inbox
+################################################################################
+
+locals {
+  peer_writer_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "WriteInbox"
+        Effect   = "Allow"
+        Action   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
+        Resource = local.inbox_stream_arn
+      },
+      {
+        Sid      = "EncryptInboxRecords"
+        Effect   = "Allow"
+        Action   = "kms:GenerateDataKey"
+        Resource = local.kms_key_arn
+        Condition = {
+          StringEquals = { "kms:ViaService" = local.via_service["kinesis"] }
+        }
+      },
+    ]
+  }
+}
+
+# The permission is granted through a group (no policy on the user itself).
+resource "aws_iam_group" "peer_writer" {
+  count = var.create_peer_writer_user ? 1 : 0
+
+  name = local.peer_writer_name
+  path = "/replication/"
+}
+
+resource "aws_iam_group_policy" "peer_writer" {
+  count = var.create_peer_writer_user ? 1 : 0
+
+  name   = "write-inbox"
+  group  = aws_iam_group.peer_writer[0].name
+  policy = jsonencode(local.peer_writer_policy)
+}
+
+resource "aws_iam_user" "peer_writer" {
+  count = var.create_peer_writer_user ? 1 : 0
+  #checkov:skip=CKV_AWS_273:The peer partition's forwarder cannot use SSO or assume a role across partitions; a key-only user with one write permission is the only identity it can hold.
+
+  name = local.peer_writer_name
+  path = "/replication/"
+
+  tags = local.tags
+}
+
+resource "aws_iam_user_group_membership" "peer_writer" {
+  count = var.create_peer_writer_user ? 1 : 0
+
+  user   = aws_iam_user.peer_writer[0].name
+  groups = [aws_iam_group.peer_writer[0].name]
+}

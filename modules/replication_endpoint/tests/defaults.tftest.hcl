@@ -1,0 +1,375 @@
+# Plan-only tests of the module's wiring with its defaults (aws partition, created table and VPC).
+# Computed values the assertions need are mocked with `override_during = plan` (Terraform >= 1.11).
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_service_principal" {
+    defaults = { name = "lambda.amazonaws.com" }
+  }
+  mock_data "aws_vpc_endpoint_service" {
+    defaults = { service_name = "com.amazonaws.us-east-1.dynamodb" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ddbrep/peer-credentials-AbCdEf" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:us-east-1:111122223333:ddbrep-failures"
+      url = "https://sqs.us-east-1.amazonaws.com/111122223333/ddbrep-failures"
+    }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:111122223333:stream/ddbrep-inbox" }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { stream_arn = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-table/stream/2026-01-01T00:00:00.000" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:111122223333:ddbrep-replication-alarms" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:111122223333:function:mock" }
+  }
+  mock_resource "aws_subnet" {
+    defaults = { id = "subnet-0123456789abcdef0" }
+  }
+  mock_resource "aws_security_group" {
+    defaults = { id = "sg-0123456789abcdef0" }
+  }
+}
+
+variables {
+  forwarder_zip_path  = "tests/fixtures/forwarder.zip"
+  replicator_zip_path = "tests/fixtures/replicator.zip"
+}
+
+run "table_stream_and_tombstones" {
+  command = plan
+
+  assert {
+    condition     = aws_dynamodb_table.this[0].stream_enabled && aws_dynamodb_table.this[0].stream_view_type == "NEW_AND_OLD_IMAGES"
+    error_message = "The created table must have a NEW_AND_OLD_IMAGES stream."
+  }
+  assert {
+    condition     = aws_dynamodb_table.this[0].billing_mode == "PAY_PER_REQUEST" && aws_dynamodb_table.this[0].hash_key == "pk"
+    error_message = "The created table is on demand with hash key pk by default."
+  }
+  assert {
+    condition     = aws_dynamodb_table.tombstones.hash_key == "k" && one([for a in aws_dynamodb_table.tombstones.attribute : a.type if a.name == "k"]) == "S"
+    error_message = "The tombstone table's hash key is k (String)."
+  }
+  assert {
+    condition     = aws_dynamodb_table.tombstones.ttl[0].enabled && aws_dynamodb_table.tombstones.ttl[0].attribute_name == "expires_at"
+    error_message = "The tombstone table expires items by expires_at."
+  }
+  assert {
+    condition     = aws_dynamodb_table.this[0].deletion_protection_enabled && aws_dynamodb_table.this[0].point_in_time_recovery[0].enabled
+    error_message = "The created table is protected from deletion and backed up by default."
+  }
+}
+
+run "encryption_everywhere" {
+  command = plan
+
+  assert {
+    condition     = aws_kms_key.this[0].enable_key_rotation
+    error_message = "The module's key rotates."
+  }
+  assert {
+    condition     = aws_kinesis_stream.inbox.encryption_type == "KMS" && aws_kinesis_stream.inbox.kms_key_id == aws_kms_key.this[0].arn
+    error_message = "The inbox is encrypted with the module's key."
+  }
+  assert {
+    condition     = aws_sqs_queue.failures.kms_master_key_id == aws_kms_key.this[0].arn
+    error_message = "The failure queue is encrypted with the module's key."
+  }
+  assert {
+    condition     = aws_secretsmanager_secret.peer_credentials.kms_key_id == aws_kms_key.this[0].arn
+    error_message = "The secret is encrypted with the module's key."
+  }
+  assert {
+    condition     = alltrue([for t in [aws_dynamodb_table.this[0], aws_dynamodb_table.tombstones] : t.server_side_encryption[0].enabled && t.server_side_encryption[0].kms_key_arn == aws_kms_key.this[0].arn])
+    error_message = "Both tables are encrypted with the module's key."
+  }
+  assert {
+    condition     = alltrue([for g in [aws_cloudwatch_log_group.forwarder, aws_cloudwatch_log_group.replicator, aws_cloudwatch_log_group.flow_logs[0]] : g.kms_key_id == aws_kms_key.this[0].arn && g.retention_in_days == 30])
+    error_message = "Log groups are encrypted and keep 30 days by default."
+  }
+  assert {
+    condition     = aws_lambda_function.forwarder.kms_key_arn == aws_kms_key.this[0].arn && aws_lambda_function.replicator.kms_key_arn == aws_kms_key.this[0].arn
+    error_message = "The functions' environments are encrypted with the module's key."
+  }
+  assert {
+    condition     = contains(jsondecode(aws_kms_key.this[0].policy).Statement[*].Principal, { Service = "logs.us-east-1.amazonaws.com" })
+    error_message = "The key policy lets the regional CloudWatch Logs principal encrypt the log groups."
+  }
+}
+
+run "secret_value_not_set_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_secretsmanager_secret_version.peer_credentials) == 0
+    error_message = "By default Terraform must not write a secret value (it would land in the state)."
+  }
+  assert {
+    condition     = aws_secretsmanager_secret.peer_credentials.name == "ddbrep/peer-credentials"
+    error_message = "The secret is named after the prefix."
+  }
+}
+
+run "secret_value_when_given" {
+  command = plan
+
+  variables {
+    peer_credentials = { aws_access_key_id = "AKIAEXAMPLE", aws_secret_access_key = "example" }
+  }
+
+  assert {
+    condition     = length(aws_secretsmanager_secret_version.peer_credentials) == 1
+    error_message = "An explicitly given peer key is stored as the secret's value."
+  }
+}
+
+run "mapping_failure_settings" {
+  command = plan
+
+  assert {
+    condition = alltrue([for m in [aws_lambda_event_source_mapping.forwarder, aws_lambda_event_source_mapping.replicator] :
+      m.function_response_types == toset(["ReportBatchItemFailures"]) &&
+      m.bisect_batch_on_function_error &&
+      m.maximum_retry_attempts == -1 &&
+      m.maximum_record_age_in_seconds == 21600 &&
+      m.starting_position == "TRIM_HORIZON" &&
+      m.parallelization_factor == 1 &&
+      m.destination_config[0].on_failure[0].destination_arn == aws_sqs_queue.failures.arn
+    ])
+    error_message = "Both mappings report item failures, bisect, retry until 6 h of record age and send failed batches to the failure queue."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.forwarder.event_source_arn == aws_dynamodb_table.this[0].stream_arn
+    error_message = "The forwarder reads the table's stream."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.replicator.event_source_arn == aws_kinesis_stream.inbox.arn
+    error_message = "The replicator reads the inbox."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.forwarder.batch_size == 500 && aws_lambda_event_source_mapping.forwarder.maximum_batching_window_in_seconds == 1
+    error_message = "Forwarder batches fill one PutRecords call."
+  }
+  assert {
+    condition     = aws_sqs_queue.failures.message_retention_seconds == 1209600
+    error_message = "The failure queue keeps messages 14 days."
+  }
+}
+
+run "functions" {
+  command = plan
+
+  assert {
+    condition = alltrue([for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] :
+      f.handler == "app.handler" && f.runtime == "python3.12" && f.source_code_hash == filebase64sha256("tests/fixtures/${trimprefix(f.function_name, "ddbrep-")}.zip")
+    ])
+    error_message = "Both functions run app.handler on python3.12 from their zips."
+  }
+  assert {
+    condition = (
+      aws_lambda_function.forwarder.environment[0].variables["PEER_REGION"] == "us-east-1" &&
+      aws_lambda_function.forwarder.environment[0].variables["PEER_STREAM_NAME"] == "ddbrep-inbox" &&
+      aws_lambda_function.forwarder.environment[0].variables["PEER_SECRET_ID"] == aws_secretsmanager_secret.peer_credentials.arn &&
+      aws_lambda_function.forwarder.environment[0].variables["TABLE_NAME"] == "ddbrep-table" &&
+      aws_lambda_function.forwarder.environment[0].variables["TOMBSTONE_TABLE_NAME"] == "ddbrep-tombstones" &&
+      aws_lambda_function.forwarder.environment[0].variables["POWERTOOLS_METRICS_NAMESPACE"] == "DynamoDBReplication"
+    )
+    error_message = "The forwarder's environment follows the Lambda contract."
+  }
+  assert {
+    condition     = !contains(keys(aws_lambda_function.forwarder.environment[0].variables), "PEER_ENDPOINT_URL") && !contains(keys(aws_lambda_function.forwarder.environment[0].variables), "PEER_HTTPS_PROXY")
+    error_message = "Unset optional settings are left out of the environment."
+  }
+  assert {
+    condition = (
+      aws_lambda_function.replicator.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url &&
+      aws_lambda_function.replicator.environment[0].variables["PEER_TABLE_NAME"] == "ddbrep-table" &&
+      aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16"
+    )
+    error_message = "The replicator's environment follows the Lambda contract."
+  }
+  assert {
+    condition     = aws_lambda_function.forwarder.vpc_config[0].subnet_ids == toset(aws_subnet.private[*].id) && length(aws_lambda_function.replicator.vpc_config) == 0
+    error_message = "The forwarder runs in the private subnets, the replicator outside the VPC."
+  }
+}
+
+run "peer_endpoint_and_proxy" {
+  command = plan
+
+  variables {
+    peer_endpoint_url = "https://kinesis.vpce.example"
+    peer_https_proxy  = "http://proxy.internal:443"
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.forwarder.environment[0].variables["PEER_ENDPOINT_URL"] == "https://kinesis.vpce.example" &&
+      aws_lambda_function.forwarder.environment[0].variables["PEER_HTTPS_PROXY"] == "http://proxy.internal:443"
+    )
+    error_message = "peer_endpoint_url and peer_https_proxy reach the forwarder."
+  }
+}
+
+run "nat_vpc" {
+  command = plan
+
+  assert {
+    condition     = length(aws_subnet.private) == 2 && length(aws_subnet.public) == 2 && length(toset(aws_subnet.private[*].availability_zone)) == 2
+    error_message = "Public and private subnets span two zones."
+  }
+  assert {
+    condition     = length(aws_nat_gateway.this) == 2 && length(aws_eip.nat) == 2 && alltrue([for e in aws_eip.nat : e.domain == "vpc"])
+    error_message = "One NAT gateway with an Elastic IP per zone by default."
+  }
+  assert {
+    condition     = alltrue([for s in aws_subnet.public : !s.map_public_ip_on_launch])
+    error_message = "Public subnets hand out no public addresses."
+  }
+  assert {
+    condition     = length(aws_security_group.forwarder[0].ingress) == 0 && length(aws_security_group.forwarder[0].egress) == 1 && alltrue([for e in aws_security_group.forwarder[0].egress : e.protocol == "tcp" && e.from_port == 443 && e.to_port == 443])
+    error_message = "The forwarder's security group allows HTTPS out and nothing else."
+  }
+  assert {
+    condition     = aws_vpc_endpoint.dynamodb[0].vpc_endpoint_type == "Gateway" && aws_vpc_endpoint.dynamodb[0].service_name == "com.amazonaws.us-east-1.dynamodb"
+    error_message = "A DynamoDB gateway endpoint serves the private route tables."
+  }
+  assert {
+    condition     = length(aws_default_security_group.this) == 1
+    error_message = "The default security group is taken over (and so emptied)."
+  }
+  assert {
+    condition     = aws_flow_log.this[0].traffic_type == "ALL"
+    error_message = "Flow logs are on."
+  }
+}
+
+run "single_nat_gateway" {
+  command = plan
+
+  variables {
+    single_nat_gateway = true
+    az_count           = 3
+  }
+
+  assert {
+    condition     = length(aws_nat_gateway.this) == 1 && length(aws_eip.nat) == 1 && length(aws_route.private_nat) == 3
+    error_message = "single_nat_gateway routes every zone through one NAT gateway."
+  }
+}
+
+run "alarms_and_dashboard" {
+  command = plan
+
+  variables {
+    create_sns_topic = true
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages"])
+    error_message = "Six alarms: iterator age and errors of both functions, failure queue depth, poison messages."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["poison-messages"].namespace == "DynamoDBReplication" &&
+      aws_cloudwatch_metric_alarm.this["poison-messages"].metric_name == "PoisonMessages" &&
+      aws_cloudwatch_metric_alarm.this["poison-messages"].dimensions == tomap({ service = "ddbrep-replicator" })
+    )
+    error_message = "The poison alarm watches PoisonMessages of the replicator."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["forwarder-iterator-age"].metric_name == "IteratorAge" &&
+      aws_cloudwatch_metric_alarm.this["forwarder-iterator-age"].dimensions == tomap({ FunctionName = "ddbrep-forwarder" }) &&
+      aws_cloudwatch_metric_alarm.this["failure-queue-depth"].dimensions == tomap({ QueueName = "ddbrep-failures" })
+    )
+    error_message = "Iterator age and queue depth alarms watch the right function and queue."
+  }
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.alarm_actions == toset([aws_sns_topic.alarms[0].arn])])
+    error_message = "Every alarm notifies the SNS topic."
+  }
+  assert {
+    condition     = aws_sns_topic.alarms[0].kms_master_key_id == aws_kms_key.this[0].arn
+    error_message = "The SNS topic is encrypted."
+  }
+  assert {
+    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
+    error_message = "The dashboard shows the engine metrics."
+  }
+}
+
+run "name_prefix" {
+  command = plan
+
+  variables {
+    name = "pair2"
+  }
+
+  assert {
+    condition = alltrue([for n in [
+      aws_kinesis_stream.inbox.name, aws_sqs_queue.failures.name, aws_lambda_function.forwarder.function_name,
+      aws_lambda_function.replicator.function_name, aws_iam_role.forwarder.name, aws_iam_role.replicator.name,
+      aws_iam_user.peer_writer[0].name, aws_dynamodb_table.tombstones.name, aws_secretsmanager_secret.peer_credentials.name,
+      aws_cloudwatch_dashboard.this[0].dashboard_name,
+    ] : startswith(n, "pair2")])
+    error_message = "Every name starts with the prefix, so that two pairs fit one account."
+  }
+}
+
+run "inbox_provisioned" {
+  command = plan
+
+  variables {
+    inbox_stream_mode = "PROVISIONED"
+    inbox_shard_count = 2
+  }
+
+  assert {
+    condition     = aws_kinesis_stream.inbox.shard_count == 2 && aws_kinesis_stream.inbox.stream_mode_details[0].stream_mode == "PROVISIONED"
+    error_message = "A provisioned inbox has the requested shards."
+  }
+}
+
+run "inbox_on_demand_by_default" {
+  command = plan
+
+  assert {
+    condition     = aws_kinesis_stream.inbox.shard_count == null && aws_kinesis_stream.inbox.stream_mode_details[0].stream_mode == "ON_DEMAND"
+    error_message = "The inbox is on demand by default, without a shard count."
+  }
+}
+
+run "rejects_single_zone" {
+  command = plan
+
+  variables {
+    az_count = 1
+  }
+
+  expect_failures = [var.az_count]
+}

@@ -1,0 +1,553 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Prefix of every resource name (table names excepted). Must be unique per account and region so that two replication pairs can live side by side."
+  type        = string
+  default     = "ddbrep"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,31}$", var.name))
+    error_message = "name must start with a letter and hold at most 32 letters, digits and hyphens (it ends up in IAM, Lambda and SQS names)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (on top of the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "kms_key_arn" {
+  description = "ARN of an existing KMS key to encrypt the inbox stream, the secret, the failure queue, the log groups, the SNS topic, the tables and the Lambda environment. Null: the module creates one key (with rotation) and its policy. A key of your own must let the regional CloudWatch Logs service principal (and CloudWatch, for an encrypted SNS topic) use it."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_deletion_window_in_days" {
+  description = "Waiting period before the module's KMS key is deleted after a destroy. 30 (the maximum) leaves the most time to recover from a mistaken destroy."
+  type        = number
+  default     = 30
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Lambda (and VPC flow) log groups, in days. 30 keeps a month of operational logs; the durable record of replication is the tables and the failure queue, not the logs."
+  type        = number
+  default     = 30
+}
+
+################################################################################
+# Table
+################################################################################
+
+variable "create_table" {
+  description = "true: create the replicated table here. false: use the existing table `table_name`, whose stream must already be enabled with view type NEW_AND_OLD_IMAGES (the plan fails with the command to enable it otherwise)."
+  type        = bool
+  default     = true
+}
+
+variable "table_name" {
+  description = "Name of the replicated table (created or existing). Null: \"<name>-table\". The peer's replicator checks this name: pass it to the peer as its peer_table_name."
+  type        = string
+  default     = null
+}
+
+variable "table_key_schema" {
+  description = "Key schema of the created table: hash_key (and optional range_key) attribute names, types S, N or B. Ignored for an existing table."
+  type = object({
+    hash_key       = string
+    hash_key_type  = optional(string, "S")
+    range_key      = optional(string)
+    range_key_type = optional(string, "S")
+  })
+  default = { hash_key = "pk" }
+
+  validation {
+    condition     = contains(["S", "N", "B"], var.table_key_schema.hash_key_type) && contains(["S", "N", "B"], var.table_key_schema.range_key_type)
+    error_message = "Key attribute types must be S, N or B."
+  }
+}
+
+variable "table_billing_mode" {
+  description = "Billing mode of the created table. PAY_PER_REQUEST (on demand) absorbs bursts of replicated writes without throttling."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.table_billing_mode)
+    error_message = "table_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+}
+
+variable "table_read_capacity" {
+  description = "Read capacity units of the created table when table_billing_mode is PROVISIONED."
+  type        = number
+  default     = 5
+}
+
+variable "table_write_capacity" {
+  description = "Write capacity units of the created table when table_billing_mode is PROVISIONED. Remember that the table takes the peer's writes too."
+  type        = number
+  default     = 5
+}
+
+variable "table_ttl_attribute" {
+  description = "Attribute holding the item expiry (epoch seconds) of the created table. Null: no TTL. See replicate_ttl_deletes."
+  type        = string
+  default     = null
+}
+
+variable "table_point_in_time_recovery" {
+  description = "Point-in-time recovery on the created tables (the replicated table and the tombstone table). On by default: replication copies mistakes to the peer, so backups matter."
+  type        = bool
+  default     = true
+}
+
+variable "table_deletion_protection" {
+  description = "Deletion protection on the created replicated table. On by default; turn it off for throwaway environments."
+  type        = bool
+  default     = true
+}
+
+variable "timestamp_attribute" {
+  description = "Item attribute that carries the version timestamp (last writer wins). Must be the same on both sides."
+  type        = string
+  default     = "last_update_timestamp"
+}
+
+variable "origin_attribute" {
+  description = "Item attribute that carries the region that wrote the version. Must be the same on both sides."
+  type        = string
+  default     = "last_updater_region"
+}
+
+variable "local_region_name" {
+  description = "Name written as the origin of local changes. Null: the function's AWS region."
+  type        = string
+  default     = null
+}
+
+variable "tombstone_ttl_seconds" {
+  description = "How long a delete is remembered in the tombstone table, so that an older write from the peer cannot resurrect the item. 30 days covers any realistic replication delay, including redrives from the failure queue."
+  type        = number
+  default     = 2592000
+}
+
+variable "replicate_ttl_deletes" {
+  description = "true: items expired by DynamoDB TTL are deleted on the peer too. false (default): each side expires items by its own TTL, which avoids a flood of deletes crossing the partition boundary."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Peer (the other partition)
+################################################################################
+
+variable "peer_region" {
+  description = "Region of the peer side (for example us-east-1 when this side is cn-north-1)."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "peer_inbox_stream_name" {
+  description = "Name of the peer's inbox Kinesis stream (the peer module's inbox_stream_name output)."
+  type        = string
+  default     = "ddbrep-inbox"
+}
+
+variable "peer_table_name" {
+  description = "Name of the peer's replicated table. The replicator rejects messages that carry another table name."
+  type        = string
+  default     = "ddbrep-table"
+}
+
+variable "peer_endpoint_url" {
+  description = "Override of the peer Kinesis endpoint (a VPC endpoint, a private link, a test server). Null: the public endpoint of peer_region."
+  type        = string
+  default     = null
+}
+
+variable "peer_https_proxy" {
+  description = "HTTPS proxy for the forwarder's calls to the peer, for example http://proxy.internal:443. Null: direct through the NAT gateway. The module's security group only allows port 443 out."
+  type        = string
+  default     = null
+}
+
+variable "peer_max_record_bytes" {
+  description = "Largest record the peer inbox accepts. 1048576 (1 MiB) is the Kinesis default; raise it only after raising the peer stream's maximum record size."
+  type        = number
+  default     = 1048576
+}
+
+variable "peer_credentials_secret_name" {
+  description = "Name of the Secrets Manager secret that holds the peer partition's credentials. Null: \"<name>/peer-credentials\"."
+  type        = string
+  default     = null
+}
+
+variable "peer_credentials" {
+  description = "The peer-writer access key of the PEER partition, stored as the secret's value. Null (default): Terraform creates the secret empty and never sees the key, so no credential lands in the state; fill it with `ddb-replication credentials` or `aws secretsmanager put-secret-value`."
+  type = object({
+    aws_access_key_id     = string
+    aws_secret_access_key = string
+  })
+  default   = null
+  sensitive = true
+}
+
+variable "secret_recovery_window_in_days" {
+  description = "Days Secrets Manager keeps the deleted secret recoverable: 0 (delete at once) or 7 to 30."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_window_in_days == 0 || (var.secret_recovery_window_in_days >= 7 && var.secret_recovery_window_in_days <= 30)
+    error_message = "secret_recovery_window_in_days must be 0 or between 7 and 30."
+  }
+}
+
+variable "secret_max_age_seconds" {
+  description = "How long the forwarder caches the peer credentials. 300 s picks up a rotated key within five minutes."
+  type        = number
+  default     = 300
+}
+
+variable "create_peer_writer_user" {
+  description = "Create the IAM user whose only permission is writing into this side's inbox. Its access key (created outside Terraform) goes into the PEER's secret. An IAM role cannot be assumed across partitions, hence a user."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Inbox (Kinesis stream the peer writes into)
+################################################################################
+
+variable "inbox_stream_mode" {
+  description = "Capacity mode of the inbox stream: ON_DEMAND (default: no shard planning, never throttles a burst from the peer) or PROVISIONED (cheaper at steady, low traffic)."
+  type        = string
+  default     = "ON_DEMAND"
+
+  validation {
+    condition     = contains(["ON_DEMAND", "PROVISIONED"], var.inbox_stream_mode)
+    error_message = "inbox_stream_mode must be ON_DEMAND or PROVISIONED."
+  }
+}
+
+variable "inbox_shard_count" {
+  description = "Shards of the inbox stream when inbox_stream_mode is PROVISIONED (each takes 1 MB/s or 1,000 records/s)."
+  type        = number
+  default     = 1
+}
+
+variable "inbox_retention_hours" {
+  description = "Retention of the inbox stream in hours (24 to 8760). 48 h leaves a day to redrive failed batches after the mappings' maximum record age."
+  type        = number
+  default     = 48
+}
+
+################################################################################
+# Lambda functions
+################################################################################
+
+variable "forwarder_zip_path" {
+  description = "Path of the forwarder zip built by `make package`. Null: dist/forwarder.zip of this repository."
+  type        = string
+  default     = null
+}
+
+variable "replicator_zip_path" {
+  description = "Path of the replicator zip built by `make package`. Null: dist/replicator.zip of this repository."
+  type        = string
+  default     = null
+}
+
+variable "lambda_runtime" {
+  description = "Lambda runtime of both functions (the zips are built for it)."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "lambda_architecture" {
+  description = "Instruction set of both functions: x86_64 or arm64. The zips are pure Python, so both work; arm64 is cheaper."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "forwarder_memory_size" {
+  description = "Memory of the forwarder in MB (CPU grows with it). 512 MB serialises a full batch quickly."
+  type        = number
+  default     = 512
+}
+
+variable "forwarder_timeout" {
+  description = "Timeout of the forwarder in seconds. 120 s leaves room for retried PutRecords calls across the partition boundary."
+  type        = number
+  default     = 120
+}
+
+variable "forwarder_reserved_concurrency" {
+  description = "Reserved concurrency of the forwarder. -1: unreserved. Needs at most (table stream shards x parallelization factor)."
+  type        = number
+  default     = -1
+}
+
+variable "replicator_memory_size" {
+  description = "Memory of the replicator in MB."
+  type        = number
+  default     = 512
+}
+
+variable "replicator_timeout" {
+  description = "Timeout of the replicator in seconds."
+  type        = number
+  default     = 60
+}
+
+variable "replicator_reserved_concurrency" {
+  description = "Reserved concurrency of the replicator. -1: unreserved. Needs at most (inbox shards x parallelization factor)."
+  type        = number
+  default     = -1
+}
+
+variable "replicator_apply_concurrency" {
+  description = "Parallel DynamoDB writers per batch in the replicator (APPLY_CONCURRENCY)."
+  type        = number
+  default     = 16
+}
+
+variable "replicator_in_vpc" {
+  description = "Attach the replicator to the private subnets too. false (default): it only reaches DynamoDB, Kinesis (through its mapping) and SQS in its own region, so a VPC adds cold-start time and NAT traffic for nothing."
+  type        = bool
+  default     = false
+}
+
+variable "log_level" {
+  description = "POWERTOOLS_LOG_LEVEL of both functions."
+  type        = string
+  default     = "INFO"
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of both functions: PassThrough (default, no cost) or Active (the roles then get the X-Ray write actions, which cannot be scoped to a resource)."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode must be PassThrough or Active."
+  }
+}
+
+variable "forwarder_environment" {
+  description = "Extra environment variables of the forwarder (merged last, so they can override the module's)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "replicator_environment" {
+  description = "Extra environment variables of the replicator (merged last, so they can override the module's)."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Event source mappings
+################################################################################
+
+variable "starting_position" {
+  description = "Where both mappings start reading when created. TRIM_HORIZON (default) loses nothing written before the mapping existed; replaying is harmless because versions make writes idempotent. LATEST skips the backlog."
+  type        = string
+  default     = "TRIM_HORIZON"
+
+  validation {
+    condition     = contains(["TRIM_HORIZON", "LATEST"], var.starting_position)
+    error_message = "starting_position must be TRIM_HORIZON or LATEST."
+  }
+}
+
+variable "forwarder_batch_size" {
+  description = "Records per forwarder invocation (1 to 10,000). 500 fills one PutRecords call to the peer."
+  type        = number
+  default     = 500
+}
+
+variable "forwarder_batching_window_seconds" {
+  description = "Seconds the table-stream mapping waits to fill a batch (0 to 300). 1 s trades a second of latency for fewer, fuller calls across the partition boundary."
+  type        = number
+  default     = 1
+}
+
+variable "forwarder_parallelization_factor" {
+  description = "Concurrent batches per table-stream shard (1 to 10). Order is kept per item at any value; 1 is enough unless a shard's changes pile up (watch the iterator age alarm)."
+  type        = number
+  default     = 1
+}
+
+variable "forwarder_maximum_retry_attempts" {
+  description = "Retries of a failed forwarder batch. -1 (default): retry until maximum record age, because most forwarder failures are the peer being unreachable, which heals; giving up early would only push work into manual redrives."
+  type        = number
+  default     = -1
+}
+
+variable "forwarder_maximum_record_age_seconds" {
+  description = "Age after which a table-stream batch goes to the failure queue instead of being retried (-1 or 60 to 604,800). 21,600 s (6 h) leaves 18 h of the stream's 24 h retention to redrive it from the failure queue's batch metadata."
+  type        = number
+  default     = 21600
+}
+
+variable "replicator_batch_size" {
+  description = "Records per replicator invocation (1 to 10,000). 100 keeps an invocation short with APPLY_CONCURRENCY parallel writers."
+  type        = number
+  default     = 100
+}
+
+variable "replicator_batching_window_seconds" {
+  description = "Seconds the inbox mapping waits to fill a batch (0 to 300). 0: apply as soon as records arrive (lowest replication latency)."
+  type        = number
+  default     = 0
+}
+
+variable "replicator_parallelization_factor" {
+  description = "Concurrent batches per inbox shard (1 to 10). Order is kept per partition key (one item) at any value."
+  type        = number
+  default     = 1
+}
+
+variable "replicator_maximum_retry_attempts" {
+  description = "Retries of a failed replicator batch. -1 (default): retry until maximum record age. Poison records do not block: the replicator sends them to the failure queue itself and reports success, so what fails a batch is transient (throttling, an outage)."
+  type        = number
+  default     = -1
+}
+
+variable "replicator_maximum_record_age_seconds" {
+  description = "Age after which an inbox batch goes to the failure queue instead of being retried (-1 or 60 to 604,800). 21,600 s (6 h) is well inside the inbox retention, leaving time to redrive."
+  type        = number
+  default     = 21600
+}
+
+variable "failure_queue_retention_seconds" {
+  description = "Message retention of the failure queue. 1,209,600 s (14 days, the SQS maximum) gives operators the longest time to look at and redrive failures."
+  type        = number
+  default     = 1209600
+}
+
+################################################################################
+# Network (forwarder egress)
+################################################################################
+
+variable "create_vpc" {
+  description = "Create a VPC whose private subnets reach the internet through NAT gateways with Elastic IPs (the forwarder's stable egress addresses, for the peer to allowlist). false: give subnet_ids and security_group_ids, or neither to run the forwarder outside any VPC."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the created VPC. It is split into /(n+4) subnets: private ones first, public ones from the middle."
+  type        = string
+  default     = "10.80.0.0/16"
+}
+
+variable "availability_zones" {
+  description = "Availability zones of the created subnets. Empty: the first az_count available zones of the region."
+  type        = list(string)
+  default     = []
+}
+
+variable "az_count" {
+  description = "Number of availability zones used when availability_zones is empty. At least 2, so that the forwarder survives the loss of a zone."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 8
+    error_message = "az_count must be between 2 and 8."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway (and one Elastic IP) for all zones instead of one per zone. Cheaper, but the forwarder loses egress while that zone is down."
+  type        = bool
+  default     = false
+}
+
+variable "create_dynamodb_vpc_endpoint" {
+  description = "Add a DynamoDB gateway endpoint to the private route tables, so the forwarder's table and tombstone writes skip the NAT gateway (free, and faster)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_flow_logs" {
+  description = "Send the created VPC's flow logs (all traffic) to an encrypted CloudWatch log group."
+  type        = bool
+  default     = true
+}
+
+variable "subnet_ids" {
+  description = "Subnets of your own for the forwarder when create_vpc is false. They need a route to the internet (or to peer_endpoint_url / peer_https_proxy)."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "Security groups of your own for the forwarder when create_vpc is false. They must allow HTTPS out."
+  type        = list(string)
+  default     = []
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+variable "create_alarms" {
+  description = "Create the CloudWatch alarms: iterator age of both mappings, errors of both functions, failure queue depth, poison messages."
+  type        = bool
+  default     = true
+}
+
+variable "create_sns_topic" {
+  description = "Create an encrypted SNS topic that receives every alarm (subscribe to it yourself)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_actions" {
+  description = "Further ARNs (SNS topics and the like) notified when an alarm fires and when it clears."
+  type        = list(string)
+  default     = []
+}
+
+variable "iterator_age_alarm_threshold_ms" {
+  description = "Iterator age (ms) above which a mapping's alarm fires: changes that old are waiting to be replicated. 300,000 (5 minutes) is far above normal latency and far below the stream retention."
+  type        = number
+  default     = 300000
+}
+
+variable "function_errors_alarm_threshold" {
+  description = "Function errors per 5 minutes at or above which a function's alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Consecutive 5-minute periods a condition must hold before an alarm fires. 2 ignores a single blip (a cold start, a short network glitch)."
+  type        = number
+  default     = 2
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard with the engine metrics of both functions side by side."
+  type        = bool
+  default     = true
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the engine metrics (POWERTOOLS_METRICS_NAMESPACE)."
+  type        = string
+  default     = "DynamoDBReplication"
+}
