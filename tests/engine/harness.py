@@ -129,18 +129,15 @@ class Side:
                 self._iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
                     StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
-        for shard_id, iterator in list(self._iterators.items()):
-            while iterator:
-                response = self.streams.get_records(ShardIterator=iterator)
+        for shard_id in list(self._iterators):
+            while self._iterators[shard_id]:
+                response = self.streams.get_records(ShardIterator=self._iterators[shard_id])
                 self._unread.extend(
                     stream_event_record(r, self.stream_arn, self.region) for r in response["Records"]
                 )
-                next_iterator = response.get("NextShardIterator")
+                self._iterators[shard_id] = response.get("NextShardIterator")
                 if not response["Records"]:
-                    self._iterators[shard_id] = next_iterator
                     break
-                iterator = next_iterator
-                self._iterators[shard_id] = iterator
 
     def forward(self, max_records: int | None = None, *, retry_once: bool = False) -> ForwardReport:
         """Run the forwarder on the next stream batch, as Lambda would (retrying from the failure)."""

@@ -1,0 +1,135 @@
+"""The conflict rules, end to end through both real pipelines (docs/conflict-rules.md)."""
+
+from __future__ import annotations
+
+from replication.classify import Action
+
+from .harness import Pair
+
+KEY = {"pk": {"S": "user#1"}, "sk": {"S": "profile"}}
+
+
+def test_a_stale_change_never_overwrites_a_newer_one(pair: Pair) -> None:
+    pair.us.put(KEY, {"city": {"S": "New York"}}, "1764200010")
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200005")  # older, written concurrently
+    pair.settle()
+    assert pair.china.get(KEY)["city"] == {"S": "New York"}
+    assert pair.us.get(KEY) == pair.china.get(KEY)
+
+
+def test_equal_timestamps_are_broken_by_origin_the_same_way_on_both_sides(pair: Pair) -> None:
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200000.25")
+    pair.us.put(KEY, {"city": {"S": "New York"}}, "1764200000.25")
+    pair.settle()
+    # "us-east-1" sorts after "cn-north-1": the us-east-1 write wins on both sides.
+    assert pair.china.get(KEY)["city"] == {"S": "New York"}
+    assert pair.us.get(KEY) == pair.china.get(KEY)
+
+
+def test_a_delete_replicates_and_is_not_echoed_back(pair: Pair) -> None:
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200000")
+    pair.settle()
+    pair.us.delete(KEY)
+    pair.us.forward()
+    delivered = pair.us.sender.outbox
+    pair.us.sender.outbox = []
+    pair.china.replicate(delivered)
+    report = pair.china.forward()
+    assert pair.china.get(KEY) is None
+    assert report.counts[Action.ECHO] == 1
+    assert pair.china.sender.outbox == []
+
+
+def test_a_replicated_upsert_is_not_echoed_back(pair: Pair) -> None:
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200000")
+    pair.china.forward()
+    pair.us.replicate(pair.china.sender.outbox)
+    report = pair.us.forward()
+    assert report.counts[Action.ECHO] == 1
+    assert pair.us.sender.outbox == []
+
+
+def test_an_older_upsert_arriving_after_a_delete_does_not_resurrect_the_item(pair: Pair) -> None:
+    pair.us.put(KEY, {"city": {"S": "old"}}, "1764200001")
+    pair.us.forward()
+    older_upsert = pair.us.sender.outbox
+    pair.us.sender.outbox = []
+    pair.china.put(KEY, {"city": {"S": "newer"}}, "1764200002")
+    pair.china.delete(KEY)
+    pair.china.forward()
+    pair.china.replicate(older_upsert)  # arrives late
+    pair.settle()
+    assert pair.china.get(KEY) is None
+    assert pair.us.get(KEY) is None
+
+
+def test_a_local_delete_racing_a_replicated_older_upsert_still_wins(pair: Pair) -> None:
+    pair.us.put(KEY, {"city": {"S": "old"}}, "1764200001")
+    pair.us.forward()
+    older_upsert = pair.us.sender.outbox
+    pair.us.sender.outbox = []
+    pair.china.put(KEY, {"city": {"S": "newer"}}, "1764200002")
+    pair.china.delete(KEY)
+    # The replicated upsert lands before the forwarder has seen the local delete (no tombstone yet).
+    pair.china.replicate(older_upsert)
+    pair.settle()
+    assert pair.china.get(KEY) is None
+    assert pair.us.get(KEY) is None
+
+
+def test_a_delete_never_loses_to_the_version_it_removed(pair: Pair) -> None:
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "9999999999.5")  # far in the future
+    pair.settle()
+    pair.us.delete(KEY)  # the stream time (now) is older than the version it removed
+    pair.settle()
+    assert pair.us.get(KEY) is None
+    assert pair.china.get(KEY) is None
+
+
+def test_an_update_that_leaves_the_version_untouched_is_still_replicated(pair: Pair) -> None:
+    pair.china.put(KEY, {"city": {"S": "Beijing"}, "email": {"S": "a@example.com"}}, "1764200000")
+    pair.settle()
+    pair.us.update_field(KEY, "email", "b@example.com")  # the item still says cn-north-1 wrote it
+    pair.settle()
+    assert pair.china.get(KEY)["email"] == {"S": "b@example.com"}
+    assert pair.us.get(KEY) == pair.china.get(KEY)
+    assert pair.us.get(KEY)["last_updater_region"] == {"S": "us-east-1"}
+
+
+def test_a_write_without_version_attributes_is_stamped_and_replicated(pair: Pair) -> None:
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, ts=None)
+    pair.settle()
+    replicated = pair.us.get(KEY)
+    assert replicated == pair.china.get(KEY)
+    assert replicated["last_updater_region"] == {"S": "cn-north-1"}
+
+
+def test_a_hash_only_table_replicates() -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        pair = Pair(sort_key=False)
+        key = {"pk": {"S": "solo"}}
+        pair.us.put(key, {"n": {"N": "1"}}, "1764200000")
+        pair.settle()
+        assert pair.china.get(key) == pair.us.get(key)
+
+
+def test_every_attribute_type_round_trips_exactly(pair: Pair) -> None:
+    attributes = {
+        "s": {"S": "汉字 and emoji 🚀"},
+        "empty": {"S": ""},
+        "n": {"N": "12345678901234567890.123456789012345678"},
+        "negative": {"N": "-1E-130"},
+        "b": {"B": "AAEC/w=="},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": ["AQ==", "Ag=="]},
+        "m": {"M": {"deep": {"L": [{"NULL": True}, {"BOOL": False}, {"M": {"x": {"N": "0"}}}]}}},
+        "l": {"L": []},
+        "null": {"NULL": True},
+        "bool": {"BOOL": True},
+    }
+    pair.china.put(KEY, attributes, "1764200000")
+    pair.settle()
+    assert pair.us.get(KEY) == pair.china.get(KEY)
