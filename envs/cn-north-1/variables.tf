@@ -111,6 +111,12 @@ variable "peer_credentials" {
   sensitive = true
 }
 
+variable "peer_writer_allowed_source_ips" {
+  description = "CIDRs this side's peer-writer user may write from: the peer's nat_public_ips as /32 (empty: any)."
+  type        = list(string)
+  default     = []
+}
+
 ################################################################################
 # Code
 ################################################################################

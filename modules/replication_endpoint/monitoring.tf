@@ -108,10 +108,10 @@ locals {
   }
 
   engine_widgets = [
-    { title = "Changes forwarded / applied", stat = "Sum", metrics = [["ChangesForwarded", "forwarder"], ["ChangesApplied", "replicator"]] },
-    { title = "Stale changes dropped", stat = "Sum", metrics = [["StaleDropped", "forwarder"], ["StaleDropped", "replicator"]] },
+    { title = "Changes forwarded / received / applied", stat = "Sum", metrics = [["ChangesForwarded", "forwarder"], ["ChangesReceived", "replicator"], ["ChangesApplied", "replicator"]] },
+    { title = "Changes dropped as stale / tombstoned", stat = "Sum", metrics = [["StaleDropped", "replicator"], ["TombstoneHits", "replicator"]] },
     { title = "Replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
-    { title = "Echoes suppressed", stat = "Sum", metrics = [["EchoesSuppressed", "forwarder"]] },
+    { title = "Echoes suppressed / local writes stamped", stat = "Sum", metrics = [["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"]] },
     { title = "Bytes sent to the peer", stat = "Sum", metrics = [["BytesSent", "forwarder"]] },
     { title = "Poison messages", stat = "Sum", metrics = [["PoisonMessages", "replicator"]] },
   ]

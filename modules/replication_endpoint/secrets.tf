@@ -26,15 +26,20 @@ resource "aws_secretsmanager_secret_version" "peer_credentials" {
 ################################################################################
 
 locals {
+  # Optional source-address allowlist: the PEER's NAT Elastic IPs (its nat_public_ips output).
+  peer_writer_source_condition = length(var.peer_writer_allowed_source_ips) == 0 ? {} : {
+    IpAddress = { "aws:SourceIp" = var.peer_writer_allowed_source_ips }
+  }
+
   peer_writer_policy = {
     Version = "2012-10-17"
     Statement = [
-      {
+      merge({
         Sid      = "WriteInbox"
         Effect   = "Allow"
         Action   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
         Resource = local.inbox_stream_arn
-      },
+      }, length(local.peer_writer_source_condition) == 0 ? {} : { Condition = local.peer_writer_source_condition }),
       {
         Sid      = "EncryptInboxRecords"
         Effect   = "Allow"

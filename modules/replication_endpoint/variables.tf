@@ -219,6 +219,12 @@ variable "create_peer_writer_user" {
   default     = true
 }
 
+variable "peer_writer_allowed_source_ips" {
+  description = "Source addresses (CIDR) the peer-writer may write from, e.g. the PEER's nat_public_ips as /32. Empty (default): any address, the access key alone protects the inbox. Set it once both sides exist."
+  type        = list(string)
+  default     = []
+}
+
 ################################################################################
 # Inbox (Kinesis stream the peer writes into)
 ################################################################################

@@ -276,3 +276,16 @@ run "active_tracing" {
     error_message = "Active tracing adds the X-Ray write permission."
   }
 }
+
+run "peer_writer_source_allowlist" {
+  command = plan
+
+  variables {
+    peer_writer_allowed_source_ips = ["203.0.113.10/32"]
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_group_policy.peer_writer[0].policy).Statement[0].Condition.IpAddress["aws:SourceIp"] == ["203.0.113.10/32"]
+    error_message = "The peer writer may only write from the allowlisted addresses."
+  }
+}

@@ -1,0 +1,114 @@
+# Plans both environment roots (envs/cn-north-1, envs/us-east-1) with mock providers and checks that
+# they are each other's peer: each forwarder writes to the other side's inbox, in the other region.
+
+mock_provider "aws" {
+  alias           = "cn"
+  override_during = plan
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws-cn", dns_suffix = "amazonaws.com.cn" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "cn-north-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["cn-north-1a", "cn-north-1b", "cn-north-1d"] }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws-cn:kinesis:cn-north-1:123456789012:stream/ddbrep-cn-inbox" }
+  }
+}
+
+mock_provider "aws" {
+  alias           = "us"
+  override_during = plan
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:111122223333:stream/ddbrep-us-inbox" }
+  }
+}
+
+variables {
+  forwarder_zip_path  = "tests/fixtures/forwarder.zip"
+  replicator_zip_path = "tests/fixtures/replicator.zip"
+}
+
+run "cn_north_1_root" {
+  command   = plan
+  providers = { aws = aws.cn }
+
+  module {
+    source = "../../envs/cn-north-1"
+  }
+
+  assert {
+    condition     = var.region == "cn-north-1" && output.inbox_stream_name == "ddbrep-cn-inbox"
+    error_message = "The cn-north-1 root deploys the cn side."
+  }
+  assert {
+    condition = (
+      output.peer_settings.region == "us-east-1" &&
+      output.peer_settings.inbox_stream_name == "ddbrep-us-inbox" &&
+      output.peer_settings.table_name == "ddbrep-us-table"
+    )
+    error_message = "The cn-north-1 root's peer is the us-east-1 side."
+  }
+}
+
+run "us_east_1_root" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  module {
+    source = "../../envs/us-east-1"
+  }
+
+  assert {
+    condition     = var.region == "us-east-1" && output.inbox_stream_name == "ddbrep-us-inbox"
+    error_message = "The us-east-1 root deploys the us side."
+  }
+  assert {
+    condition = (
+      output.peer_settings.region == "cn-north-1" &&
+      output.peer_settings.inbox_stream_name == "ddbrep-cn-inbox" &&
+      output.peer_settings.table_name == "ddbrep-cn-table"
+    )
+    error_message = "The us-east-1 root's peer is the cn-north-1 side."
+  }
+}
+
+run "peers_swapped" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  module {
+    source = "../../envs/us-east-1"
+  }
+
+  assert {
+    condition = (
+      run.cn_north_1_root.peer_settings.region == run.us_east_1_root.region &&
+      run.us_east_1_root.peer_settings.region == run.cn_north_1_root.region &&
+      run.cn_north_1_root.peer_settings.inbox_stream_name == run.us_east_1_root.inbox_stream_name &&
+      run.us_east_1_root.peer_settings.inbox_stream_name == run.cn_north_1_root.inbox_stream_name &&
+      run.cn_north_1_root.peer_settings.table_name == run.us_east_1_root.table_name &&
+      run.us_east_1_root.peer_settings.table_name == run.cn_north_1_root.table_name
+    )
+    error_message = "Each root's peer settings are the other root's own values."
+  }
+}
