@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -20,9 +21,11 @@ from replication.telemetry import MetricUnit, logger, metrics
 # Lambda's deadline less this margin bounds the retries of one invocation.
 SAFETY_MARGIN_SECONDS = 5.0
 
+# Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
+REGION = os.environ.get("AWS_REGION") or None
 settings = ForwarderSettings.from_env()
-table_writer = TableWriter(boto3.client("dynamodb"), settings.table)
-peer_session = PeerSession(settings)
+table_writer = TableWriter(boto3.client("dynamodb", region_name=REGION), settings.table)
+peer_session = PeerSession(settings, boto3.client("secretsmanager", region_name=REGION))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from replication.changes import Change
 from replication.classify import Action, ClassifyContext, Decision, classify, needs_tombstone
-from replication.errors import WireFormatError
+from replication.errors import PeerCredentialsError, WireFormatError
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
 from replication.parallel import run_all
@@ -122,7 +122,12 @@ class Forwarder:
             report.fail_at(to_send[0][0])
             return
         outgoing = [OutgoingRecord(data, key_digest(to_send[span.start][1].key)) for data, span in packed]
-        result = self._sender.send(outgoing)
+        try:
+            result = self._sender.send(outgoing)
+        except PeerCredentialsError as error:
+            logger.error(f"no usable peer credentials, nothing sent: {error}")
+            report.fail_at(to_send[0][0])
+            return
         report.records_sent = len(result.delivered)
         report.bytes_sent = result.bytes_sent
         for record_index, (_, span) in enumerate(packed):

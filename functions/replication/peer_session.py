@@ -34,8 +34,9 @@ def is_auth_error(error: ClientError) -> bool:
 
 
 class PeerSession:
-    def __init__(self, settings: ForwarderSettings) -> None:
+    def __init__(self, settings: ForwarderSettings, secrets_client: Any = None) -> None:
         self._settings = settings
+        self._secrets = parameters.SecretsProvider(boto3_client=secrets_client)
         self._client: Any = None
         self._key_id: str | None = None
 
@@ -53,7 +54,7 @@ class PeerSession:
     def _credentials(self, refresh: bool) -> dict[str, str]:
         secret_id = self._settings.peer_secret_id
         try:
-            value = parameters.get_secret(
+            value = self._secrets.get(
                 secret_id,
                 transform="json",
                 max_age=self._settings.secret_max_age_seconds,

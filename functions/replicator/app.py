@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -15,8 +16,14 @@ from replication.telemetry import MetricUnit, logger, metrics
 # EMF takes at most 100 values per metric in one document.
 MAX_LATENCY_SAMPLES = 100
 
+# Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
+REGION = os.environ.get("AWS_REGION") or None
 settings = ReplicatorSettings.from_env()
-replicator = Replicator(settings, TableWriter(boto3.client("dynamodb"), settings.table), boto3.client("sqs"))
+replicator = Replicator(
+    settings,
+    TableWriter(boto3.client("dynamodb", region_name=REGION), settings.table),
+    boto3.client("sqs", region_name=REGION),
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

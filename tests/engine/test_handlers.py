@@ -1,0 +1,292 @@
+"""Both Lambda handlers as Lambda runs them: real event shapes, moto for every AWS call."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from replication.wire import KIND_PROBE, Envelope, decode, encode
+
+from .events import kinesis_event_record, stream_event_record, ttl_delete_record
+from .harness import NAMES, TABLE, TOMBSTONES, Side, create_tables
+from .lambda_context import FakeLambdaContext
+
+KEY = {"pk": {"S": "user#1"}, "sk": {"S": "profile"}}
+SECRET = "replication/peer-credentials"
+
+
+def load_app(function: str, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> ModuleType:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.syspath_prepend(f"functions/{function}")
+    sys.modules.pop("app", None)
+    return importlib.import_module("app")
+
+
+def emitted_metrics(output: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = document[definition["Name"]]
+                found[definition["Name"]] = max(value) if isinstance(value, list) else value
+    return found
+
+
+@pytest.fixture
+def china_table(aws: None) -> Iterator[str]:
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    yield create_tables(db)
+
+
+@pytest.fixture
+def peer_inbox(aws: None) -> Any:
+    kinesis = boto3.client("kinesis", region_name="us-east-1")
+    kinesis.create_stream(StreamName="inbox", ShardCount=1)
+    return kinesis
+
+
+@pytest.fixture
+def forwarder(monkeypatch: pytest.MonkeyPatch, china_table: str, peer_inbox: Any) -> ModuleType:
+    return load_app(
+        "forwarder",
+        monkeypatch,
+        {
+            "AWS_REGION": "cn-north-1",
+            "AWS_DEFAULT_REGION": "cn-north-1",
+            "TABLE_NAME": TABLE,
+            "TOMBSTONE_TABLE_NAME": TOMBSTONES,
+            "PEER_REGION": "us-east-1",
+            "PEER_STREAM_NAME": "inbox",
+            "PEER_SECRET_ID": SECRET,
+        },
+    )
+
+
+def put_secret(value: str) -> None:
+    boto3.client("secretsmanager", region_name="cn-north-1").create_secret(Name=SECRET, SecretString=value)
+
+
+def stream_records(region: str, stream_arn: str) -> list[dict[str, Any]]:
+    streams = boto3.client("dynamodbstreams", region_name=region)
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )
+    response = streams.get_records(ShardIterator=iterator["ShardIterator"])
+    return [stream_event_record(r, stream_arn, region) for r in response["Records"]]
+
+
+def inbox_contents(kinesis: Any) -> list[bytes]:
+    shard = kinesis.list_shards(StreamName="inbox")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="inbox", ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    return [r["Data"] for r in kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]]
+
+
+def write_profiles(count: int) -> None:
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    for i in range(count):
+        db.put_item(
+            TableName=TABLE,
+            Item={
+                "pk": {"S": f"user#{i}"},
+                "sk": {"S": "profile"},
+                "city": {"S": "Beijing"},
+                NAMES.timestamp: {"N": f"1764200000.{i:06d}"},
+                NAMES.origin: {"S": "cn-north-1"},
+            },
+        )
+
+
+def test_forwarder_sends_a_stream_batch_as_one_record_to_the_peer_inbox(
+    forwarder: ModuleType, china_table: str, peer_inbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    write_profiles(20)
+    event = {"Records": stream_records("cn-north-1", china_table)}
+
+    response = forwarder.handler(event, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    sent = inbox_contents(peer_inbox)
+    assert len(sent) == 1
+    assert len(decode(sent[0]).changes) == 20
+    assert emitted_metrics(capsys.readouterr().out)["ChangesForwarded"] == 20.0
+
+
+def test_forwarder_without_peer_credentials_fails_the_batch_from_its_first_record(
+    forwarder: ModuleType, china_table: str, peer_inbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_profiles(3)
+    records = stream_records("cn-north-1", china_table)
+
+    response = forwarder.handler({"Records": records}, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+    assert "ddb-replication credentials" in caplog.text
+    assert inbox_contents(peer_inbox) == []
+
+
+def test_forwarder_with_a_malformed_secret_says_what_it_must_hold(
+    forwarder: ModuleType, china_table: str, peer_inbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    put_secret(json.dumps({"key": "value"}))
+    write_profiles(1)
+    response = forwarder.handler({"Records": stream_records("cn-north-1", china_table)}, FakeLambdaContext())
+    assert len(response["batchItemFailures"]) == 1
+    assert "aws_secret_access_key" in caplog.text
+
+
+def test_forwarder_skips_ttl_expiries_by_default(forwarder: ModuleType, peer_inbox: Any) -> None:
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    old = {**KEY, NAMES.timestamp: {"N": "1"}, NAMES.origin: {"S": "cn-north-1"}}
+    response = forwarder.handler({"Records": [ttl_delete_record(KEY, old, "100")]}, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert inbox_contents(peer_inbox) == []
+
+
+def test_forwarder_replicates_ttl_expiries_when_asked(
+    monkeypatch: pytest.MonkeyPatch, china_table: str, peer_inbox: Any
+) -> None:
+    monkeypatch.setenv("REPLICATE_TTL_DELETES", "true")
+    app = load_app(
+        "forwarder",
+        monkeypatch,
+        {
+            "AWS_REGION": "cn-north-1",
+            "TABLE_NAME": TABLE,
+            "TOMBSTONE_TABLE_NAME": TOMBSTONES,
+            "PEER_REGION": "us-east-1",
+            "PEER_STREAM_NAME": "inbox",
+            "PEER_SECRET_ID": SECRET,
+        },
+    )
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    old = {**KEY, NAMES.timestamp: {"N": "1"}, NAMES.origin: {"S": "cn-north-1"}}
+    app.handler({"Records": [ttl_delete_record(KEY, old, "100")]}, FakeLambdaContext())
+    (sent,) = inbox_contents(peer_inbox)
+    assert decode(sent).changes[0].is_delete
+
+
+def test_forwarder_refuses_to_start_without_its_settings(monkeypatch: pytest.MonkeyPatch, aws: None) -> None:
+    from replication.errors import ConfigurationError
+
+    monkeypatch.delenv("PEER_STREAM_NAME", raising=False)
+    with pytest.raises(ConfigurationError, match="PEER_STREAM_NAME"):
+        load_app(
+            "forwarder",
+            monkeypatch,
+            {
+                "AWS_REGION": "cn-north-1",
+                "TABLE_NAME": "t",
+                "TOMBSTONE_TABLE_NAME": "x",
+                "PEER_REGION": "us-east-1",
+                "PEER_SECRET_ID": "s",
+            },
+        )
+
+
+# -- replicator ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def replicator(monkeypatch: pytest.MonkeyPatch, aws: None) -> tuple[ModuleType, Side]:
+    side = Side("us-east-1", "cn-north-1")
+    app = load_app(
+        "replicator",
+        monkeypatch,
+        {
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "TABLE_NAME": TABLE,
+            "TOMBSTONE_TABLE_NAME": TOMBSTONES,
+            "PEER_TABLE_NAME": TABLE,
+            "FAILURE_QUEUE_URL": side.queue_url,
+        },
+    )
+    return app, side
+
+
+def changes_from_china() -> list[dict[str, Any]]:
+    china = Side("cn-north-1", "us-east-1")
+    china.put(KEY, {"city": {"S": "Beijing"}}, "1764200000.5")
+    china.forward()
+    return [
+        kinesis_event_record(r, "arn:aws:kinesis:us-east-1:1:stream/inbox", "us-east-1")
+        for r in china.sender.outbox
+    ]
+
+
+def test_replicator_applies_the_peer_changes(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, side = replicator
+    response = app.handler({"Records": changes_from_china()}, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert side.get(KEY)["city"] == {"S": "Beijing"}
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert metrics["ChangesApplied"] == 1.0
+    assert metrics["ReplicationLatency"] >= 0
+
+
+def test_replicator_routes_a_poison_message_to_the_failure_queue_and_keeps_going(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, side = replicator
+    good = changes_from_china()
+    poison = json.loads(json.dumps(good[0]))
+    poison["kinesis"]["data"] = base64.b64encode(b"DR\x01\x01garbage").decode()
+    poison["kinesis"]["sequenceNumber"] = "1"
+
+    response = app.handler({"Records": [poison, *good]}, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert side.get(KEY) is not None
+    messages = side.sqs.receive_message(QueueUrl=side.queue_url)["Messages"]
+    body = json.loads(messages[0]["Body"])
+    assert (body["kind"], body["sequenceNumber"]) == ("poison", "1")
+    output = capsys.readouterr().out
+    assert emitted_metrics(output)["PoisonMessages"] == 1.0
+    assert "garbage" not in output
+
+
+def test_replicator_refuses_messages_for_another_table(
+    replicator: tuple[ModuleType, Side],
+) -> None:
+    app, side = replicator
+    record = changes_from_china()[0]
+    changes = decode(base64.b64decode(record["kinesis"]["data"])).changes
+    wrong = Envelope("changes", "cn-north-1", "orders", NAMES, 1, changes)
+    record["kinesis"]["data"] = base64.b64encode(encode(wrong)).decode()
+    app.handler({"Records": [record]}, FakeLambdaContext())
+    body = json.loads(side.sqs.receive_message(QueueUrl=side.queue_url)["Messages"][0]["Body"])
+    assert "orders" in body["reason"]
+
+
+def test_replicator_records_a_credentials_probe(replicator: tuple[ModuleType, Side]) -> None:
+    app, side = replicator
+    probe = Envelope(KIND_PROBE, "cn-north-1", TABLE, NAMES, 1, probe_id="probe-123")
+    record = changes_from_china()[0]
+    record["kinesis"]["data"] = base64.b64encode(encode(probe)).decode()
+    app.handler({"Records": [record]}, FakeLambdaContext())
+    receipt = side.db.get_item(TableName=TOMBSTONES, Key={"k": {"S": "probe#probe-123"}})
+    assert receipt["Item"]["o"] == {"S": "cn-north-1"}
+
+
+def test_replicator_reports_the_records_it_could_not_apply(
+    replicator: tuple[ModuleType, Side],
+) -> None:
+    app, side = replicator
+    records = changes_from_china()
+    side.db.delete_table(TableName=TABLE)  # every write now fails
+    response = app.handler({"Records": records}, FakeLambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["kinesis"]["sequenceNumber"]}]}
