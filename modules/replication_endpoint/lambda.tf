@@ -64,8 +64,7 @@ resource "aws_cloudwatch_log_group" "replicator" {
 
 resource "aws_lambda_function" "forwarder" {
   #checkov:skip=CKV_AWS_116:Invoked only by a stream event source mapping, which ignores a function DLQ; its on-failure destination is the failure queue.
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is var.forwarder_reserved_concurrency; reserving by default fails in accounts with a low concurrency quota (common in new China accounts). The mapping bounds concurrency to shards x parallelization factor anyway.
-  #checkov:skip=CKV_AWS_272:Code signing (AWS Signer) is not offered in the China regions; the zips are built reproducibly by `make package` and pinned by source_code_hash.
+  #checkov:skip=CKV_AWS_272:No signing profile exists in either partition for these zips; they are built reproducibly by `make package` and pinned by source_code_hash. Adopters with AWS Signer can add a code signing config.
   function_name = local.forwarder_name
   description   = "DynamoDB stream of ${local.table_name} -> ${var.peer_region} inbox ${var.peer_inbox_stream_name}"
   role          = aws_iam_role.forwarder.arn
@@ -104,9 +103,7 @@ resource "aws_lambda_function" "forwarder" {
 
 resource "aws_lambda_function" "replicator" {
   #checkov:skip=CKV_AWS_116:Invoked only by a stream event source mapping, which ignores a function DLQ; poison messages go to the failure queue (FAILURE_QUEUE_URL) and failed batches to the mapping's on-failure destination.
-  #checkov:skip=CKV_AWS_115:Reserved concurrency is var.replicator_reserved_concurrency; reserving by default fails in accounts with a low concurrency quota. The mapping bounds concurrency to shards x parallelization factor anyway.
-  #checkov:skip=CKV_AWS_272:Code signing (AWS Signer) is not offered in the China regions; the zips are built reproducibly by `make package` and pinned by source_code_hash.
-  #checkov:skip=CKV_AWS_117:Outside a VPC by default (var.replicator_in_vpc): it only calls DynamoDB and SQS of its own region; its inbox is read by the Lambda service.
+  #checkov:skip=CKV_AWS_272:No signing profile exists in either partition for these zips; they are built reproducibly by `make package` and pinned by source_code_hash. Adopters with AWS Signer can add a code signing config.
   function_name = local.replicator_name
   description   = "Inbox ${local.inbox_stream_name} -> ${local.table_name}"
   role          = aws_iam_role.replicator.arn
