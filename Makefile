@@ -59,7 +59,7 @@ package: $(STAMP) ## build dist/forwarder.zip and dist/replicator.zip (reproduci
 	$(PY) scripts/build_lambdas.py
 
 bench: $(STAMP) ## run the engine benchmark, write build/bench.json
-	$(PY) -m benchmarks.engine_bench
+	$(PY) scripts/bench_engine.py
 
 demo: $(STAMP) $(TF_RC) package ## the local two-partition run: deploy, load both sides, verify, report
 	$(PY) -m replication_ops.local demo
