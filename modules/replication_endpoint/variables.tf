@@ -460,7 +460,7 @@ variable "vpc_cidr" {
 }
 
 variable "availability_zones" {
-  description = "Availability zones of the created subnets. Empty: the first az_count available zones of the region."
+  description = "Availability zones of the created subnets. Empty: the first az_count regular zones of the region (sorted by name)."
   type        = list(string)
   default     = []
 }
