@@ -117,6 +117,12 @@ variable "peer_writer_allowed_source_ips" {
   default     = []
 }
 
+variable "secret_recovery_window_in_days" {
+  description = "Days a destroyed secret stays recoverable (0 or 7 to 30). 0 lets a throwaway environment be destroyed and applied again at once."
+  type        = number
+  default     = 7
+}
+
 ################################################################################
 # Code
 ################################################################################

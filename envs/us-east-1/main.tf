@@ -17,6 +17,8 @@ module "replication" {
   peer_https_proxy       = var.peer_https_proxy
   peer_credentials       = var.peer_credentials
 
+  secret_recovery_window_in_days = var.secret_recovery_window_in_days
+
   peer_writer_allowed_source_ips = var.peer_writer_allowed_source_ips
 
   forwarder_zip_path  = var.forwarder_zip_path
