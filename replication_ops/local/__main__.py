@@ -1,0 +1,240 @@
+"""``python -m replication_ops.local demo|up|down``: the local two-partition environment."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from replication_ops.local.config import BUILD_DIR, Paths
+from replication_ops.local.environment import EnvironmentOptions
+from replication_ops.local.loadgen import LoadOptions
+
+DEFAULT_UP_PORTS = {"cn-north-1": 19001, "us-east-1": 19002}
+
+DESCRIPTION = """\
+The local two-partition environment. Two moto servers on 127.0.0.1 stand in for cn-north-1 (partition
+aws-cn) and us-east-1 (partition aws); both Terraform roots (envs/) are applied to them; each side's
+peer-writer key is put into the other side's secret; the Lambda zips from dist/ run in worker
+processes fed by an event-source runner that polls the table streams and the Kinesis inboxes as
+Lambda does.
+
+  demo  deploy, load both tables at once, wait until replication is idle, verify item by item,
+        report (stdout, build/local/report.json, build/local/lag.png), tear down.
+        Exit status 0 only when both tables converged and nothing was lost.
+  up    the same environment left running in the background; writes build/local/environment.json.
+  down  stop what `up` started and clean up.
+
+Terraform runs offline when TF_PROVIDER_MIRROR (a provider mirror) or TF_CLI_CONFIG_FILE is set.
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _environment_arguments(parser: argparse.ArgumentParser, default_ports: dict[str, int]) -> None:
+    group = parser.add_argument_group("environment")
+    group.add_argument(
+        "--cn-port",
+        type=int,
+        default=default_ports["cn-north-1"],
+        help="port of the cn-north-1 partition on 127.0.0.1 (0: any free port; default %(default)s)",
+    )
+    group.add_argument(
+        "--us-port",
+        type=int,
+        default=default_ports["us-east-1"],
+        help="port of the us-east-1 partition on 127.0.0.1 (0: any free port; default %(default)s)",
+    )
+    group.add_argument(
+        "--inbox-shards",
+        type=_positive_int,
+        default=2,
+        help="shards of each side's Kinesis inbox (default %(default)s)",
+    )
+    group.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=2,
+        help="worker processes (concurrent executions) per function (default %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = LoadOptions()
+    parser = argparse.ArgumentParser(
+        prog="python -m replication_ops.local",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=BUILD_DIR,
+        help="where logs, Terraform working copies, reports and environment.json go (default build/local)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the runner does")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,up,down}")
+
+    demo = commands.add_parser(
+        "demo",
+        help="deploy, load both sides, verify, report, tear down",
+        description="Deploy both roots to local partitions, load both tables at once, wait until "
+        "replication is idle, verify both tables item by item and against the last-writer-wins "
+        "oracle, print and write the report, tear everything down.",
+    )
+    load = demo.add_argument_group("load")
+    load.add_argument(
+        "--operations",
+        type=_positive_int,
+        default=defaults.operations,
+        help="operations per side (default %(default)s)",
+    )
+    load.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=defaults.rate,
+        help="operations per second per side (default %(default)s)",
+    )
+    load.add_argument(
+        "--conflict-share",
+        type=_share,
+        default=defaults.conflict_share,
+        help="share of operations where both sides write the same key at once (default %(default)s)",
+    )
+    load.add_argument(
+        "--tie-share",
+        type=_share,
+        default=defaults.tie_share,
+        help="share of those conflicts written with the very same timestamp (default %(default)s)",
+    )
+    load.add_argument(
+        "--update-share",
+        type=_share,
+        default=defaults.update_share,
+        help="share of updates among the operations (default %(default)s)",
+    )
+    load.add_argument(
+        "--delete-share",
+        type=_share,
+        default=defaults.delete_share,
+        help="share of deletes among the operations (default %(default)s)",
+    )
+    load.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=defaults.threads,
+        help="writer threads per side (default %(default)s)",
+    )
+    load.add_argument("--seed", type=int, default=defaults.seed, help="seed of the generated load")
+    demo.add_argument(
+        "--drain-timeout",
+        type=_positive_float,
+        default=180.0,
+        help="seconds to wait for replication to become idle after the load (default %(default)s)",
+    )
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--destroy", action="store_true", help="terraform destroy both roots before tearing down (slower)"
+    )
+    _environment_arguments(demo, {"cn-north-1": 0, "us-east-1": 0})
+
+    up = commands.add_parser(
+        "up",
+        help="start the environment in the background",
+        description="Start the local environment in the background and write build/local/environment.json.",
+    )
+    _environment_arguments(up, DEFAULT_UP_PORTS)
+
+    down = commands.add_parser("down", help="stop the background environment and clean up")
+    down.add_argument("--destroy", action="store_true", help="terraform destroy both roots before stopping")
+
+    serve = commands.add_parser("_serve")  # the background server started by `up`
+    _environment_arguments(serve, {"cn-north-1": 0, "us-east-1": 0})
+    return parser
+
+
+def _environment_options(args: argparse.Namespace) -> EnvironmentOptions:
+    return EnvironmentOptions(
+        paths=Paths(args.build_dir.resolve()),
+        ports={"cn-north-1": args.cn_port, "us-east-1": args.us_port},
+        inbox_shards=args.inbox_shards,
+        max_concurrency=args.max_concurrency,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "demo":
+        from replication_ops.local.demo import DemoOptions, run_demo
+
+        try:
+            load = LoadOptions(
+                operations=args.operations,
+                rate=args.rate,
+                conflict_share=args.conflict_share,
+                tie_share=args.tie_share,
+                update_share=args.update_share,
+                delete_share=args.delete_share,
+                threads=args.threads,
+                seed=args.seed,
+            )
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        options = DemoOptions(
+            environment=_environment_options(args),
+            load=load,
+            drain_timeout=args.drain_timeout,
+            progress=not args.no_progress,
+            destroy=args.destroy,
+        )
+        try:
+            return run_demo(options).exit_code
+        except KeyboardInterrupt:
+            print("interrupted; everything was torn down", file=sys.stderr)
+            return 130
+        except Exception as error:
+            logging.getLogger(__name__).debug("demo failed", exc_info=True)
+            print(f"demo failed: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
+    if args.command == "up":
+        from replication_ops.local.daemon import up
+
+        return up(_environment_options(args))
+    if args.command == "down":
+        from replication_ops.local.daemon import down
+
+        return down(Paths(args.build_dir.resolve()), destroy=args.destroy)
+    if args.command == "_serve":
+        from replication_ops.local.daemon import serve
+
+        return serve(_environment_options(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

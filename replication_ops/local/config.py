@@ -1,0 +1,81 @@
+"""Names, paths and defaults shared by the local environment's modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_DIR = REPO_ROOT / "build" / "local"
+DIST_DIR = REPO_ROOT / "dist"
+
+TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
+ORIGIN_ATTRIBUTE = "last_updater_region"
+
+# The demo table: a composite key, the path most users need.
+DEMO_TABLE_NAME = "user-profiles"
+HASH_KEY = "pk"
+RANGE_KEY = "sk"
+
+# Credentials the local tools use towards moto (it accepts any; nothing real is ever used).
+LOCAL_ACCESS_KEY_ID = "AKIALOCALDEMO0000000"
+LOCAL_SECRET_ACCESS_KEY = "local-demo-secret-not-a-real-key"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the pair: a region in its own partition, with its Terraform root."""
+
+    region: str
+    partition: str
+    peer: str
+
+    @property
+    def root(self) -> Path:
+        return REPO_ROOT / "envs" / self.region
+
+
+SIDES: dict[str, Side] = {
+    "cn-north-1": Side("cn-north-1", "aws-cn", "us-east-1"),
+    "us-east-1": Side("us-east-1", "aws", "cn-north-1"),
+}
+SIDE_NAMES: tuple[str, ...] = tuple(SIDES)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where one run keeps its files (build/local by default; tests use a temporary folder)."""
+
+    base: Path = BUILD_DIR
+
+    @property
+    def logs(self) -> Path:
+        return self.base / "logs"
+
+    @property
+    def terraform(self) -> Path:
+        return self.base / "tf"
+
+    @property
+    def functions(self) -> Path:
+        return self.base / "functions"
+
+    @property
+    def environment_json(self) -> Path:
+        return self.base / "environment.json"
+
+    @property
+    def report_json(self) -> Path:
+        return self.base / "report.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "up.pid"
+
+    @property
+    def up_log(self) -> Path:
+        return self.base / "up.log"
+
+    def ensure(self) -> None:
+        for path in (self.base, self.logs, self.terraform, self.functions):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,74 @@
+"""Peer credentials: each side's peer-writer access key goes into the other side's secret.
+
+``install_peer_credentials`` is the one place that does it, with the plain IAM and Secrets Manager
+APIs, so that the operations CLI's ``credentials`` command can take its place when it exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from replication_ops.local.aws import SideClients
+
+PEER_WRITER_SUFFIX = "-peer-writer"
+
+
+@dataclass(frozen=True)
+class SideDeployment:
+    """What Terraform says about one side (its outputs) and how to reach it."""
+
+    region: str
+    peer: str
+    clients: SideClients
+    outputs: dict[str, Any]
+
+    def peer_writer_user(self) -> str:
+        name = self.outputs.get("peer_writer_user_name")
+        if name:
+            return str(name)
+        users = [
+            user["UserName"]
+            for page in self.clients.iam.get_paginator("list_users").paginate()
+            for user in page["Users"]
+            if user["UserName"].endswith(PEER_WRITER_SUFFIX)
+        ]
+        if len(users) != 1:
+            raise RuntimeError(f"cannot tell the peer-writer user of {self.region}: found {users}")
+        return users[0]
+
+    def peer_secret(self) -> str:
+        for name in ("peer_credentials_secret_arn", "peer_credentials_secret_name"):
+            if self.outputs.get(name):
+                return str(self.outputs[name])
+        raise RuntimeError(f"Terraform outputs of {self.region} name no peer credentials secret")
+
+
+def install_peer_credentials(sides: dict[str, SideDeployment]) -> dict[str, str]:
+    """Create a key for each side's peer-writer user and store it in the peer's secret.
+
+    Returns, per side, the access key id its forwarder now uses (a key of the peer's partition).
+    """
+    installed: dict[str, str] = {}
+    for region, side in sides.items():
+        peer = sides[side.peer]
+        key = peer.clients.iam.create_access_key(UserName=peer.peer_writer_user())["AccessKey"]
+        side.clients.secretsmanager.put_secret_value(
+            SecretId=side.peer_secret(),
+            SecretString=json.dumps(
+                {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+            ),
+        )
+        installed[region] = key["AccessKeyId"]
+    return installed
+
+
+def create_application_key(clients: SideClients, user_name: str = "local-demo-app") -> tuple[str, str]:
+    """An access key for a user of the local environment (moto accepts any, but this one is real there)."""
+    iam = clients.iam
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_user(UserName=user_name, Path="/local/")
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]

@@ -1,0 +1,223 @@
+"""The local two-partition environment: partitions, Terraform, credentials and the runner, in order.
+
+Used by ``demo`` (started, loaded, verified and torn down) and by ``up`` (left running in the
+background). Every step logs what it does; ``stop`` undoes whatever was started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from replication_ops.local.aws import SideClients
+from replication_ops.local.config import (
+    DEMO_TABLE_NAME,
+    DIST_DIR,
+    ORIGIN_ATTRIBUTE,
+    SIDE_NAMES,
+    SIDES,
+    TIMESTAMP_ATTRIBUTE,
+    Paths,
+)
+from replication_ops.local.credentials import SideDeployment, create_application_key, install_peer_credentials
+from replication_ops.local.partitions import LocalPartition, start_partitions
+from replication_ops.local.runner import EventSourceRunner, SideEndpoint
+from replication_ops.local.terraform import (
+    TerraformError,
+    TerraformRoot,
+    cli_config_file,
+    demo_variables,
+    in_parallel,
+    terraform_available,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LocalEnvironmentError(RuntimeError):
+    pass
+
+
+@dataclass
+class EnvironmentOptions:
+    paths: Paths = field(default_factory=Paths)
+    ports: dict[str, int] = field(default_factory=dict)  # side -> port (0: any free port)
+    table_name: str = DEMO_TABLE_NAME
+    inbox_shards: int = 2
+    max_concurrency: int = 2
+    dist_dir: Path = DIST_DIR
+    terraform_parallelism: int = 10
+
+
+@dataclass
+class LocalEnvironment:
+    options: EnvironmentOptions
+    say: Callable[[str], None] = print
+    partitions: dict[str, LocalPartition] = field(default_factory=dict)
+    roots: dict[str, TerraformRoot] = field(default_factory=dict)
+    deployments: dict[str, SideDeployment] = field(default_factory=dict)
+    runner: EventSourceRunner | None = None
+    app_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    missing_variables: dict[str, list[str]] = field(default_factory=dict)
+
+    # -- start -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        paths = self.options.paths
+        paths.ensure()
+        self._preflight()
+        self._step("partitions", self._start_partitions)
+        self._step("terraform", self._apply)
+        self._step("credentials", self._credentials)
+        self._step("runner", self._start_runner)
+
+    def _step(self, name: str, action: Callable[[], None]) -> None:
+        began = time.monotonic()
+        action()
+        self.timings[name] = round(time.monotonic() - began, 2)
+
+    def _preflight(self) -> None:
+        for name in ("forwarder", "replicator"):
+            if not (self.options.dist_dir / f"{name}.zip").is_file():
+                raise LocalEnvironmentError(
+                    f"{self.options.dist_dir / name}.zip is missing: run `make package`"
+                )
+        if not terraform_available():
+            raise LocalEnvironmentError("terraform is not on PATH")
+
+    def _start_partitions(self) -> None:
+        self.say("starting the local partitions (moto servers on 127.0.0.1)")
+        started = start_partitions(
+            [SIDES[name] for name in SIDE_NAMES], self.options.paths.logs, self.options.ports
+        )
+        self.partitions = {p.region: p for p in started}
+        for partition in started:
+            self.say(f"  {partition.region:<11} ({partition.side.partition}) {partition.endpoint_url}")
+
+    def _apply(self) -> None:
+        paths = self.options.paths
+        cli_config = cli_config_file(paths.terraform)
+        for region, partition in self.partitions.items():
+            side = SIDES[region]
+            root = TerraformRoot(
+                side,
+                paths.terraform / region,
+                partition.endpoint_url,
+                paths.logs / f"terraform-{region}.log",
+                cli_config=cli_config,
+            )
+            variables = demo_variables(
+                side,
+                peer_endpoint_url=self.partitions[side.peer].endpoint_url,
+                table_name=self.options.table_name,
+                inbox_shards=self.options.inbox_shards,
+                dist_dir=self.options.dist_dir,
+            )
+            self.missing_variables[region] = root.prepare(variables)
+            self.roots[region] = root
+        self.say("terraform init (both roots)")
+        for root in self.roots.values():
+            root.init()  # one at a time: the provider plugin cache is not safe for concurrent use
+        self.say("terraform apply (both roots in parallel; about a minute or two)")
+        parallelism = self.options.terraform_parallelism
+        in_parallel(list(self.roots.values()), lambda root: root.apply(parallelism))
+        for region, root in self.roots.items():
+            table = root.outputs.get("table_name")
+            if table and table != self.options.table_name:
+                raise TerraformError(f"{region} created table {table}, expected {self.options.table_name}")
+
+    def _credentials(self) -> None:
+        for region, partition in self.partitions.items():
+            clients = SideClients(partition.endpoint_url, region)
+            self.deployments[region] = SideDeployment(
+                region, SIDES[region].peer, clients, self.roots[region].outputs
+            )
+        self.say("peer credentials: each side's peer-writer key into the other side's secret")
+        install_peer_credentials(self.deployments)
+        for region, deployment in self.deployments.items():
+            self.app_credentials[region] = create_application_key(deployment.clients)
+
+    def _start_runner(self) -> None:
+        paths = self.options.paths
+        self.runner = EventSourceRunner(
+            [SideEndpoint(region, p.endpoint_url) for region, p in self.partitions.items()],
+            dist_dir=self.options.dist_dir,
+            functions_dir=paths.functions,
+            logs_dir=paths.logs,
+            max_concurrency=self.options.max_concurrency,
+        )
+        self.say("event-source runner: reading mappings and functions, checking code, starting workers")
+        self.runner.prepare()
+        self.runner.start()
+        for mapping in self.runner.mappings:
+            self.say(
+                f"  {mapping.side:<11} {mapping.function.name:<22} <- {mapping.kind} "
+                f"({len(mapping.consumers)} shard(s), batch {mapping.config.batch_size}, "
+                f"window {mapping.config.batching_window_seconds:g} s)"
+            )
+
+    # -- what users get --------------------------------------------------------------------------
+
+    def table(self, region: str) -> str:
+        return str(self.roots[region].outputs.get("table_name") or self.options.table_name)
+
+    def environment_document(self) -> dict[str, Any]:
+        sides: dict[str, Any] = {}
+        for region, partition in self.partitions.items():
+            key_id, secret = self.app_credentials.get(region, ("", ""))
+            outputs = self.roots[region].outputs if region in self.roots else {}
+            sides[region] = {
+                "endpoint_url": partition.endpoint_url,
+                "region": region,
+                "partition": partition.side.partition,
+                "aws_access_key_id": key_id,
+                "aws_secret_access_key": secret,
+                "table": self.table(region),
+                "inbox_stream": outputs.get("inbox_stream_name"),
+                "failure_queue_url": outputs.get("failure_queue_url"),
+            }
+        return {
+            "sides": sides,
+            "version_attributes": {"timestamp": TIMESTAMP_ATTRIBUTE, "origin": ORIGIN_ATTRIBUTE},
+            "logs": str(self.options.paths.logs),
+        }
+
+    def write_environment_json(self, extra: dict[str, Any] | None = None) -> Path:
+        document = self.environment_document()
+        document.update(extra or {})
+        path = self.options.paths.environment_json
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    def pids(self) -> list[int]:
+        pids = [p.pid for p in self.partitions.values() if p.pid]
+        if self.runner:
+            pids.extend(self.runner.pids())
+        return pids
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """terraform destroy of both roots (the partitions must still run)."""
+        if self.roots and all(p.alive() for p in self.partitions.values()):
+            self.say("terraform destroy (both roots)")
+            in_parallel(list(self.roots.values()), lambda root: root.destroy())
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            try:
+                self.runner.stop()
+            except Exception:
+                log.exception("stopping the runner failed")
+            self.runner = None
+        for partition in self.partitions.values():
+            try:
+                partition.stop()
+            except Exception:
+                log.exception("stopping the %s partition failed", partition.region)

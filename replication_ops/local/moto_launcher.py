@@ -1,0 +1,103 @@
+"""One local partition: a moto server in its own process, with moto's own Lambda dispatch turned off.
+
+moto's backends are process-global, so each partition runs in a process of its own. When an event
+source mapping exists, moto would invoke the function itself on every table-stream or Kinesis write
+(which needs Docker) and, for DynamoDB, clear the stream records once that invocation "succeeds".
+Both paths are replaced by no-ops here, so the records stay in the streams for the event-source
+runner to read, exactly as Lambda's pollers would find them.
+
+Run as ``python -m replication_ops.local.moto_launcher --port 0``: prints one JSON line
+``{"port": N, "pid": P}`` once it listens, and stops when its standard input closes (its parent died
+or asked it to stop) or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def disable_lambda_dispatch() -> None:
+    """Stop moto from invoking functions behind event source mappings (streams, Kinesis, SQS)."""
+    from moto.awslambda.models import LambdaBackend
+
+    def no_dynamodb_dispatch(self: Any, function_arn: str, items: list[Any], source: str) -> None:
+        # None (falsy): moto keeps the records in the stream shard.
+        return None
+
+    def no_kinesis_dispatch(self: Any, **kwargs: Any) -> None:
+        return None
+
+    def no_sqs_dispatch(self: Any, function_arn: str, messages: Any, queue_arn: str) -> bool:
+        # False: moto leaves the messages in the queue.
+        return False
+
+    LambdaBackend.send_dynamodb_items = no_dynamodb_dispatch  # type: ignore[method-assign,assignment]
+    LambdaBackend.send_kinesis_message = no_kinesis_dispatch  # type: ignore[method-assign,assignment]
+    LambdaBackend.send_sqs_batch = no_sqs_dispatch  # type: ignore[method-assign,assignment]
+
+
+def lambda_dispatch_disabled() -> bool:
+    from moto.awslambda.models import LambdaBackend
+
+    return getattr(LambdaBackend.send_dynamodb_items, "__name__", "") == "no_dynamodb_dispatch"
+
+
+def make_server(host: str, port: int) -> Any:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server as werkzeug_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    return werkzeug_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+def _stop_on_stdin_eof(server: Any) -> None:
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    threading.Thread(target=server.shutdown, daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback only)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
+    parser.add_argument("--name", default="partition", help="name shown in logs")
+    parser.add_argument(
+        "--no-stdin-watch", action="store_true", help="keep running when standard input closes"
+    )
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the local partitions listen on loopback only")
+
+    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    disable_lambda_dispatch()
+    server = make_server(args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    print(json.dumps({"port": server.server_port, "pid": os.getpid()}), flush=True)
+    if not args.no_stdin_watch:
+        threading.Thread(target=_stop_on_stdin_eof, args=(server,), daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

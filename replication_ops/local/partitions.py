@@ -1,0 +1,153 @@
+"""The two local partitions: one moto server process each, on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from replication_ops.local.config import REPO_ROOT, Side
+
+START_TIMEOUT_SECONDS = 60.0
+
+
+class PartitionError(RuntimeError):
+    pass
+
+
+@dataclass
+class LocalPartition:
+    """A moto server standing in for one region (and so its partition) on 127.0.0.1."""
+
+    side: Side
+    log_path: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def region(self) -> str:
+        return self.side.region
+
+    @property
+    def endpoint_url(self) -> str:
+        if not self.port:
+            raise PartitionError(f"the {self.region} partition is not running")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self, *, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        env = dict(os.environ)
+        env.pop("AWS_ENDPOINT_URL", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "replication_ops.local.moto_launcher",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--name",
+                self.region,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,  # Ctrl-C reaches the orchestrator only; it stops us in order
+        )
+        line = _read_line(self.process, timeout)
+        try:
+            self.port = int(json.loads(line)["port"])
+        except (ValueError, KeyError, TypeError):
+            self.stop()
+            raise PartitionError(
+                f"the {self.region} partition did not start (see {self.log_path}): {line!r}"
+            ) from None
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                assert process.stdin is not None
+                process.stdin.close()  # the launcher stops when its standard input closes
+            except OSError:
+                pass
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if process.stdout:
+            process.stdout.close()
+        if self._log:
+            self._log.close()
+            self._log = None
+        self.process = None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    result: list[bytes] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        result.append(process.stdout.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result:
+        process.kill()
+        raise PartitionError(f"moto server did not report its port within {timeout:.0f} s")
+    return result[0].decode("utf-8", "replace").strip()
+
+
+def start_partitions(
+    sides: list[Side], logs: Path, ports: dict[str, int] | None = None
+) -> list[LocalPartition]:
+    """Start one partition per side (in parallel); stop those started if one fails."""
+    partitions = [
+        LocalPartition(side, logs / f"moto-{side.region}.log", port=(ports or {}).get(side.region, 0))
+        for side in sides
+    ]
+    errors: list[BaseException] = []
+
+    def start(partition: LocalPartition) -> None:
+        try:
+            partition.start()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(p,)) for p in partitions]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(START_TIMEOUT_SECONDS + 5 - (time.monotonic() - started))
+    if errors:
+        for partition in partitions:
+            partition.stop()
+        raise errors[0]
+    return partitions

@@ -1,0 +1,60 @@
+"""A PNG of the replication lag: over time (per origin side) and its distribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from replication_ops.local.verify import LagSample, percentile
+
+
+def plot_lag(samples: list[LagSample], path: Path, *, title: str = "Replication lag") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, (over_time, distribution) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=110)
+    start = min((s.written_at for s in samples), default=0.0)
+    origins = sorted({s.origin for s in samples})
+    for origin in origins:
+        mine = [s for s in samples if s.origin == origin]
+        over_time.scatter(
+            [s.written_at - start for s in mine],
+            [s.lag for s in mine],
+            s=6,
+            alpha=0.6,
+            label=f"written in {origin}",
+        )
+    over_time.set_xlabel("time of the origin write (s since the first)")
+    over_time.set_ylabel("lag until visible on the other side (s)")
+    over_time.set_title("Lag over time")
+    over_time.grid(True, alpha=0.3)
+    if origins:
+        over_time.legend(loc="upper right", fontsize=8)
+
+    values = [s.lag for s in samples]
+    if values:
+        distribution.hist(values, bins=min(50, max(5, len(values) // 10)), color="tab:blue", alpha=0.8)
+        for fraction, style in ((0.5, "-"), (0.95, "--"), (0.99, ":")):
+            mark = percentile(values, fraction)
+            if mark is not None:
+                distribution.axvline(
+                    mark,
+                    color="black",
+                    linestyle=style,
+                    linewidth=1,
+                    label=f"p{int(fraction * 100)} {mark:.2f} s",
+                )
+        distribution.legend(fontsize=8)
+    else:
+        distribution.text(0.5, 0.5, "no samples", ha="center", va="center", transform=distribution.transAxes)
+    distribution.set_xlabel("lag (s)")
+    distribution.set_ylabel("changes")
+    distribution.set_title(f"Distribution ({len(values)} changes)")
+    distribution.grid(True, alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

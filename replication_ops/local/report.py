@@ -1,0 +1,199 @@
+"""The demo's report: a table on stdout and ``build/local/report.json``.
+
+Engine figures (forwarded, echoes suppressed, stamped, replicated, stale dropped) come from the
+functions' EMF metric lines; the rest from the load generator, the runner (Kinesis records and bytes
+read from the inbox shards) and the watchers (lag).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from replication_ops.local.loadgen import LoadOptions, LoadResult
+from replication_ops.local.verify import LagSample, Verification, percentile
+
+
+def _metric(summary: dict[str, Any], side: str, kind: str, name: str) -> int:
+    return int(summary.get(side, {}).get(kind, {}).get("metrics", {}).get(name, 0))
+
+
+def build_report(
+    *,
+    sides: list[str],
+    peers: dict[str, str],
+    options: LoadOptions,
+    load: LoadResult,
+    runner_summary: dict[str, Any],
+    inbox: dict[str, tuple[int, int]],  # side -> (Kinesis records, data bytes) read from its inbox
+    lags: list[LagSample],
+    verification: Verification,
+    timings: dict[str, float],
+    drained_at: float,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    per_side: dict[str, Any] = {}
+    for side in sides:
+        peer = peers[side]
+        records_in, bytes_in = inbox.get(side, (0, 0))
+        per_side[side] = {
+            "changes_written": load.changes(side),
+            "writes": load.counts(side),
+            "forwarded": _metric(runner_summary, side, "forwarder", "ChangesForwarded"),
+            "echoes_suppressed": _metric(runner_summary, side, "forwarder", "EchoesSuppressed"),
+            "stamped": _metric(runner_summary, side, "forwarder", "ChangesStamped"),
+            "kinesis_records_sent": _metric(runner_summary, side, "forwarder", "RecordsSent"),
+            "kinesis_bytes_sent": _metric(runner_summary, side, "forwarder", "BytesSent"),
+            "received_from_peer": _metric(runner_summary, side, "replicator", "ChangesReceived"),
+            "replicated_in": _metric(runner_summary, side, "replicator", "ChangesApplied"),
+            "stale_dropped": _metric(runner_summary, side, "replicator", "StaleDropped"),
+            "tombstone_hits": _metric(runner_summary, side, "replicator", "TombstoneHits"),
+            "poison_messages": _metric(runner_summary, side, "replicator", "PoisonMessages"),
+            "inbox_kinesis_records": records_in,
+            "inbox_kinesis_bytes": bytes_in,
+            "lag_samples_from_peer": sum(1 for s in lags if s.origin == peer),
+            "items": verification.items.get(side, 0),
+            "lost": verification.lost_by_side.get(side, 0),
+        }
+    changes = sum(v["changes_written"] for v in per_side.values())
+    forwarded = sum(v["forwarded"] for v in per_side.values())
+    kinesis_records = sum(v["inbox_kinesis_records"] for v in per_side.values())
+    kinesis_bytes = sum(v["inbox_kinesis_bytes"] for v in per_side.values())
+    per_change_base = forwarded or changes
+    load_seconds = max(1e-9, load.finished - load.started)
+    replicated = sum(v["replicated_in"] for v in per_side.values())
+    values = [s.lag for s in lags]
+    return {
+        "converged": verification.converged,
+        "settings": {**asdict(options), **(settings or {})},
+        "timings_seconds": {
+            **timings,
+            "load": round(load_seconds, 2),
+            "drain_after_load": round(max(0.0, drained_at - load.finished), 2),
+        },
+        "sides": per_side,
+        "totals": {
+            "changes_written": changes,
+            "forwarded": forwarded,
+            "replicated": replicated,
+            "replicated_observed": len(lags),
+            "stale_dropped": sum(v["stale_dropped"] for v in per_side.values()),
+            "tombstone_hits": sum(v["tombstone_hits"] for v in per_side.values()),
+            "echoes_suppressed": sum(v["echoes_suppressed"] for v in per_side.values()),
+            "stamped": sum(v["stamped"] for v in per_side.values()),
+            "lost": len(verification.lost),
+            "items_differing": len(verification.differing),
+            "keys_written": verification.keys_written,
+            "keys_uncertain": verification.uncertain,
+            "kinesis_records": kinesis_records,
+            "kinesis_bytes": kinesis_bytes,
+            "bytes_per_change": round(kinesis_bytes / per_change_base, 1) if per_change_base else None,
+            "kinesis_records_per_change": round(kinesis_records / per_change_base, 4)
+            if per_change_base
+            else None,
+        },
+        "lag_seconds": {
+            "samples": len(values),
+            "p50": _round(percentile(values, 0.50)),
+            "p95": _round(percentile(values, 0.95)),
+            "p99": _round(percentile(values, 0.99)),
+            "max": _round(max(values) if values else None),
+        },
+        "throughput_per_second": {
+            "writes": round(changes / load_seconds, 1),
+            "replicated": round(replicated / max(1e-9, drained_at - load.started), 1),
+        },
+        "runner": runner_summary,
+        "verification": {
+            "differing_keys": verification.differing[:20],
+            "lost_keys": verification.lost[:20],
+            "examples": verification.examples,
+        },
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as a plain-text table."""
+    sides = list(report["sides"])
+    rows: list[tuple[str, ...]] = [("", *sides, "total")]
+
+    def row(label: str, key: str, total: Any = None) -> None:
+        values = [str(report["sides"][side].get(key, "")) for side in sides]
+        rows.append((label, *values, "" if total is None else str(total)))
+
+    totals = report["totals"]
+    row("changes written", "changes_written", totals["changes_written"])
+    rows.append(
+        (
+            "  put / update / delete",
+            *[
+                "{} / {} / {}".format(
+                    report["sides"][s]["writes"].get("put", 0),
+                    report["sides"][s]["writes"].get("update", 0),
+                    report["sides"][s]["writes"].get("delete", 0),
+                )
+                for s in sides
+            ],
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  conflicting writes",
+            *[str(report["sides"][s]["writes"].get("conflicting", 0)) for s in sides],
+            "",
+        )
+    )
+    row("forwarded to peer", "forwarded", totals["forwarded"])
+    row("echoes suppressed", "echoes_suppressed", totals["echoes_suppressed"])
+    row("stamped in place", "stamped", totals["stamped"])
+    row("replicated in (applied)", "replicated_in", totals["replicated"])
+    row("stale dropped", "stale_dropped", totals["stale_dropped"])
+    row("tombstone hits", "tombstone_hits", totals["tombstone_hits"])
+    row("inbox Kinesis records", "inbox_kinesis_records", totals["kinesis_records"])
+    row("inbox Kinesis bytes", "inbox_kinesis_bytes", totals["kinesis_bytes"])
+    row("items in table", "items")
+    row("lost (must be 0)", "lost", totals["lost"])
+    rows.append(("items differing (must be 0)", "", "", str(totals["items_differing"])))
+
+    lag = report["lag_seconds"]
+    throughput = report["throughput_per_second"]
+    lines = _table(rows)
+    lines.append("")
+    lines.append(
+        "replication lag (s): p50 {p50}  p95 {p95}  p99 {p99}  max {max}  ({samples} samples)".format(**lag)
+    )
+    lines.append(
+        f"throughput: {throughput['writes']} writes/s during the load, "
+        f"{throughput['replicated']} replicated changes/s until drained"
+    )
+    lines.append(
+        f"per change: {totals['bytes_per_change']} bytes, "
+        f"{totals['kinesis_records_per_change']} Kinesis records"
+    )
+    timings = report["timings_seconds"]
+    lines.append("timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
+    lines.append("CONVERGED" if report["converged"] else "NOT CONVERGED")
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(widths[i]) for i, cell in enumerate(row) if i]
+        out.append("  ".join(cells).rstrip())
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out

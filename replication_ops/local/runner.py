@@ -1,0 +1,460 @@
+"""The Lambda event-source runner: runs what Terraform deployed, the way Lambda would.
+
+For each side it reads the event source mappings and function configurations through that
+partition's Lambda API, checks that each function's CodeSha256 is the hash of ``dist/<fn>.zip``,
+unpacks the zip into ``build/local/functions/<side>/<fn>/`` and runs its handler in worker processes
+with the deployed environment (plus the AWS_* variables Lambda sets, pointed at the local partition).
+Each mapping gets one poller per shard (``event_sources.ShardConsumer``); shards appearing later are
+picked up by a periodic listing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from replication_ops.local.aws import SideClients
+from replication_ops.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from replication_ops.local.event_sources import MappingConfig, ShardConsumer, initial_position
+from replication_ops.local.events import KIND_DYNAMODB, KIND_KINESIS
+from replication_ops.local.streams import (
+    DynamoDBShardReader,
+    KinesisShardReader,
+    ShardInfo,
+    list_dynamodb_shards,
+    list_kinesis_shards,
+)
+from replication_ops.local.workers import FunctionRuntime
+
+log = logging.getLogger(__name__)
+
+SHARD_LISTING_INTERVAL_SECONDS = 5.0
+
+
+class RunnerError(RuntimeError):
+    pass
+
+
+class CodeMismatchError(RunnerError):
+    pass
+
+
+def code_sha256(path: Path) -> str:
+    """Lambda's CodeSha256: the base64 of the SHA-256 of the zip file."""
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode("ascii")
+
+
+def zip_for_function(function_name: str, dist_dir: Path) -> Path | None:
+    """The dist zip whose name ends the function's name (``ddbrep-forwarder`` -> ``forwarder.zip``)."""
+    candidates = [p for p in sorted(dist_dir.glob("*.zip")) if function_name.endswith(p.stem)]
+    return max(candidates, key=lambda p: len(p.stem)) if candidates else None
+
+
+def check_code(function_name: str, side: str, deployed_sha: str, dist_dir: Path) -> Path:
+    expected = zip_for_function(function_name, dist_dir)
+    if expected is None:
+        matching = [p for p in sorted(dist_dir.glob("*.zip")) if code_sha256(p) == deployed_sha]
+        if matching:
+            return matching[0]
+        raise CodeMismatchError(
+            f"no zip in {dist_dir} matches function {function_name} in {side}: "
+            "run `make package` and re-apply"
+        )
+    actual = code_sha256(expected)
+    if actual != deployed_sha:
+        raise CodeMismatchError(
+            f"function {function_name} in {side} was deployed with code {deployed_sha}, but "
+            f"{expected} has {actual}: run `make package` and re-apply"
+        )
+    return expected
+
+
+def extract(zip_path: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(target)
+
+
+def lambda_environment(
+    configuration: dict[str, Any], *, region: str, endpoint_url: str, code_dir: Path
+) -> dict[str, str]:
+    """The deployed variables plus those Lambda's Python runtime sets, aimed at the local partition."""
+    name = configuration["FunctionName"]
+    runtime = configuration.get("Runtime") or "python3.12"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+    }
+    env.update((configuration.get("Environment") or {}).get("Variables") or {})
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(configuration.get("MemorySize") or 128),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "LAMBDA_RUNTIME_DIR": str(code_dir),
+            "_HANDLER": configuration.get("Handler") or "app.handler",
+            "_LOCAL_FUNCTION_ARN": configuration["FunctionArn"],
+        }
+    )
+    return env
+
+
+class _SqsOrSnsDestination:
+    def __init__(self, clients: SideClients, arn: str) -> None:
+        self._clients = clients
+        self.arn = arn
+        self._queue_url: str | None = None
+        self.sent = 0
+
+    def send(self, document: dict[str, Any]) -> None:
+        body = json.dumps(document)
+        service = self.arn.split(":")[2]
+        if service == "sqs":
+            if self._queue_url is None:
+                account, name = self.arn.split(":")[4], self.arn.split(":")[5]
+                self._queue_url = self._clients.sqs.get_queue_url(
+                    QueueName=name, QueueOwnerAWSAccountId=account
+                )["QueueUrl"]
+            self._clients.sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
+        elif service == "sns":
+            self._clients.sns.publish(TopicArn=self.arn, Message=body)
+        else:
+            log.error("on-failure destination %s is not supported locally; record dropped", self.arn)
+            return
+        self.sent += 1
+
+
+@dataclass
+class DeployedFunction:
+    side: str
+    name: str
+    arn: str
+    configuration: dict[str, Any]
+    zip_path: Path
+    runtime: FunctionRuntime
+
+    @property
+    def kind(self) -> str:
+        """``forwarder`` / ``replicator`` (the dist zip's name)."""
+        return self.zip_path.stem
+
+
+@dataclass
+class MappingRunner:
+    """All shard pollers of one event source mapping."""
+
+    side: str
+    config: MappingConfig
+    function: DeployedFunction
+    clients: SideClients
+    stop: threading.Event
+    destination: _SqsOrSnsDestination | None
+    consumers: dict[str, ShardConsumer] = field(default_factory=dict)
+    threads: dict[str, threading.Thread] = field(default_factory=dict)
+    _started: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    def list_shards(self) -> list[ShardInfo]:
+        if self.kind == KIND_DYNAMODB:
+            return list_dynamodb_shards(self.clients.dynamodbstreams, self.config.event_source_arn)
+        return list_kinesis_shards(self.clients.kinesis, self.config.event_source_arn)
+
+    def refresh(self) -> None:
+        """Start pollers for shards not yet polled whose parent is done (or unknown)."""
+        shards = self.list_shards()
+        with self._lock:
+            initial = not self._started
+            self._started = True
+            for shard in shards:
+                if shard.shard_id in self.consumers:
+                    continue
+                parent = self.consumers.get(shard.parent_shard_id or "")
+                if parent is not None and not parent.finished:
+                    continue  # children wait for their parent, to keep each key's order
+                if parent is None and not initial and shard.parent_shard_id in {s.shard_id for s in shards}:
+                    continue  # the parent is listed but not polled yet
+                self._start_consumer(shard, present_at_start=initial)
+
+    def _start_consumer(self, shard: ShardInfo, *, present_at_start: bool) -> None:
+        if self.kind == KIND_DYNAMODB:
+            reader: Any = DynamoDBShardReader(
+                self.clients.dynamodbstreams, self.config.event_source_arn, shard.shard_id, self.side
+            )
+        else:
+            reader = KinesisShardReader(
+                self.clients.kinesis,
+                self.config.event_source_arn,
+                shard.shard_id,
+                self.side,
+                self.function.configuration.get("Role", ""),
+            )
+        consumer = ShardConsumer(
+            self.config,
+            reader,
+            self.function.runtime,
+            self.destination,
+            start=initial_position(self.config, present_at_start=present_at_start),
+            stop=self.stop,
+            on_finished=lambda _c: self._safe_refresh(),
+        )
+        thread = threading.Thread(
+            target=consumer.run, daemon=True, name=f"{self.side}:{self.function.name}:{shard.shard_id[-8:]}"
+        )
+        self.consumers[shard.shard_id] = consumer
+        self.threads[shard.shard_id] = thread
+        thread.start()
+
+    def _safe_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Exception:
+            log.exception("listing the shards of %s failed", self.config.event_source_arn)
+
+    def dead_consumers(self) -> list[str]:
+        return [
+            shard_id
+            for shard_id, thread in self.threads.items()
+            if not thread.is_alive() and not self.consumers[shard_id].finished and not self.stop.is_set()
+        ]
+
+
+@dataclass(frozen=True)
+class SideEndpoint:
+    region: str
+    endpoint_url: str
+
+
+class EventSourceRunner:
+    """Runs every event source mapping of every side until stopped."""
+
+    def __init__(
+        self,
+        sides: Iterable[SideEndpoint],
+        *,
+        dist_dir: Path,
+        functions_dir: Path,
+        logs_dir: Path,
+        max_concurrency: int = 2,
+    ) -> None:
+        self.sides = {side.region: side for side in sides}
+        self.clients = {region: SideClients(s.endpoint_url, region) for region, s in self.sides.items()}
+        self.dist_dir = dist_dir
+        self.functions_dir = functions_dir
+        self.logs_dir = logs_dir
+        self.max_concurrency = max_concurrency
+        self.functions: dict[tuple[str, str], DeployedFunction] = {}
+        self.mappings: list[MappingRunner] = []
+        self.stop_event = threading.Event()
+        self._lister: threading.Thread | None = None
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Read the mappings and functions, check the code, unpack it and start one worker each."""
+        for region, clients in self.clients.items():
+            mappings = _list_mappings(clients)
+            if not mappings:
+                raise RunnerError(f"no event source mappings in {region}: has Terraform been applied?")
+            for mapping in mappings:
+                config = MappingConfig.from_api(mapping)
+                if not config.enabled:
+                    log.info("%s: mapping %s is disabled; not polled", region, config.uuid)
+                    continue
+                if config.parallelization_factor > 1:
+                    log.info("%s: mapping %s polled with one batch per shard at a time", region, config.uuid)
+                function = self._function(region, config.function_arn)
+                destination = (
+                    _SqsOrSnsDestination(clients, config.on_failure_destination)
+                    if config.on_failure_destination
+                    else None
+                )
+                self.mappings.append(
+                    MappingRunner(region, config, function, clients, self.stop_event, destination)
+                )
+        for function in self.functions.values():
+            worker = function.runtime.start()
+            loaded = worker.modules.get("replication")
+            if loaded and not loaded.startswith(str(function.runtime.code_dir)):
+                raise RunnerError(
+                    f"{function.name} imported the engine from {loaded}, not from its zip: "
+                    "check the zip layout"
+                )
+            if worker.init_error:
+                error = worker.init_error
+                raise RunnerError(
+                    f"{function.name} in {function.side} fails at init: {error.get('errorType')}: "
+                    f"{error.get('errorMessage')} (see {self.logs_dir})"
+                )
+
+    def _function(self, region: str, function_arn: str) -> DeployedFunction:
+        name = function_arn.split(":")[6]
+        key = (region, name)
+        if key in self.functions:
+            return self.functions[key]
+        configuration = (
+            self.clients[region]
+            .__getattr__("lambda")
+            .get_function(FunctionName=function_arn)["Configuration"]
+        )
+        zip_path = check_code(name, region, configuration.get("CodeSha256", ""), self.dist_dir)
+        code_dir = self.functions_dir / region / zip_path.stem
+        extract(zip_path, code_dir)
+        env = lambda_environment(
+            configuration, region=region, endpoint_url=self.sides[region].endpoint_url, code_dir=code_dir
+        )
+        runtime = FunctionRuntime(
+            name=name,
+            function_arn=configuration["FunctionArn"],
+            code_dir=code_dir,
+            env=env,
+            timeout=float(configuration.get("Timeout") or 3),
+            log_path=self.logs_dir / f"lambda-{region}-{zip_path.stem}.log",
+            max_concurrency=self.max_concurrency,
+        )
+        function = DeployedFunction(
+            region, name, configuration["FunctionArn"], configuration, zip_path, runtime
+        )
+        self.functions[key] = function
+        return function
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for mapping in self.mappings:
+            mapping.refresh()
+        self._lister = threading.Thread(target=self._list_periodically, daemon=True, name="shard-lister")
+        self._lister.start()
+
+    def _list_periodically(self) -> None:
+        while not self.stop_event.wait(SHARD_LISTING_INTERVAL_SECONDS):
+            for mapping in self.mappings:
+                mapping._safe_refresh()
+
+    def refresh_shards(self) -> None:
+        for mapping in self.mappings:
+            mapping.refresh()
+
+    def consumers(self) -> list[ShardConsumer]:
+        return [c for mapping in self.mappings for c in list(mapping.consumers.values())]
+
+    def check_health(self) -> None:
+        for mapping in self.mappings:
+            dead = mapping.dead_consumers()
+            if dead:
+                raise RunnerError(
+                    f"{mapping.side}: the poller of {mapping.function.name} on shard {dead[0]} stopped "
+                    f"(see the log)"
+                )
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for mapping in self.mappings:
+            for thread in mapping.threads.values():
+                thread.join(timeout=10)
+        for function in self.functions.values():
+            function.runtime.close()
+
+    def pids(self) -> list[int]:
+        return [pid for f in self.functions.values() for pid in f.runtime.pids()]
+
+    # -- numbers for the report ------------------------------------------------------------------
+
+    def function(self, side: str, kind: str) -> DeployedFunction | None:
+        for function in self.functions.values():
+            if function.side == side and function.kind == kind:
+                return function
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        sides: dict[str, Any] = {}
+        for mapping in self.mappings:
+            entry = sides.setdefault(mapping.side, {}).setdefault(
+                mapping.function.kind,
+                {
+                    "function": mapping.function.name,
+                    "source": mapping.kind,
+                    "shards": 0,
+                    "records_read": 0,
+                    "data_bytes_read": 0,
+                    "invocations": 0,
+                    "function_errors": 0,
+                    "partial_failures": 0,
+                    "bisections": 0,
+                    "records_discarded": 0,
+                    "iterator_refreshes": 0,
+                },
+            )
+            for consumer in list(mapping.consumers.values()):
+                stats = consumer.stats
+                entry["shards"] += 1
+                entry["records_read"] += stats.records_read
+                entry["data_bytes_read"] += stats.data_bytes_read
+                entry["invocations"] += stats.invocations
+                entry["function_errors"] += stats.function_errors
+                entry["partial_failures"] += stats.partial_failures
+                entry["bisections"] += stats.bisections
+                entry["records_discarded"] += stats.records_discarded
+                entry["iterator_refreshes"] += stats.iterator_refreshes
+        for function in self.functions.values():
+            entry = sides.setdefault(function.side, {}).setdefault(function.kind, {"function": function.name})
+            entry["metrics"] = function.runtime.metrics.as_dict()
+            entry["cold_starts"] = function.runtime.cold_starts
+        return sides
+
+    def inbox_totals(self, side: str) -> tuple[int, int]:
+        """(Kinesis records, data bytes) read from the side's inbox shards."""
+        records = data = 0
+        for mapping in self.mappings:
+            if mapping.side == side and mapping.kind == KIND_KINESIS:
+                for consumer in list(mapping.consumers.values()):
+                    records += consumer.stats.records_read
+                    data += consumer.stats.data_bytes_read
+        return records, data
+
+
+def _list_mappings(clients: SideClients) -> list[dict[str, Any]]:
+    api = clients.__getattr__("lambda")
+    mappings: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        response = api.list_event_source_mappings(**params)
+        mappings.extend(response.get("EventSourceMappings", []))
+        marker = response.get("NextMarker")
+        if not marker:
+            return mappings
+        params["Marker"] = marker
+
+
+def wait_for(predicate: Any, *, timeout: float, interval: float = 0.2, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)

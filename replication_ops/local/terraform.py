@@ -1,0 +1,245 @@
+"""Terraform for the local partitions: init, apply, output and destroy of both environment roots.
+
+Each root is applied from a working copy under ``build/local/tf/<side>/`` so that the repository
+stays clean (no ``.terraform``, lock file or state in ``envs/``): the copy sits at
+``build/local/tf/<side>/envs/<side>/`` beside symlinks to the repository's ``modules`` and ``dist``,
+so the root's relative module source resolves as it does in the repository. Nothing in the roots
+changes for the local run: the provider reaches the side's moto server through ``AWS_ENDPOINT_URL``
+and the demo's values go into ``local.auto.tfvars.json`` (only variables the root declares).
+
+Offline providers: ``TF_CLI_CONFIG_FILE`` is honoured as set (the Makefile sets it when
+``TF_PROVIDER_MIRROR`` is given); with only ``TF_PROVIDER_MIRROR`` set, a CLI configuration using that
+filesystem mirror is written here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from replication_ops.local.config import (
+    DEMO_TABLE_NAME,
+    DIST_DIR,
+    HASH_KEY,
+    LOCAL_ACCESS_KEY_ID,
+    LOCAL_SECRET_ACCESS_KEY,
+    RANGE_KEY,
+    REPO_ROOT,
+    Side,
+)
+
+log = logging.getLogger(__name__)
+
+SHARED_ENTRIES = ("modules", "dist", "functions", "scripts")
+VARIABLE_PATTERN = re.compile(r'^\s*variable\s+"([^"]+)"', re.MULTILINE)
+
+
+class TerraformError(RuntimeError):
+    pass
+
+
+def declared_variables(root: Path) -> set[str]:
+    names: set[str] = set()
+    for path in root.glob("*.tf"):
+        names.update(VARIABLE_PATTERN.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+def side_name_prefix(region: str) -> str:
+    """The resource-name prefix the demo gives a side (the roots' own defaults)."""
+    return "ddbrep-" + region.split("-", maxsplit=1)[0]
+
+
+def demo_variables(
+    side: Side,
+    *,
+    peer_endpoint_url: str,
+    table_name: str = DEMO_TABLE_NAME,
+    inbox_shards: int = 2,
+    dist_dir: Path = DIST_DIR,
+) -> dict[str, Any]:
+    """The values the demo wants for one side (filtered later by what the root declares)."""
+    return {
+        "region": side.region,
+        "name": side_name_prefix(side.region),
+        "create_table": True,
+        "table_name": table_name,
+        "table_key_schema": {
+            "hash_key": HASH_KEY,
+            "hash_key_type": "S",
+            "range_key": RANGE_KEY,
+            "range_key_type": "S",
+        },
+        "table_deletion_protection": False,
+        "peer_region": side.peer,
+        "peer_inbox_stream_name": f"{side_name_prefix(side.peer)}-inbox",
+        "peer_table_name": table_name,
+        "peer_endpoint_url": peer_endpoint_url,
+        "forwarder_zip_path": str((dist_dir / "forwarder.zip").resolve()),
+        "replicator_zip_path": str((dist_dir / "replicator.zip").resolve()),
+        "inbox_stream_mode": "PROVISIONED",
+        "inbox_shard_count": inbox_shards,
+        "single_nat_gateway": True,
+        "log_retention_days": 1,
+        "tags": {"Project": "ddb-cross-partition-replication", "Side": side.region, "Environment": "local"},
+    }
+
+
+def cli_config_file(base: Path) -> str | None:
+    """The Terraform CLI configuration to use.
+
+    ``TF_CLI_CONFIG_FILE`` when it names an existing file (the Makefile's, made for
+    ``TF_PROVIDER_MIRROR``); else, with ``TF_PROVIDER_MIRROR`` set, one written here for that mirror;
+    else none (the public registry).
+    """
+    configured = os.environ.get("TF_CLI_CONFIG_FILE", "").strip()
+    if configured and Path(configured).is_file():
+        return configured
+    mirror = os.environ.get("TF_PROVIDER_MIRROR", "").strip()
+    if not mirror:
+        return None
+    base.mkdir(parents=True, exist_ok=True)
+    cache = base / "plugin-cache"
+    cache.mkdir(exist_ok=True)
+    rc = base / "terraform.rc"
+    rc.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n'
+        f'plugin_cache_dir = "{cache}"\n',
+        encoding="utf-8",
+    )
+    return str(rc)
+
+
+@dataclass
+class TerraformRoot:
+    """One environment root applied to one local partition."""
+
+    side: Side
+    workspace: Path  # build/local/tf/<side>
+    endpoint_url: str
+    log_path: Path
+    cli_config: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    terraform: str = "terraform"
+
+    @property
+    def directory(self) -> Path:
+        return self.workspace / "envs" / self.side.region
+
+    def prepare(self, variables: dict[str, Any]) -> list[str]:
+        """Lay out the working copy and write the tfvars; return the variables the root lacks."""
+        source = self.side.root
+        if not source.is_dir():
+            raise TerraformError(f"{source} does not exist")
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        for name in SHARED_ENTRIES:
+            link = self.workspace / name
+            if not link.is_symlink() and not link.exists():
+                link.symlink_to(REPO_ROOT / name, target_is_directory=True)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # A fresh partition holds none of the resources a previous run's state names.
+        for pattern in ("*.tf", "terraform.tfstate*", ".terraform.tfstate.lock.info"):
+            for path in self.directory.glob(pattern):
+                path.unlink()
+        for path in source.glob("*.tf"):
+            shutil.copy2(path, self.directory / path.name)
+        declared = declared_variables(self.directory)
+        wanted = {name: value for name, value in variables.items() if name in declared}
+        missing = sorted(set(variables) - declared)
+        (self.directory / "local.auto.tfvars.json").write_text(json.dumps(wanted, indent=2), encoding="utf-8")
+        return missing
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_"))}
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+                "AWS_REGION": self.side.region,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "TF_IN_AUTOMATION": "1",
+                "TF_INPUT": "0",
+                "CHECKPOINT_DISABLE": "1",
+            }
+        )
+        if self.cli_config:
+            env["TF_CLI_CONFIG_FILE"] = self.cli_config
+        return env
+
+    def run(self, *args: str, capture: bool = False) -> str:
+        command = [self.terraform, f"-chdir={self.directory}", *args]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a", encoding="utf-8") as log_file:
+            log_file.write(f"\n$ {' '.join(command)}\n")
+            log_file.flush()
+            result = subprocess.run(
+                command,
+                env=self.environment(),
+                stdout=subprocess.PIPE if capture else log_file,
+                stderr=log_file,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                check=False,
+                start_new_session=True,  # Ctrl-C goes to the orchestrator, which stops in order
+            )
+        if result.returncode != 0:
+            raise TerraformError(
+                f"terraform {args[0]} failed for {self.side.region} (exit {result.returncode}); "
+                f"last lines of {self.log_path}:\n{_tail(self.log_path)}"
+            )
+        return result.stdout if capture else ""
+
+    def init(self) -> None:
+        self.run("init", "-input=false", "-no-color")
+
+    def apply(self, parallelism: int = 10) -> None:
+        self.run("apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}")
+        self.read_outputs()
+
+    def read_outputs(self) -> dict[str, Any]:
+        raw = json.loads(self.run("output", "-json", "-no-color", capture=True) or "{}")
+        self.outputs = {name: entry.get("value") for name, entry in raw.items()}
+        return self.outputs
+
+    def destroy(self) -> None:
+        self.run("destroy", "-input=false", "-auto-approve", "-no-color")
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def in_parallel(roots: list[TerraformRoot], action: Callable[[TerraformRoot], None]) -> None:
+    """Run an action on every root at once; raise the first error after all have finished."""
+    errors: list[BaseException] = []
+
+    def run(root: TerraformRoot) -> None:
+        try:
+            action(root)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(root,), name=f"tf-{root.side.region}") for root in roots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def terraform_available(binary: str = "terraform") -> bool:
+    return shutil.which(binary) is not None

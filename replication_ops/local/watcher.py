@@ -1,0 +1,213 @@
+"""Table-stream watchers: what each table's stream shows, as seen by an independent second reader.
+
+A DynamoDB stream shard takes two concurrent readers; the forwarder's mapping is one, the watcher
+the other. It polls often (every 0.1 s) and notes, for the report and the oracle:
+
+- when a version written on the other side first becomes visible here (replication lag);
+- the stream time of every REMOVE (the version a delete gets depends on it);
+- the forwarder's in-place stamps (a local write whose version had to be moved forward).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from replication_ops.local.streams import (
+    TRIM_HORIZON,
+    DynamoDBShardReader,
+    IteratorExpired,
+    Position,
+    list_dynamodb_shards,
+)
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_SECONDS = 0.1
+
+VersionTuple = tuple[Decimal, str]  # (timestamp, origin)
+
+
+def key_of(keys: dict[str, Any]) -> str:
+    """The item key as one string (typed values, sorted attribute names)."""
+    return json.dumps(keys, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def version_of(image: dict[str, Any] | None, timestamp: str, origin: str) -> VersionTuple | None:
+    if not image:
+        return None
+    ts = (image.get(timestamp) or {}).get("N")
+    org = (image.get(origin) or {}).get("S")
+    if ts is None or org is None:
+        return None
+    try:
+        return (Decimal(ts), org)
+    except InvalidOperation:
+        return None
+
+
+def content_of(image: dict[str, Any] | None, timestamp: str, origin: str) -> dict[str, Any]:
+    return {k: v for k, v in (image or {}).items() if k not in (timestamp, origin)}
+
+
+@dataclass
+class Observations:
+    """Everything one side's watcher saw, keyed for the oracle and the lag figures."""
+
+    region: str
+    first_seen: dict[tuple[str, VersionTuple], float] = field(default_factory=dict)  # peer versions
+    removes: dict[tuple[str, VersionTuple], list[float]] = field(default_factory=dict)  # stream seconds
+    stamps: dict[tuple[str, VersionTuple], VersionTuple] = field(default_factory=dict)
+    history: dict[str, list[tuple[str, str, str, int]]] = field(default_factory=dict)  # for mismatches
+    records: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, record: dict[str, Any], seen_at: float, timestamp: str, origin: str) -> None:
+        stream = record["dynamodb"]
+        key = key_of(stream["Keys"])
+        new = version_of(stream.get("NewImage"), timestamp, origin)
+        old = version_of(stream.get("OldImage"), timestamp, origin)
+        with self.lock:
+            self.records += 1
+            self.history.setdefault(key, []).append(
+                (record["eventName"], _text(old), _text(new), int(stream["ApproximateCreationDateTime"]))
+            )
+            if record["eventName"] == "REMOVE":
+                if old is not None:
+                    seconds = float(stream["ApproximateCreationDateTime"])
+                    self.removes.setdefault((key, old), []).append(seconds)
+                return
+            if new is None:
+                return
+            if new[1] != self.region:
+                self.first_seen.setdefault((key, new), seen_at)
+            elif (
+                record["eventName"] == "MODIFY"
+                and old is not None
+                and old[1] == self.region
+                and old != new
+                and content_of(stream.get("NewImage"), timestamp, origin)
+                == content_of(stream.get("OldImage"), timestamp, origin)
+            ):
+                self.stamps.setdefault((key, old), new)
+
+
+def _text(version: VersionTuple | None) -> str:
+    return "-" if version is None else f"{version[0]} {version[1]}"
+
+
+class StreamWatcher:
+    """Reads one side's table stream (all shards, from the start) until stopped."""
+
+    def __init__(
+        self,
+        clients: Any,
+        stream_arn: str,
+        observations: Observations,
+        *,
+        timestamp_attribute: str,
+        origin_attribute: str,
+        interval: float = WATCH_INTERVAL_SECONDS,
+    ) -> None:
+        self._client = clients.dynamodbstreams
+        self._stream_arn = stream_arn
+        self.observations = observations
+        self._timestamp = timestamp_attribute
+        self._origin = origin_attribute
+        self._interval = interval
+        self._stop = threading.Event()
+        self._threads: dict[str, threading.Thread] = {}
+        self._state: dict[str, list[Any]] = {}  # shard -> [caught_up_at, records_read, finished]
+        self._lock = threading.Lock()
+        self._lister: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.refresh()
+        self._lister = threading.Thread(target=self._list_periodically, daemon=True, name="watch-lister")
+        self._lister.start()
+
+    def _list_periodically(self) -> None:
+        while not self._stop.wait(5.0):
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("listing shards of %s failed", self._stream_arn)
+
+    def refresh(self) -> None:
+        for shard in list_dynamodb_shards(self._client, self._stream_arn):
+            with self._lock:
+                if shard.shard_id in self._threads:
+                    continue
+                self._state[shard.shard_id] = [None, 0, False]
+                thread = threading.Thread(
+                    target=self._watch,
+                    args=(shard.shard_id,),
+                    daemon=True,
+                    name=f"watch-{shard.shard_id[-8:]}",
+                )
+                self._threads[shard.shard_id] = thread
+            thread.start()
+
+    def _watch(self, shard_id: str) -> None:
+        reader = DynamoDBShardReader(self._client, self._stream_arn, shard_id, self.observations.region)
+        position = Position(TRIM_HORIZON)
+        iterator: str | None = None
+        try:
+            while not self._stop.is_set():
+                if iterator is None:
+                    iterator = reader.iterator(position)
+                started_mono = time.monotonic()
+                started = time.time()
+                try:
+                    result = reader.read(iterator, 1000)
+                except IteratorExpired:
+                    iterator = None
+                    continue
+                for record in result.records:
+                    self.observations.add(record.event_record, started, self._timestamp, self._origin)
+                with self._lock:
+                    state = self._state[shard_id]
+                    if result.records:
+                        position = Position.after(result.records[-1].sequence_number)
+                        state[0] = None
+                        state[1] += len(result.records)
+                    else:
+                        state[0] = started_mono
+                    if result.next_iterator is None:
+                        state[2] = True
+                        return
+                iterator = result.next_iterator
+                if not result.records:
+                    self._stop.wait(self._interval)
+        except Exception as error:
+            self.error = error
+            log.exception("watcher of %s stopped", shard_id)
+
+    def sources(self) -> list[_ShardView]:
+        with self._lock:
+            return [_ShardView(self, shard_id) for shard_id in self._state]
+
+    def _snapshot(self, shard_id: str) -> tuple[bool, float | None, int]:
+        with self._lock:
+            caught, read, finished = self._state[shard_id]
+            return True, float("inf") if finished else caught, read
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in list(self._threads.values()):
+            thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class _ShardView:
+    watcher: StreamWatcher
+    shard_id: str
+
+    def snapshot(self) -> tuple[bool, float | None, int]:
+        return self.watcher._snapshot(self.shard_id)
