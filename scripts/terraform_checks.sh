@@ -63,12 +63,14 @@ done
 
 # terraform test needs the module initialised (done above); its runs are plan-only with mock providers.
 if [[ " ${failures[*]} " != *" init $module_dir "* ]]; then
-  step "test $module_dir" terraform -chdir="$module_dir" test -no-color
-  grep -E '^(Success|Failure)!' "$log" | sed 's/^/        /'
+  if step "test $module_dir" terraform -chdir="$module_dir" test -no-color; then
+    grep -E '^Success!' "$log" | sed 's/^/        /'
+  fi
 fi
 
 if ((${#failures[@]} > 0)); then
-  echo "terraform-checks: FAILED (${#failures[@]}): ${failures[*]}"
+  echo "terraform-checks: FAILED (${#failures[@]}):"
+  printf '  - %s\n' "${failures[@]}"
   exit 1
 fi
 echo "terraform-checks: all passed"
