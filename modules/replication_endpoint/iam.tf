@@ -31,6 +31,18 @@ locals {
     },
   ]
 
+  # The tables (and so the table's stream) are encrypted with the module's key: DynamoDB uses it on
+  # the caller's behalf. Stream reads are listed under both DynamoDB endpoints.
+  table_key_statement = {
+    Sid      = "UseTableKey"
+    Effect   = "Allow"
+    Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    Resource = local.kms_key_arn
+    Condition = { StringEquals = { "kms:ViaService" = [
+      local.via_service["dynamodb"], "streams.${local.via_service["dynamodb"]}",
+    ] } }
+  }
+
   xray_statements = [for s in [{
     # X-Ray has no resource-level permissions.
     Sid      = "WriteTraces"
@@ -88,6 +100,7 @@ locals {
           Resource  = local.kms_key_arn
           Condition = { StringEquals = { "kms:ViaService" = local.via_service["secretsmanager"] } }
         },
+        local.table_key_statement,
       ],
       local.failure_queue_statements,
       [for s in local.vpc_access_statements : s if local.forwarder_in_vpc],
@@ -138,6 +151,7 @@ locals {
           Action   = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"]
           Resource = [local.table_arn, local.tombstone_table_arn]
         },
+        local.table_key_statement,
       ],
       local.failure_queue_statements,
       [for s in local.vpc_access_statements : s if var.replicator_in_vpc && local.forwarder_in_vpc],

@@ -124,3 +124,13 @@ output "peer_settings" {
     credentials_secret = local.secret_name
   }
 }
+
+output "forwarder_role_name" {
+  description = "IAM role of the forwarder (to grant it an existing table's own KMS key, for example)."
+  value       = aws_iam_role.forwarder.name
+}
+
+output "replicator_role_name" {
+  description = "IAM role of the replicator."
+  value       = aws_iam_role.replicator.name
+}

@@ -69,7 +69,7 @@ run "partition_correct_arns" {
   }
   assert {
     condition = alltrue([for s in concat(jsondecode(aws_iam_role_policy.forwarder.policy).Statement, jsondecode(aws_iam_role_policy.replicator.policy).Statement) :
-      alltrue([for v in values(try(s.Condition.StringEquals, {})) : endswith(v, ".cn-north-1.amazonaws.com.cn")])
+      alltrue([for v in flatten(values(try(s.Condition.StringEquals, {}))) : endswith(v, ".cn-north-1.amazonaws.com.cn")])
     ])
     error_message = "kms:ViaService conditions name the China endpoints."
   }
@@ -113,7 +113,7 @@ run "least_privilege" {
       "logs:CreateLogStream", "logs:PutLogEvents",
       "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
       "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-      "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:GenerateDataKey", "sqs:SendMessage",
+      "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "sqs:SendMessage",
       "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
       "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces",
     ])
@@ -123,7 +123,7 @@ run "least_privilege" {
     condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.replicator.policy).Statement : s.Action])) == toset([
       "logs:CreateLogStream", "logs:PutLogEvents",
       "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
-      "kinesis:ListShards", "kinesis:ListStreams", "kms:Decrypt", "kms:GenerateDataKey",
+      "kinesis:ListShards", "kinesis:ListStreams", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
       "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "sqs:SendMessage",
     ])
     error_message = "The replicator has exactly the calls of the architecture contract."
@@ -146,7 +146,7 @@ run "least_privilege" {
     error_message = "The forwarder reads only its own secret."
   }
   assert {
-    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.forwarder.policy).Statement : try(s.Condition.StringEquals["kms:ViaService"], "") != "" if startswith(one(distinct([for a in flatten([s.Action]) : split(":", a)[0]])), "kms")])
+    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.forwarder.policy).Statement : length(flatten([try(s.Condition.StringEquals["kms:ViaService"], [])])) > 0 if startswith(one(distinct([for a in flatten([s.Action]) : split(":", a)[0]])), "kms")])
     error_message = "Every KMS permission of the forwarder is bound to a service through kms:ViaService."
   }
 }
