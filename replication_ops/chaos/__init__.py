@@ -1,0 +1,1 @@
+"""Fault injection for the local two-partition environment (`make chaos`)."""
