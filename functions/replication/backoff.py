@@ -26,6 +26,10 @@ class Backoff:
         self._clock = clock
         self.attempt = 0
 
+    def time_left(self) -> float | None:
+        """Seconds until the deadline (None without one)."""
+        return None if self.deadline is None else self.deadline - self._clock()
+
     def wait(self) -> bool:
         """Sleep before the next attempt; False when attempts or time are used up."""
         self.attempt += 1

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from replication.backoff import Backoff
-from replication.peer_session import PeerSession, is_auth_error
+from replication.peer_session import LONGEST_CALL_SECONDS, PeerSession, is_auth_error
 from replication.telemetry import logger
 
 MAX_RECORDS_PER_REQUEST = 500
@@ -77,6 +77,10 @@ class KinesisSender:
         backoff = self._backoff_factory()
         refreshed = False
         while pending:
+            time_left = backoff.time_left()
+            if time_left is not None and time_left < LONGEST_CALL_SECONDS:
+                result.last_error = result.last_error or "no time left in this invocation"
+                break
             result.attempts += 1
             try:
                 response = self._session.kinesis(refresh=False).put_records(

@@ -17,6 +17,11 @@ from botocore.exceptions import ClientError
 from replication.errors import PeerCredentialsError
 from replication.settings import ForwarderSettings
 
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 5
+# The longest one PutRecords call can take, botocore's own retry included.
+LONGEST_CALL_SECONDS = 2 * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
+
 AUTH_ERROR_CODES = frozenset(
     {
         "UnrecognizedClientException",
@@ -80,9 +85,11 @@ class PeerSession:
         settings = self._settings
         config = Config(
             region_name=settings.peer_region,
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=3,
-            read_timeout=10,
+            # The sender retries (record by record, within the invocation's deadline): one retry here
+            # for a dropped connection, and short timeouts so a blackholed link fails fast.
+            retries={"mode": "standard", "max_attempts": 2},
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
             tcp_keepalive=True,
             proxies={"https": settings.peer_https_proxy} if settings.peer_https_proxy else None,
         )

@@ -97,3 +97,15 @@ def test_rejected_credentials_are_read_again_once_then_the_send_succeeds() -> No
     result = sender(client, session).send(records(2))
     assert session.refreshes == 1
     assert result.delivered == {0, 1}
+
+
+def test_no_call_is_started_that_could_outlast_the_invocation() -> None:
+    client = ScriptedKinesis([set()])
+    short = KinesisSender(
+        FakeSession(client),  # type: ignore[arg-type]
+        "inbox",
+        backoff_factory=lambda: Backoff(sleep=lambda _: None, deadline=5.0, clock=lambda: 0.0),
+    )
+    result = short.send(records(2))
+    assert client.calls == []
+    assert result.undelivered == {0, 1}
