@@ -215,6 +215,8 @@ class ShardConsumer:
 
     def step(self) -> None:
         """One round: read if there is room, then invoke if a batch is due, else wait a little."""
+        if self.finished:
+            return
         read_any = False
         if not self._shard_end and len(self._buffer) < self.config.batch_size:
             read_any = self._read()

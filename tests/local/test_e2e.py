@@ -1,0 +1,68 @@
+"""End to end: a smaller `make demo` (both roots applied to local partitions, load on both sides, item
+by item convergence, the report's figures present and sane). Needs terraform and its AWS provider
+(offline: TF_PROVIDER_MIRROR or TF_CLI_CONFIG_FILE, as `make test` and CI set them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from replication_ops.local.config import REPO_ROOT, SIDE_NAMES, Paths
+from replication_ops.local.demo import DemoOptions, run_demo
+from replication_ops.local.environment import EnvironmentOptions
+from replication_ops.local.loadgen import LoadOptions
+from replication_ops.local.terraform import terraform_available
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not terraform_available(), reason="terraform is not on PATH"),
+]
+
+
+def test_demo_converges_and_reports(tmp_path: Path) -> None:
+    # The zips must be the current sources' (the builder is reproducible, so this is cheap and safe).
+    subprocess.run(
+        [sys.executable, "scripts/build_lambdas.py"], cwd=REPO_ROOT, check=True, capture_output=True
+    )
+    paths = Paths(tmp_path / "local")
+    options = DemoOptions(
+        environment=EnvironmentOptions(paths=paths, inbox_shards=2),
+        load=LoadOptions(operations=150, rate=15, conflict_share=0.15, seed=11),
+        drain_timeout=150,
+        progress=False,
+    )
+    lines: list[str] = []
+    result = run_demo(options, say=lines.append)
+    report = result.report
+    output = "\n".join(lines)
+    assert result.exit_code == 0, output
+    assert report["converged"] is True
+    totals = report["totals"]
+    assert totals["lost"] == 0 and totals["items_differing"] == 0
+    assert totals["keys_uncertain"] == 0
+    for side in SIDE_NAMES:
+        figures = report["sides"][side]
+        assert figures["writes"].get("errors", 0) == 0
+        assert figures["changes_written"] > 100
+        assert figures["writes"].get("conflicting", 0) > 0
+        assert figures["forwarded"] > 0, f"no EMF metrics read from {side}'s forwarder"
+        assert figures["replicated_in"] > 0
+        assert figures["inbox_kinesis_records"] > 0
+        assert figures["items"] == report["sides"][SIDE_NAMES[0]]["items"] > 0
+    assert totals["echoes_suppressed"] > 0
+    # every change forwarded reached the peer and was either applied there or dropped as stale
+    assert totals["forwarded"] == sum(report["sides"][s]["received_from_peer"] for s in SIDE_NAMES)
+    lag = report["lag_seconds"]
+    assert lag["samples"] > 50
+    assert 0 <= lag["p50"] <= lag["p95"] <= lag["p99"] <= lag["max"] < 60
+    assert 0 < totals["bytes_per_change"] < 2000
+    assert 0 < totals["kinesis_records_per_change"] <= 1
+    assert report["throughput_per_second"]["writes"] > 5
+    assert json.loads(paths.report_json.read_text())["converged"] is True
+    assert (paths.base / "lag.png").stat().st_size > 0
+    assert not report["settings"]["terraform_variables_not_in_roots"]["cn-north-1"]
+    assert "CONVERGED" in output

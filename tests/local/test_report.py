@@ -1,0 +1,143 @@
+"""The report (table, JSON, plot), the command line and the background server's bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from replication_ops.local.__main__ import build_parser, main
+from replication_ops.local.config import Paths
+from replication_ops.local.daemon import clean, describe_environment, running_server
+from replication_ops.local.loadgen import PUT, LoadOptions, LoadResult, Operation, Write
+from replication_ops.local.plot import plot_lag
+from replication_ops.local.report import build_report, render, write_report
+from replication_ops.local.verify import LagSample, Verification
+
+CN, US = "cn-north-1", "us-east-1"
+
+
+def _write(side: str, ts: str) -> Write:
+    op = Operation(side, 0.0, PUT, "user#1", "profile", {})
+    return Write(op, (Decimal(ts), side), {}, None, 100.0, 100.1)
+
+
+def _report(lost: list[str] | None = None) -> dict:
+    summary = {
+        CN: {
+            "forwarder": {"metrics": {"ChangesForwarded": 2, "EchoesSuppressed": 1, "ChangesStamped": 0}},
+            "replicator": {"metrics": {"ChangesApplied": 1, "StaleDropped": 1}},
+        },
+        US: {
+            "forwarder": {"metrics": {"ChangesForwarded": 1, "EchoesSuppressed": 2}},
+            "replicator": {"metrics": {"ChangesApplied": 2}},
+        },
+    }
+    verification = Verification(
+        items={CN: 2, US: 2},
+        differing=[],
+        lost=lost or [],
+        lost_by_side={CN: len(lost or []), US: 0},
+        uncertain=0,
+        keys_written=2,
+    )
+    return build_report(
+        sides=[CN, US],
+        peers={CN: US, US: CN},
+        options=LoadOptions(operations=2, rate=1),
+        load=LoadResult([_write(CN, "100.1"), _write(CN, "100.2"), _write(US, "100.3")], 100.0, 102.0),
+        runner_summary=summary,
+        inbox={CN: (1, 150), US: (2, 300)},
+        lags=[LagSample(100.1, 1.0, CN), LagSample(100.2, 2.0, CN), LagSample(100.3, 1.5, US)],
+        verification=verification,
+        timings={"terraform": 50.0},
+        drained_at=104.0,
+    )
+
+
+def test_the_report_has_every_figure_the_issue_asks_for() -> None:
+    report = _report()
+    assert report["converged"] is True
+    totals = report["totals"]
+    assert totals["changes_written"] == 3
+    assert totals["replicated"] == 3 and totals["stale_dropped"] == 1 and totals["echoes_suppressed"] == 3
+    assert totals["lost"] == 0 and totals["items_differing"] == 0
+    assert totals["kinesis_records"] == 3 and totals["kinesis_bytes"] == 450
+    assert totals["bytes_per_change"] == 150.0 and totals["kinesis_records_per_change"] == 1.0
+    assert report["lag_seconds"] == {"samples": 3, "p50": 1.5, "p95": 2.0, "p99": 2.0, "max": 2.0}
+    assert report["throughput_per_second"]["writes"] == 1.5
+    assert report["sides"][CN]["changes_written"] == 2 and report["sides"][US]["replicated_in"] == 2
+    json.dumps(report)
+    text = render(report)
+    for label in (
+        "changes written",
+        "replicated in",
+        "stale dropped",
+        "echoes suppressed",
+        "lost",
+        "differing",
+    ):
+        assert label in text
+    assert "CONVERGED" in text and "NOT CONVERGED" not in text
+    assert "NOT CONVERGED" in render(_report(lost=["k"]))
+
+
+def test_report_json_and_plot_are_written(tmp_path: Path) -> None:
+    report = _report()
+    write_report(report, tmp_path / "report.json")
+    assert json.loads((tmp_path / "report.json").read_text())["converged"] is True
+    image = plot_lag(
+        [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)],
+        tmp_path / "lag.png",
+    )
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = plot_lag([], tmp_path / "empty.png")
+    assert empty.stat().st_size > 0
+
+
+def test_the_command_line_has_help_and_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["demo", "--operations", "50", "--rate", "5", "--conflict-share", "0.2"])
+    assert (args.operations, args.rate, args.conflict_share) == (50, 5.0, 0.2)
+    assert parser.parse_args(["up"]).cn_port != 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--conflict-share", "2"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--help"])
+    assert "--operations" in capsys.readouterr().out
+    assert main(["demo", "--update-share", "0.9", "--delete-share", "0.5"]) == 2
+
+
+def test_environment_description_names_both_sides() -> None:
+    document = {
+        "sides": {
+            side: {
+                "endpoint_url": f"http://127.0.0.1:{port}",
+                "region": side,
+                "aws_access_key_id": "AKIA",
+                "aws_secret_access_key": "s",
+                "table": "user-profiles",
+            }
+            for side, port in ((CN, 1), (US, 2))
+        },
+        "version_attributes": {"timestamp": "last_update_timestamp", "origin": "last_updater_region"},
+    }
+    text = describe_environment(document)
+    assert "http://127.0.0.1:1" in text and "http://127.0.0.1:2" in text and "put-item" in text
+
+
+def test_a_stale_pid_file_is_not_a_running_server(tmp_path: Path) -> None:
+    paths = Paths(tmp_path)
+    paths.ensure()
+    assert running_server(paths) is None
+    paths.pid_file.write_text(json.dumps({"pid": os.getpid()}))  # alive, but not our server
+    assert running_server(paths) is None
+    paths.environment_json.write_text("{}")
+    (paths.terraform / "x").mkdir()
+    clean(paths)
+    assert (
+        not paths.pid_file.exists() and not paths.environment_json.exists() and not paths.terraform.exists()
+    )
