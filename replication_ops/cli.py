@@ -1,0 +1,360 @@
+"""``ddb-replication``: the operations command line (argparse wiring only; the work is in the modules).
+
+Exit codes: 0 ok; 1 differences found, a check failed or work left undone; 2 bad input or
+configuration (arguments, Terraform outputs, unknown table, missing secret, unknown profile);
+3 AWS access problem (no credentials, access denied, endpoint unreachable); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+try:
+    import replication  # noqa: F401
+except ModuleNotFoundError:  # the editable install maps only replication_ops: use the engine beside it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+
+from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
+from replication_ops import backfill, credentials, redrive, status, verify
+from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, OpsError
+from replication_ops.progress import bars_enabled
+from replication_ops.sides import LABELS, Pair, SideOptions, make_pair
+
+EXIT_CODES = """exit codes:
+  0  success (verify: the tables are identical; status: healthy)
+  1  differences found, a check failed or work was left undone
+  2  bad input or configuration: arguments, Terraform outputs, unknown profile, table or secret
+  3  AWS access problem: no credentials, access denied, endpoint unreachable
+  130 interrupted (backfill: continue with --resume)"""
+
+SIDES_HELP = """Each side is named cn or us. Its resource names come from `terraform output -json` of its root
+(--cn-root envs/cn-north-1) or a saved copy of that output (--cn-outputs cn.json); its credentials
+from a profile (--cn-profile) or the environment; --cn-endpoint-url for local or private endpoints.
+--local-env build/local/environment.json fills endpoints, keys and roots from `make up`."""
+
+ROOTS = "--cn-root envs/cn-north-1 --us-root envs/us-east-1"
+
+EXAMPLES = {
+    "credentials": f"""examples:
+  ddb-replication credentials {ROOTS} --cn-profile china --us-profile global
+  ddb-replication credentials --direction cn-to-us --cn-outputs cn.json --us-outputs us.json --json
+
+Direction cn-to-us: a key of the us side's peer-writer user goes into the cn side's secret (the cn
+forwarder writes into the us inbox with it); a probe is then sent with that key and the command
+waits until the us replicator has recorded it. The secret key is never printed or written to disk.""",
+    "rotate": f"""examples:
+  ddb-replication rotate --direction cn-to-us {ROOTS} --cn-profile china --us-profile global
+  ddb-replication rotate --direction both --adoption-wait 30 --local-env build/local/environment.json
+
+Creates the user's second key, stores it, probes it, waits until the forwarder re-reads the secret
+(its cache, SECRET_MAX_AGE_SECONDS, default 300 s, plus a margin; it also re-reads at once when the
+peer rejects a key) and only then deletes the old key. Refuses when the user already has two keys.""",
+    "backfill": f"""examples:
+  ddb-replication backfill --from cn {ROOTS} --segments 8 --rate 500
+  ddb-replication backfill --from cn {ROOTS} --resume      # after an interruption
+
+Safe beside live replication: every item goes through the replicator's conditional writes, so a
+newer item on the target is never overwritten and remembered deletes stay deleted. Items without
+version attributes get the oldest version; the target's forwarder stamps them and sends them back.""",
+    "verify": f"""examples:
+  ddb-replication verify {ROOTS}
+  ddb-replication verify {ROOTS} --json --samples 50
+  ddb-replication verify {ROOTS} --repair
+
+Exit 0 only when both tables hold the same items. Item contents are never printed unless
+--show-items. --repair writes the newest version (tombstones respected) where it is missing.""",
+    "redrive": f"""examples:
+  ddb-replication redrive {ROOTS} --dry-run
+  ddb-replication redrive {ROOTS} --side us --via invoke
+  ddb-replication redrive --local-env build/local/environment.json --via local --delete-poison
+
+A failed stream batch is read again from its stream (shard and sequence range from the failure
+message) and processed again; its message is deleted only after success. Expired ranges are
+reported: use `verify --repair` for them. Poison messages stay unless --delete-poison.""",
+    "status": f"""examples:
+  ddb-replication status {ROOTS}
+  ddb-replication status --local-env build/local/environment.json --json
+
+Exit 0 when both sides look healthy: mappings Enabled, no failure messages, no alarm in ALARM.""",
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    sides = common.add_argument_group("sides", SIDES_HELP)
+    for label in LABELS:
+        sides.add_argument(f"--{label}-root", metavar="DIR", help=f"Terraform root of the {label} side")
+        sides.add_argument(
+            f"--{label}-outputs", metavar="FILE", help="saved `terraform output -json` of that root"
+        )
+        sides.add_argument(f"--{label}-profile", metavar="NAME", help="AWS profile for that side's partition")
+        sides.add_argument(
+            f"--{label}-region", metavar="REGION", help="region (default: the root's region output)"
+        )
+        sides.add_argument(
+            f"--{label}-endpoint-url", metavar="URL", help="endpoint URL (local or private endpoints)"
+        )
+    sides.add_argument(
+        "--local-env", metavar="FILE", help="the local environment's environment.json (make up)"
+    )
+    output = common.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    output.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    versions = common.add_argument_group("version attributes")
+    versions.add_argument("--timestamp-attribute", default=DEFAULT_TIMESTAMP_ATTRIBUTE, metavar="NAME")
+    versions.add_argument("--origin-attribute", default=DEFAULT_ORIGIN_ATTRIBUTE, metavar="NAME")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddb-replication",
+        description="Operate a cross-partition DynamoDB replication pair: peer credentials, backfill, "
+        "verify and repair, redrive of failed batches, status.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=summary,
+            epilog=EXAMPLES[name] + "\n\n" + EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    directions = ("both", "cn-to-us", "us-to-cn")
+    p = command("credentials", "create and install each forwarder's peer key, then probe it end to end")
+    p.add_argument(
+        "--direction", choices=directions, default="both", help="which forwarder(s) (default both)"
+    )
+    p.add_argument(
+        "--probe-timeout", type=_non_negative, default=60.0, metavar="S", help="wait for the probe (60)"
+    )
+
+    p = command("rotate", "replace a forwarder's peer key without a moment without a working key")
+    p.add_argument(
+        "--direction", choices=directions, default="both", help="which forwarder(s) (default both)"
+    )
+    p.add_argument(
+        "--probe-timeout", type=_non_negative, default=60.0, metavar="S", help="wait for the probe (60)"
+    )
+    p.add_argument(
+        "--adoption-wait",
+        type=_non_negative,
+        metavar="S",
+        help="wait before deleting the old key (default: the forwarder's SECRET_MAX_AGE_SECONDS + 15)",
+    )
+    p.add_argument(
+        "--delete-unused", action="store_true", help="delete a second key the secret does not hold first"
+    )
+
+    p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
+    p.add_argument("--from", dest="source", choices=LABELS, required=True, help="the side to copy from")
+    p.add_argument("--segments", type=_positive_int, default=4, help="parallel scan segments (4)")
+    p.add_argument("--rate", type=_non_negative, default=0.0, metavar="ITEMS_PER_S", help="limit (0: none)")
+    p.add_argument(
+        "--page-size", type=_positive_int, metavar="N", help="items per scan page (checkpoint unit)"
+    )
+    p.add_argument(
+        "--checkpoint", type=Path, metavar="FILE", help="default .ddb-replication/backfill-FROM-to-TO.json"
+    )
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    group.add_argument("--restart", action="store_true", help="ignore and overwrite an existing checkpoint")
+
+    p = command("verify", "compare both tables; --repair resolves differences by the replication rules")
+    p.add_argument("--segments", type=_positive_int, default=4, help="parallel scan segments per table (4)")
+    p.add_argument(
+        "--samples", type=int, default=10, metavar="N", help="sample keys per kind of difference (10)"
+    )
+    p.add_argument("--show-items", action="store_true", help="also print the sampled items of both sides")
+    p.add_argument(
+        "--consistent", action="store_true", help="strongly consistent scans (twice the read cost)"
+    )
+    p.add_argument("--repair", action="store_true", help="write the winning version where it is missing")
+
+    p = command("redrive", "re-process failed batches from the failure queue(s)")
+    p.add_argument("--side", choices=(*LABELS, "both"), default="both", help="whose failure queue (both)")
+    p.add_argument(
+        "--via",
+        choices=("auto", "invoke", "local"),
+        default="auto",
+        help="invoke: Lambda Invoke; local: run the engine here; auto: local with an endpoint URL, "
+        "else invoke",
+    )
+    p.add_argument("--delete-poison", action="store_true", help="delete poison messages after listing them")
+    p.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
+    p.add_argument(
+        "--visibility-timeout", type=_positive_int, default=300, metavar="S", help="per message (300)"
+    )
+    p.add_argument(
+        "--max-messages", type=_positive_int, default=1000, metavar="N", help="stop after N (1000)"
+    )
+
+    p = command("status", "mappings, iterator age, failure queue, alarms and latency of both sides")
+    p.add_argument(
+        "--alarm-prefix", metavar="PREFIX", help="alarm name prefix (default: from the function names)"
+    )
+    return parser
+
+
+def _pair(args: argparse.Namespace) -> Pair:
+    options = {
+        label: SideOptions(
+            label=label,
+            profile=getattr(args, f"{label}_profile"),
+            region=getattr(args, f"{label}_region"),
+            endpoint_url=getattr(args, f"{label}_endpoint_url"),
+            root=getattr(args, f"{label}_root"),
+            outputs_file=getattr(args, f"{label}_outputs"),
+        )
+        for label in LABELS
+    }
+    return make_pair(options, args.local_env)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+Result = tuple[int, Any, str]
+
+
+def _credentials(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
+    reports = []
+    for link in credentials.links(pair, args.direction):
+        if args.command == "rotate":
+            reports.append(
+                credentials.rotate(
+                    link,
+                    names,
+                    probe_timeout=args.probe_timeout,
+                    adoption_wait=args.adoption_wait,
+                    delete_unused=args.delete_unused,
+                    show_progress=bars_enabled(args.quiet),
+                )
+            )
+        else:
+            reports.append(credentials.install(link, names, probe_timeout=args.probe_timeout))
+    code = EXIT_OK if all(r.ok for r in reports) else EXIT_DIFFERENCES
+    return code, {"links": _plain(reports)}, credentials.render(reports)
+
+
+def _backfill(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
+    source = pair.side(args.source)
+    report = backfill.run(
+        source,
+        pair.peer(source),
+        names,
+        segments=args.segments,
+        rate=args.rate,
+        page_size=args.page_size,
+        checkpoint_path=args.checkpoint,
+        resume=args.resume,
+        restart=args.restart,
+        show_progress=bars_enabled(args.quiet),
+    )
+    return (EXIT_OK if report.complete else EXIT_DIFFERENCES), _plain(report), backfill.render(report)
+
+
+def _verify(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
+    report = verify.run(
+        pair,
+        names,
+        segments=args.segments,
+        samples=max(0, args.samples),
+        show_items=args.show_items,
+        do_repair=args.repair,
+        consistent=args.consistent,
+        show_progress=bars_enabled(args.quiet),
+    )
+    ok = report.identical or (args.repair and report.unresolved == 0)
+    return (EXIT_OK if ok else EXIT_DIFFERENCES), _plain(report), verify.render(report)
+
+
+def _redrive(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
+    report = redrive.RedriveReport()
+    sides = pair.both() if args.side == "both" else (pair.side(args.side),)
+    for side in sides:
+        redrive.redrive_side(
+            side,
+            redrive.default_via(side) if args.via == "auto" else args.via,
+            report,
+            delete_poison=args.delete_poison,
+            dry_run=args.dry_run,
+            visibility_timeout=args.visibility_timeout,
+            max_messages=args.max_messages,
+            show_progress=bars_enabled(args.quiet),
+        )
+    code = EXIT_OK if report.clean or args.dry_run else EXIT_DIFFERENCES
+    return code, {"via": report.via, "entries": _plain(report.entries)}, redrive.render(report)
+
+
+def _status(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
+    statuses = status.run(pair, dict.fromkeys(LABELS, args.alarm_prefix))
+    document = status.as_json(statuses)
+    return (EXIT_OK if document["healthy"] else EXIT_DIFFERENCES), document, status.render(statuses)
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Result]] = {
+    "credentials": _credentials,
+    "rotate": _credentials,
+    "backfill": _backfill,
+    "verify": _verify,
+    "redrive": _redrive,
+    "status": _status,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        pair = _pair(args)
+        names = VersionAttributes(args.timestamp_attribute, args.origin_attribute)
+        code, document, text = HANDLERS[args.command](args, pair, names)
+    except OpsError as error:
+        print(f"ddb-replication {args.command}: error: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": str(error), "exit_code": error.exit_code}))
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"ddb-replication {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(text)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

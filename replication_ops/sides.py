@@ -1,0 +1,214 @@
+"""The two sides of a pair: how to reach each (profile, region, endpoint URL) and what Terraform
+named its resources (``terraform output -json`` of its root, or a saved copy of that output).
+
+Sides are labelled ``cn`` and ``us`` on the command line (``--cn-profile``, ``--us-root``, ...);
+everything else (region, table, stream, secret, queue, function names) comes from the outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from replication.settings import DEFAULT_TOMBSTONE_TTL_SECONDS, TableSettings, VersionAttributes
+from replication.table_writer import TableWriter
+from replication_ops.errors import ConfigError, aws_errors
+
+LABELS = ("cn", "us")
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=64,
+)
+TERRAFORM_TIMEOUT_SECONDS = 120
+
+
+@dataclass
+class SideOptions:
+    """What the command line says about one side."""
+
+    label: str
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    root: str | None = None
+    outputs_file: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+def parse_outputs(document: Any, source: str) -> dict[str, Any]:
+    """Outputs as ``terraform output -json`` prints them ({name: {"value": ...}}), or a flat map."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a JSON object of Terraform outputs")
+    if not document:
+        raise ConfigError(f"{source}: no outputs (has the root been applied?)")
+    return {
+        name: (value["value"] if isinstance(value, dict) and "value" in value else value)
+        for name, value in document.items()
+    }
+
+
+def terraform_outputs(root: str) -> dict[str, Any]:
+    source = f"terraform -chdir={root} output -json"
+    if not Path(root).is_dir():
+        raise ConfigError(f"{root}: no such Terraform root")
+    try:
+        done = subprocess.run(
+            ["terraform", f"-chdir={root}", "output", "-json"],
+            capture_output=True,
+            text=True,
+            timeout=TERRAFORM_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ConfigError(
+            "terraform is not on PATH (or save the outputs and use --cn-outputs/--us-outputs)"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"{source} took more than {TERRAFORM_TIMEOUT_SECONDS} s") from None
+    if done.returncode != 0:
+        raise ConfigError(f"{source} failed: {done.stderr.strip().splitlines()[-1:] or ['no output']}")
+    try:
+        return parse_outputs(json.loads(done.stdout or "{}"), source)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{source} did not print JSON") from None
+
+
+def file_outputs(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read outputs file {path}: {error.strerror}") from None
+    try:
+        return parse_outputs(json.loads(text), path)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path} is not JSON ({error.msg}, line {error.lineno})") from None
+
+
+class Side:
+    """One side: its Terraform outputs and lazily created, thread-safe boto3 clients."""
+
+    def __init__(
+        self, label: str, outputs: dict[str, Any], session: Any, endpoint_url: str | None, source: str
+    ) -> None:
+        self.label = label
+        self.outputs = outputs
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self.source = source
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def region(self) -> str:
+        region = self.outputs.get("region") or self.session.region_name
+        if not region:
+            raise ConfigError(f"{self.label}: no region (Terraform output 'region' or --{self.label}-region)")
+        return str(region)
+
+    @property
+    def name(self) -> str:
+        """How messages name this side: label and region."""
+        return f"{self.label} ({self.outputs.get('region') or self.session.region_name or '?'})"
+
+    def output(self, name: str) -> str:
+        value = self.outputs.get(name)
+        if value in (None, "", [], {}):
+            raise ConfigError(f"{self.name}: Terraform output {name!r} is missing from {self.source}")
+        return str(value)
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                with aws_errors(self.name):
+                    self._clients[service] = self.session.client(
+                        service, region_name=self.region, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
+                    )
+            return self._clients[service]
+
+    def table_settings(self, names: VersionAttributes) -> TableSettings:
+        return TableSettings(
+            table_name=self.output("table_name"),
+            tombstone_table_name=self.output("tombstone_table_name"),
+            local_region=self.region,
+            version_attributes=names,
+            tombstone_ttl_seconds=DEFAULT_TOMBSTONE_TTL_SECONDS,
+        )
+
+    def writer(self, names: VersionAttributes) -> TableWriter:
+        return TableWriter(self.client("dynamodb"), self.table_settings(names))
+
+
+def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
+    """Fill endpoint, region, keys (and the Terraform root, if found) from the local environment's
+    ``environment.json`` (``make up``); what the command line gave explicitly wins."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        sides = document["sides"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(f"{path}: not a local environment file (run `make up` first)") from None
+    base = Path(path).resolve().parent
+    for label, side in options.items():
+        match = [entry for region, entry in sides.items() if region.startswith(label + "-")]
+        if len(match) != 1:
+            raise ConfigError(f"{path}: no single side whose region starts with {label}-")
+        entry = match[0]
+        side.endpoint_url = side.endpoint_url or entry.get("endpoint_url")
+        side.region = side.region or entry.get("region")
+        if not side.profile:
+            side.access_key_id = entry.get("aws_access_key_id") or None
+            side.secret_access_key = entry.get("aws_secret_access_key") or None
+        root = base / "tf" / str(entry.get("region")) / "envs" / str(entry.get("region"))
+        if not side.root and not side.outputs_file and root.is_dir():
+            side.root = str(root)
+
+
+def make_side(options: SideOptions) -> Side:
+    label = options.label
+    if options.outputs_file:
+        outputs, source = file_outputs(options.outputs_file), options.outputs_file
+    elif options.root:
+        outputs, source = terraform_outputs(options.root), f"terraform output of {options.root}"
+    else:
+        raise ConfigError(
+            f"{label}: say where its Terraform outputs are: --{label}-root DIR or --{label}-outputs FILE"
+        )
+    region = options.region or outputs.get("region")
+    with aws_errors(f"{label} ({region})"):
+        session = boto3.session.Session(
+            profile_name=options.profile,
+            region_name=region,
+            aws_access_key_id=options.access_key_id,
+            aws_secret_access_key=options.secret_access_key,
+        )
+    return Side(label, outputs, session, options.endpoint_url, source)
+
+
+@dataclass
+class Pair:
+    cn: Side
+    us: Side
+
+    def side(self, label: str) -> Side:
+        return self.cn if label == "cn" else self.us
+
+    def peer(self, side: Side) -> Side:
+        return self.us if side is self.cn else self.cn
+
+    def both(self) -> tuple[Side, Side]:
+        return self.cn, self.us
+
+
+def make_pair(options: dict[str, SideOptions], local_env: str | None = None) -> Pair:
+    if local_env:
+        apply_local_environment(options, local_env)
+    return Pair(make_side(options["cn"]), make_side(options["us"]))
