@@ -11,6 +11,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
+    ParamValidationError,
     PartialCredentialsError,
     ProfileNotFound,
 )
@@ -87,6 +88,8 @@ def aws_errors(where: str) -> Iterator[None]:
         raise AccessError(
             f"{where}: {error}: give a profile (--cn-profile/--us-profile) or credentials in the environment"
         ) from None
+    except ParamValidationError as error:
+        raise ConfigError(f"{where}: {error}".replace("\n", " ")) from None
     except NoRegionError:
         raise ConfigError(f"{where}: no region: give --cn-region/--us-region or Terraform outputs") from None
     except EndpointConnectionError as error:

@@ -29,7 +29,7 @@ from replication.kinesis_sender import KinesisSender
 from replication.peer_session import PeerSession
 from replication.settings import ForwarderSettings, ReplicatorSettings
 from replication.table_writer import TableWriter
-from replication_ops.errors import OpsError, aws_errors, describe, error_code
+from replication_ops.errors import ConfigError, OpsError, aws_errors, describe, error_code
 from replication_ops.lambda_events import dynamodb_event_record, kinesis_event_record
 from replication_ops.progress import Bar
 from replication_ops.sides import Side
@@ -305,6 +305,7 @@ def redrive_side(
     processor = Processor(side, via)
     report.via[side.label] = via
     seen: set[str] = set()
+    kept: list[str] = []
     with Bar(f"redrive {side.label}", enabled=show_progress, unit="msg") as bar:
         while len(seen) < max_messages:
             with aws_errors(f"{side.name} SQS {queue}"):
@@ -333,17 +334,22 @@ def redrive_side(
                         info = document.get("DDBStreamBatchInfo") or document.get("KinesisBatchInfo")
                         entry.source = describe_range(info)
                     else:
-                        redrive_batch(side, processor, document, entry)
+                        try:
+                            redrive_batch(side, processor, document, entry)
+                        except ConfigError as error:  # this message is malformed: the others may not be
+                            entry.status, entry.detail = "failed", str(error)
                 else:
                     entry.detail = "not a Lambda invocation record nor a poison message: inspect it by hand"
-                with aws_errors(f"{side.name} SQS {queue}"):
-                    if entry.status in ("redriven", "deleted"):
+                if entry.status in ("redriven", "deleted"):
+                    with aws_errors(f"{side.name} SQS {queue}"):
                         sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-                    else:  # back in the queue at once, for the next redrive or a human
-                        sqs.change_message_visibility(
-                            QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                        )
+                else:
+                    kept.append(message["ReceiptHandle"])
                 bar.update(1)
+    # What stays is made visible again at once (not before: this run would receive it again).
+    for handle in kept:
+        with aws_errors(f"{side.name} SQS {queue}"):
+            sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
 
 
 def default_via(side: Side) -> str:

@@ -47,7 +47,7 @@ def _statistic(
             MetricName=metric,
             Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
             StartTime=now - WINDOW,
-            EndTime=now,
+            EndTime=now + dt.timedelta(seconds=PERIOD_SECONDS),  # the current, partial minute too
             Period=PERIOD_SECONDS,
             Statistics=[statistic],
         )["Datapoints"]

@@ -1,0 +1,127 @@
+"""backfill: the existing items of one side copied to the other through last-writer-wins."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from replication.table_writer import TableWriter
+from replication.versions import Version
+from replication_ops import scanning
+from replication_ops.errors import EXIT_BAD_INPUT, EXIT_OK
+from replication_ops.scanning import RateLimiter
+
+
+def test_backfill_copies_missing_items_and_never_overwrites_newer_ones(deployment, run):
+    cn, us = deployment.cn, deployment.us
+    cn.put("new", ts="200", city="Beijing")
+    cn.put("older-here", ts="100", city="old")
+    us.put("older-here", ts="300", city="newer")
+    cn.put("no-version", ts=None, city="Shanghai")
+    cn.put("deleted-there", ts="100", city="gone")
+    us.writer().remember_delete(
+        {"pk": {"S": "deleted-there"}, "sk": {"S": "profile"}},
+        Version(Decimal(150), "us-east-1", True),
+        "local",
+    )
+    result = run("backfill", "--from", "cn", *deployment.args(), "--json")
+    assert result.code == EXIT_OK, result.err
+    assert result.json["totals"] == {"scanned": 4, "copied": 2, "stale": 1, "tombstoned": 1, "unversioned": 1}
+    assert us.get("new")["city"] == {"S": "Beijing"}
+    assert us.get("older-here")["city"] == {"S": "newer"}
+    assert us.get("no-version")["city"] == {"S": "Shanghai"}
+    assert us.get("deleted-there") is None
+
+
+def test_backfill_prints_a_summary(deployment, run):
+    deployment.us.put("a", ts="1")
+    result = run("backfill", "--from", "us", *deployment.args())
+    assert result.code == EXIT_OK
+    assert "1 items scanned, 1 copied, 0 skipped as stale" in result.out
+
+
+def test_an_interrupted_backfill_resumes_from_its_checkpoint(deployment, run, monkeypatch):
+    for index in range(40):
+        deployment.cn.put(f"user#{index:02}", ts="100")
+    real_apply = TableWriter.apply
+    calls = {"n": 0}
+
+    def apply_then_interrupt(self, change):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return real_apply(self, change)
+
+    monkeypatch.setattr(TableWriter, "apply", apply_then_interrupt)
+    first = run("backfill", "--from", "cn", *deployment.args(), "--segments", "2", "--page-size", "4")
+    assert first.code == 130
+    assert "--resume" in first.err
+    checkpoint = json.loads(Path(".ddb-replication/backfill-cn-to-us.json").read_text())
+    done_before = sum(s["counts"]["scanned"] for s in checkpoint["segments"])
+    assert 0 < done_before < 40
+
+    monkeypatch.setattr(TableWriter, "apply", real_apply)
+    second = run(
+        "backfill",
+        "--from",
+        "cn",
+        *deployment.args(),
+        "--segments",
+        "2",
+        "--page-size",
+        "4",
+        "--resume",
+        "--json",
+    )
+    assert second.code == EXIT_OK, second.err
+    assert second.json["resumed"] is True
+    assert second.json["this_run"]["scanned"] == 40 - done_before  # checkpointed pages are not read again
+    assert second.json["totals"]["scanned"] == 40
+    assert deployment.us.count() == 40
+
+
+def test_an_existing_checkpoint_needs_resume_or_restart(deployment, run):
+    deployment.cn.put("a", ts="1")
+    run("backfill", "--from", "cn", *deployment.args())
+    again = run("backfill", "--from", "cn", *deployment.args())
+    restarted = run("backfill", "--from", "cn", *deployment.args(), "--restart", "--json")
+    assert again.code == EXIT_BAD_INPUT
+    assert "--resume" in again.err
+    assert restarted.code == EXIT_OK
+    assert restarted.json["totals"]["stale"] == 1  # the item is there already: the condition refuses it
+
+
+def test_resume_refuses_a_checkpoint_of_another_backfill(deployment, run):
+    deployment.cn.put("a", ts="1")
+    run("backfill", "--from", "cn", *deployment.args(), "--segments", "2", "--checkpoint", "cp.json")
+    result = run(
+        "backfill",
+        "--from",
+        "cn",
+        *deployment.args(),
+        "--segments",
+        "3",
+        "--checkpoint",
+        "cp.json",
+        "--resume",
+    )
+    assert result.code == EXIT_BAD_INPUT
+    assert "belongs to another backfill" in result.err
+
+
+def test_an_unknown_table_is_bad_input(deployment, run):
+    deployment.us.outputs["table_name"] = "no-such-table"
+    deployment.rewrite_outputs()
+    result = run("backfill", "--from", "cn", *deployment.args())
+    assert result.code == EXIT_BAD_INPUT
+    assert "no-such-table does not exist" in result.err
+
+
+def test_the_rate_limit_spaces_items_evenly(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(scanning.time, "sleep", waits.append)
+    limiter = RateLimiter(100, clock=lambda: 0.0)
+    for _ in range(5):
+        limiter.acquire()
+    assert [round(w, 3) for w in waits] == [0.01, 0.02, 0.03, 0.04]

@@ -1,0 +1,114 @@
+"""status: per side mappings, iterator age, failure queue depth, alarms in ALARM, latency."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from replication_ops.errors import EXIT_DIFFERENCES
+
+from .fakes import FakeSide
+
+
+def _mappings(side: FakeSide) -> None:
+    lam = side.client("lambda")
+    lam.create_event_source_mapping(
+        FunctionName=side.outputs["forwarder_function_name"],
+        EventSourceArn=side.outputs["table_stream_arn"],
+        StartingPosition="TRIM_HORIZON",
+    )
+    lam.create_event_source_mapping(
+        FunctionName=side.outputs["replicator_function_name"],
+        EventSourceArn=side.outputs["inbox_stream_arn"],
+        StartingPosition="TRIM_HORIZON",
+    )
+
+
+def _metrics(side: FakeSide) -> None:
+    now = dt.datetime.now(dt.UTC)
+    cloudwatch = side.client("cloudwatch")
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": "IteratorAge",
+                "Dimensions": [{"Name": "FunctionName", "Value": side.outputs["forwarder_function_name"]}],
+                "Timestamp": now,
+                "Value": 1200.0,
+                "Unit": "Milliseconds",
+            },
+        ],
+    )
+    cloudwatch.put_metric_data(
+        Namespace="DynamoDBReplication",
+        MetricData=[
+            {
+                "MetricName": "ReplicationLatency",
+                "Dimensions": [{"Name": "service", "Value": side.outputs["replicator_function_name"]}],
+                "Timestamp": now,
+                "Value": value,
+                "Unit": "Milliseconds",
+            }
+            for value in (400.0, 800.0)
+        ],
+    )
+
+
+def test_status_reports_each_side_on_one_screen(deployment, run):
+    for side in (deployment.cn, deployment.us):
+        _mappings(side)
+        _metrics(side)
+    result = run("status", *deployment.args(), "--json")
+    cn = result.json["sides"][0]
+    assert cn["side"] == "cn"
+    assert {m["function"] for m in cn["mappings"]} == {"ddbrep-cn-forwarder", "ddbrep-cn-replicator"}
+    assert {m["state"] for m in cn["mappings"]} == {"Enabled"}
+    forwarder = next(m for m in cn["mappings"] if m["function"] == "ddbrep-cn-forwarder")
+    assert forwarder["iterator_age_ms"] == 1200.0
+    assert cn["latency_ms"] == {"average": 600.0, "maximum": 800.0}
+    assert cn["failure_queue_depth"] == 0
+    text = run("status", *deployment.args())
+    assert "cn (cn-north-1)" in text.out and "us (us-east-1)" in text.out
+    assert "600 ms" in text.out
+
+
+def test_a_failure_message_and_an_alarm_make_the_side_need_attention(deployment, run):
+    for side in (deployment.cn, deployment.us):
+        _mappings(side)
+    us = deployment.us
+    us.client("sqs").send_message(QueueUrl=us.outputs["failure_queue_url"], MessageBody="{}")
+    cloudwatch = us.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="ddbrep-us-replicator-errors",
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.put_metric_alarm(
+        AlarmName="someone-else",
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    for name in ("ddbrep-us-replicator-errors", "someone-else"):
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    result = run("status", *deployment.args(), "--json")
+    assert result.code == EXIT_DIFFERENCES
+    us_status = result.json["sides"][1]
+    assert us_status["failure_queue_depth"] == 1
+    assert us_status["alarms_in_alarm"] == ["ddbrep-us-replicator-errors"]
+    assert result.json["sides"][0]["problems"] == []
+    assert result.json["healthy"] is False
+
+
+def test_a_function_without_a_mapping_is_a_problem(deployment, run):
+    result = run("status", *deployment.args(), "--json")
+    assert result.code == EXIT_DIFFERENCES
+    assert "ddbrep-cn-forwarder has no event source mapping" in result.json["sides"][0]["problems"]
