@@ -75,7 +75,7 @@ def running_server(paths: Paths) -> int | None:
     return None
 
 
-def describe_environment(document: dict[str, Any]) -> str:
+def describe_environment(document: dict[str, Any], path: Path | None = None) -> str:
     lines = ["local partitions are up:"]
     for side in SIDE_NAMES:
         entry = document["sides"][side]
@@ -98,7 +98,7 @@ def describe_environment(document: dict[str, Any]) -> str:
         f"--table-name {second['table']} \\",
         '    --key \'{"pk": {"S": "user#1"}, "sk": {"S": "profile"}}\'',
         "",
-        "details: build/local/environment.json; stop with `make down`",
+        f"details: {path or 'build/local/environment.json'}; stop with `make down`",
     ]
     return "\n".join(lines)
 
@@ -111,7 +111,7 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
         document = _read_json(paths.environment_json)
         say(f"already running (pid {pid}); `make down` stops it")
         if document:
-            say(describe_environment(document))
+            say(describe_environment(document, paths.environment_json))
         return 0
     paths.environment_json.unlink(missing_ok=True)
     command = [sys.executable, "-m", "replication_ops.local", "--build-dir", str(paths.base), "_serve"]
@@ -145,7 +145,7 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
                 say(f"  | {line}")
             document = _read_json(paths.environment_json)
             if document and document.get("server_pid") == server.pid:
-                say(describe_environment(document))
+                say(describe_environment(document, paths.environment_json))
                 return 0
             if server.poll() is not None:
                 say(f"the environment did not come up (exit {server.returncode}); see {paths.up_log}")

@@ -6,6 +6,17 @@ source mapping exists, moto would invoke the function itself on every table-stre
 Both paths are replaced by no-ops here, so the records stay in the streams for the event-source
 runner to read, exactly as Lambda's pollers would find them.
 
+Two more changes make moto behave like one AWS region under concurrent clients:
+
+- requests are served one at a time (a lock around the WSGI application): moto's backends are not
+  thread-safe (a conditional write is a read then a write; ``TransactWriteItems`` failed with
+  "dictionary changed size during iteration" under load);
+- ``TransactWriteItems`` no longer deep-copies every table it touches to roll back on failure. That
+  copy grows with the table and its stream (seconds per call after a few thousand writes), and the
+  rollback swapped in the copy as a new table object, so open stream iterators kept reading the
+  old object's shard and never saw a later write. The patch notes the touched items and the stream
+  lengths instead, and on failure restores those items and drops the stream records written since.
+
 Run as ``python -m replication_ops.local.moto_launcher --port 0``: prints one JSON line
 ``{"port": N, "pid": P}`` once it listens, and stops when its standard input closes (its parent died
 or asked it to stop) or on SIGTERM.
@@ -14,6 +25,8 @@ or asked it to stop) or on SIGTERM.
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
 import json
 import logging
 import os
@@ -49,6 +62,132 @@ def lambda_dispatch_disabled() -> bool:
     return getattr(LambdaBackend.send_dynamodb_items, "__name__", "") == "no_dynamodb_dispatch"
 
 
+class _TableSparingCopy:
+    """Stands in for the ``copy`` module inside ``moto.dynamodb.models``: a deep copy of a whole table
+    (the rollback backup of ``transact_write_items``) is the table itself; rollback is done by
+    ``_compensating_transact`` instead. Every other deep copy is a real one."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, self._table_type):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _transaction_snapshot(
+    backend: Any, transact_items: list[dict[str, Any]]
+) -> tuple[list[Any], dict[str, int]]:
+    touched: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+    streams: dict[str, int] = {}
+    for entry in transact_items:
+        try:
+            op_type, op = next(iter(entry.items()))
+            name = op["TableName"]
+            table = backend.tables[name]
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            current = backend.get_item(name, key)
+        except Exception:
+            continue  # moto itself rejects the request: nothing of it is applied
+        touched.append((name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+        if table.stream_shard is not None:
+            streams.setdefault(name, len(table.stream_shard.items))
+    return touched, streams
+
+
+def _transaction_restore(backend: Any, snapshot: tuple[list[Any], dict[str, int]]) -> None:
+    touched, streams = snapshot
+    for name, key, old in reversed(touched):
+        current = backend.get_item(name, key)
+        if old is None:
+            if current is not None:
+                backend.delete_item(name, key)
+        else:
+            backend.put_item(name, old)
+    for name, length in streams.items():
+        shard = backend.tables[name].stream_shard
+        if shard is not None:
+            del shard.items[length:]  # a cancelled transaction leaves no stream record
+
+
+def make_transactions_cheap() -> None:
+    """Replace the whole-table deep copy of ``TransactWriteItems`` by a per-item compensation."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    if getattr(models.DynamoDBBackend.transact_write_items, "_compensating", False):
+        return
+    models.copy = _TableSparingCopy(Table)  # type: ignore[assignment]
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        snapshot = _transaction_snapshot(self, transact_items)
+        try:
+            return original(self, transact_items)
+        except Exception:
+            _transaction_restore(self, snapshot)
+            raise
+
+    transact_write_items._compensating = True  # type: ignore[attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+MAX_STREAM_ITERATORS = 20_000
+
+
+def bound_stream_iterators() -> None:
+    """moto keeps every DynamoDB Streams iterator it ever issued (a poller makes four a second):
+    keep the newest ``MAX_STREAM_ITERATORS`` so that a long ``make up`` does not grow without end.
+    Pollers use each iterator once, right away; an unknown or dropped one gets AWS's answer to an
+    expired iterator (``ExpiredIteratorException``) instead of moto's HTTP 500."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    if getattr(DynamoDBStreamsBackend.get_records, "_bounded", False):
+        return
+    original = DynamoDBStreamsBackend.get_records
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        if iterator_arn not in self.shard_iterators:
+            raise JsonRESTError("ExpiredIteratorException", "Iterator expired or unknown")
+        result = original(self, iterator_arn, limit)
+        excess = len(self.shard_iterators) - MAX_STREAM_ITERATORS
+        if excess > 0:
+            for stale in list(itertools.islice(self.shard_iterators, excess)):
+                del self.shard_iterators[stale]
+        return result
+
+    get_records._bounded = True  # type: ignore[attr-defined]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+
+
+def serialized(app: Any) -> Any:
+    """The WSGI application, one request at a time (moto's backends are not thread-safe)."""
+    lock = threading.Lock()
+
+    def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:
+            result = app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    return application
+
+
 def make_server(host: str, port: int) -> Any:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -57,7 +196,7 @@ def make_server(host: str, port: int) -> Any:
     )
     from werkzeug.serving import make_server as werkzeug_server
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = serialized(DomainDispatcherApplication(create_backend_app))
     return werkzeug_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
@@ -85,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     disable_lambda_dispatch()
+    make_transactions_cheap()
+    bound_stream_iterators()
     server = make_server(args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     print(json.dumps({"port": server.server_port, "pid": os.getpid()}), flush=True)

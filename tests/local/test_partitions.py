@@ -109,3 +109,96 @@ def test_a_partition_stops_when_asked(tmp_path: Any) -> None:
     own.stop()
     assert process.poll() is not None
     assert not own.alive()
+
+
+def _stream_table(clients: SideClients, name: str) -> str:
+    clients.dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return clients.dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+
+
+def test_a_cancelled_transaction_leaves_no_trace_and_iterators_keep_working(
+    partition: LocalPartition,
+) -> None:
+    clients = SideClients(partition.endpoint_url, "cn-north-1")
+    stream_arn = _stream_table(clients, "tx-items")
+    streams = clients.dynamodbstreams
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
+    clients.dynamodb.put_item(TableName="tx-items", Item={"pk": {"S": "kept"}, "v": {"N": "1"}})
+    with pytest.raises(clients.dynamodb.exceptions.TransactionCanceledException):
+        clients.dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "tx-items", "Item": {"pk": {"S": "new"}}}},
+                {"Put": {"TableName": "tx-items", "Item": {"pk": {"S": "kept"}, "v": {"N": "2"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "tx-items",
+                        "Key": {"pk": {"S": "absent"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert "Item" not in clients.dynamodb.get_item(TableName="tx-items", Key={"pk": {"S": "new"}})
+    kept = clients.dynamodb.get_item(TableName="tx-items", Key={"pk": {"S": "kept"}})["Item"]
+    assert kept["v"] == {"N": "1"}
+    clients.dynamodb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "tx-items", "Item": {"pk": {"S": "after"}}}}]
+    )
+    clients.dynamodb.put_item(TableName="tx-items", Item={"pk": {"S": "last"}})
+    response = streams.get_records(ShardIterator=iterator)
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in response["Records"]]
+    assert keys == ["kept", "after", "last"]  # nothing of the cancelled transaction, nothing missed
+
+
+def test_concurrent_conditional_writes_are_atomic(partition: LocalPartition) -> None:
+    import threading
+
+    clients = SideClients(partition.endpoint_url, "cn-north-1")
+    _stream_table(clients, "tx-counter")
+    clients.dynamodb.put_item(TableName="tx-counter", Item={"pk": {"S": "c"}, "n": {"N": "0"}})
+    wins: list[int] = []
+
+    def bump() -> None:
+        for _ in range(15):
+            current = clients.dynamodb.get_item(
+                TableName="tx-counter", Key={"pk": {"S": "c"}}, ConsistentRead=True
+            )
+            n = int(current["Item"]["n"]["N"])
+            try:
+                clients.dynamodb.put_item(
+                    TableName="tx-counter",
+                    Item={"pk": {"S": "c"}, "n": {"N": str(n + 1)}},
+                    ConditionExpression="n = :n",
+                    ExpressionAttributeValues={":n": {"N": str(n)}},
+                )
+                wins.append(1)
+            except clients.dynamodb.exceptions.ConditionalCheckFailedException:
+                pass
+
+    threads = [threading.Thread(target=bump) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = clients.dynamodb.get_item(TableName="tx-counter", Key={"pk": {"S": "c"}})["Item"]["n"]["N"]
+    assert int(final) == len(wins)
+
+
+def test_an_unknown_stream_iterator_is_an_expired_one(partition: LocalPartition) -> None:
+    from replication_ops.local.streams import DynamoDBShardReader, IteratorExpired
+
+    clients = SideClients(partition.endpoint_url, "cn-north-1")
+    stream_arn = _stream_table(clients, "expired-iterators")
+    shard = clients.dynamodbstreams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]
+    reader = DynamoDBShardReader(clients.dynamodbstreams, stream_arn, shard["ShardId"], "cn-north-1")
+    with pytest.raises(IteratorExpired):
+        reader.read(f"{stream_arn}|1|no-such-iterator", 10)
