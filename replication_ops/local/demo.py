@@ -50,8 +50,10 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
     environment = LocalEnvironment(options.environment, say=say)
     previous = signal.getsignal(signal.SIGTERM)
     in_main = _in_main_thread()
+    previous_int = signal.getsignal(signal.SIGINT)
     if in_main:
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started ignoring it
     watchers: list[StreamWatcher] = []
     began = time.monotonic()
     try:
@@ -69,6 +71,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
         environment.stop()
         if in_main:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _in_main_thread() -> bool:

@@ -210,6 +210,8 @@ class LocalEnvironment:
             in_parallel(list(self.roots.values()), lambda root: root.destroy())
 
     def stop(self) -> None:
+        for root in self.roots.values():
+            root.cancel()  # an apply still running (interrupted start) must not outlive the partitions
         if self.runner is not None:
             try:
                 self.runner.stop()

@@ -143,6 +143,7 @@ class ConsumerStats:
     records_discarded: int = 0
     failure_documents: list[dict[str, Any]] = field(default_factory=list)
     iterator_refreshes: int = 0
+    poll_errors: int = 0
 
 
 @dataclass
@@ -206,12 +207,20 @@ class ShardConsumer:
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            while not self._stop.is_set() and not self.finished:
+        """Poll until stopped. Read errors (the partition briefly unreachable, throttling) are retried
+        with a growing pause from where the shard was left, as Lambda's poller does."""
+        failures = 0
+        while not self._stop.is_set() and not self.finished:
+            try:
                 self.step()
-        except Exception:
-            log.exception("shard consumer %s of %s stopped", self.shard_id, self.config.uuid)
-            raise
+                failures = 0
+            except Exception as error:
+                failures += 1
+                self.stats.poll_errors += 1
+                self._iterator = None
+                if failures == 1:
+                    log.warning("shard %s of %s: %s; retrying", self.shard_id, self.config.uuid, error)
+                self._sleep(min(RETRY_BACKOFF_MAX_SECONDS, RETRY_BACKOFF_BASE_SECONDS * 2**failures))
 
     def step(self) -> None:
         """One round: read if there is room, then invoke if a batch is due, else wait a little."""
@@ -324,7 +333,11 @@ class ShardConsumer:
                 continue
             batch.invokes += 1
             self.stats.invocations += 1
-            result = self._invoker.invoke(event(batch.records))
+            try:
+                result = self._invoker.invoke(event(batch.records))
+            except Exception as error:  # the runtime itself failed: Lambda counts it as an error
+                log.exception("shard %s: invocation failed", self.shard_id)
+                result = InvokeResult(error={"errorType": "Runtime.Unknown", "errorMessage": str(error)})
             failed_at: int | None
             invalid = False
             if result.function_error is None and self.config.report_batch_item_failures:
@@ -401,7 +414,11 @@ class ShardConsumer:
             batch.records[0].sequence_number,
         )
         if self._destination is not None:
-            self._destination.send(document)
+            try:
+                self._destination.send(document)
+            except Exception:
+                # Kept in stats.failure_documents (and the log) rather than blocking the shard.
+                log.exception("shard %s: the on-failure destination refused the record", self.shard_id)
         self.checkpoint = batch.records[-1].sequence_number
 
     def _done(self, records: list[StreamRecord]) -> None:

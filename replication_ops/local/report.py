@@ -95,6 +95,8 @@ def build_report(
             else None,
         },
         "lag_seconds": {
+            "definition": "origin write acknowledged -> the version first read from the other table's "
+            "stream by an independent watcher polling every 0.1 s (upserts that reached the peer as written)",
             "samples": len(values),
             "p50": _round(percentile(values, 0.50)),
             "p95": _round(percentile(values, 0.95)),
@@ -174,6 +176,13 @@ def render(report: dict[str, Any]) -> str:
     lines.append(
         "replication lag (s): p50 {p50}  p95 {p95}  p99 {p99}  max {max}  ({samples} samples)".format(**lag)
     )
+    for side in sides:
+        engine = report.get("runner", {}).get(side, {}).get("replicator", {}).get("ReplicationLatency_ms")
+        if engine:
+            lines.append(
+                f"  engine's own view in {side} (ms, applied - version time): "
+                f"p50 {engine['p50']}  p99 {engine['p99']}  max {engine['max']}"
+            )
     lines.append(
         f"throughput: {throughput['writes']} writes/s during the load, "
         f"{throughput['replicated']} replicated changes/s until drained"

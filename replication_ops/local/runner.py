@@ -40,6 +40,9 @@ from replication_ops.local.workers import FunctionRuntime
 log = logging.getLogger(__name__)
 
 SHARD_LISTING_INTERVAL_SECONDS = 5.0
+# EMF metrics whose values are a distribution, not counts to add up (the replicator's own view of
+# the lag: applied time minus the version's timestamp, sampled).
+DISTRIBUTION_METRICS = ("ReplicationLatency",)
 
 
 class RunnerError(RuntimeError):
@@ -409,6 +412,7 @@ class EventSourceRunner:
                     "bisections": 0,
                     "records_discarded": 0,
                     "iterator_refreshes": 0,
+                    "poll_errors": 0,
                 },
             )
             for consumer in list(mapping.consumers.values()):
@@ -422,9 +426,22 @@ class EventSourceRunner:
                 entry["bisections"] += stats.bisections
                 entry["records_discarded"] += stats.records_discarded
                 entry["iterator_refreshes"] += stats.iterator_refreshes
+                entry["poll_errors"] += stats.poll_errors
         for function in self.functions.values():
             entry = sides.setdefault(function.side, {}).setdefault(function.kind, {"function": function.name})
-            entry["metrics"] = function.runtime.metrics.as_dict()
+            metrics = function.runtime.metrics
+            entry["metrics"] = {
+                name: total for name, total in metrics.as_dict().items() if name not in DISTRIBUTION_METRICS
+            }
+            for name in DISTRIBUTION_METRICS:
+                values = sorted(metrics.values.get(name, []))
+                if values:
+                    entry[f"{name}_ms"] = {
+                        "samples": len(values),
+                        "p50": round(values[len(values) // 2], 1),
+                        "p99": round(values[min(len(values) - 1, int(len(values) * 0.99))], 1),
+                        "max": round(values[-1], 1),
+                    }
             entry["cold_starts"] = function.runtime.cold_starts
         return sides
 

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -130,6 +131,9 @@ class TerraformRoot:
     cli_config: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     terraform: str = "terraform"
+    _process: subprocess.Popen[str] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cancelled: bool = field(default=False, repr=False)
 
     @property
     def directory(self) -> Path:
@@ -182,22 +186,44 @@ class TerraformRoot:
         with self.log_path.open("a", encoding="utf-8") as log_file:
             log_file.write(f"\n$ {' '.join(command)}\n")
             log_file.flush()
-            result = subprocess.run(
-                command,
-                env=self.environment(),
-                stdout=subprocess.PIPE if capture else log_file,
-                stderr=log_file,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                check=False,
-                start_new_session=True,  # Ctrl-C goes to the orchestrator, which stops in order
-            )
-        if result.returncode != 0:
+            with self._lock:
+                if self._cancelled:
+                    raise TerraformError(f"terraform {args[0]} for {self.side.region}: cancelled")
+                self._process = subprocess.Popen(
+                    command,
+                    env=self.environment(),
+                    stdout=subprocess.PIPE if capture else log_file,
+                    stderr=log_file,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                    start_new_session=True,  # Ctrl-C goes to the orchestrator, which stops us in order
+                )
+            try:
+                stdout, _ = self._process.communicate()
+            finally:
+                returncode = self._process.wait()
+                with self._lock:
+                    self._process = None
+        if returncode != 0:
             raise TerraformError(
-                f"terraform {args[0]} failed for {self.side.region} (exit {result.returncode}); "
+                f"terraform {args[0]} failed for {self.side.region} (exit {returncode}); "
                 f"last lines of {self.log_path}:\n{_tail(self.log_path)}"
             )
-        return result.stdout if capture else ""
+        return stdout if capture else ""
+
+    def cancel(self, grace: float = 10.0) -> None:
+        """Stop a running command (Terraform stops gracefully on SIGINT) and refuse further ones."""
+        with self._lock:
+            self._cancelled = True
+            process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def init(self) -> None:
         self.run("init", "-input=false", "-no-color")
