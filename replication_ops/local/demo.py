@@ -168,6 +168,8 @@ def _load_and_verify(
             "terraform_variables_not_in_roots": environment.missing_variables,
         },
     )
+    for slow in report["lag_seconds"]["slowest"][:2]:  # what the streams showed, for a look at outliers
+        slow["streams"] = {side: observations[side].history.get(slow["key"], []) for side in SIDE_NAMES}
     write_report(report, paths.report_json)
     plot = plot_lag(lags, paths.base / "lag.png")
     say("")

@@ -102,6 +102,16 @@ def build_report(
             "p95": _round(percentile(values, 0.95)),
             "p99": _round(percentile(values, 0.99)),
             "max": _round(max(values) if values else None),
+            "slowest": [
+                {
+                    "key": s.key,
+                    "origin": s.origin,
+                    "version": s.version,
+                    "stamped": s.stamped,
+                    "lag": round(s.lag, 3),
+                }
+                for s in sorted(lags, key=lambda s: s.lag, reverse=True)[:5]
+            ],
         },
         "throughput_per_second": {
             "writes": round(changes / load_seconds, 1),

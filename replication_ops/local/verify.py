@@ -225,6 +225,9 @@ class LagSample:
     written_at: float  # when the origin write completed (epoch seconds)
     lag: float  # seconds until the version was first seen on the other side
     origin: str
+    key: str = ""
+    version: str = ""
+    stamped: bool = False
 
 
 def lag_samples(
@@ -240,7 +243,16 @@ def lag_samples(
         version = own.stamps.get((key, write.version), write.version)
         seen_at = observations[peers[write.side]].first_seen.get((key, version))
         if seen_at is not None:
-            samples.append(LagSample(write.finished, max(0.0, seen_at - write.finished), write.side))
+            samples.append(
+                LagSample(
+                    write.finished,
+                    max(0.0, seen_at - write.finished),
+                    write.side,
+                    key,
+                    f"{version[0]} {version[1]}",
+                    version != write.version,
+                )
+            )
     return sorted(samples, key=lambda s: s.written_at)
 
 
