@@ -15,11 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-try:
-    import replication  # noqa: F401
-except ModuleNotFoundError:  # the editable install maps only replication_ops: use the engine beside it
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
 from replication_ops import backfill, credentials, redrive, status, verify
 from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, OpsError
