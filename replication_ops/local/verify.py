@@ -111,9 +111,30 @@ def _with_version(item: dict[str, Any], version: tuple[Decimal, str]) -> dict[st
     }
 
 
+def _written_versions(load: LoadResult) -> set[tuple[str, str, tuple[Decimal, str]]]:
+    return {(w.side, w.key, w.version) for w in load.writes if w.version is not None}
+
+
+def effective_version(
+    write: Write, seen: Observations, written: set[tuple[str, str, tuple[Decimal, str]]]
+) -> tuple[Decimal, str]:
+    """The version a write ended up with: its own, or the forwarder's stamp of it.
+
+    A MODIFY that only moves the version forward looks like a stamp; so does the generator's next
+    update of the key when it happens to set the values already there. Versions the generator wrote
+    itself are therefore never taken for stamps.
+    """
+    assert write.version is not None
+    stamped = seen.stamps.get((write.key, write.version))
+    if stamped is None or (write.side, write.key, stamped) in written:
+        return write.version
+    return stamped
+
+
 def oracle(load: LoadResult, observations: dict[str, Observations]) -> tuple[dict[str, Expected], set[str]]:
     """The expected final state of each key written, and the keys the oracle cannot decide."""
     expected: dict[str, Expected] = {}
+    written = _written_versions(load)
     uncertain: set[str] = set()
     for write in load.writes:
         key = write.key
@@ -130,7 +151,7 @@ def oracle(load: LoadResult, observations: dict[str, Observations]) -> tuple[dic
             )
         else:
             assert write.version is not None and write.item is not None
-            version = seen.stamps.get((key, write.version), write.version)
+            version = effective_version(write, seen, written)
             candidate = Expected((version[0], version[1], False), _with_version(write.item, version), write)
         current = expected.get(key)
         if current is None or candidate.order > current.order:
@@ -235,12 +256,13 @@ def lag_samples(
 ) -> list[LagSample]:
     """Origin write -> first sight on the other side, for every upsert that reached it unchanged."""
     samples: list[LagSample] = []
+    written = _written_versions(load)
     for write in load.writes:
         if write.error or write.version is None:
             continue
         key = write.key
         own = observations[write.side]
-        version = own.stamps.get((key, write.version), write.version)
+        version = effective_version(write, own, written)
         seen_at = observations[peers[write.side]].first_seen.get((key, version))
         if seen_at is not None:
             samples.append(

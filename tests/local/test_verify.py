@@ -180,3 +180,17 @@ def test_upserts_of_both_kinds_count(kind: str) -> None:
     load = LoadResult([upsert(CN, "a", "100.5", kind=kind)])
     expected, _ = oracle(load, seen())
     assert expected[K].write.operation.kind == kind
+
+
+def test_a_later_update_that_changed_nothing_is_not_a_stamp() -> None:
+    observed = Observations(US)
+    # the generator's second write set the very values already there: it looks like a stamp
+    observed.stamps[(K, (Decimal("100.1"), US))] = (Decimal("140.2"), US)
+    load = LoadResult([upsert(US, "b", "100.1", finished=100.2), upsert(US, "b", "140.2", finished=140.3)])
+    us_seen_on_cn = Observations(CN)
+    us_seen_on_cn.first_seen[(K, (Decimal("100.1"), US))] = 102.0
+    us_seen_on_cn.first_seen[(K, (Decimal("140.2"), US))] = 142.0
+    samples = lag_samples(load, {CN: us_seen_on_cn, US: observed}, PEERS)
+    assert [round(s.lag, 1) for s in samples] == [1.8, 1.7]
+    expected, _ = oracle(load, seen(us=observed))
+    assert expected[K].item == item("b", "140.2", US)
