@@ -1,19 +1,31 @@
 """Peer credentials: each side's peer-writer access key goes into the other side's secret.
 
-``install_peer_credentials`` is the one place that does it, with the plain IAM and Secrets Manager
-APIs, so that the operations CLI's ``credentials`` command can take its place when it exists.
+``install_credentials`` is the one place that does it: with the operations CLI's ``credentials``
+command, the one users run (it creates the key, stores it and probes each direction end to end, so
+the runner must be running), or with the plain IAM and Secrets Manager APIs when that command is not
+available.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from replication_ops.local.aws import SideClients
 
 PEER_WRITER_SUFFIX = "-peer-writer"
+PROBE_TIMEOUT_SECONDS = 90
+
+log = logging.getLogger(__name__)
+
+
+class CredentialsError(RuntimeError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,31 @@ def install_peer_credentials(sides: dict[str, SideDeployment]) -> dict[str, str]
         )
         installed[region] = key["AccessKeyId"]
     return installed
+
+
+def install_credentials(
+    environment_json: Path, outputs: dict[str, Path], sides: dict[str, SideDeployment]
+) -> list[str]:
+    """Install both directions' peer keys; return what was done, line by line."""
+    try:
+        from replication_ops import cli
+    except ImportError:
+        log.info("the operations CLI is not available: installing the keys with the plain API")
+        installed = install_peer_credentials(sides)
+        return [
+            f"{region}: forwarder key {key[:4]}...{key[-4:]} installed" for region, key in installed.items()
+        ]
+    argv = ["credentials", "--local-env", str(environment_json), "--quiet"]
+    for region, path in outputs.items():
+        argv += [f"--{region.split('-', maxsplit=1)[0]}-outputs", str(path)]
+    argv += ["--probe-timeout", str(PROBE_TIMEOUT_SECONDS)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    lines = [line for line in (out.getvalue() + err.getvalue()).splitlines() if line.strip()]
+    if code != 0:
+        raise CredentialsError(f"ddb-replication credentials failed (exit {code}): " + " | ".join(lines))
+    return lines
 
 
 def create_application_key(clients: SideClients, user_name: str = "local-demo-app") -> tuple[str, str]:

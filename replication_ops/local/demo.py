@@ -47,6 +47,14 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
 
 def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoResult:
     """The whole demo; tears everything down whatever happens (Ctrl-C and SIGTERM included)."""
+    from replication_ops.local.daemon import running_server
+
+    server = running_server(options.environment.paths)
+    if server:
+        raise RuntimeError(
+            f"`make up` runs in {options.environment.paths.base} (pid {server}): `make down` first "
+            "(or give the demo another --build-dir)"
+        )
     environment = LocalEnvironment(options.environment, say=say)
     previous = signal.getsignal(signal.SIGTERM)
     in_main = _in_main_thread()
@@ -69,6 +77,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
                 say(f"terraform destroy failed: {error}")
         say("tearing down (workers, partitions)")
         environment.stop()
+        options.environment.paths.environment_json.unlink(missing_ok=True)  # it described this run
         if in_main:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)

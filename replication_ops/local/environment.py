@@ -24,7 +24,7 @@ from replication_ops.local.config import (
     TIMESTAMP_ATTRIBUTE,
     Paths,
 )
-from replication_ops.local.credentials import SideDeployment, create_application_key, install_peer_credentials
+from replication_ops.local.credentials import SideDeployment, create_application_key, install_credentials
 from replication_ops.local.partitions import LocalPartition, start_partitions
 from replication_ops.local.runner import EventSourceRunner, SideEndpoint
 from replication_ops.local.terraform import (
@@ -74,8 +74,8 @@ class LocalEnvironment:
         self._preflight()
         self._step("partitions", self._start_partitions)
         self._step("terraform", self._apply)
-        self._step("credentials", self._credentials)
         self._step("runner", self._start_runner)
+        self._step("credentials", self._credentials)
 
     def _step(self, name: str, action: Callable[[], None]) -> None:
         began = time.monotonic()
@@ -133,15 +133,25 @@ class LocalEnvironment:
                 raise TerraformError(f"{region} created table {table}, expected {self.options.table_name}")
 
     def _credentials(self) -> None:
+        """Each side's peer-writer key into the other side's secret, with the operations CLI's
+        ``credentials`` command (which also probes each direction end to end through the runner)."""
         for region, partition in self.partitions.items():
             clients = SideClients(partition.endpoint_url, region)
             self.deployments[region] = SideDeployment(
                 region, SIDES[region].peer, clients, self.roots[region].outputs
             )
-        self.say("peer credentials: each side's peer-writer key into the other side's secret")
-        install_peer_credentials(self.deployments)
-        for region, deployment in self.deployments.items():
-            self.app_credentials[region] = create_application_key(deployment.clients)
+            self.app_credentials[region] = create_application_key(clients)
+        self.write_environment_json()
+        outputs = {}
+        for region, root in self.roots.items():
+            path = root.workspace / "outputs.json"
+            path.write_text(json.dumps(root.outputs, indent=2), encoding="utf-8")
+            outputs[region] = path
+        self.say(
+            "peer credentials: `ddb-replication credentials` (peer-writer keys into the other side's secret)"
+        )
+        for line in install_credentials(self.options.paths.environment_json, outputs, self.deployments):
+            self.say(f"  {line}")
 
     def _start_runner(self) -> None:
         paths = self.options.paths
