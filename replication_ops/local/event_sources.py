@@ -169,6 +169,7 @@ class ShardConsumer:
         sleep: Callable[[float], None] | None = None,
         stop: threading.Event | None = None,
         on_finished: Callable[[ShardConsumer], None] | None = None,
+        on_invoke: Callable[[list[StreamRecord], InvokeResult, float], None] | None = None,
         poll_interval: float = POLL_INTERVAL_SECONDS,
     ) -> None:
         self.config = config
@@ -181,6 +182,7 @@ class ShardConsumer:
         self._stop = stop or threading.Event()
         self._sleep = sleep or self._stop.wait
         self._on_finished = on_finished
+        self._on_invoke = on_invoke
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
         self._buffer: deque[StreamRecord] = deque()
@@ -331,23 +333,8 @@ class ShardConsumer:
             batch.records = self._drop_expired(batch)
             if not batch.records:
                 continue
-            batch.invokes += 1
-            self.stats.invocations += 1
-            try:
-                result = self._invoker.invoke(event(batch.records))
-            except Exception as error:  # the runtime itself failed: Lambda counts it as an error
-                log.exception("shard %s: invocation failed", self.shard_id)
-                result = InvokeResult(error={"errorType": "Runtime.Unknown", "errorMessage": str(error)})
-            failed_at: int | None
-            invalid = False
-            if result.function_error is None and self.config.report_batch_item_failures:
-                try:
-                    failed_at = failed_index(result.payload, batch.records)
-                except InvalidBatchResponse as error:
-                    log.warning("shard %s: %s; the whole batch fails", self.shard_id, error)
-                    failed_at, invalid = 0, True
-            else:
-                failed_at = None
+            result = self._invoke(batch)
+            failed_at, invalid = self._failed_at(result, batch.records)
             if result.function_error is None and failed_at is None:
                 self._done(batch.records)
                 continue
@@ -375,6 +362,32 @@ class ShardConsumer:
                 min(RETRY_BACKOFF_MAX_SECONDS, RETRY_BACKOFF_BASE_SECONDS * 2 ** (retry.attempts - 1))
             )
             pending.appendleft(retry)
+
+    def _invoke(self, batch: _Batch) -> InvokeResult:
+        batch.invokes += 1
+        self.stats.invocations += 1
+        began = self._monotonic()
+        try:
+            result = self._invoker.invoke(event(batch.records))
+        except Exception as error:  # the runtime itself failed: Lambda counts it as an error
+            log.exception("shard %s: invocation failed", self.shard_id)
+            result = InvokeResult(error={"errorType": "Runtime.Unknown", "errorMessage": str(error)})
+        if self._on_invoke is not None:
+            try:
+                self._on_invoke(batch.records, result, self._monotonic() - began)
+            except Exception:
+                log.exception("shard %s: invocation observer failed", self.shard_id)
+        return result
+
+    def _failed_at(self, result: InvokeResult, records: list[StreamRecord]) -> tuple[int | None, bool]:
+        """(index of the lowest failed record or None, whether the response was invalid)."""
+        if result.function_error is not None or not self.config.report_batch_item_failures:
+            return None, False
+        try:
+            return failed_index(result.payload, records), False
+        except InvalidBatchResponse as error:
+            log.warning("shard %s: %s; the whole batch fails", self.shard_id, error)
+            return 0, True
 
     def _drop_expired(self, batch: _Batch) -> list[StreamRecord]:
         limit = self.config.maximum_record_age_seconds

@@ -6,7 +6,7 @@ source mapping exists, moto would invoke the function itself on every table-stre
 Both paths are replaced by no-ops here, so the records stay in the streams for the event-source
 runner to read, exactly as Lambda's pollers would find them.
 
-Two more changes make moto behave like one AWS region under concurrent clients:
+A few more changes make moto behave like one AWS region under concurrent clients:
 
 - requests are served one at a time (a lock around the WSGI application): moto's backends are not
   thread-safe (a conditional write is a read then a write; ``TransactWriteItems`` failed with
@@ -15,7 +15,9 @@ Two more changes make moto behave like one AWS region under concurrent clients:
   copy grows with the table and its stream (seconds per call after a few thousand writes), and the
   rollback swapped in the copy as a new table object, so open stream iterators kept reading the
   old object's shard and never saw a later write. The patch notes the touched items and the stream
-  lengths instead, and on failure restores those items and drops the stream records written since.
+  lengths instead, and on failure restores those items and drops the stream records written since;
+- an unknown DynamoDB Streams iterator is an expired one, and old iterators are forgotten;
+- ListEventSourceMappings and DescribeAlarms filter as AWS does.
 
 Run as ``python -m replication_ops.local.moto_launcher --port 0``: prints one JSON line
 ``{"port": N, "pid": P}`` once it listens, and stops when its standard input closes (its parent died
@@ -171,6 +173,60 @@ def bound_stream_iterators() -> None:
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
 
 
+def _function_name(name_or_arn: str) -> str:
+    """``f``, ``arn:...:function:f`` and ``arn:...:function:f:$LATEST`` all name ``f``."""
+    return name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+
+
+def aws_like_filters() -> None:
+    """Two list filters that moto applies differently from AWS (the operations CLI relies on both):
+
+    - ListEventSourceMappings ``FunctionName`` takes a name, an ARN or a partial ARN;
+    - DescribeAlarms applies ``AlarmNamePrefix``, ``AlarmNames``, ``ActionPrefix`` and ``StateValue``
+      together (moto used only the first one given).
+    """
+    from moto.awslambda.models import LambdaBackend
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    if getattr(LambdaBackend.list_event_source_mappings, "_aws_like", False):
+        return
+
+    def list_event_source_mappings(self: Any, event_source_arn: str, function_name: str) -> list[Any]:
+        mappings = list(self._event_source_mappings.values())
+        if event_source_arn:
+            mappings = [m for m in mappings if m.event_source_arn == event_source_arn]
+        if function_name:
+            wanted = _function_name(function_name)
+            mappings = [m for m in mappings if _function_name(m.function_arn) == wanted]
+        return mappings
+
+    def describe_alarms(self: Any) -> Any:
+        alarms = list(self.cloudwatch_backend.describe_alarms())
+        action_prefix = self._get_param("ActionPrefix")
+        name_prefix = self._get_param("AlarmNamePrefix")
+        names = self._get_param("AlarmNames", [])
+        state = self._get_param("StateValue")
+        if action_prefix:
+            alarms = [a for a in alarms if any(x.startswith(action_prefix) for x in a.alarm_actions)]
+        if name_prefix:
+            alarms = [a for a in alarms if a.name.startswith(name_prefix)]
+        if names:
+            alarms = [a for a in alarms if a.name in names]
+        if state:
+            alarms = [a for a in alarms if a.state_value == state]
+        return ActionResult(
+            {
+                "MetricAlarms": [a for a in alarms if a.rule is None],
+                "CompositeAlarms": [a for a in alarms if a.rule is not None],
+            }
+        )
+
+    list_event_source_mappings._aws_like = True  # type: ignore[attr-defined]
+    LambdaBackend.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
+    CloudWatchResponse.describe_alarms = describe_alarms  # type: ignore[method-assign]
+
+
 def serialized(app: Any) -> Any:
     """The WSGI application, one request at a time (moto's backends are not thread-safe)."""
     lock = threading.Lock()
@@ -226,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     disable_lambda_dispatch()
     make_transactions_cheap()
     bound_stream_iterators()
+    aws_like_filters()
     server = make_server(args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     print(json.dumps({"port": server.server_port, "pid": os.getpid()}), flush=True)

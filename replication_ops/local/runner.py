@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from replication_ops.local.aws import SideClients
+from replication_ops.local.cloudwatch import MetricsPublisher, emf_datums, invocation_datums
 from replication_ops.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from replication_ops.local.event_sources import MappingConfig, ShardConsumer, initial_position
 from replication_ops.local.events import KIND_DYNAMODB, KIND_KINESIS
@@ -175,6 +176,7 @@ class MappingRunner:
     clients: SideClients
     stop: threading.Event
     destination: _SqsOrSnsDestination | None
+    publisher: MetricsPublisher | None = None
     consumers: dict[str, ShardConsumer] = field(default_factory=dict)
     threads: dict[str, threading.Thread] = field(default_factory=dict)
     _started: bool = False
@@ -226,6 +228,7 @@ class MappingRunner:
             start=initial_position(self.config, present_at_start=present_at_start),
             stop=self.stop,
             on_finished=lambda _c: self._safe_refresh(),
+            on_invoke=self._publish_invocation if self.publisher else None,
         )
         thread = threading.Thread(
             target=consumer.run, daemon=True, name=f"{self.side}:{self.function.name}:{shard.shard_id[-8:]}"
@@ -233,6 +236,18 @@ class MappingRunner:
         self.consumers[shard.shard_id] = consumer
         self.threads[shard.shard_id] = thread
         thread.start()
+
+    def _publish_invocation(self, records: list[Any], result: Any, seconds: float) -> None:
+        assert self.publisher is not None
+        self.publisher.add(
+            invocation_datums(
+                self.function.name,
+                duration_ms=seconds * 1000,
+                error=result.function_error is not None,
+                iterator_age_ms=(time.time() - records[-1].arrival) * 1000 if records else None,
+                at=time.time(),
+            )
+        )
 
     def _safe_refresh(self) -> None:
         try:
@@ -265,6 +280,7 @@ class EventSourceRunner:
         functions_dir: Path,
         logs_dir: Path,
         max_concurrency: int = 2,
+        publish_metrics: bool = True,
     ) -> None:
         self.sides = {side.region: side for side in sides}
         self.clients = {region: SideClients(s.endpoint_url, region) for region, s in self.sides.items()}
@@ -276,6 +292,11 @@ class EventSourceRunner:
         self.mappings: list[MappingRunner] = []
         self.stop_event = threading.Event()
         self._lister: threading.Thread | None = None
+        self.publishers: dict[str, MetricsPublisher] = (
+            {region: MetricsPublisher(clients.cloudwatch) for region, clients in self.clients.items()}
+            if publish_metrics
+            else {}
+        )
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -299,7 +320,15 @@ class EventSourceRunner:
                     else None
                 )
                 self.mappings.append(
-                    MappingRunner(region, config, function, clients, self.stop_event, destination)
+                    MappingRunner(
+                        region,
+                        config,
+                        function,
+                        clients,
+                        self.stop_event,
+                        destination,
+                        self.publishers.get(region),
+                    )
                 )
         for function in self.functions.values():
             worker = function.runtime.start()
@@ -340,12 +369,19 @@ class EventSourceRunner:
             timeout=float(configuration.get("Timeout") or 3),
             log_path=self.logs_dir / f"lambda-{region}-{zip_path.stem}.log",
             max_concurrency=self.max_concurrency,
+            on_emf=self._emf_publisher(region),
         )
         function = DeployedFunction(
             region, name, configuration["FunctionArn"], configuration, zip_path, runtime
         )
         self.functions[key] = function
         return function
+
+    def _emf_publisher(self, region: str) -> Any:
+        publisher = self.publishers.get(region)
+        if publisher is None:
+            return None
+        return lambda document: publisher.add(emf_datums(document))
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -383,6 +419,8 @@ class EventSourceRunner:
                 thread.join(timeout=10)
         for function in self.functions.values():
             function.runtime.close()
+        for publisher in self.publishers.values():
+            publisher.stop()
 
     def pids(self) -> list[int]:
         return [pid for f in self.functions.values() for pid in f.runtime.pids()]

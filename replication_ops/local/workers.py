@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -45,16 +46,16 @@ class MetricTotals:
     documents: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add_line(self, line: str) -> bool:
-        """Take one log line; True when it was an EMF document."""
+    def add_line(self, line: str) -> dict[str, Any] | None:
+        """Take one log line; the EMF document when it was one."""
         text = line.strip()
         if not text.startswith("{") or '"_aws"' not in text:
-            return False
+            return None
         try:
             document = json.loads(text)
             directives = document["_aws"]["CloudWatchMetrics"]
         except (ValueError, KeyError, TypeError):
-            return False
+            return None
         with self.lock:
             self.documents += 1
             for directive in directives:
@@ -66,7 +67,7 @@ class MetricTotals:
                         if isinstance(item, int | float):
                             self.sums[name] += item
                             self.values[name].append(float(item))
-        return True
+        return document
 
     def total(self, name: str) -> float:
         with self.lock:
@@ -80,16 +81,24 @@ class MetricTotals:
 class _LogSink:
     """The function's log stream: one file per function, shared by its workers."""
 
-    def __init__(self, path: Path, metrics: MetricTotals) -> None:
+    def __init__(
+        self, path: Path, metrics: MetricTotals, on_emf: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self.metrics = metrics
+        self._on_emf = on_emf
 
     def pump(self, stream: IO[bytes], worker_id: int) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.metrics.add_line(line)
+            document = self.metrics.add_line(line)
+            if document is not None and self._on_emf is not None:
+                try:
+                    self._on_emf(document)
+                except Exception:
+                    log.exception("publishing EMF metrics failed")
             with self._lock:
                 self._file.write(f"[worker {worker_id}] {line}\n")
                 self._file.flush()
@@ -224,6 +233,7 @@ class FunctionRuntime:
         timeout: float,
         log_path: Path,
         max_concurrency: int = 2,
+        on_emf: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.name = name
         self.function_arn = function_arn
@@ -231,7 +241,7 @@ class FunctionRuntime:
         self.env = env
         self.timeout = timeout
         self.metrics = MetricTotals()
-        self._sink = _LogSink(log_path, self.metrics)
+        self._sink = _LogSink(log_path, self.metrics, on_emf)
         self._slots = threading.Semaphore(max(1, max_concurrency))
         self._idle: list[Worker] = []
         self._all: list[Worker] = []

@@ -202,3 +202,30 @@ def test_an_unknown_stream_iterator_is_an_expired_one(partition: LocalPartition)
     reader = DynamoDBShardReader(clients.dynamodbstreams, stream_arn, shard["ShardId"], "cn-north-1")
     with pytest.raises(IteratorExpired):
         reader.read(f"{stream_arn}|1|no-such-iterator", 10)
+
+
+def test_mappings_and_alarms_filter_as_aws_does(partition: LocalPartition) -> None:
+    clients = SideClients(partition.endpoint_url, "cn-north-1")
+    stream_arn = _stream_table(clients, "filters")
+    function_arn = _function(clients, "filters-fn")
+    api = clients.__getattr__("lambda")
+    api.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName="filters-fn")
+    for name_or_arn in ("filters-fn", function_arn, f"{function_arn}:$LATEST"):
+        assert len(api.list_event_source_mappings(FunctionName=name_or_arn)["EventSourceMappings"]) == 1
+    assert api.list_event_source_mappings(FunctionName="other")["EventSourceMappings"] == []
+    cloudwatch = clients.cloudwatch
+    for name in ("filters-a", "filters-b", "elsewhere"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="Errors",
+            Namespace="AWS/Lambda",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+    cloudwatch.set_alarm_state(AlarmName="filters-b", StateValue="ALARM", StateReason="test")
+    firing = cloudwatch.describe_alarms(AlarmNamePrefix="filters-", StateValue="ALARM")["MetricAlarms"]
+    assert [a["AlarmName"] for a in firing] == ["filters-b"]
+    assert len(cloudwatch.describe_alarms(AlarmNamePrefix="filters-")["MetricAlarms"]) == 2

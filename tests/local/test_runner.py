@@ -186,6 +186,10 @@ def test_the_runner_delivers_stream_and_kinesis_records_like_lambda(
         assert (records, data) == (7, sum(len(f"d{n}") for n in range(7)))
     finally:
         runner.stop()
+    # Lambda's own metrics and the EMF ones reached the partition's CloudWatch
+    names = {m["MetricName"] for m in clients.cloudwatch.list_metrics(Namespace="AWS/Lambda")["Metrics"]}
+    assert {"Invocations", "Errors", "Duration", "IteratorAge"} <= names
+    assert clients.cloudwatch.list_metrics(Namespace="T", MetricName="Records")["Metrics"]
     metrics = [
         f.runtime.metrics.total("Records")
         for f in runner.functions.values()
