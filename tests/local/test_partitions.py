@@ -147,6 +147,34 @@ def test_a_cancelled_transaction_leaves_no_trace_and_iterators_keep_working(
                 },
             ]
         )
+    # the engine's shape: a failing check on a table without a stream, then a put on the streamed table
+    clients.dynamodb.create_table(
+        TableName="tx-tombstones",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    clients.dynamodb.put_item(TableName="tx-tombstones", Item={"k": {"S": "new"}, "ts": {"N": "9"}})
+    with pytest.raises(clients.dynamodb.exceptions.TransactionCanceledException):
+        clients.dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "ConditionCheck": {
+                        "TableName": "tx-tombstones",
+                        "Key": {"k": {"S": "new"}},
+                        "ConditionExpression": "attribute_not_exists(k) OR ts < :ts",
+                        "ExpressionAttributeValues": {":ts": {"N": "5"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "tx-items",
+                        "Item": {"pk": {"S": "new"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
     assert "Item" not in clients.dynamodb.get_item(TableName="tx-items", Key={"pk": {"S": "new"}})
     kept = clients.dynamodb.get_item(TableName="tx-items", Key={"pk": {"S": "kept"}})["Item"]
     assert kept["v"] == {"N": "1"}
