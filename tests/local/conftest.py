@@ -34,7 +34,7 @@ FAKE_HANDLER = textwrap.dedent(
                 seq = record["kinesis"]["sequenceNumber"]
             if key == "poison":
                 raise ValueError("poison record")
-            marker = "/tmp/.fail-once-" + os.environ["RUN_ID"]
+            marker = os.path.join(os.environ["MARKER_DIR"], "fail-once-" + os.environ["RUN_ID"])
             if key == "fail-once" and not os.path.exists(marker):
                 open(marker, "w").close()
                 failures.append({"itemIdentifier": seq})

@@ -118,7 +118,9 @@ class Deployment:
                 Handler="app.handler",
                 Code={"ZipFile": code},
                 Timeout=30,
-                Environment={"Variables": {"SEEN_TABLE": self.seen, "RUN_ID": suffix}},
+                Environment={
+                    "Variables": {"SEEN_TABLE": self.seen, "RUN_ID": suffix, "MARKER_DIR": str(dist.parent)}
+                },
             )
             self.functions.append(name)
             api.create_event_source_mapping(
