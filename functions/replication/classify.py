@@ -23,6 +23,7 @@ class Action(Enum):
     FORWARD = "forward"  # a local write with its own newer version: send it
     DELETE = "delete"  # a local delete: remember it (tombstone), then send it
     STAMP = "stamp"  # a local write without a newer version: stamp it; the stamp's record is sent
+    DELETE_WINS = "delete-wins"  # a new item older than a remembered delete: remove it, send nothing
     ECHO = "echo"  # written by the replicator (or enforcing a delete): never sent back
     TTL = "ttl"  # a TTL expiry, not replicated by default
 
@@ -34,6 +35,7 @@ class Decision:
     change: Change | None = None  # FORWARD, DELETE
     seen: Version | None = None  # STAMP: the version attributes the record showed
     stamp: Version | None = None  # STAMP: the version to give the item
+    remembered: Version | None = None  # DELETE_WINS: the remembered delete that wins
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,15 @@ def classify(record: dict[str, Any], tombstone: Tombstone | None, context: Class
 
     new_image: TypedItem = stream["NewImage"]
     new_version = version_of(new_image, context.names)
-    # What this write had to beat: the version it replaced, or for a new item a remembered delete.
-    floor = old_version if record["eventName"] == "MODIFY" else (tombstone.version if tombstone else None)
+    if record["eventName"] == "INSERT":
+        floor = tombstone.version if tombstone else None
+        if new_version is not None and floor is not None and new_version.as_upsert() <= floor.as_upsert():
+            # The tombstone is read now, not when the item was written: whoever wrote the item, a
+            # delete with a newer version is remembered, so by last-writer-wins the delete wins.
+            return Decision(Action.DELETE_WINS, key, remembered=floor)
+    else:
+        # What an update had to beat: the version it replaced, as the record itself shows it.
+        floor = old_version
     if new_version is not None and (floor is None or new_version > floor):
         if new_version.origin == context.peer_region:
             return Decision(Action.ECHO, key)

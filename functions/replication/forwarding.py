@@ -77,7 +77,7 @@ class Forwarder:
         """Stamps and tombstones, in record order per key, keys in parallel."""
         by_key: dict[str, list[int]] = defaultdict(list)
         for index, decision in enumerate(decisions):
-            if decision.action in (Action.STAMP, Action.DELETE):
+            if decision.action in (Action.STAMP, Action.DELETE, Action.DELETE_WINS):
                 by_key[canonical_key(decision.key)].append(index)
 
         def write_key(indices: list[int]) -> tuple[int | None, int]:
@@ -88,6 +88,9 @@ class Forwarder:
                     if decision.action is Action.STAMP:
                         assert decision.stamp is not None
                         stamped += self._writer.stamp(decision.key, decision.seen, decision.stamp)
+                    elif decision.action is Action.DELETE_WINS:
+                        assert decision.remembered is not None
+                        self._writer.delete_if_older(decision.key, decision.remembered)
                     else:
                         assert decision.change is not None
                         self._writer.remember_delete(

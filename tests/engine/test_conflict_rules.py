@@ -133,3 +133,43 @@ def test_every_attribute_type_round_trips_exactly(pair: Pair) -> None:
     pair.china.put(KEY, attributes, "1764200000")
     pair.settle()
     assert pair.us.get(KEY) == pair.china.get(KEY)
+
+
+def test_a_replicated_insert_seen_after_a_newer_delete_is_remembered_is_not_stamped_over_it(
+    pair: Pair,
+) -> None:
+    # GIVEN us-east-1 inserts an item, cn-north-1 applies it, then us-east-1 deletes it
+    pair.us.put(KEY, {"city": {"S": "New York"}}, "1764200001")
+    pair.us.forward()
+    pair.china.replicate(pair.us.sender.outbox)
+    pair.us.sender.outbox = []
+    pair.us.delete(KEY)
+    pair.us.forward()
+    # WHEN cn-north-1's forwarder sees the replicated insert between the tombstone and the delete
+    writer = pair.china.writer
+    delete_if_older = writer.delete_if_older
+
+    def forwarder_runs_first(key, version):  # type: ignore[no-untyped-def]
+        pair.china.forward()
+        return delete_if_older(key, version)
+
+    writer.delete_if_older = forwarder_runs_first  # type: ignore[method-assign]
+    pair.china.replicate(pair.us.sender.outbox)
+    pair.us.sender.outbox = []
+    writer.delete_if_older = delete_if_older  # type: ignore[method-assign]
+    pair.settle()
+    # THEN the delete wins on both sides
+    assert pair.china.get(KEY) is None
+    assert pair.us.get(KEY) is None
+
+
+def test_a_local_insert_older_than_a_remembered_delete_loses_to_it(pair: Pair) -> None:
+    pair.us.put(KEY, {"city": {"S": "New York"}}, "1764200005")
+    pair.settle()
+    pair.us.delete(KEY)
+    pair.settle()
+    # A writer with a slow clock creates the item again with a timestamp before the delete.
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200001")
+    pair.settle()
+    assert pair.china.get(KEY) is None
+    assert pair.us.get(KEY) is None
