@@ -59,7 +59,11 @@ class Forwarder:
             report.fail_at(0)
             return report
         decisions = [
-            classify(record, tombstones.get(key_digest(record["dynamodb"]["Keys"])), self._context)
+            classify(
+                record,
+                tombstones.get(key_digest(record["dynamodb"]["Keys"])) if needs_tombstone(record) else None,
+                self._context,
+            )
             for record in records
         ]
         for decision in decisions:

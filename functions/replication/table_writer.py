@@ -107,11 +107,12 @@ class TableWriter:
         any_key = next(iter(key))
         names["#key"] = any_key
         condition = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False)
+        client_item = to_client(item)
         # Fast path: the item exists; one conditional put, no tombstone involved.
         try:
             self._db.put_item(
                 TableName=self._settings.table_name,
-                Item=to_client(item),
+                Item=client_item,
                 ConditionExpression=f"attribute_exists(#key) AND {condition}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -141,7 +142,7 @@ class TableWriter:
                     {
                         "Put": {
                             "TableName": self._settings.table_name,
-                            "Item": to_client(item),
+                            "Item": client_item,
                             "ConditionExpression": f"attribute_not_exists(#key) OR {condition}",
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": values,
