@@ -372,7 +372,13 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     if enabled:
         from tqdm import tqdm
 
-        return tqdm(total=total, desc="writes (both sides)", unit="write", smoothing=0.1)
+        import sys
+
+        # On a terminal the bar redraws in place; in a log file, a line every 10 s is enough.
+        interval = 0.1 if sys.stderr.isatty() else 10.0
+        return tqdm(
+            total=total, desc="writes (both sides)", unit="write", smoothing=0.1, mininterval=interval
+        )
 
     class _Silent:
         def update(self, _n: int) -> None:
