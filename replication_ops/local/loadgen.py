@@ -370,9 +370,9 @@ class LoadGenerator:
 
 def _progress_bar(total: int, enabled: bool) -> Any:
     if enabled:
-        from tqdm import tqdm
-
         import sys
+
+        from tqdm import tqdm
 
         # On a terminal the bar redraws in place; in a log file, a line every 10 s is enough.
         interval = 0.1 if sys.stderr.isatty() else 10.0
