@@ -27,6 +27,11 @@ module "replication" {
   inbox_stream_mode = var.inbox_stream_mode
   inbox_shard_count = var.inbox_shard_count
 
+  forwarder_maximum_retry_attempts      = var.forwarder_maximum_retry_attempts
+  forwarder_maximum_record_age_seconds  = var.forwarder_maximum_record_age_seconds
+  replicator_maximum_retry_attempts     = var.replicator_maximum_retry_attempts
+  replicator_maximum_record_age_seconds = var.replicator_maximum_record_age_seconds
+
   create_vpc         = var.create_vpc
   vpc_cidr           = var.vpc_cidr
   single_nat_gateway = var.single_nat_gateway

@@ -202,3 +202,31 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+################################################################################
+# Retry budgets of the event source mappings (what reaches the failure queue, and when)
+################################################################################
+
+variable "forwarder_maximum_retry_attempts" {
+  description = "Retries of a failed table-stream batch before it goes to the failure queue (-1: until maximum record age)."
+  type        = number
+  default     = -1
+}
+
+variable "forwarder_maximum_record_age_seconds" {
+  description = "Age after which a table-stream batch goes to the failure queue (-1 or 60 to 604,800)."
+  type        = number
+  default     = 21600
+}
+
+variable "replicator_maximum_retry_attempts" {
+  description = "Retries of a failed inbox batch before it goes to the failure queue (-1: until maximum record age)."
+  type        = number
+  default     = -1
+}
+
+variable "replicator_maximum_record_age_seconds" {
+  description = "Age after which an inbox batch goes to the failure queue (-1 or 60 to 604,800)."
+  type        = number
+  default     = 21600
+}

@@ -52,6 +52,12 @@ class EnvironmentOptions:
     max_concurrency: int = 2
     dist_dir: Path = DIST_DIR
     terraform_parallelism: int = 10
+    # Hooks for fault injection (replication_ops.chaos): what each side's forwarder is given as the
+    # peer's endpoint, (side, peer endpoint URL) -> URL; what a function's workers get as their own
+    # AWS_ENDPOINT_URL, (side, function kind, endpoint URL) -> URL; extra Terraform variables per side.
+    peer_endpoint: Callable[[str, str], str] | None = None
+    function_endpoint: Callable[[str, str, str], str] | None = None
+    terraform_variables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,13 +118,17 @@ class LocalEnvironment:
                 paths.logs / f"terraform-{region}.log",
                 cli_config=cli_config,
             )
+            peer_url = self.partitions[side.peer].endpoint_url
+            if self.options.peer_endpoint is not None:
+                peer_url = self.options.peer_endpoint(region, peer_url)
             variables = demo_variables(
                 side,
-                peer_endpoint_url=self.partitions[side.peer].endpoint_url,
+                peer_endpoint_url=peer_url,
                 table_name=self.options.table_name,
                 inbox_shards=self.options.inbox_shards,
                 dist_dir=self.options.dist_dir,
             )
+            variables.update(self.options.terraform_variables.get(region, {}))
             self.missing_variables[region] = root.prepare(variables)
             self.roots[region] = root
         self.say("terraform init (both roots)")
@@ -161,6 +171,7 @@ class LocalEnvironment:
             functions_dir=paths.functions,
             logs_dir=paths.logs,
             max_concurrency=self.options.max_concurrency,
+            function_endpoint=self.options.function_endpoint,
         )
         self.say("event-source runner: reading mappings and functions, checking code, starting workers")
         self.runner.prepare()

@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,6 +281,7 @@ class EventSourceRunner:
         logs_dir: Path,
         max_concurrency: int = 2,
         publish_metrics: bool = True,
+        function_endpoint: Callable[[str, str, str], str] | None = None,
     ) -> None:
         self.sides = {side.region: side for side in sides}
         self.clients = {region: SideClients(s.endpoint_url, region) for region, s in self.sides.items()}
@@ -288,6 +289,7 @@ class EventSourceRunner:
         self.functions_dir = functions_dir
         self.logs_dir = logs_dir
         self.max_concurrency = max_concurrency
+        self.function_endpoint = function_endpoint  # (side, function kind, URL) -> the URL its workers get
         self.functions: dict[tuple[str, str], DeployedFunction] = {}
         self.mappings: list[MappingRunner] = []
         self.stop_event = threading.Event()
@@ -358,9 +360,10 @@ class EventSourceRunner:
         zip_path = check_code(name, region, configuration.get("CodeSha256", ""), self.dist_dir)
         code_dir = self.functions_dir / region / zip_path.stem
         extract(zip_path, code_dir)
-        env = lambda_environment(
-            configuration, region=region, endpoint_url=self.sides[region].endpoint_url, code_dir=code_dir
-        )
+        endpoint_url = self.sides[region].endpoint_url
+        if self.function_endpoint is not None:
+            endpoint_url = self.function_endpoint(region, zip_path.stem, endpoint_url)
+        env = lambda_environment(configuration, region=region, endpoint_url=endpoint_url, code_dir=code_dir)
         runtime = FunctionRuntime(
             name=name,
             function_arn=configuration["FunctionArn"],

@@ -300,3 +300,9 @@ class FunctionRuntime:
     def pids(self) -> list[int]:
         with self._lock:
             return [w.process.pid for w in self._all if w.alive()]
+
+    def busy_pids(self) -> list[int]:
+        """Workers in the middle of an invocation (for fault injection: killing one mid-batch)."""
+        with self._lock:
+            idle = {id(w) for w in self._idle}
+            return [w.process.pid for w in self._all if w.alive() and id(w) not in idle]
