@@ -67,6 +67,9 @@ demo: $(STAMP) $(TF_RC) package ## the local two-partition run: deploy, load bot
 up: $(STAMP) $(TF_RC) package ## start the local two-partition environment in the background
 	$(PY) -m replication_ops.local up
 
+chaos: $(STAMP) $(TF_RC) package ## fault injection: every failure scenario under load, build/chaos/report.json
+	$(PY) -m replication_ops.chaos run
+
 down: $(STAMP) ## stop the local environment
 	$(PY) -m replication_ops.local down
 

@@ -129,6 +129,12 @@ class FaultProxy:
                 if request is None:
                     return
                 self.counters.requests += 1
+                if self.plan.state is LinkState.REFUSE:
+                    # An open keep-alive connection does not survive the peer going away either.
+                    self.counters.resets += 1
+                    _reset(client)
+                    client = None  # type: ignore[assignment]
+                    return
                 if self.plan.state is LinkState.BLACKHOLE:
                     self.counters.blackholed += 1
                     with self._lock:

@@ -58,6 +58,16 @@ def test_a_refused_link_refuses_connections_until_healed(proxy: FaultProxy) -> N
     assert "StreamNames" in client.list_streams()  # type: ignore[attr-defined]
 
 
+def test_a_refused_link_also_breaks_connections_already_open(proxy: FaultProxy) -> None:
+    client = kinesis(proxy)
+    client.list_streams()  # type: ignore[attr-defined]  # leaves a keep-alive connection open
+    proxy.set_state(LinkState.REFUSE)
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        client.list_streams()  # type: ignore[attr-defined]
+    proxy.set_state(LinkState.UP)
+    assert "StreamNames" in client.list_streams()  # type: ignore[attr-defined]
+
+
 def test_a_blackholed_link_accepts_and_never_answers(proxy: FaultProxy) -> None:
     client = kinesis(proxy)
     proxy.set_state(LinkState.BLACKHOLE)

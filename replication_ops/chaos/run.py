@@ -1,0 +1,342 @@
+"""`make chaos`: one local two-partition environment, every scenario in turn under load, one report.
+
+The environment is the demo's (``replication_ops.local``): moto servers per partition, both
+Terraform roots applied once, the event-source runner with the real Lambda zips. What differs:
+each side's forwarder reaches the peer through a ``FaultProxy`` (Terraform ``peer_endpoint_url``),
+each replicator reaches its own partition through another (its workers' ``AWS_ENDPOINT_URL``), and
+us-east-1's forwarder mapping has a finite retry budget (Terraform
+``forwarder_maximum_retry_attempts``) for the retries-exhausted scenario.
+
+Per scenario: the load generator on both sides (own keys, prefixed with the scenario's name, plus
+same-key conflicts), the fault beside it, then the wait until replication is idle, the scenario's
+operations (redrive...), and the last-writer-wins oracle on the scenario's keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from replication_ops.chaos.faults import FaultPlan, LinkState
+from replication_ops.chaos.figures import (
+    FaultWindow,
+    catch_up_seconds,
+    max_lag_during,
+    passed,
+    prefixed,
+    render_table,
+    scoped,
+)
+from replication_ops.chaos.proxy import FaultProxy
+from replication_ops.chaos.scenarios import (
+    US,
+    Context,
+    Scale,
+    Scenario,
+    cli_command,
+    run_cli,
+)
+from replication_ops.local.aws import SideClients
+from replication_ops.local.config import (
+    ORIGIN_ATTRIBUTE,
+    REPO_ROOT,
+    SIDE_NAMES,
+    SIDES,
+    TIMESTAMP_ATTRIBUTE,
+    Paths,
+)
+from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
+from replication_ops.local.loadgen import LoadGenerator, LoadOptions, plan
+from replication_ops.local.quiescence import wait_quiescent
+from replication_ops.local.verify import differing_keys, lag_samples, scan_table, verify
+from replication_ops.local.watcher import Observations, StreamWatcher
+
+log = logging.getLogger(__name__)
+
+CHAOS_DIR = REPO_ROOT / "build" / "chaos"
+# The finite retry budget of us-east-1's forwarder mapping (scenario 8); every other mapping
+# retries until its records expire, as deployed by default.
+US_FORWARDER_RETRY_ATTEMPTS = 1
+
+
+@dataclass
+class ChaosOptions:
+    scale: Scale
+    scenarios: list[Scenario]
+    base: Path = CHAOS_DIR
+    seed: int = 6
+    conflict_share: float = 0.15
+    environment: EnvironmentOptions | None = None
+
+
+@dataclass
+class ChaosRun:
+    options: ChaosOptions
+    say: Callable[[str], None] = print
+    environment: LocalEnvironment = field(init=False)
+    peer_proxies: dict[str, FaultProxy] = field(default_factory=dict)  # side -> its forwarder's link
+    replicator_proxies: dict[str, FaultProxy] = field(default_factory=dict)
+    clients: dict[str, SideClients] = field(default_factory=dict)
+    observations: dict[str, Observations] = field(default_factory=dict)
+    watchers: list[StreamWatcher] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        env_options = self.options.environment or EnvironmentOptions(paths=Paths(self.options.base / "env"))
+        env_options.peer_endpoint = self._peer_endpoint
+        env_options.function_endpoint = self._function_endpoint
+        variables = env_options.terraform_variables.setdefault(US, {})
+        variables.setdefault("forwarder_maximum_retry_attempts", US_FORWARDER_RETRY_ATTEMPTS)
+        self.environment = LocalEnvironment(env_options, say=self.say)
+
+    # -- hooks: proxies where AWS has the network ------------------------------------------------
+
+    def _peer_endpoint(self, side: str, peer_url: str) -> str:
+        proxy = FaultProxy(peer_url).start()
+        self.peer_proxies[side] = proxy
+        self.say(f"  {side} forwarder -> peer through fault proxy {proxy.url} -> {peer_url}")
+        return proxy.url
+
+    def _function_endpoint(self, side: str, kind: str, url: str) -> str:
+        if kind != "replicator":
+            return url
+        proxy = FaultProxy(url).start()
+        self.replicator_proxies[side] = proxy
+        self.say(f"  {side} replicator -> own partition through fault proxy {proxy.url}")
+        return proxy.url
+
+    @property
+    def runner(self) -> Any:
+        assert self.environment.runner is not None
+        return self.environment.runner
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        began = time.monotonic()
+        try:
+            self.environment.start()
+            self._start_watchers()
+            for scenario in self.options.scenarios:
+                self.results.append(self._scenario(scenario))
+                self._reset_faults()
+            return self._report(time.monotonic() - began)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        for watcher in self.watchers:
+            watcher.stop()
+        self.watchers = []
+        self.environment.stop()
+        for proxy in [*self.peer_proxies.values(), *self.replicator_proxies.values()]:
+            proxy.stop()
+        self.environment.options.paths.environment_json.unlink(missing_ok=True)
+
+    def _start_watchers(self) -> None:
+        for side in SIDE_NAMES:
+            self.clients[side] = SideClients(self.environment.partitions[side].endpoint_url, side)
+            self.observations[side] = Observations(side)
+            table = self.environment.table(side)
+            stream = self.clients[side].dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+            watcher = StreamWatcher(
+                self.clients[side],
+                stream,
+                self.observations[side],
+                timestamp_attribute=TIMESTAMP_ATTRIBUTE,
+                origin_attribute=ORIGIN_ATTRIBUTE,
+            )
+            watcher.start()
+            self.watchers.append(watcher)
+
+    def _reset_faults(self) -> None:
+        for proxy in [*self.peer_proxies.values(), *self.replicator_proxies.values()]:
+            proxy.set_state(LinkState.UP)
+            proxy.plan = FaultPlan()
+
+    def _scenario(self, scenario: Scenario) -> dict[str, Any]:
+        scale = self.options.scale
+        seconds = scenario.seconds(scale)
+        self.say(f"\n== {scenario.number} {scenario.name}: {scenario.title} ({seconds:.0f} s of load)")
+        ctx = Context(self, scale)
+        ctx.notes["_discarded_before"] = self.discarded(US, "forwarder")
+        replicator = self.runner.function("cn-north-1", "replicator")
+        ctx.notes["_poison_metric_before"] = replicator.runtime.metrics.total("PoisonMessages")
+        stats_before = self._stats()
+        load_options = LoadOptions(
+            operations=scale.operations(seconds),
+            rate=scale.rate,
+            conflict_share=self.options.conflict_share,
+            seed=self.options.seed + scenario.number,
+            threads=2,
+        )
+        operations = prefixed(plan(load_options), scenario.name)
+        generator = LoadGenerator(
+            {side: self.clients[side].dynamodb for side in SIDE_NAMES},
+            self.environment.table(SIDE_NAMES[0]),
+            load_options,
+            progress=False,
+        )
+        fault_error: list[BaseException] = []
+
+        def fault() -> None:
+            try:
+                scenario.fault(ctx)
+            except BaseException as error:  # reported with the scenario
+                log.exception("fault of %s failed", scenario.name)
+                fault_error.append(error)
+
+        result: dict[str, Any] = {"scenario": f"{scenario.number} {scenario.name}", "title": scenario.title}
+        thread = threading.Thread(target=fault, name=f"fault-{scenario.name}", daemon=True)
+        thread.start()
+        load = generator.run(operations)
+        ctx.load_done.set()
+        thread.join(timeout=scale.drain_timeout)
+        self._reset_faults()  # whatever the fault function did, the links are healed now
+        try:
+            if fault_error:
+                raise RuntimeError(f"the fault failed: {fault_error[0]}")
+            waited = self._wait_idle(scale.drain_timeout)
+            if scenario.after is not None:
+                scenario.after(ctx)
+                waited += self._wait_idle(scale.drain_timeout)
+            result["idle_after_load_seconds"] = round(waited, 1)
+        except Exception as error:
+            result["error"] = f"{type(error).__name__}: {error}"
+        tables = {
+            side: scan_table(self.clients[side].dynamodb, self.environment.table(side)) for side in SIDE_NAMES
+        }
+        mine = scoped(tables, scenario.name)
+        verification = verify(mine, load, self.observations)
+        peers = {side: SIDES[side].peer for side in SIDE_NAMES}
+        lags = lag_samples(load, self.observations, peers)
+        window = FaultWindow(ctx.began, ctx.ended)
+        write_errors = sum(1 for w in load.writes if w.error)
+        result.update(
+            {
+                "changes": sum(load.changes(side) for side in SIDE_NAMES),
+                "conflicting_writes": sum(load.counts(side).get("conflicting", 0) for side in SIDE_NAMES),
+                "write_errors": write_errors,
+                "lost": len(verification.lost),
+                "differing": len(verification.differing),
+                "uncertain": verification.uncertain,
+                "differing_whole_tables": len(differing_keys(tables[SIDE_NAMES[0]], tables[SIDE_NAMES[1]])),
+                "max_lag": max_lag_during(lags, window),
+                "catch_up": catch_up_seconds(lags, window),
+                "lag_samples": len(lags),
+                "fault_seconds": round(ctx.ended - ctx.began, 1) if ctx.began and ctx.ended else None,
+                "runner": _delta(stats_before, self._stats()),
+                "notes": {k: v for k, v in ctx.notes.items() if not k.startswith("_")},
+                "failed_checks": list(ctx.failed_checks),
+                "examples": verification.examples[:3],
+            }
+        )
+        if write_errors:
+            result["failed_checks"].append(f"{write_errors} load writes failed (the oracle skips those keys)")
+        result["passed"] = passed(result)
+        self.say(
+            f"   changes {result['changes']}, lost {result['lost']}, differing {result['differing']}, "
+            f"max lag {result['max_lag']} s, catch-up {result['catch_up']} s: "
+            f"{'PASS' if result['passed'] else 'FAIL'} {result.get('error') or ''}"
+        )
+        for check in result["failed_checks"]:
+            self.say(f"   check failed: {check}")
+        return result
+
+    def _wait_idle(self, timeout: float) -> float:
+        runner = self.runner
+
+        def sources() -> list[Any]:
+            runner.check_health()
+            for watcher in self.watchers:
+                if watcher.error:
+                    raise RuntimeError(f"a stream watcher failed: {watcher.error}")
+            return [*runner.consumers(), *(view for watcher in self.watchers for view in watcher.sources())]
+
+        return wait_quiescent(sources, timeout=timeout, refresh=runner.refresh_shards)
+
+    # -- helpers for scenarios -------------------------------------------------------------------
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        env_json = str(self.environment.options.paths.environment_json)
+        return run_cli(cli_command(*args, env_json=env_json))
+
+    def discarded(self, side: str, kind: str) -> int:
+        total = 0
+        for mapping in self.runner.mappings:
+            if mapping.side == side and mapping.function.kind == kind:
+                total += sum(c.stats.records_discarded for c in list(mapping.consumers.values()))
+        return total
+
+    def drain_failure_queue(self, side: str, *, kind: str) -> int:
+        """Delete the failure-queue messages of one kind (e.g. poison); return how many there were."""
+        sqs = self.clients[side].sqs
+        url = self.environment.roots[side].outputs["failure_queue_url"]
+        found = 0
+        for _ in range(20):
+            response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                try:
+                    body = json.loads(message["Body"])
+                except ValueError:
+                    body = {}
+                if body.get("kind") == kind:
+                    found += 1
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def _stats(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for mapping in self.runner.mappings:
+            prefix = f"{mapping.side}:{mapping.function.kind}"
+            for consumer in list(mapping.consumers.values()):
+                stats = consumer.stats
+                for name in ("invocations", "function_errors", "partial_failures", "records_discarded"):
+                    key = f"{prefix}:{name}"
+                    totals[key] = totals.get(key, 0) + getattr(stats, name)
+        return totals
+
+    # -- the report ------------------------------------------------------------------------------
+
+    def _report(self, seconds: float) -> dict[str, Any]:
+        report = {
+            "passed": bool(self.results) and all(r["passed"] for r in self.results),
+            "scale": asdict(self.options.scale),
+            "seconds": round(seconds, 1),
+            "environment_timings": dict(self.environment.timings),
+            "settings": {
+                "us-east-1 forwarder_maximum_retry_attempts": US_FORWARDER_RETRY_ATTEMPTS,
+                "conflict_share": self.options.conflict_share,
+            },
+            "scenarios": self.results,
+        }
+        path = self.options.base / "report.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(report, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        table = render_table(self.results)
+        (self.options.base / "report.txt").write_text(table + "\n", encoding="utf-8")
+        self.say("\n" + table)
+        self.say(f"\nreport: {path}   ({seconds:.0f} s)   {'ALL PASSED' if report['passed'] else 'FAILED'}")
+        return report
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def run_chaos(options: ChaosOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
+    return ChaosRun(options, say=say).run()
+
+
+__all__ = ["ChaosOptions", "ChaosRun", "run_chaos"]
