@@ -1,10 +1,16 @@
-"""Suite-wide settings: fake AWS credentials, and the --slow switch for long property runs."""
+"""Suite-wide settings: fake AWS credentials, the --slow switch for long property runs, and the
+Lambda zips the end-to-end suites deploy."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Never reach a real account from a test, whatever the developer's shell holds.
 os.environ.update(
@@ -25,3 +31,12 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="run property tests with thousands of examples")
+
+
+@pytest.fixture(scope="session")
+def lambda_zips() -> Path:
+    """dist/ built from the current sources (the builder is reproducible, so this is cheap and safe)."""
+    subprocess.run(
+        [sys.executable, "scripts/build_lambdas.py"], cwd=REPO_ROOT, check=True, capture_output=True
+    )
+    return REPO_ROOT / "dist"

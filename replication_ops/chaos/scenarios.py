@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 from replication_ops.chaos.faults import FaultPlan, LinkState
 
 if TYPE_CHECKING:
+    from replication_ops.chaos.proxy import FaultProxy
     from replication_ops.chaos.run import ChaosRun
 
 CN, US = "cn-north-1", "us-east-1"
 POISON_DATA = b"\x00\x01 not a replication record (chaos: poison message) \xff"
-DYNAMODB_WRITES = ("PutItem", "TransactWriteItems", "DeleteItem", "UpdateItem", "BatchGetItem")
+REPLICATOR_DYNAMODB_CALLS = ("PutItem", "TransactWriteItems", "DeleteItem", "UpdateItem", "BatchGetItem")
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,14 @@ class Scenario:
         return self.load_seconds(scale) if self.load_seconds else scale.load_seconds
 
 
-def _whole_load(ctx: Context, apply: Callable[[], None], remove: Callable[[], None]) -> None:
-    apply()
+def _whole_load(ctx: Context, proxies: list[FaultProxy], plan: Callable[[], FaultPlan]) -> None:
+    """Each proxy gets its own ``plan()`` (own random stream) for the whole load, then none."""
+    for proxy in proxies:
+        proxy.plan = plan()
     ctx.fault_on()
     ctx.load_done.wait()
-    remove()
+    for proxy in proxies:
+        proxy.plan = FaultPlan()
     ctx.fault_off()
 
 
@@ -129,17 +133,9 @@ def bad_internet(ctx: Context) -> None:
     """Both directions: 300 ms +- 100 ms latency and 5% of connections reset, for the whole load."""
     links = list(ctx.run.peer_proxies.values())
 
-    def apply() -> None:
-        for link in links:
-            link.plan = FaultPlan(latency_ms=300, jitter_ms=100, reset_share=0.05, seed=2)
-
-    def remove() -> None:
-        for link in links:
-            link.plan = FaultPlan()
-
     requests = sum(link.counters.requests for link in links)
     resets = sum(link.counters.resets for link in links)
-    _whole_load(ctx, apply, remove)
+    _whole_load(ctx, links, lambda: FaultPlan(latency_ms=300, jitter_ms=100, reset_share=0.05, seed=2))
     ctx.notes["requests"] = sum(link.counters.requests for link in links) - requests
     ctx.notes["resets"] = sum(link.counters.resets for link in links) - resets
     # 5% of requests: only a run with enough requests must have seen one (0.95^100 < 1%)
@@ -154,15 +150,7 @@ def inbox_throttling(ctx: Context) -> None:
     links = list(ctx.run.peer_proxies.values())
     before = sum(link.counters.throttled_records for link in links)
 
-    def apply() -> None:
-        for link in links:
-            link.plan = FaultPlan(throttle={"PutRecords": 0.3}, seed=3)
-
-    def remove() -> None:
-        for link in links:
-            link.plan = FaultPlan()
-
-    _whole_load(ctx, apply, remove)
+    _whole_load(ctx, links, lambda: FaultPlan(throttle={"PutRecords": 0.3}, seed=3))
     ctx.notes["records_rejected"] = sum(link.counters.throttled_records for link in links) - before
     ctx.require(ctx.notes["records_rejected"] > 0, "no PutRecords record was rejected")
 
@@ -175,15 +163,8 @@ def table_throttling(ctx: Context) -> None:
     proxies = list(ctx.run.replicator_proxies.values())
     before = sum(p.counters.throttled_calls for p in proxies)
 
-    def apply() -> None:
-        for proxy in proxies:
-            proxy.plan = FaultPlan(throttle=dict.fromkeys(DYNAMODB_WRITES, 0.3), seed=4)
-
-    def remove() -> None:
-        for proxy in proxies:
-            proxy.plan = FaultPlan()
-
-    _whole_load(ctx, apply, remove)
+    throttled = dict.fromkeys(REPLICATOR_DYNAMODB_CALLS, 0.3)
+    _whole_load(ctx, proxies, lambda: FaultPlan(throttle=throttled, seed=4))
     ctx.notes["calls_throttled"] = sum(p.counters.throttled_calls for p in proxies) - before
     ctx.require(ctx.notes["calls_throttled"] > 0, "no replicator call was throttled")
 
@@ -252,6 +233,7 @@ def poison_message(ctx: Context) -> None:
         put += 1
     ctx.notes["poison_records_put"] = put
     ctx.load_done.wait()  # the window: from the poison until the load ends (the shards must keep flowing)
+    ctx.fault_off()
 
 
 def poison_after(ctx: Context) -> None:

@@ -5,15 +5,12 @@ its AWS provider (offline: TF_PROVIDER_MIRROR or TF_CLI_CONFIG_FILE, as `make te
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from replication_ops.chaos.run import ChaosOptions, run_chaos
 from replication_ops.chaos.scenarios import REDUCED, select
-from replication_ops.local.config import REPO_ROOT
 from replication_ops.local.terraform import terraform_available
 
 pytestmark = [
@@ -22,10 +19,7 @@ pytestmark = [
 ]
 
 
-def test_every_scenario_loses_nothing(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "scripts/build_lambdas.py"], cwd=REPO_ROOT, check=True, capture_output=True
-    )
+def test_every_scenario_loses_nothing(tmp_path: Path, lambda_zips: Path) -> None:
     lines: list[str] = []
     report = run_chaos(ChaosOptions(scale=REDUCED, scenarios=select(None), base=tmp_path), say=lines.append)
     output = "\n".join(lines)

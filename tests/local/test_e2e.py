@@ -5,13 +5,11 @@ by item convergence, the report's figures present and sane). Needs terraform and
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from replication_ops.local.config import REPO_ROOT, SIDE_NAMES, Paths
+from replication_ops.local.config import SIDE_NAMES, Paths
 from replication_ops.local.demo import DemoOptions, run_demo
 from replication_ops.local.environment import EnvironmentOptions
 from replication_ops.local.loadgen import LoadOptions
@@ -23,11 +21,7 @@ pytestmark = [
 ]
 
 
-def test_demo_converges_and_reports(tmp_path: Path) -> None:
-    # The zips must be the current sources' (the builder is reproducible, so this is cheap and safe).
-    subprocess.run(
-        [sys.executable, "scripts/build_lambdas.py"], cwd=REPO_ROOT, check=True, capture_output=True
-    )
+def test_demo_converges_and_reports(tmp_path: Path, lambda_zips: Path) -> None:
     paths = Paths(tmp_path / "local")
     options = DemoOptions(
         environment=EnvironmentOptions(paths=paths, inbox_shards=2),

@@ -5,8 +5,6 @@ probed through the real replicators; tables made to differ are reported key by k
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from replication_ops import cli
 from replication_ops.local.aws import client
-from replication_ops.local.config import REPO_ROOT, Paths
+from replication_ops.local.config import Paths
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 from replication_ops.local.terraform import terraform_available
 
@@ -25,10 +23,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalEnvironment, Path]]:
-    subprocess.run(
-        [sys.executable, "scripts/build_lambdas.py"], cwd=REPO_ROOT, check=True, capture_output=True
-    )
+def environment(
+    tmp_path_factory: pytest.TempPathFactory, lambda_zips: Path
+) -> Iterator[tuple[LocalEnvironment, Path]]:
     paths = Paths(tmp_path_factory.mktemp("ops-e2e") / "local")
     env = LocalEnvironment(EnvironmentOptions(paths=paths, inbox_shards=1), say=lambda _: None)
     try:
