@@ -3,9 +3,18 @@ messages listed and left; expired ranges reported with a pointer to verify --rep
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from replication.changes import Change
+from replication.telemetry import metrics
 from replication.versions import Version
 from replication.wire import KIND_CHANGES, Envelope, decode, encode
 from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK
@@ -104,8 +113,8 @@ def test_a_failed_forwarder_batch_is_read_again_and_forwarded(deployment, run):
     assert _queue_messages(cn) == []
 
 
-def test_a_failed_replicator_batch_is_read_again_and_applied(deployment, run):
-    us = deployment.us
+def _failed_inbox_batch(us) -> None:
+    """A change from cn-north-1 in us-east-1's inbox, and the replicator's failure record for it."""
     change = Change({"pk": {"S": "user#9"}, "sk": {"S": "profile"}}, Version(100, "cn-north-1"))
     item = {
         **change.key,
@@ -128,6 +137,11 @@ def test_a_failed_replicator_batch_is_read_again_and_applied(deployment, run):
         "streamArn": us.outputs["inbox_stream_arn"],
     }
     _send(us, _invocation_record("KinesisBatchInfo", info, "ddbrep-us-replicator"))
+
+
+def test_a_failed_replicator_batch_is_read_again_and_applied(deployment, run):
+    us = deployment.us
+    _failed_inbox_batch(us)
     result = run("redrive", *deployment.args(), "--side", "us", "--via", "local")
     assert result.code == EXIT_OK, result.out + result.err
     assert us.get("user#9")["city"] == {"S": "Xian"}
@@ -224,3 +238,111 @@ def test_empty_queues_are_fine(deployment, run):
     result = run("redrive", *deployment.args())
     assert result.code == EXIT_OK
     assert "empty" in result.out
+
+
+# -- --via invoke: what runs by default against AWS ------------------------------------------
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+class HandlersInProcess:
+    """Lambda Invoke without Docker (moto cannot run code without it): the function's own handler
+    from functions/, in-process, with the function's configured environment, answering as Invoke
+    answers (Payload stream, FunctionError when the handler raises)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.invoked: list[str] = []
+
+    def install(self) -> None:
+        original = Side.client
+        handlers = self
+
+        def client(side: Side, service: str) -> Any:
+            real = original(side, service)
+            return _LambdaClient(real, side.region, handlers) if service == "lambda" else real
+
+        self.monkeypatch.setattr(Side, "client", client)
+
+    def invoke(self, real: Any, region: str, name: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.invoked.append(name)
+        variables = real.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        for key, value in {**variables, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}.items():
+            self.monkeypatch.setenv(key, value)
+        self.monkeypatch.syspath_prepend(str(FUNCTIONS / name.rsplit("-", 1)[1]))
+        sys.modules.pop("app", None)
+        app = importlib.import_module("app")
+        context = SimpleNamespace(
+            function_name=name,
+            function_version="$LATEST",
+            invoked_function_arn=f"arn:aws:lambda:{region}:123456789012:function:{name}",
+            memory_limit_in_mb=256,
+            aws_request_id="00000000-0000-0000-0000-000000000001",
+            get_remaining_time_in_millis=lambda: 60_000,
+        )
+        try:
+            answer = app.handler(event, context)
+        except Exception as error:  # Lambda reports an unhandled error the same way
+            payload = {"errorMessage": str(error), "errorType": type(error).__name__}
+            return {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": io.BytesIO(json.dumps(payload).encode()),
+            }
+        finally:
+            sys.modules.pop("app", None)
+            metrics.clear_metrics()
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
+
+
+class _LambdaClient:
+    def __init__(self, real: Any, region: str, handlers: HandlersInProcess) -> None:
+        self._real, self._region, self._handlers = real, region, handlers
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
+        assert InvocationType == "RequestResponse"
+        return self._handlers.invoke(self._real, self._region, FunctionName, json.loads(Payload))
+
+
+@pytest.fixture
+def lambda_invoke(monkeypatch: pytest.MonkeyPatch) -> HandlersInProcess:
+    handlers = HandlersInProcess(monkeypatch)
+    handlers.install()
+    return handlers
+
+
+def test_by_invoke_the_replicator_applies_the_batch_read_again(deployment, run, lambda_invoke):
+    us = deployment.us
+    _failed_inbox_batch(us)
+    result = run("redrive", *deployment.args(), "--side", "us", "--via", "invoke")
+    assert result.code == EXIT_OK, result.out + result.err
+    assert lambda_invoke.invoked == ["ddbrep-us-replicator"]
+    assert us.get("user#9")["city"] == {"S": "Xian"}
+    assert _queue_messages(us) == []
+
+
+def test_by_invoke_the_forwarder_sends_the_batch_read_again(deployment, run, lambda_invoke):
+    cn, us = deployment.cn, deployment.us
+    _fill_secret(cn)
+    cn.put("user#1", ts="100", city="Beijing")
+    _send(cn, _invocation_record("DDBStreamBatchInfo", _stream_range(cn), "ddbrep-cn-forwarder"))
+    result = run("redrive", *deployment.args(), "--side", "cn", "--via", "invoke")
+    assert result.code == EXIT_OK, result.out + result.err
+    assert lambda_invoke.invoked == ["ddbrep-cn-forwarder"]
+    [record] = _inbox_records(us)
+    assert [c.key["pk"]["S"] for c in decode(record).changes] == ["user#1"]
+    assert _queue_messages(cn) == []
+
+
+def test_by_invoke_a_batch_the_function_reports_failed_stays_in_the_queue(deployment, run, lambda_invoke):
+    cn = deployment.cn  # its secret is empty: the forwarder reports the batch as failed
+    cn.put("user#1", ts="100")
+    _send(cn, _invocation_record("DDBStreamBatchInfo", _stream_range(cn), "ddbrep-cn-forwarder"))
+    result = run("redrive", *deployment.args(), "--side", "cn", "--via", "invoke")
+    assert result.code == EXIT_DIFFERENCES
+    assert lambda_invoke.invoked == ["ddbrep-cn-forwarder"]
+    assert "failed again" in result.out + result.err
+    assert len(_queue_messages(cn)) == 1
