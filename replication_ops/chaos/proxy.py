@@ -11,8 +11,10 @@ Kernel traffic shaping is not available on these machines, so the faults live in
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import logging
 import socket
 import struct
 import threading
@@ -20,7 +22,9 @@ import time
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from replication_ops.chaos.faults import FaultCounters, FaultPlan, LinkState
+from replication_ops.chaos.faults import FaultCounters, FaultPlan, LinkState, Reset
+
+log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
 THROTTLE_BODIES = {
@@ -41,6 +45,7 @@ class FaultProxy:
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.plan = plan or FaultPlan()
+        self.state = LinkState.UP
         self.counters = FaultCounters()
         self.port = port
         self._listener: socket.socket | None = None
@@ -68,10 +73,10 @@ class FaultProxy:
 
     def set_state(self, state: LinkState) -> None:
         """Change the link; refusing closes the listening socket, healing opens it again."""
-        previous = self.plan.state
-        self.plan.state = state
+        previous = self.state
+        self.state = state
         if state is LinkState.REFUSE and previous is not LinkState.REFUSE:
-            self.counters.refused_periods += 1
+            self.counters.add("refused_periods")
             self._close_listener()
         elif state is not LinkState.REFUSE and previous is LinkState.REFUSE:
             self._listen()
@@ -83,7 +88,16 @@ class FaultProxy:
     def _listen(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        deadline = time.monotonic() + 5.0
+        while True:  # healing reopens the same port, which the kernel may not have released yet
+            try:
+                listener.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    listener.close()
+                    raise
+                time.sleep(0.05)
         listener.listen(128)
         listener.settimeout(0.2)
         self.port = listener.getsockname()[1]
@@ -94,6 +108,8 @@ class FaultProxy:
         with self._lock:
             listener, self._listener = self._listener, None
         if listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept loop: nothing is accepted after this
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
 
     def _release_held(self) -> None:
@@ -113,8 +129,8 @@ class FaultProxy:
                 connection, _ = listener.accept()
             except (TimeoutError, OSError):
                 continue
-            if self.plan.state is LinkState.BLACKHOLE:
-                self.counters.blackholed += 1
+            if self.state is LinkState.BLACKHOLE:
+                self.counters.add("blackholed")
                 with self._lock:
                     self._held.append(connection)
                 continue
@@ -123,41 +139,58 @@ class FaultProxy:
     def _serve(self, client: socket.socket) -> None:
         upstream = http.client.HTTPConnection(*self.upstream, timeout=60)
         reader = client.makefile("rb")
+        connection: socket.socket | None = client
         try:
-            while not self._stopped.is_set():
+            while connection is not None and not self._stopped.is_set():
                 request = _read_request(reader)
                 if request is None:
                     return
-                self.counters.requests += 1
-                if self.plan.state is LinkState.REFUSE:
-                    # An open keep-alive connection does not survive the peer going away either.
-                    self.counters.resets += 1
-                    _reset(client)
-                    client = None  # type: ignore[assignment]
-                    return
-                if self.plan.state is LinkState.BLACKHOLE:
-                    self.counters.blackholed += 1
-                    with self._lock:
-                        self._held.append(client)
-                    client = None  # type: ignore[assignment]
-                    return
-                if self.plan.chance(self.plan.reset_share):
-                    self.counters.resets += 1
-                    _reset(client)
-                    client = None  # type: ignore[assignment]
-                    return
-                delay = self.plan.delay_seconds()
-                if delay:
-                    time.sleep(delay)
-                status, headers, body = self._answer(upstream, request)
-                client.sendall(_response_bytes(status, headers, body))
+                self.counters.add("requests")
+                connection = self._exchange(connection, upstream, request)
         except OSError:
             return
+        except Exception:  # the proxy's own failure: answer as a broken gateway would, and count it
+            self.counters.add("proxy_errors")
+            log.exception("fault proxy failed a request")
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.sendall(_response_bytes(502, {}, b"fault proxy error"))
         finally:
             upstream.close()
             reader.close()
-            if client is not None:
-                client.close()
+            if connection is not None:
+                connection.close()
+
+    def _exchange(
+        self, client: socket.socket, upstream: http.client.HTTPConnection, request: Request
+    ) -> socket.socket | None:
+        """One request through the link; None when the connection is gone (reset or held)."""
+        if self.state is LinkState.REFUSE:
+            # An open keep-alive connection does not survive the peer going away either.
+            self.counters.add("resets")
+            _reset(client)
+            return None
+        if self.state is LinkState.BLACKHOLE:
+            self.counters.add("blackholed")
+            with self._lock:
+                self._held.append(client)
+            return None
+        reset = self.plan.reset_due()
+        if reset is Reset.BEFORE_FORWARDING:
+            self.counters.add("resets")
+            _reset(client)
+            return None
+        delay = self.plan.delay_seconds()
+        if delay:
+            time.sleep(delay)
+        status, headers, body = self._answer(upstream, request)
+        if reset is Reset.REPLY_LOST:
+            self.counters.add("resets")
+            self.counters.add("replies_lost")
+            _reset(client)
+            return None
+        client.sendall(_response_bytes(status, headers, body))
+        return client
 
     # -- AWS API faults ------------------------------------------------------------------------
 
@@ -169,7 +202,7 @@ class FaultProxy:
         if operation == "PutRecords" and share > 0:
             return self._partial_put_records(upstream, request, share)
         if share > 0 and self.plan.chance(share):
-            self.counters.throttled_calls += 1
+            self.counters.add("throttled_calls")
             return _throttled(service)
         return _forward(upstream, request)
 
@@ -181,7 +214,7 @@ class FaultProxy:
         rejected = {i for i in range(len(records)) if self.plan.chance(share)}
         if not rejected:
             return _forward(upstream, request)
-        self.counters.throttled_records += len(rejected)
+        self.counters.add("throttled_records", len(rejected))
         kept = [record for i, record in enumerate(records) if i not in rejected]
         answers: list[dict[str, Any]] = []
         if kept:

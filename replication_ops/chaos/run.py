@@ -52,7 +52,7 @@ from replication_ops.local.config import (
     Paths,
 )
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
-from replication_ops.local.loadgen import LoadGenerator, LoadOptions, plan
+from replication_ops.local.loadgen import LoadGenerator, LoadOptions, LoadResult, plan
 from replication_ops.local.quiescence import wait_quiescent
 from replication_ops.local.verify import differing_keys, lag_samples, scan_table, verify
 from replication_ops.local.watcher import Observations, StreamWatcher
@@ -125,7 +125,11 @@ class ChaosRun:
             self._start_watchers()
             for scenario in self.options.scenarios:
                 self.results.append(self._scenario(scenario))
-                self._reset_faults()
+        except BaseException as error:
+            if self.results:  # what finished is reported, the run marked failed
+                self._report(time.monotonic() - began, stopped_by=f"{type(error).__name__}: {error}")
+            raise
+        else:
             return self._report(time.monotonic() - began)
         finally:
             self.stop()
@@ -161,84 +165,24 @@ class ChaosRun:
             proxy.plan = FaultPlan()
 
     def _scenario(self, scenario: Scenario) -> dict[str, Any]:
-        scale = self.options.scale
-        seconds = scenario.seconds(scale)
+        seconds = scenario.seconds(self.options.scale)
         self.say(f"\n== {scenario.number} {scenario.name}: {scenario.title} ({seconds:.0f} s of load)")
-        ctx = Context(self, scale)
-        ctx.notes["_discarded_before"] = self.discarded(US, "forwarder")
-        replicator = self.runner.function("cn-north-1", "replicator")
-        ctx.notes["_poison_metric_before"] = replicator.runtime.metrics.total("PoisonMessages")
-        stats_before = self._stats()
-        load_options = LoadOptions(
-            operations=scale.operations(seconds),
-            rate=scale.rate,
-            conflict_share=self.options.conflict_share,
-            seed=self.options.seed + scenario.number,
-            threads=2,
-        )
-        operations = prefixed(plan(load_options), scenario.name)
-        generator = LoadGenerator(
-            {side: self.clients[side].dynamodb for side in SIDE_NAMES},
-            self.environment.table(SIDE_NAMES[0]),
-            load_options,
-            progress=False,
-        )
-        fault_error: list[BaseException] = []
-
-        def fault() -> None:
-            try:
-                scenario.fault(ctx)
-            except BaseException as error:  # reported with the scenario
-                log.exception("fault of %s failed", scenario.name)
-                fault_error.append(error)
-
+        ctx = Context(self, self.options.scale)
+        if scenario.before is not None:
+            scenario.before(ctx)
+        stats_before, proxy_errors_before = self._stats(), self._proxy_errors()
         result: dict[str, Any] = {"scenario": f"{scenario.number} {scenario.name}", "title": scenario.title}
-        thread = threading.Thread(target=fault, name=f"fault-{scenario.name}", daemon=True)
-        thread.start()
-        load = generator.run(operations)
-        ctx.load_done.set()
-        thread.join(timeout=scale.drain_timeout)
-        self._reset_faults()  # whatever the fault function did, the links are healed now
+        load = self._load_under_fault(scenario, ctx, seconds)
         try:
-            if fault_error:
-                raise RuntimeError(f"the fault failed: {fault_error[0]}")
-            waited = self._wait_idle(scale.drain_timeout)
-            if scenario.after is not None:
-                scenario.after(ctx)
-                waited += self._wait_idle(scale.drain_timeout)
-            result["idle_after_load_seconds"] = round(waited, 1)
+            result["idle_after_load_seconds"] = round(self._settle(scenario, ctx), 1)
         except Exception as error:
             result["error"] = f"{type(error).__name__}: {error}"
-        tables = {
-            side: scan_table(self.clients[side].dynamodb, self.environment.table(side)) for side in SIDE_NAMES
-        }
-        mine = scoped(tables, scenario.name)
-        verification = verify(mine, load, self.observations)
-        peers = {side: SIDES[side].peer for side in SIDE_NAMES}
-        lags = lag_samples(load, self.observations, peers)
-        window = FaultWindow(ctx.began, ctx.ended)
-        write_errors = sum(1 for w in load.writes if w.error)
-        result.update(
-            {
-                "changes": sum(load.changes(side) for side in SIDE_NAMES),
-                "conflicting_writes": sum(load.counts(side).get("conflicting", 0) for side in SIDE_NAMES),
-                "write_errors": write_errors,
-                "lost": len(verification.lost),
-                "differing": len(verification.differing),
-                "uncertain": verification.uncertain,
-                "differing_whole_tables": len(differing_keys(tables[SIDE_NAMES[0]], tables[SIDE_NAMES[1]])),
-                "max_lag": max_lag_during(lags, window),
-                "catch_up": catch_up_seconds(lags, window),
-                "lag_samples": len(lags),
-                "fault_seconds": round(ctx.ended - ctx.began, 1) if ctx.began and ctx.ended else None,
-                "runner": _delta(stats_before, self._stats()),
-                "notes": {k: v for k, v in ctx.notes.items() if not k.startswith("_")},
-                "failed_checks": list(ctx.failed_checks),
-                "examples": verification.examples[:3],
-            }
-        )
-        if write_errors:
-            result["failed_checks"].append(f"{write_errors} load writes failed (the oracle skips those keys)")
+        result.update(self._measure(scenario, ctx, load))
+        result["runner"] = _delta(stats_before, self._stats())
+        if proxy_errors := self._proxy_errors() - proxy_errors_before:
+            result["failed_checks"].append(f"the fault proxies failed {proxy_errors} requests themselves")
+        if result["fault_seconds"] is None and "error" not in result:
+            result["failed_checks"].append("the fault's window was not recorded")
         result["passed"] = passed(result)
         self.say(
             f"   changes {result['changes']}, lost {result['lost']}, differing {result['differing']}, "
@@ -248,6 +192,85 @@ class ChaosRun:
         for check in result["failed_checks"]:
             self.say(f"   check failed: {check}")
         return result
+
+    def _load_under_fault(self, scenario: Scenario, ctx: Context, seconds: float) -> LoadResult:
+        """The scenario's load on both sides, its fault in a thread beside it; links healed after."""
+        load_options = LoadOptions(
+            operations=self.options.scale.operations(seconds),
+            rate=self.options.scale.rate,
+            conflict_share=self.options.conflict_share,
+            seed=self.options.seed + scenario.number,
+            threads=2,
+        )
+        generator = LoadGenerator(
+            {side: self.clients[side].dynamodb for side in SIDE_NAMES},
+            self.environment.table(SIDE_NAMES[0]),
+            load_options,
+            progress=False,
+        )
+
+        def fault() -> None:
+            try:
+                scenario.fault(ctx)
+            except BaseException as error:  # reported with the scenario
+                log.exception("fault of %s failed", scenario.name)
+                ctx.fault_errors.append(error)
+
+        ctx.fault_thread = threading.Thread(target=fault, name=f"fault-{scenario.name}", daemon=True)
+        ctx.fault_thread.start()
+        try:
+            return generator.run(prefixed(plan(load_options), scenario.name))
+        finally:
+            ctx.load_done.set()  # the fault ends with the load, even when the load failed
+            ctx.fault_thread.join(timeout=self.options.scale.drain_timeout)
+            self._reset_faults()  # whatever the fault function did, the links are healed now
+
+    def _settle(self, scenario: Scenario, ctx: Context) -> float:
+        """Seconds until replication is idle, the scenario's ``after`` included."""
+        timeout = self.options.scale.drain_timeout
+        if ctx.fault_thread is not None and ctx.fault_thread.is_alive():
+            raise RuntimeError(f"the fault did not end within {timeout:.0f} s of the load")
+        if ctx.fault_errors:
+            raise RuntimeError(f"the fault failed: {ctx.fault_errors[0]}")
+        waited = self._wait_idle(timeout)
+        if scenario.after is not None:
+            scenario.after(ctx)
+            waited += self._wait_idle(timeout)
+        return waited
+
+    def _measure(self, scenario: Scenario, ctx: Context, load: LoadResult) -> dict[str, Any]:
+        """The scenario's keys against the oracle, lag around the fault, both whole tables."""
+        tables = {
+            side: scan_table(self.clients[side].dynamodb, self.environment.table(side)) for side in SIDE_NAMES
+        }
+        verification = verify(scoped(tables, scenario.name), load, self.observations)
+        lags = lag_samples(load, self.observations, {side: SIDES[side].peer for side in SIDE_NAMES})
+        window = FaultWindow(ctx.began, ctx.ended)
+        write_errors = sum(1 for w in load.writes if w.error)
+        whole_tables = len(differing_keys(tables[SIDE_NAMES[0]], tables[SIDE_NAMES[1]]))
+        failed_checks = list(ctx.failed_checks)
+        if write_errors:
+            failed_checks.append(f"{write_errors} load writes failed (the oracle skips those keys)")
+        if whole_tables:
+            failed_checks.append(
+                f"{whole_tables} items differ between the whole tables (other scenarios' too)"
+            )
+        return {
+            "changes": sum(load.changes(side) for side in SIDE_NAMES),
+            "conflicting_writes": sum(load.counts(side).get("conflicting", 0) for side in SIDE_NAMES),
+            "write_errors": write_errors,
+            "lost": len(verification.lost),
+            "differing": len(verification.differing),
+            "uncertain": verification.uncertain,
+            "differing_whole_tables": whole_tables,
+            "max_lag": max_lag_during(lags, window),
+            "catch_up": catch_up_seconds(lags, window),
+            "lag_samples": len(lags),
+            "fault_seconds": round(ctx.ended - ctx.began, 1) if ctx.began and ctx.ended else None,
+            "notes": {k: v for k, v in ctx.notes.items() if not k.startswith("_")},
+            "failed_checks": failed_checks,
+            "examples": verification.examples[:3],
+        }
 
     def _wait_idle(self, timeout: float) -> float:
         runner = self.runner
@@ -294,6 +317,13 @@ class ChaosRun:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return found
 
+    def function_errors(self, side: str, kind: str) -> int:
+        return self._stats().get(f"{side}:{kind}:function_errors", 0)
+
+    def _proxy_errors(self) -> int:
+        proxies = [*self.peer_proxies.values(), *self.replicator_proxies.values()]
+        return sum(proxy.counters.proxy_errors for proxy in proxies)
+
     def _stats(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         for mapping in self.runner.mappings:
@@ -307,9 +337,10 @@ class ChaosRun:
 
     # -- the report ------------------------------------------------------------------------------
 
-    def _report(self, seconds: float) -> dict[str, Any]:
+    def _report(self, seconds: float, stopped_by: str | None = None) -> dict[str, Any]:
         report = {
-            "passed": bool(self.results) and all(r["passed"] for r in self.results),
+            "passed": bool(self.results) and stopped_by is None and all(r["passed"] for r in self.results),
+            "stopped_by": stopped_by,
             "scale": asdict(self.options.scale),
             "seconds": round(seconds, 1),
             "environment_timings": dict(self.environment.timings),

@@ -70,6 +70,8 @@ class Context:
     ended: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
+    fault_thread: threading.Thread | None = None
+    fault_errors: list[BaseException] = field(default_factory=list)
 
     def fault_on(self) -> None:
         self.began = time.time()
@@ -91,15 +93,31 @@ class Scenario:
     name: str
     title: str
     fault: Callable[[Context], None]
-    after: Callable[[Context], None] | None = None
+    after: Callable[[Context], None] | None = None  # once the load is done and replication idle
+    before: Callable[[Context], None] | None = None  # before the load starts
     load_seconds: Callable[[Scale], float] | None = None
 
     def seconds(self, scale: Scale) -> float:
         return self.load_seconds(scale) if self.load_seconds else scale.load_seconds
 
 
-def _whole_load(ctx: Context, proxies: list[FaultProxy], plan: Callable[[], FaultPlan]) -> None:
-    """Each proxy gets its own ``plan()`` (own random stream) for the whole load, then none."""
+def _counters(proxies: list[FaultProxy]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for proxy in proxies:
+        for name, value in proxy.counters.as_dict().items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
+
+
+def _since(proxies: list[FaultProxy], before: dict[str, int]) -> dict[str, int]:
+    """What the proxies counted since ``before`` (a ``_counters`` snapshot)."""
+    return {name: value - before.get(name, 0) for name, value in _counters(proxies).items()}
+
+
+def _whole_load(ctx: Context, proxies: list[FaultProxy], plan: Callable[[], FaultPlan]) -> dict[str, int]:
+    """Each proxy gets its own ``plan()`` (own random stream) for the whole load, then none;
+    returns what the proxies counted meanwhile."""
+    before = _counters(proxies)
     for proxy in proxies:
         proxy.plan = plan()
     ctx.fault_on()
@@ -107,6 +125,7 @@ def _whole_load(ctx: Context, proxies: list[FaultProxy], plan: Callable[[], Faul
     for proxy in proxies:
         proxy.plan = FaultPlan()
     ctx.fault_off()
+    return _since(proxies, before)
 
 
 # -- 1 peer unreachable ----------------------------------------------------------------------
@@ -115,6 +134,7 @@ def _whole_load(ctx: Context, proxies: list[FaultProxy], plan: Callable[[], Faul
 def peer_unreachable(ctx: Context) -> None:
     """cn-north-1's forwarder cannot reach us-east-1: refused, then blackholed, then healed."""
     link = ctx.run.peer_proxies[CN]
+    before = _counters([link])
     ctx.sleep(min(3.0, ctx.scale.load_seconds / 4))
     ctx.fault_on()
     link.set_state(LinkState.REFUSE)
@@ -123,23 +143,23 @@ def peer_unreachable(ctx: Context) -> None:
     ctx.sleep(ctx.scale.outage_seconds)
     link.set_state(LinkState.UP)
     ctx.fault_off()
-    ctx.notes["proxy"] = link.counters.as_dict()
+    ctx.notes["proxy"] = {name: n for name, n in _since([link], before).items() if n}
 
 
 # -- 2 bad Internet --------------------------------------------------------------------------
 
 
 def bad_internet(ctx: Context) -> None:
-    """Both directions: 300 ms +- 100 ms latency and 5% of connections reset, for the whole load."""
+    """Both directions: 300 ms +- 100 ms latency and 5% of requests reset (half of them after the
+    peer processed the request: the reply is lost), for the whole load."""
     links = list(ctx.run.peer_proxies.values())
-
-    requests = sum(link.counters.requests for link in links)
-    resets = sum(link.counters.resets for link in links)
-    _whole_load(ctx, links, lambda: FaultPlan(latency_ms=300, jitter_ms=100, reset_share=0.05, seed=2))
-    ctx.notes["requests"] = sum(link.counters.requests for link in links) - requests
-    ctx.notes["resets"] = sum(link.counters.resets for link in links) - resets
-    # 5% of requests: only a run with enough requests must have seen one (0.95^100 < 1%)
-    ctx.require(ctx.notes["resets"] > 0 or ctx.notes["requests"] < 100, "no connection was reset")
+    counted = _whole_load(
+        ctx, links, lambda: FaultPlan(latency_ms=300, jitter_ms=100, reset_share=0.05, seed=2)
+    )
+    for name in ("requests", "resets", "replies_lost"):
+        ctx.notes[name] = counted[name]
+    # resets are spread evenly, so every 20 requests on a link see one
+    ctx.require(counted["resets"] > 0 or counted["requests"] < 2 * 20, "no request was reset")
 
 
 # -- 3 inbox throttling ----------------------------------------------------------------------
@@ -148,10 +168,8 @@ def bad_internet(ctx: Context) -> None:
 def inbox_throttling(ctx: Context) -> None:
     """Both inboxes reject 30% of PutRecords records as ProvisionedThroughputExceeded."""
     links = list(ctx.run.peer_proxies.values())
-    before = sum(link.counters.throttled_records for link in links)
-
-    _whole_load(ctx, links, lambda: FaultPlan(throttle={"PutRecords": 0.3}, seed=3))
-    ctx.notes["records_rejected"] = sum(link.counters.throttled_records for link in links) - before
+    counted = _whole_load(ctx, links, lambda: FaultPlan(throttle={"PutRecords": 0.3}, seed=3))
+    ctx.notes["records_rejected"] = counted["throttled_records"]
     ctx.require(ctx.notes["records_rejected"] > 0, "no PutRecords record was rejected")
 
 
@@ -161,11 +179,9 @@ def inbox_throttling(ctx: Context) -> None:
 def table_throttling(ctx: Context) -> None:
     """Each replicator's DynamoDB calls: 30% answered with ThrottlingException."""
     proxies = list(ctx.run.replicator_proxies.values())
-    before = sum(p.counters.throttled_calls for p in proxies)
-
     throttled = dict.fromkeys(REPLICATOR_DYNAMODB_CALLS, 0.3)
-    _whole_load(ctx, proxies, lambda: FaultPlan(throttle=throttled, seed=4))
-    ctx.notes["calls_throttled"] = sum(p.counters.throttled_calls for p in proxies) - before
+    counted = _whole_load(ctx, proxies, lambda: FaultPlan(throttle=throttled, seed=4))
+    ctx.notes["calls_throttled"] = counted["throttled_calls"]
     ctx.require(ctx.notes["calls_throttled"] > 0, "no replicator call was throttled")
 
 
@@ -183,7 +199,12 @@ def crash_mid_batch(ctx: Context) -> None:
     ctx.fault_on()
     turn = 0
     while not ctx.load_done.is_set():
-        side, kind = CRASH_TARGETS[turn % len(CRASH_TARGETS)]
+        # Round robin, but a function none of whose invocations a kill has failed yet goes first.
+        cut_short = _invocations_killed(ctx)
+        order = sorted(
+            range(len(CRASH_TARGETS)), key=lambda i: (cut_short[i] > 0, (i - turn) % len(CRASH_TARGETS))
+        )
+        side, kind = CRASH_TARGETS[order[0]]
         turn += 1
         pid = _busy_worker(ctx, side, kind, timeout=3.0)
         if pid is not None:
@@ -197,6 +218,25 @@ def crash_mid_batch(ctx: Context) -> None:
     ctx.fault_off()
     ctx.notes["kills"] = kills
     ctx.require(sum(kills.values()) > 0, "no worker was killed mid-invocation")
+
+
+def crash_before(ctx: Context) -> None:
+    ctx.notes["_errors_before"] = [ctx.run.function_errors(side, kind) for side, kind in CRASH_TARGETS]
+
+
+def _invocations_killed(ctx: Context) -> list[int]:
+    """Per target, the invocations that failed since the scenario began (a kill is the only cause)."""
+    before = ctx.notes["_errors_before"]
+    return [ctx.run.function_errors(side, kind) - before[i] for i, (side, kind) in enumerate(CRASH_TARGETS)]
+
+
+def crash_after(ctx: Context) -> None:
+    """A kill counts only if it failed an invocation (the worker may have finished just before)."""
+    names = [f"{side}:{kind}" for side, kind in CRASH_TARGETS]
+    cut_short = dict(zip(names, _invocations_killed(ctx), strict=True))
+    ctx.notes["invocations_killed"] = cut_short
+    for name, count in cut_short.items():
+        ctx.require(count > 0, f"no {name} invocation was cut short by a kill")
 
 
 def _busy_worker(ctx: Context, side: str, kind: str, timeout: float) -> int | None:
@@ -234,6 +274,11 @@ def poison_message(ctx: Context) -> None:
     ctx.notes["poison_records_put"] = put
     ctx.load_done.wait()  # the window: from the poison until the load ends (the shards must keep flowing)
     ctx.fault_off()
+
+
+def poison_before(ctx: Context) -> None:
+    function = ctx.run.runner.function(CN, "replicator")
+    ctx.notes["_poison_metric_before"] = function.runtime.metrics.total("PoisonMessages") if function else 0
 
 
 def poison_after(ctx: Context) -> None:
@@ -278,6 +323,10 @@ def retries_exhausted(ctx: Context) -> None:
     ctx.fault_off()
 
 
+def redrive_before(ctx: Context) -> None:
+    ctx.notes["_discarded_before"] = ctx.run.discarded(US, "forwarder")
+
+
 def redrive_after(ctx: Context) -> None:
     discarded = ctx.run.discarded(US, "forwarder") - ctx.notes.get("_discarded_before", 0)
     ctx.notes["records_given_up"] = discarded
@@ -305,11 +354,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         peer_unreachable,
         load_seconds=lambda s: 2 * s.outage_seconds + max(6.0, s.load_seconds / 2),
     ),
-    Scenario(2, "bad-internet", "300 ms +- 100 ms latency, 5% connections reset", bad_internet),
+    Scenario(2, "bad-internet", "300 ms +- 100 ms latency, 5% of requests reset", bad_internet),
     Scenario(3, "inbox-throttling", "30% of PutRecords records rejected", inbox_throttling),
     Scenario(4, "table-throttling", "30% of replicator DynamoDB calls throttled", table_throttling),
-    Scenario(5, "crash-mid-batch", "forwarder/replicator workers killed mid-invocation", crash_mid_batch),
-    Scenario(6, "poison-message", "malformed records in an inbox", poison_message, after=poison_after),
+    Scenario(
+        5,
+        "crash-mid-batch",
+        "forwarder/replicator workers killed mid-invocation",
+        crash_mid_batch,
+        after=crash_after,
+        before=crash_before,
+    ),
+    Scenario(
+        6,
+        "poison-message",
+        "malformed records in an inbox",
+        poison_message,
+        after=poison_after,
+        before=poison_before,
+    ),
     Scenario(7, "credential-rotation", "`ddb-replication rotate` under load", credential_rotation),
     Scenario(
         8,
@@ -317,6 +380,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "peer refused beyond the retry budget, then `redrive`",
         retries_exhausted,
         after=redrive_after,
+        before=redrive_before,
         load_seconds=lambda s: s.exhaust_seconds + max(6.0, s.load_seconds / 2),
     ),
 )

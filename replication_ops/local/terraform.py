@@ -228,8 +228,18 @@ class TerraformRoot:
     def init(self) -> None:
         self.run("init", "-input=false", "-no-color")
 
-    def apply(self, parallelism: int = 10) -> None:
-        self.run("apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}")
+    def apply(self, parallelism: int = 10, attempts: int = 2) -> None:
+        """Apply; a failed apply is applied again (``attempts`` in all), since a moto server busy
+        with two roots at once sometimes answers an SDK-retried call as a duplicate (seen:
+        AuthorizeSecurityGroupEgress "InvalidPermission.Duplicate"). Terraform resumes from its state."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.run("apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}")
+                break
+            except TerraformError as error:
+                if attempt == attempts or self._cancelled:
+                    raise
+                log.warning("terraform apply for %s failed, applying again: %s", self.side.region, error)
         self.read_outputs()
 
     def read_outputs(self) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import http.client
+import json
 from collections.abc import Iterator
 
 import boto3
@@ -11,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from moto.server import ThreadedMotoServer
 
-from replication_ops.chaos.faults import FaultPlan, LinkState
+from replication_ops.chaos.faults import FaultPlan, LinkState, Reset
 from replication_ops.chaos.proxy import FaultProxy
 
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=1)
@@ -35,6 +37,14 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 def kinesis(proxy: FaultProxy) -> object:
     return boto3.client("kinesis", region_name="us-east-1", endpoint_url=proxy.url, config=NO_RETRIES)
+
+
+def records_in(endpoint: str, name: str) -> list[bytes]:
+    """What the stream holds, read straight from the server (not through the proxy)."""
+    client = boto3.client("kinesis", region_name="us-east-1", endpoint_url=endpoint)
+    shard = client.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+    iterator = client.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    return [r["Data"] for r in client.get_records(ShardIterator=iterator["ShardIterator"])["Records"]]
 
 
 def stream(client: object, name: str) -> str:
@@ -77,11 +87,64 @@ def test_a_blackholed_link_accepts_and_never_answers(proxy: FaultProxy) -> None:
     assert "StreamNames" in kinesis(proxy).list_streams()  # type: ignore[attr-defined]
 
 
-def test_reset_connections_fail_the_call(proxy: FaultProxy) -> None:
-    proxy.plan.reset_share = 1.0
-    with pytest.raises(ConnectionClosedError):
+def put_record_raw(proxy: FaultProxy, name: str) -> None:
+    """One PutRecord request on one connection, no SDK retries (moto does not check signatures)."""
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    body = json.dumps({"StreamName": name, "Data": "eA==", "PartitionKey": "k"})
+    headers = {
+        "X-Amz-Target": "Kinesis_20131202.PutRecord",
+        "Content-Type": "application/x-amz-json-1.1",
+        # moto takes the region from the credential scope; without it the record lands elsewhere
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kinesis/aws4_request, "
+        "SignedHeaders=host, Signature=0",
+    }
+    connection.request("POST", "/", body=body, headers=headers)
+    connection.getresponse()
+
+
+def test_a_reset_before_forwarding_fails_the_call_and_writes_nothing(
+    proxy: FaultProxy, moto_endpoint: str
+) -> None:
+    name = stream(kinesis(proxy), "reset-before")
+    proxy.plan = FaultPlan(reset_share=1.0)  # the first reset comes before forwarding
+    with pytest.raises(ConnectionError):
+        put_record_raw(proxy, name)
+    assert (proxy.counters.resets, proxy.counters.replies_lost) == (1, 0)
+    assert records_in(moto_endpoint, name) == []
+
+
+def test_a_lost_reply_fails_the_call_although_aws_wrote_the_record(
+    proxy: FaultProxy, moto_endpoint: str
+) -> None:
+    name = stream(kinesis(proxy), "reply-lost")
+    proxy.plan = FaultPlan(reset_share=1.0)
+    proxy.plan.reset_due()  # the first reset (before forwarding) is spent: the next loses the reply
+    with pytest.raises(ConnectionError):
+        put_record_raw(proxy, name)
+    assert (proxy.counters.resets, proxy.counters.replies_lost) == (1, 1)
+    assert records_in(moto_endpoint, name) == [b"x"]
+
+
+def test_resets_are_exactly_their_share_and_alternate_before_and_after_forwarding() -> None:
+    plan = FaultPlan(reset_share=0.05, seed=2)
+    resets = [r for r in (plan.reset_due() for _ in range(200)) if r is not None]
+    assert len(resets) == 10
+    assert resets[:2] == [Reset.BEFORE_FORWARDING, Reset.REPLY_LOST]
+
+
+def test_a_new_plan_leaves_a_refused_link_refused(proxy: FaultProxy) -> None:
+    proxy.set_state(LinkState.REFUSE)
+    proxy.plan = FaultPlan()
+    with pytest.raises(EndpointConnectionError):
         kinesis(proxy).list_streams()  # type: ignore[attr-defined]
-    assert proxy.counters.resets >= 1
+
+
+def test_a_request_the_proxy_cannot_handle_is_answered_502_and_counted(proxy: FaultProxy) -> None:
+    proxy.plan = FaultPlan(throttle={"PutRecords": 0.5})
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    connection.request("POST", "/", body=b"not json", headers={"X-Amz-Target": "Kinesis_20131202.PutRecords"})
+    assert connection.getresponse().status == 502
+    assert proxy.counters.proxy_errors == 1
 
 
 def test_put_records_is_answered_with_some_records_rejected_and_only_the_rest_written(
@@ -89,7 +152,7 @@ def test_put_records_is_answered_with_some_records_rejected_and_only_the_rest_wr
 ) -> None:
     client = kinesis(proxy)
     name = stream(client, "partial")
-    proxy.plan.throttle["PutRecords"] = 0.5
+    proxy.plan = FaultPlan(throttle={"PutRecords": 0.5})
     records = [{"Data": f"{i}".encode(), "PartitionKey": "k"} for i in range(40)]
     response = client.put_records(StreamName=name, Records=records)  # type: ignore[attr-defined]
     rejected = [i for i, r in enumerate(response["Records"]) if r.get("ErrorCode")]
@@ -102,7 +165,7 @@ def test_put_records_is_answered_with_some_records_rejected_and_only_the_rest_wr
 
 
 def test_a_throttled_operation_gets_the_throttling_error_aws_sends(proxy: FaultProxy) -> None:
-    proxy.plan.throttle["ListTables"] = 1.0
+    proxy.plan = FaultPlan(throttle={"ListTables": 1.0})
     client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=proxy.url, config=NO_RETRIES)
     with pytest.raises(ClientError) as raised:
         client.list_tables()

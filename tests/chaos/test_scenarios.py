@@ -35,5 +35,7 @@ def test_every_scenario_loses_nothing(tmp_path: Path, lambda_zips: Path) -> None
     assert results["retries-exhausted"]["notes"]["records_given_up"] > 0
     assert results["poison-message"]["notes"]["poison_in_failure_queue"] > 0
     assert results["crash-mid-batch"]["notes"]["kills"]
+    assert sum(results["crash-mid-batch"]["notes"]["invocations_killed"].values()) > 0
+    assert results["bad-internet"]["notes"]["requests"] > 0
     assert report["passed"] is True
     assert json.loads((tmp_path / "report.json").read_text())["passed"] is True
