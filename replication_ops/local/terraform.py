@@ -229,9 +229,9 @@ class TerraformRoot:
         self.run("init", "-input=false", "-no-color")
 
     def apply(self, parallelism: int = 10, attempts: int = 2) -> None:
-        """Apply; a failed apply is applied again (``attempts`` in all), since a moto server busy
-        with two roots at once sometimes answers an SDK-retried call as a duplicate (seen:
-        AuthorizeSecurityGroupEgress "InvalidPermission.Duplicate"). Terraform resumes from its state."""
+        """Apply; a failed apply is applied again (``attempts`` in all). Seen once with moto busy with
+        both roots: AuthorizeSecurityGroupEgress answered "InvalidPermission.Duplicate", probably
+        for a call the SDK had retried. Terraform resumes from its state."""
         for attempt in range(1, attempts + 1):
             try:
                 self.run("apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}")
