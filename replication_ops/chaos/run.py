@@ -291,11 +291,7 @@ class ChaosRun:
         return run_cli(cli_command(*args, env_json=env_json))
 
     def discarded(self, side: str, kind: str) -> int:
-        total = 0
-        for mapping in self.runner.mappings:
-            if mapping.side == side and mapping.function.kind == kind:
-                total += sum(c.stats.records_discarded for c in list(mapping.consumers.values()))
-        return total
+        return self._stats().get(f"{side}:{kind}:records_discarded", 0)
 
     def drain_failure_queue(self, side: str, *, kind: str) -> int:
         """Delete the failure-queue messages of one kind (e.g. poison); return how many there were."""
@@ -325,15 +321,13 @@ class ChaosRun:
         return sum(proxy.counters.proxy_errors for proxy in proxies)
 
     def _stats(self) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for mapping in self.runner.mappings:
-            prefix = f"{mapping.side}:{mapping.function.kind}"
-            for consumer in list(mapping.consumers.values()):
-                stats = consumer.stats
-                for name in ("invocations", "function_errors", "partial_failures", "records_discarded"):
-                    key = f"{prefix}:{name}"
-                    totals[key] = totals.get(key, 0) + getattr(stats, name)
-        return totals
+        """The runner's counters that tell what a scenario did, as "side:kind:counter" -> total."""
+        return {
+            f"{side}:{kind}:{name}": entry[name]
+            for side, kinds in self.runner.mapping_counters().items()
+            for kind, entry in kinds.items()
+            for name in ("invocations", "function_errors", "partial_failures", "records_discarded")
+        }
 
     # -- the report ------------------------------------------------------------------------------
 

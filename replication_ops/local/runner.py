@@ -44,6 +44,17 @@ SHARD_LISTING_INTERVAL_SECONDS = 5.0
 # EMF metrics whose values are a distribution, not counts to add up (the replicator's own view of
 # the lag: applied time minus the version's timestamp, sampled).
 DISTRIBUTION_METRICS = ("ReplicationLatency",)
+CONSUMER_COUNTERS = (
+    "records_read",
+    "data_bytes_read",
+    "invocations",
+    "function_errors",
+    "partial_failures",
+    "bisections",
+    "records_discarded",
+    "iterator_refreshes",
+    "poll_errors",
+)
 
 
 class RunnerError(RuntimeError):
@@ -436,8 +447,9 @@ class EventSourceRunner:
                 return function
         return None
 
-    def summary(self) -> dict[str, Any]:
-        sides: dict[str, Any] = {}
+    def mapping_counters(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Side -> function kind -> the counters of its mapping's shard consumers, added up."""
+        sides: dict[str, dict[str, dict[str, Any]]] = {}
         for mapping in self.mappings:
             entry = sides.setdefault(mapping.side, {}).setdefault(
                 mapping.function.kind,
@@ -445,29 +457,17 @@ class EventSourceRunner:
                     "function": mapping.function.name,
                     "source": mapping.kind,
                     "shards": 0,
-                    "records_read": 0,
-                    "data_bytes_read": 0,
-                    "invocations": 0,
-                    "function_errors": 0,
-                    "partial_failures": 0,
-                    "bisections": 0,
-                    "records_discarded": 0,
-                    "iterator_refreshes": 0,
-                    "poll_errors": 0,
+                    **dict.fromkeys(CONSUMER_COUNTERS, 0),
                 },
             )
             for consumer in list(mapping.consumers.values()):
-                stats = consumer.stats
                 entry["shards"] += 1
-                entry["records_read"] += stats.records_read
-                entry["data_bytes_read"] += stats.data_bytes_read
-                entry["invocations"] += stats.invocations
-                entry["function_errors"] += stats.function_errors
-                entry["partial_failures"] += stats.partial_failures
-                entry["bisections"] += stats.bisections
-                entry["records_discarded"] += stats.records_discarded
-                entry["iterator_refreshes"] += stats.iterator_refreshes
-                entry["poll_errors"] += stats.poll_errors
+                for name in CONSUMER_COUNTERS:
+                    entry[name] += getattr(consumer.stats, name)
+        return sides
+
+    def summary(self) -> dict[str, Any]:
+        sides: dict[str, Any] = self.mapping_counters()
         for function in self.functions.values():
             entry = sides.setdefault(function.side, {}).setdefault(function.kind, {"function": function.name})
             metrics = function.runtime.metrics
