@@ -98,6 +98,8 @@ class ChaosRun:
     # -- hooks: proxies where AWS has the network ------------------------------------------------
 
     def _peer_endpoint(self, side: str, peer_url: str) -> str:
+        if side in self.peer_proxies:  # the environment started over with fresh partitions
+            self.peer_proxies[side].stop()
         proxy = FaultProxy(peer_url).start()
         self.peer_proxies[side] = proxy
         self.say(f"  {side} forwarder -> peer through fault proxy {proxy.url} -> {peer_url}")

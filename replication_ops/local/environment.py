@@ -79,7 +79,7 @@ class LocalEnvironment:
         paths.ensure()
         self._preflight()
         self._step("partitions", self._start_partitions)
-        self._step("terraform", self._apply)
+        self._step("terraform", self._apply_or_start_over)
         self._step("runner", self._start_runner)
         self._step("credentials", self._credentials)
 
@@ -105,6 +105,22 @@ class LocalEnvironment:
         self.partitions = {p.region: p for p in started}
         for partition in started:
             self.say(f"  {partition.region:<11} ({partition.side.partition}) {partition.endpoint_url}")
+
+    def _apply_or_start_over(self, attempts: int = 2) -> None:
+        """Apply both roots; after a failed apply, start again from fresh partitions (``attempts`` in
+        all). Applying again into the same partition does not help: a moto server busy with both
+        roots has twice answered a call the SDK had retried as a duplicate (a security group rule,
+        a Lambda function), so the resource exists there but not in Terraform's state."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._apply()
+                return
+            except TerraformError as error:
+                if attempt == attempts or any(root.cancelled for root in self.roots.values()):
+                    raise
+                self.say(f"terraform apply failed ({str(error).splitlines()[0]}); starting over once")
+                self._stop_partitions()
+                self._start_partitions()
 
     def _apply(self) -> None:
         paths = self.options.paths
@@ -239,8 +255,12 @@ class LocalEnvironment:
             except Exception:
                 log.exception("stopping the runner failed")
             self.runner = None
+        self._stop_partitions()
+
+    def _stop_partitions(self) -> None:
         for partition in self.partitions.values():
             try:
                 partition.stop()
             except Exception:
                 log.exception("stopping the %s partition failed", partition.region)
+        self.partitions = {}

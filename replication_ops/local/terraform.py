@@ -225,21 +225,15 @@ class TerraformRoot:
             process.kill()
             process.wait()
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
     def init(self) -> None:
         self.run("init", "-input=false", "-no-color")
 
-    def apply(self, parallelism: int = 10, attempts: int = 2) -> None:
-        """Apply; a failed apply is applied again (``attempts`` in all). Seen once with moto busy with
-        both roots: AuthorizeSecurityGroupEgress answered "InvalidPermission.Duplicate", probably
-        for a call the SDK had retried. Terraform resumes from its state."""
-        for attempt in range(1, attempts + 1):
-            try:
-                self.run("apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}")
-                break
-            except TerraformError as error:
-                if attempt == attempts or self._cancelled:
-                    raise
-                log.warning("terraform apply for %s failed, applying again: %s", self.side.region, error)
+    def apply(self, parallelism: int = 10) -> None:
+        self.run("apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}")
         self.read_outputs()
 
     def read_outputs(self) -> dict[str, Any]:

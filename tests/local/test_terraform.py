@@ -9,7 +9,6 @@ import pytest
 
 from replication_ops.local.config import REPO_ROOT, SIDES
 from replication_ops.local.terraform import (
-    TerraformError,
     TerraformRoot,
     cli_config_file,
     declared_variables,
@@ -73,45 +72,3 @@ def test_cli_configuration_precedence(tmp_path: Path, monkeypatch: pytest.Monkey
     assert made is not None and '"/opt/mirror"' in Path(made).read_text()
     monkeypatch.delenv("TF_PROVIDER_MIRROR")
     assert cli_config_file(tmp_path / "tf") is None
-
-
-def fake_terraform(tmp_path: Path, failing_applies: int) -> str:
-    """A terraform that fails its first ``failing_applies`` applies and answers output with {}."""
-    script = tmp_path / "terraform"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'count_file="{tmp_path}/applies"\n'
-        'case "$2" in\n'
-        '  apply) n=$(($(cat "$count_file" 2>/dev/null || echo 0) + 1)); echo $n > "$count_file"\n'
-        f"    if [ $n -le {failing_applies} ]; then\n"
-        '      echo "Error: InvalidPermission.Duplicate" >&2; exit 1\n'
-        "    fi ;;\n"
-        "  output) echo '{}' ;;\n"
-        "esac\n"
-    )
-    script.chmod(0o755)
-    return str(script)
-
-
-def applies(tmp_path: Path) -> int:
-    return int((tmp_path / "applies").read_text())
-
-
-def test_a_failed_apply_is_applied_again(tmp_path: Path) -> None:
-    root = TerraformRoot(
-        SIDES["cn-north-1"], tmp_path, "http://127.0.0.1:9", tmp_path / "tf.log",
-        terraform=fake_terraform(tmp_path, failing_applies=1),
-    )  # fmt: skip
-    root.apply()
-    assert applies(tmp_path) == 2
-
-
-def test_an_apply_that_keeps_failing_reports_its_error(tmp_path: Path) -> None:
-    root = TerraformRoot(
-        SIDES["cn-north-1"], tmp_path, "http://127.0.0.1:9", tmp_path / "tf.log",
-        terraform=fake_terraform(tmp_path, failing_applies=5),
-    )  # fmt: skip
-    with pytest.raises(TerraformError, match="apply failed for cn-north-1"):
-        root.apply()
-    assert applies(tmp_path) == 2
-    assert "InvalidPermission.Duplicate" in (tmp_path / "tf.log").read_text()
