@@ -13,7 +13,7 @@ from typing import Any
 from replication.changes import Change
 from replication.keys import TypedItem
 from replication.settings import VersionAttributes
-from replication.table_writer import TOMBSTONE_SOURCE_LOCAL, Tombstone
+from replication.table_writer import DELETE_MARK, Tombstone
 from replication.versions import Version, delete_version, newest, stamp_version, version_of
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -24,7 +24,7 @@ class Action(Enum):
     DELETE = "delete"  # a local delete: remember it (tombstone), then send it
     STAMP = "stamp"  # a local write without a newer version: stamp it; the stamp's record is sent
     DELETE_WINS = "delete-wins"  # a new item older than a remembered delete: remove it, send nothing
-    ECHO = "echo"  # written by the replicator (or enforcing a delete): never sent back
+    ECHO = "echo"  # written by the engine (replicator, or the forwarder enforcing a delete): not sent
     TTL = "ttl"  # a TTL expiry, not replicated by default
 
 
@@ -47,8 +47,9 @@ class ClassifyContext:
 
 
 def needs_tombstone(record: dict[str, Any]) -> bool:
-    """INSERTs and REMOVEs are decided against the key's tombstone; MODIFYs against the old image."""
-    return record.get("eventName") in ("INSERT", "REMOVE")
+    """INSERTs are decided against the key's tombstone; MODIFYs against the old image; REMOVEs by
+    the engine's delete mark."""
+    return record.get("eventName") == "INSERT"
 
 
 def stream_time(record: dict[str, Any]) -> Decimal:
@@ -67,9 +68,13 @@ def classify(record: dict[str, Any], tombstone: Tombstone | None, context: Class
     key: TypedItem = stream["Keys"]
     old_version = version_of(stream.get("OldImage"), context.names)
     if record["eventName"] == "REMOVE":
-        return _classify_remove(record, key, old_version, tombstone, context)
+        return _classify_remove(record, key, old_version, context)
 
     new_image: TypedItem = stream["NewImage"]
+    if DELETE_MARK in new_image:
+        if DELETE_MARK not in stream.get("OldImage", {}):
+            return Decision(Action.ECHO, key)  # the engine marking the item it is about to delete
+        new_image = {name: value for name, value in new_image.items() if name != DELETE_MARK}
     new_version = version_of(new_image, context.names)
     if record["eventName"] == "INSERT":
         floor = tombstone.version if tombstone else None
@@ -98,18 +103,11 @@ def _classify_remove(
     record: dict[str, Any],
     key: TypedItem,
     old_version: Version | None,
-    tombstone: Tombstone | None,
     context: ClassifyContext,
 ) -> Decision:
+    if DELETE_MARK in record["dynamodb"].get("OldImage", {}):
+        return Decision(Action.ECHO, key)  # the engine removed it (replicator, or enforcing a delete)
     if is_ttl_delete(record) and not context.replicate_ttl_deletes:
         return Decision(Action.TTL, key)
     deleted = delete_version(old_version, stream_time(record), context.local_region)
-    if tombstone is not None:
-        if tombstone.source == TOMBSTONE_SOURCE_LOCAL and tombstone.version == deleted:
-            # Our own earlier attempt at this very delete (a retried batch): send it again.
-            return Decision(Action.DELETE, key, change=Change(key, deleted))
-        if old_version is None or tombstone.version.as_upsert() >= old_version:
-            # A remembered delete already covers what was removed: the replicator (or the
-            # forwarder enforcing a delete) removed it. Nothing new to tell the peer.
-            return Decision(Action.ECHO, key)
     return Decision(Action.DELETE, key, change=Change(key, deleted))

@@ -35,6 +35,9 @@ THROTTLING_CODES = frozenset(
 TOMBSTONE_KEY = "k"
 TOMBSTONE_SOURCE_LOCAL = "local"
 TOMBSTONE_SOURCE_REPLICATED = "replicated"
+# Set on an item right before the engine deletes it: the REMOVE record's old image then shows that
+# the engine removed the item (an echo), not the application.
+DELETE_MARK = "_ddbrep_deleting"
 BATCH_GET_LIMIT = 100
 
 
@@ -198,24 +201,41 @@ class TableWriter:
             raise
 
     def delete_if_older(self, key: TypedItem, version: Version) -> DeleteResult:
-        """Delete the item unless its version is newer than the delete."""
+        """Delete the item unless its version is newer than the delete: mark it, then delete it while
+        the mark is there. The mark (in the REMOVE record's old image) tells the forwarder that the
+        engine removed the item; an application write in between replaces or keeps the mark."""
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
+        names["#mark"] = DELETE_MARK
+        values[":mark"] = {"S": f"{format_timestamp(version.timestamp)} {version.origin}"}
         try:
-            response = self._db.delete_item(
+            self._db.update_item(
                 TableName=self._settings.table_name,
                 Key=to_client(key),
-                ConditionExpression="attribute_not_exists(#key) OR "
+                UpdateExpression="SET #mark = :mark",
+                ConditionExpression="attribute_exists(#key) AND "
                 + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
-                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return DeleteResult.NEWER
+                return DeleteResult.NEWER if error.response.get("Item") else DeleteResult.ABSENT
             raise
-        return DeleteResult.REMOVED if response.get("Attributes") else DeleteResult.ABSENT
+        try:
+            self._db.delete_item(
+                TableName=self._settings.table_name,
+                Key=to_client(key),
+                ConditionExpression="#mark = :mark",
+                ExpressionAttributeNames={"#mark": DELETE_MARK},
+                ExpressionAttributeValues={":mark": values[":mark"]},
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return DeleteResult.NEWER  # replaced by the application meanwhile: a newer local write
+            raise
+        return DeleteResult.REMOVED
 
     def stamp(self, key: TypedItem, seen: Version | None, stamp: Version) -> bool:
         """Give a local write without a newer version of its own the version ``stamp``.
@@ -225,6 +245,7 @@ class TableWriter:
         """
         names, values = self._version_placeholders(stamp)
         names["#key"] = next(iter(key))
+        names["#mark"] = DELETE_MARK
         if seen is None:
             unchanged = "(attribute_not_exists(#ts) OR attribute_not_exists(#origin))"
         else:
@@ -236,7 +257,8 @@ class TableWriter:
                 lambda: self._db.update_item(
                     TableName=self._settings.table_name,
                     Key=to_client(key),
-                    UpdateExpression="SET #ts = :ts, #origin = :origin",
+                    # A mark left by a delete that lost to this write must not mark the write.
+                    UpdateExpression="SET #ts = :ts, #origin = :origin REMOVE #mark",
                     ConditionExpression=f"attribute_exists(#key) AND {unchanged}",
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,

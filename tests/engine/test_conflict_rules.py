@@ -36,8 +36,26 @@ def test_a_delete_replicates_and_is_not_echoed_back(pair: Pair) -> None:
     pair.china.replicate(delivered)
     report = pair.china.forward()
     assert pair.china.get(KEY) is None
-    assert report.counts[Action.ECHO] == 1
+    assert report.counts[Action.ECHO] == 2  # the engine's delete mark, then the removal
     assert pair.china.sender.outbox == []
+
+
+def test_a_local_delete_is_sent_even_when_the_peers_delete_of_the_item_is_remembered(pair: Pair) -> None:
+    # GIVEN the item on both sides, deleted on us-east-1 and in flight to cn-north-1
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200000")
+    pair.settle()
+    pair.us.delete(KEY)
+    pair.us.forward()
+    peers_delete = pair.us.sender.outbox
+    pair.us.sender.outbox = []
+    # WHEN the application deletes it on cn-north-1 too, and the peer's delete lands (its tombstone
+    # written, nothing left to remove) before the forwarder reads cn-north-1's REMOVE
+    pair.china.delete(KEY)
+    pair.china.replicate(peers_delete)
+    report = pair.china.forward()
+    # THEN the local delete is not taken for the peer's echo: it is sent with its own version
+    assert (report.counts[Action.DELETE], report.counts[Action.ECHO]) == (1, 0)
+    assert len(pair.china.sender.outbox) == 1
 
 
 def test_a_replicated_upsert_is_not_echoed_back(pair: Pair) -> None:
