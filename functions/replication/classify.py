@@ -14,7 +14,7 @@ from replication.changes import Change
 from replication.keys import TypedItem
 from replication.settings import VersionAttributes
 from replication.table_writer import DELETE_MARK, Tombstone
-from replication.versions import Version, delete_version, newest, stamp_version, version_of
+from replication.versions import Version, delete_version, newest, parse_timestamp, stamp_version, version_of
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
@@ -105,9 +105,22 @@ def _classify_remove(
     old_version: Version | None,
     context: ClassifyContext,
 ) -> Decision:
-    if DELETE_MARK in record["dynamodb"].get("OldImage", {}):
-        return Decision(Action.ECHO, key)  # the engine removed it (replicator, or enforcing a delete)
+    if _removed_by_engine(record["dynamodb"].get("OldImage", {}), old_version):
+        return Decision(Action.ECHO, key)  # the replicator, or the forwarder enforcing a delete
     if is_ttl_delete(record) and not context.replicate_ttl_deletes:
         return Decision(Action.TTL, key)
     deleted = delete_version(old_version, stream_time(record), context.local_region)
     return Decision(Action.DELETE, key, change=Change(key, deleted))
+
+
+def _removed_by_engine(old_image: TypedItem, old_version: Version | None) -> bool:
+    """The old image carries the engine's delete mark, and a version the engine's delete could
+    remove (not newer than the delete's). A mark left by a delete attempt that failed stays on the
+    item until a write replaces it; a later, newer application write keeps it, and that item's
+    removal is the application's."""
+    mark = old_image.get(DELETE_MARK, {}).get("S", "")
+    timestamp, _, origin = mark.partition(" ")
+    marked = parse_timestamp(timestamp)
+    if marked is None or not origin:
+        return False
+    return old_version is None or old_version <= Version(marked, origin)

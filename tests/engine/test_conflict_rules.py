@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from replication.classify import Action
+from replication.table_writer import DELETE_MARK
 
-from .harness import Pair
+from .harness import NAMES, TABLE, Pair
 
 KEY = {"pk": {"S": "user#1"}, "sk": {"S": "profile"}}
 
@@ -191,3 +192,32 @@ def test_a_local_insert_older_than_a_remembered_delete_loses_to_it(pair: Pair) -
     pair.settle()
     assert pair.china.get(KEY) is None
     assert pair.us.get(KEY) is None
+
+
+def test_a_delete_mark_left_by_a_failed_delete_does_not_hide_a_later_local_delete(pair: Pair) -> None:
+    # GIVEN an item the engine marked for a delete (at version 1764200000) that never completed
+    pair.china.put(KEY, {"city": {"S": "Beijing"}}, "1764200000")
+    pair.china.forward()
+    pair.china.db.update_item(
+        TableName=TABLE,
+        Key=KEY,
+        UpdateExpression="SET #m = :m",
+        ExpressionAttributeNames={"#m": DELETE_MARK},
+        ExpressionAttributeValues={":m": {"S": "1764200000 us-east-1"}},
+    )
+    # WHEN the application writes a newer version with an UpdateItem (the mark stays) and deletes it
+    pair.china.db.update_item(
+        TableName=TABLE,
+        Key=KEY,
+        UpdateExpression="SET #ts = :ts, #o = :o",
+        ExpressionAttributeNames={"#ts": NAMES.timestamp, "#o": NAMES.origin},
+        ExpressionAttributeValues={":ts": {"N": "1764200005"}, ":o": {"S": "cn-north-1"}},
+    )
+    pair.china.delete(KEY)
+    report = pair.china.forward()
+    # THEN the mark's own record is an echo, the update and the delete are the application's
+    assert (report.counts[Action.ECHO], report.counts[Action.FORWARD], report.counts[Action.DELETE]) == (
+        1,
+        1,
+        1,
+    )
