@@ -88,3 +88,4 @@ resource "aws_iam_user_group_membership" "peer_writer" {
   user   = aws_iam_user.peer_writer[0].name
   groups = [aws_iam_group.peer_writer[0].name]
 }
+
