@@ -75,6 +75,10 @@ class Paths:
         return self.base / "report.json"
 
     @property
+    def iam_json(self) -> Path:
+        return self.base / "iam.json"
+
+    @property
     def pid_file(self) -> Path:
         return self.base / "up.pid"
 

@@ -108,6 +108,7 @@ class CallRecord:
     action: str
     resource: str
     decision: str  # "allowed", "explicit deny", "no identity-based policy allows", or an error code
+    region: str = ""
     source_ip: str = ""
     via_service: str = ""
     policy: str = ""
@@ -219,10 +220,31 @@ def policies_of(principal: Principal, region: str) -> list[NamedPolicy]:
     return found
 
 
-def role_arn_of_session(principal: Principal) -> str:
-    """``arn:aws:sts::111:assumed-role/R/session`` -> ``arn:aws:iam::111:role/R`` (its aws:PrincipalArn)."""
-    partition = principal.arn.split(":")[1]
-    return f"arn:{partition}:iam::{ACCOUNT_ID}:role/{principal.name}"
+def principal_arn_key(principal_arn: str) -> str:
+    """``aws:PrincipalArn``: a role session's role (``arn:aws:iam::111:role/R`` for
+    ``arn:aws:sts::111:assumed-role/R/session``), else the principal's own ARN."""
+    parts = principal_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
+    return principal_arn
+
+
+def request_context(
+    principal_arn: str, region: str, source_ip: str, via_service: str | None
+) -> dict[str, str]:
+    """The condition keys of one authorization: the caller's own call carries ``aws:SourceIp`` (the
+    connection's address); a KMS call a service makes on the caller's behalf carries
+    ``kms:ViaService`` and ``kms:CallerAccount`` instead."""
+    context = {
+        "aws:PrincipalArn": principal_arn_key(principal_arn),
+        "aws:PrincipalAccount": ACCOUNT_ID,
+        "aws:RequestedRegion": region,
+    }
+    if via_service:
+        context.update({"kms:ViaService": via_service, "kms:CallerAccount": ACCOUNT_ID})
+    else:
+        context["aws:SourceIp"] = source_ip
+    return context
 
 
 # -- signatures -----------------------------------------------------------------------------------
@@ -417,6 +439,7 @@ class IamEnforcement:
                 item.action,
                 item.resource,
                 decision.effect.value,
+                request.region,
                 source_ip,
                 item.via_service or "",
                 decision.policy or "",
@@ -448,17 +471,7 @@ class IamEnforcement:
     ) -> Decision:
         if principal.kind == "service":
             return self._service_decision(principal, item, request)
-        context: dict[str, str] = {
-            "aws:PrincipalArn": role_arn_of_session(principal)
-            if principal.kind == "assumed-role"
-            else principal.arn,
-            "aws:PrincipalAccount": ACCOUNT_ID,
-            "aws:RequestedRegion": request.region,
-        }
-        if item.via_service:
-            context.update({"kms:ViaService": item.via_service, "kms:CallerAccount": ACCOUNT_ID})
-        else:
-            context["aws:SourceIp"] = source_ip  # a call a service makes on the caller's behalf has none
+        context = request_context(principal.arn, request.region, source_ip, item.via_service)
         try:
             return evaluate(policies_of(principal, request.region), item.action, item.resource, context)
         except UnsupportedPolicy as error:
@@ -493,7 +506,8 @@ class IamEnforcement:
         message: str,
     ) -> Iterable[bytes]:
         action = f"{request.service}:{request.operation}" if request and request.operation else "*"
-        if self.ledger.add(CallRecord(who, action, "", code, source_ip)):
+        region = request.region if request else ""
+        if self.ledger.add(CallRecord(who, action, "", code, region, source_ip)):
             log.warning("IAM refused %s: %s", who, code)
         return self._error(start_response, request, code, message)
 
