@@ -210,7 +210,8 @@ locals {
     },
     {
       # Not exercised locally: ec2:DeleteNetworkInterface, ec2:AssignPrivateIpAddresses,
-      # ec2:UnassignPrivateIpAddresses. As above.
+      # ec2:UnassignPrivateIpAddresses. Lambda manages the function's network interfaces with its
+      # role; the local environment runs no VPC.
       Sid      = "ManageNetworkInterfaces"
       Effect   = "Allow"
       Action   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
@@ -218,7 +219,8 @@ locals {
     },
     {
       # Describe calls have no resource-level permission.
-      # Not exercised locally: ec2:DescribeNetworkInterfaces. As above.
+      # Not exercised locally: ec2:DescribeNetworkInterfaces. Lambda looks up the function's network
+      # interfaces with its role; the local environment runs no VPC.
       Sid      = "DescribeNetworkInterfaces"
       Effect   = "Allow"
       Action   = "ec2:DescribeNetworkInterfaces"
