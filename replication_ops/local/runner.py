@@ -143,8 +143,13 @@ def lambda_environment(
 
 
 class _SqsOrSnsDestination:
-    def __init__(self, clients: SideClients, arn: str) -> None:
+    """Lambda's on-failure destination: the record is sent with the function's role (``clients``),
+    which needs only ``sqs:SendMessage`` / ``sns:Publish``; the queue's URL is the service's own
+    look-up (``service_clients``: Lambda addresses the queue by its ARN)."""
+
+    def __init__(self, clients: SideClients, arn: str, service_clients: SideClients | None = None) -> None:
         self._clients = clients
+        self._service_clients = service_clients or clients
         self.arn = arn
         self._queue_url: str | None = None
         self.sent = 0
@@ -155,7 +160,7 @@ class _SqsOrSnsDestination:
         if service == "sqs":
             if self._queue_url is None:
                 account, name = self.arn.split(":")[4], self.arn.split(":")[5]
-                self._queue_url = self._clients.sqs.get_queue_url(
+                self._queue_url = self._service_clients.sqs.get_queue_url(
                     QueueName=name, QueueOwnerAWSAccountId=account
                 )["QueueUrl"]
             self._clients.sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
@@ -336,7 +341,7 @@ class EventSourceRunner:
                     log.info("%s: mapping %s polled with one batch per shard at a time", region, config.uuid)
                 function = self._function(region, config.function_arn)
                 destination = (
-                    _SqsOrSnsDestination(function.role_clients, config.on_failure_destination)
+                    _SqsOrSnsDestination(function.role_clients, config.on_failure_destination, clients)
                     if config.on_failure_destination
                     else None
                 )
