@@ -111,10 +111,26 @@ variable "peer_credentials" {
   sensitive = true
 }
 
-variable "peer_writer_allowed_source_ips" {
-  description = "CIDRs this side's peer-writer user may write from: the peer's nat_public_ips as /32 (empty: any)."
+variable "peer_nat_public_ips" {
+  description = "Output nat_public_ips of envs/us-east-1: the addresses the peer's forwarder writes into this side's inbox from. With operator_source_cidrs, the only sources this side's peer-writer key is accepted from; both empty: any address (set them once the peer exists)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for ip in var.peer_nat_public_ips : can(cidrhost("${ip}/32", 0))])
+    error_message = "peer_nat_public_ips must be IPv4 addresses, such as 203.0.113.10 (no prefix length)."
+  }
+}
+
+variable "operator_source_cidrs" {
+  description = "CIDRs the operator runs `ddb-replication credentials` and `rotate` from: their probe writes into this side's inbox with the peer-writer key."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.operator_source_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "operator_source_cidrs must be CIDR blocks, such as 198.51.100.7/32."
+  }
 }
 
 variable "secret_recovery_window_in_days" {

@@ -19,7 +19,8 @@ module "replication" {
 
   secret_recovery_window_in_days = var.secret_recovery_window_in_days
 
-  peer_writer_allowed_source_ips = var.peer_writer_allowed_source_ips
+  # The peer's forwarder (its NAT gateways) and the operator's probe; nothing else.
+  peer_writer_allowed_source_ips = distinct(concat([for ip in var.peer_nat_public_ips : "${ip}/32"], var.operator_source_cidrs))
 
   forwarder_zip_path  = var.forwarder_zip_path
   replicator_zip_path = var.replicator_zip_path

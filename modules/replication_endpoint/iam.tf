@@ -23,6 +23,8 @@ locals {
       Resource = local.failure_queue_arn
     },
     {
+      # SQS encrypts (GenerateDataKey) and checks (Decrypt) a message's data key with the sender's
+      # permissions (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
       Sid       = "EncryptFailureQueueMessages"
       Effect    = "Allow"
       Action    = ["kms:GenerateDataKey", "kms:Decrypt"]
@@ -33,6 +35,9 @@ locals {
 
   # The tables (and so the table's stream) are encrypted with the module's key: DynamoDB uses it on
   # the caller's behalf. Stream reads are listed under both DynamoDB endpoints.
+  # Not exercised locally: kms:Decrypt, kms:Encrypt, kms:GenerateDataKey. The local environment does
+  # not emulate DynamoDB's own use of a customer managed key (moto encrypts nothing), so no call there
+  # needs this statement; AWS's key policy for DynamoDB keys names exactly these uses through DynamoDB.
   table_key_statement = {
     Sid      = "UseTableKey"
     Effect   = "Allow"
@@ -45,6 +50,8 @@ locals {
 
   xray_statements = [for s in [{
     # X-Ray has no resource-level permissions.
+    # Not exercised locally: xray:PutTraceSegments, xray:PutTelemetryRecords. Lambda's tracing sends
+    # the segments; the local runner does not trace (and tracing_mode is PassThrough by default).
     Sid      = "WriteTraces"
     Effect   = "Allow"
     Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -56,12 +63,15 @@ locals {
     Statement = concat(
       [
         {
+          # Not exercised locally: logs:CreateLogStream, logs:PutLogEvents. Lambda writes the
+          # function's output to CloudWatch Logs with this role; the local runner writes it to files.
           Sid      = "WriteLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
           Resource = "${local.log_group_arn_base}${local.forwarder_log_group_name}:*"
         },
         {
+          # Lambda's poller reads the stream with this role (the event source mapping).
           Sid      = "ReadTableStream"
           Effect   = "Allow"
           Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
@@ -69,22 +79,29 @@ locals {
         },
         {
           # ListStreams has no resource-level permission.
+          # Not exercised locally: dynamodb:ListStreams. Lambda requires it of an execution role with a
+          # DynamoDB stream source (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html);
+          # the local poller reads the stream by its ARN.
           Sid      = "ListTableStreams"
           Effect   = "Allow"
           Action   = "dynamodb:ListStreams"
           Resource = "*"
         },
         {
-          # In-place version stamps of unversioned local writes; removal of an item a local delete wins over.
+          # In-place version stamps of unversioned local writes and the engine's delete mark
+          # (UpdateItem); removal of an item a local delete wins over (DeleteItem).
+          # Not exercised locally: dynamodb:DeleteItem. Only an older replicated upsert that recreated
+          # an item between a local delete and its forwarding is removed: a race a run need not meet.
           Sid      = "StampTable"
           Effect   = "Allow"
           Action   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
           Resource = local.table_arn
         },
         {
+          # Tombstone look-ups (BatchGetItem) and local deletes remembered (PutItem).
           Sid      = "RecordTombstones"
           Effect   = "Allow"
-          Action   = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"]
+          Action   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
           Resource = local.tombstone_table_arn
         },
         {
@@ -113,12 +130,18 @@ locals {
     Statement = concat(
       [
         {
+          # Not exercised locally: logs:CreateLogStream, logs:PutLogEvents. Lambda writes the
+          # function's output to CloudWatch Logs with this role; the local runner writes it to files.
           Sid      = "WriteLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
           Resource = "${local.log_group_arn_base}${local.replicator_log_group_name}:*"
         },
         {
+          # Lambda's poller reads the inbox with this role (the event source mapping).
+          # Not exercised locally: kinesis:DescribeStream, kinesis:DescribeStreamSummary. Lambda needs
+          # them to manage a Kinesis event source (https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-create.html);
+          # the local poller lists the shards with ListShards.
           Sid    = "ReadInbox"
           Effect = "Allow"
           Action = [
@@ -132,6 +155,8 @@ locals {
         },
         {
           # ListStreams has no resource-level permission.
+          # Not exercised locally: kinesis:ListStreams. Part of Lambda's execution-role permissions for
+          # a Kinesis source (AWSLambdaKinesisExecutionRole); the local poller reads the inbox by its ARN.
           Sid      = "ListInboxStreams"
           Effect   = "Allow"
           Action   = "kinesis:ListStreams"
@@ -145,11 +170,20 @@ locals {
           Condition = { StringEquals = { "kms:ViaService" = local.via_service["kinesis"] } }
         },
         {
-          # TransactWriteItems needs the per-item actions.
+          # Upserts (PutItem, also the Put inside TransactWriteItems, which IAM authorizes per item);
+          # deletes: the engine marks the item (UpdateItem), then deletes it while marked (DeleteItem).
           Sid      = "ApplyChanges"
           Effect   = "Allow"
-          Action   = ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"]
-          Resource = [local.table_arn, local.tombstone_table_arn]
+          Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+          Resource = local.table_arn
+        },
+        {
+          # Replicated deletes and probe receipts (PutItem); a new item's tombstone check, the
+          # ConditionCheck inside TransactWriteItems (ConditionCheckItem).
+          Sid      = "RecordTombstones"
+          Effect   = "Allow"
+          Action   = ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+          Resource = local.tombstone_table_arn
         },
         local.table_key_statement,
       ],
@@ -163,6 +197,8 @@ locals {
   # function's subnets and security groups where EC2 allows it.
   vpc_access_statements = [
     {
+      # Not exercised locally: ec2:CreateNetworkInterface. Lambda manages the function's network
+      # interfaces with its role; the local environment runs no VPC.
       Sid    = "CreateNetworkInterfaces"
       Effect = "Allow"
       Action = "ec2:CreateNetworkInterface"
@@ -173,6 +209,9 @@ locals {
       )
     },
     {
+      # Not exercised locally: ec2:DeleteNetworkInterface, ec2:AssignPrivateIpAddresses,
+      # ec2:UnassignPrivateIpAddresses. Lambda manages the function's network interfaces with its
+      # role; the local environment runs no VPC.
       Sid      = "ManageNetworkInterfaces"
       Effect   = "Allow"
       Action   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
@@ -180,6 +219,8 @@ locals {
     },
     {
       # Describe calls have no resource-level permission.
+      # Not exercised locally: ec2:DescribeNetworkInterfaces. Lambda looks up the function's network
+      # interfaces with its role; the local environment runs no VPC.
       Sid      = "DescribeNetworkInterfaces"
       Effect   = "Allow"
       Action   = "ec2:DescribeNetworkInterfaces"

@@ -134,3 +134,8 @@ output "replicator_role_name" {
   description = "IAM role of the replicator."
   value       = aws_iam_role.replicator.name
 }
+
+output "peer_writer_allowed_source_ips" {
+  description = "Source CIDRs the peer-writer key is accepted from (aws:SourceIp); empty: any address."
+  value       = var.peer_writer_allowed_source_ips
+}

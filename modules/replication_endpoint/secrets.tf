@@ -37,10 +37,13 @@ locals {
       merge({
         Sid      = "WriteInbox"
         Effect   = "Allow"
-        Action   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"]
+        # PutRecords from the peer's forwarder, PutRecord from the operator's credentials probe.
+        Action   = ["kinesis:PutRecord", "kinesis:PutRecords"]
         Resource = local.inbox_stream_arn
       }, length(local.peer_writer_source_condition) == 0 ? {} : { Condition = local.peer_writer_source_condition }),
       {
+        # Kinesis encrypts each record with a data key generated with the producer's permissions
+        # (https://docs.aws.amazon.com/streams/latest/dev/permissions-user-key-KMS.html).
         Sid      = "EncryptInboxRecords"
         Effect   = "Allow"
         Action   = "kms:GenerateDataKey"
@@ -85,3 +88,4 @@ resource "aws_iam_user_group_membership" "peer_writer" {
   user   = aws_iam_user.peer_writer[0].name
   groups = [aws_iam_group.peer_writer[0].name]
 }
+

@@ -220,9 +220,14 @@ variable "create_peer_writer_user" {
 }
 
 variable "peer_writer_allowed_source_ips" {
-  description = "Source addresses (CIDR) the peer-writer may write from, e.g. the PEER's nat_public_ips as /32. Empty (default): any address, the access key alone protects the inbox. Set it once both sides exist."
+  description = "Source addresses (CIDR) the peer-writer may write from (aws:SourceIp): the PEER's nat_public_ips as /32, plus the operator's addresses for the `ddb-replication credentials`/`rotate` probe. Empty (default): any address, the access key alone protects the inbox. Set it once both sides exist."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.peer_writer_allowed_source_ips : can(cidrhost(cidr, 0))])
+    error_message = "peer_writer_allowed_source_ips must be CIDR blocks, such as 203.0.113.10/32."
+  }
 }
 
 ################################################################################

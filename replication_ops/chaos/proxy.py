@@ -257,9 +257,10 @@ def _read_request(reader: Any) -> Request | None:
 
 
 def _forward(upstream: http.client.HTTPConnection, request: Request) -> tuple[int, dict[str, str], bytes]:
-    skipped = ("content-length", "connection", "host")
+    # The client's Host header goes through unchanged: it is part of the SigV4 signature, which the
+    # partitions check (a network fault never rewrites a request).
+    skipped = ("content-length", "connection")
     sent = {k: v for k, v in request.headers.items() if k not in skipped}
-    sent["Host"] = f"{upstream.host}:{upstream.port}"
     upstream.request(request.method, request.path, body=request.body, headers=sent)
     response = upstream.getresponse()
     payload = response.read()

@@ -333,9 +333,26 @@ class ChaosRun:
 
     # -- the report ------------------------------------------------------------------------------
 
+    def _iam(self) -> dict[str, Any] | None:
+        """The IAM decisions of the whole run (iam.json beside the report); None when not enforced."""
+        try:
+            record = self.environment.iam_record()
+        except Exception as error:  # the partitions are gone (a failed start): nothing to read
+            self.say(f"IAM record not read: {error}")
+            return None
+        if record is None:
+            return None
+        record.write(self.options.base / "iam.json")
+        return record.summary()
+
     def _report(self, seconds: float, stopped_by: str | None = None) -> dict[str, Any]:
+        iam = self._iam()
+        denied = iam["denied"] if iam else []
         report = {
-            "passed": bool(self.results) and stopped_by is None and all(r["passed"] for r in self.results),
+            "passed": bool(self.results)
+            and stopped_by is None
+            and all(r["passed"] for r in self.results)
+            and not denied,
             "stopped_by": stopped_by,
             "scale": asdict(self.options.scale),
             "seconds": round(seconds, 1),
@@ -345,6 +362,7 @@ class ChaosRun:
                 "conflict_share": self.options.conflict_share,
             },
             "scenarios": self.results,
+            "iam": iam,
         }
         path = self.options.base / "report.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -354,6 +372,13 @@ class ChaosRun:
         table = render_table(self.results)
         (self.options.base / "report.txt").write_text(table + "\n", encoding="utf-8")
         self.say("\n" + table)
+        if iam is not None:
+            calls = iam["calls"]
+            self.say(
+                f"\nIAM enforced: {calls:,} calls authorized by the callers' policies, {len(denied)} denied"
+            )
+            for line in denied:
+                self.say(f"  denied: {line}")
         self.say(f"\nreport: {path}   ({seconds:.0f} s)   {'ALL PASSED' if report['passed'] else 'FAILED'}")
         return report
 

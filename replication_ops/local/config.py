@@ -17,9 +17,15 @@ DEMO_TABLE_NAME = "user-profiles"
 HASH_KEY = "pk"
 RANGE_KEY = "sk"
 
-# Credentials the local tools use towards moto (it accepts any; nothing real is ever used).
+# The local administrator's key (an IAM user with an Allow-everything policy in each partition, made
+# by the launcher): Terraform, the load generator, the watcher and the runner's bookkeeping use it.
+# Nothing real is ever used.
 LOCAL_ACCESS_KEY_ID = "AKIALOCALDEMO0000000"
 LOCAL_SECRET_ACCESS_KEY = "local-demo-secret-not-a-real-key"
+# The Lambda service's own key: with IAM enforced it may only assume roles that trust
+# lambda.amazonaws.com (the runner assumes each function's execution role with it).
+LAMBDA_SERVICE_ACCESS_KEY_ID = "AKIALOCALLAMBDASVC00"
+LAMBDA_SERVICE_SECRET_ACCESS_KEY = "local-lambda-service-not-a-real-key"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,10 @@ class Paths:
     @property
     def report_json(self) -> Path:
         return self.base / "report.json"
+
+    @property
+    def iam_json(self) -> Path:
+        return self.base / "iam.json"
 
     @property
     def pid_file(self) -> Path:

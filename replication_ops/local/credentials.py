@@ -102,10 +102,23 @@ def install_credentials(
     return lines
 
 
-def create_application_key(clients: SideClients, user_name: str = "local-demo-app") -> tuple[str, str]:
-    """An access key for a user of the local environment (moto accepts any, but this one is real there)."""
+OPERATOR_USER = "local-operator"
+OPERATOR_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def create_operator_key(clients: SideClients, user_name: str = OPERATOR_USER) -> tuple[str, str]:
+    """An access key for the operator of the local pair: what ``environment.json`` hands the
+    operations CLI (``--local-env``) and the README's examples. Terraform makes no operator policy;
+    locally the operator is an administrator of its account (``Allow *``), its calls are recorded
+    under its own name."""
     iam = clients.iam
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_user(UserName=user_name, Path="/local/")
+        iam.put_user_policy(
+            UserName=user_name, PolicyName="operator", PolicyDocument=json.dumps(OPERATOR_POLICY)
+        )
     key = iam.create_access_key(UserName=user_name)["AccessKey"]
     return key["AccessKeyId"], key["SecretAccessKey"]

@@ -155,6 +155,7 @@ def _load_and_verify(
 
     tables = {side: scan_table(clients[side].dynamodb, environment.table(side)) for side in SIDE_NAMES}
     runner.stop()  # workers exit, their last log lines (EMF metrics) are read
+    iam = environment.iam_record()
     verification = verify(tables, load, observations)
     peers = {side: SIDES[side].peer for side in SIDE_NAMES}
     lags = lag_samples(load, observations, peers)
@@ -177,6 +178,9 @@ def _load_and_verify(
             "terraform_variables_not_in_roots": environment.missing_variables,
         },
     )
+    if iam is not None:
+        iam.write(paths.iam_json)
+        report["iam"] = iam.summary()
     for slow in report["lag_seconds"]["slowest"][:2]:  # what the streams showed, for a look at outliers
         slow["streams"] = {side: observations[side].history.get(slow["key"], []) for side in SIDE_NAMES}
     write_report(report, paths.report_json)
@@ -187,4 +191,17 @@ def _load_and_verify(
     if verification.examples:
         for example in verification.examples:
             say(f"  mismatch: {example}")
-    return DemoResult(report, 0 if report["converged"] else 1)
+    denied = _say_iam(report, paths.iam_json, say)
+    return DemoResult(report, 0 if report["converged"] and not denied else 1)
+
+
+def _say_iam(report: dict[str, Any], path: Any, say: Callable[[str], None]) -> list[str]:
+    """The IAM line of the demo (when enforced); the calls a policy denied."""
+    if "iam" not in report:
+        return []
+    denied: list[str] = report["iam"]["denied"]
+    calls = report["iam"]["calls"]
+    say(f"IAM enforced: {calls:,} calls authorized by the callers' policies, {len(denied)} denied ({path})")
+    for line in denied:
+        say(f"  denied: {line}")
+    return denied

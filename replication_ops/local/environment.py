@@ -24,7 +24,9 @@ from replication_ops.local.config import (
     TIMESTAMP_ATTRIBUTE,
     Paths,
 )
-from replication_ops.local.credentials import SideDeployment, create_application_key, install_credentials
+from replication_ops.local.credentials import SideDeployment, create_operator_key, install_credentials
+from replication_ops.local.iam_audit import Call as IamCall
+from replication_ops.local.iam_audit import IamRecord, module_principals, read_policies
 from replication_ops.local.partitions import LocalPartition, start_partitions
 from replication_ops.local.runner import EventSourceRunner, SideEndpoint
 from replication_ops.local.terraform import (
@@ -58,6 +60,8 @@ class EnvironmentOptions:
     peer_endpoint: Callable[[str, str], str] | None = None
     function_endpoint: Callable[[str, str, str], str] | None = None
     terraform_variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every request authenticated and authorized by the caller's IAM policies (iam_enforcement).
+    enforce_iam: bool = True
 
 
 @dataclass
@@ -100,7 +104,10 @@ class LocalEnvironment:
     def _start_partitions(self) -> None:
         self.say("starting the local partitions (moto servers on 127.0.0.1)")
         started = start_partitions(
-            [SIDES[name] for name in SIDE_NAMES], self.options.paths.logs, self.options.ports
+            [SIDES[name] for name in SIDE_NAMES],
+            self.options.paths.logs,
+            self.options.ports,
+            enforce_iam=self.options.enforce_iam,
         )
         self.partitions = {p.region: p for p in started}
         for partition in started:
@@ -166,7 +173,7 @@ class LocalEnvironment:
             self.deployments[region] = SideDeployment(
                 region, SIDES[region].peer, clients, self.roots[region].outputs
             )
-            self.app_credentials[region] = create_application_key(clients)
+            self.app_credentials[region] = create_operator_key(clients)
         self.write_environment_json()
         outputs = {}
         for region, root in self.roots.items():
@@ -231,6 +238,20 @@ class LocalEnvironment:
         path = self.options.paths.environment_json
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
+
+    def iam_record(self) -> IamRecord | None:
+        """What the enforcing partitions decided so far, with the policies of the principals
+        Terraform made (None when IAM is not enforced)."""
+        if not self.options.enforce_iam or not self.partitions:
+            return None
+        calls: list[IamCall] = []
+        policies = {}
+        for region, partition in self.partitions.items():
+            calls += [IamCall.parse(entry) for entry in partition.iam_calls()]
+            iam = SideClients(partition.endpoint_url, region).iam
+            for principal in module_principals(iam):
+                policies[principal] = read_policies(iam, principal)
+        return IamRecord(calls, policies)
 
     def pids(self) -> list[int]:
         pids = [p.pid for p in self.partitions.values() if p.pid]

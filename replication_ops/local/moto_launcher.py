@@ -19,6 +19,9 @@ A few more changes make moto behave like one AWS region under concurrent clients
 - an unknown DynamoDB Streams iterator is an expired one, and old iterators are forgotten;
 - ListEventSourceMappings and DescribeAlarms filter as AWS does.
 
+With ``--enforce-iam`` every request is authenticated and authorized by the caller's IAM policies
+first (``iam_enforcement``), inside the same one-at-a-time lock.
+
 Run as ``python -m replication_ops.local.moto_launcher --port 0``: prints one JSON line
 ``{"port": N, "pid": P}`` once it listens, and stops when its standard input closes (its parent died
 or asked it to stop) or on SIGTERM.
@@ -244,7 +247,7 @@ def serialized(app: Any) -> Any:
     return application
 
 
-def make_server(host: str, port: int) -> Any:
+def make_server(host: str, port: int, *, enforce_iam: bool = False) -> Any:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -252,8 +255,13 @@ def make_server(host: str, port: int) -> Any:
     )
     from werkzeug.serving import make_server as werkzeug_server
 
-    app = serialized(DomainDispatcherApplication(create_backend_app))
-    return werkzeug_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    if enforce_iam:
+        from replication_ops.local.iam_enforcement import IamEnforcement, bootstrap_identities
+
+        bootstrap_identities()
+        app = IamEnforcement(app)
+    return werkzeug_server(host, port, serialized(app), threaded=True, request_handler=MotoRequestHandler)
 
 
 def _stop_on_stdin_eof(server: Any) -> None:
@@ -273,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-stdin-watch", action="store_true", help="keep running when standard input closes"
     )
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="authenticate every request and authorize it by the caller's IAM policies (iam_enforcement)",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local partitions listen on loopback only")
@@ -283,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     make_transactions_cheap()
     bound_stream_iterators()
     aws_like_filters()
-    server = make_server(args.host, args.port)
+    server = make_server(args.host, args.port, enforce_iam=args.enforce_iam)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     print(json.dumps({"port": server.server_port, "pid": os.getpid()}), flush=True)
     if not args.no_stdin_watch:

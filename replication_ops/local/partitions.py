@@ -8,11 +8,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from replication_ops.local.config import REPO_ROOT, Side
+from replication_ops.local.iam_enforcement import CALLS_PATH
 
 START_TIMEOUT_SECONDS = 60.0
 
@@ -28,6 +30,7 @@ class LocalPartition:
     side: Side
     log_path: Path
     port: int = 0
+    enforce_iam: bool = False  # the launcher's --enforce-iam: IAM policies decide every request
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -61,6 +64,7 @@ class LocalPartition:
                 str(self.port),
                 "--name",
                 self.region,
+                *(["--enforce-iam"] if self.enforce_iam else []),
             ],
             cwd=REPO_ROOT,
             env=env,
@@ -107,6 +111,14 @@ class LocalPartition:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def iam_calls(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The partition's IAM decisions so far (``iam_enforcement``): one entry per distinct
+        (principal, action, resource, context, decision) with its count; empty when not enforced."""
+        if not self.enforce_iam:
+            return []
+        with urllib.request.urlopen(f"{self.endpoint_url}{CALLS_PATH}", timeout=timeout) as answer:
+            return list(json.load(answer)["calls"])
+
 
 def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
     result: list[bytes] = []
@@ -125,11 +137,16 @@ def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
 
 
 def start_partitions(
-    sides: list[Side], logs: Path, ports: dict[str, int] | None = None
+    sides: list[Side], logs: Path, ports: dict[str, int] | None = None, *, enforce_iam: bool = False
 ) -> list[LocalPartition]:
     """Start one partition per side (in parallel); stop those started if one fails."""
     partitions = [
-        LocalPartition(side, logs / f"moto-{side.region}.log", port=(ports or {}).get(side.region, 0))
+        LocalPartition(
+            side,
+            logs / f"moto-{side.region}.log",
+            port=(ports or {}).get(side.region, 0),
+            enforce_iam=enforce_iam,
+        )
         for side in sides
     ]
     errors: list[BaseException] = []

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from replication_ops.local.aws import SideClients
+from replication_ops.local.aws import ADMINISTRATOR, AwsCredentials, SideClients, assume_execution_role
 from replication_ops.local.cloudwatch import MetricsPublisher, emf_datums, invocation_datums
-from replication_ops.local.config import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from replication_ops.local.event_sources import MappingConfig, ShardConsumer, initial_position
 from replication_ops.local.events import KIND_DYNAMODB, KIND_KINESIS
 from replication_ops.local.streams import (
@@ -104,9 +103,16 @@ def extract(zip_path: Path, target: Path) -> None:
 
 
 def lambda_environment(
-    configuration: dict[str, Any], *, region: str, endpoint_url: str, code_dir: Path
+    configuration: dict[str, Any],
+    *,
+    region: str,
+    endpoint_url: str,
+    code_dir: Path,
+    credentials: AwsCredentials = ADMINISTRATOR,
 ) -> dict[str, str]:
-    """The deployed variables plus those Lambda's Python runtime sets, aimed at the local partition."""
+    """The deployed variables plus those Lambda's Python runtime sets, aimed at the local partition;
+    ``credentials`` are the execution role's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN, as Lambda sets them)."""
     name = configuration["FunctionName"]
     runtime = configuration.get("Runtime") or "python3.12"
     env = {
@@ -120,8 +126,7 @@ def lambda_environment(
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+            **credentials.environment(),
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(configuration.get("MemorySize") or 128),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -138,8 +143,13 @@ def lambda_environment(
 
 
 class _SqsOrSnsDestination:
-    def __init__(self, clients: SideClients, arn: str) -> None:
+    """Lambda's on-failure destination: the record is sent with the function's role (``clients``),
+    which needs only ``sqs:SendMessage`` / ``sns:Publish``; the queue's URL is the service's own
+    look-up (``service_clients``: Lambda addresses the queue by its ARN)."""
+
+    def __init__(self, clients: SideClients, arn: str, service_clients: SideClients | None = None) -> None:
         self._clients = clients
+        self._service_clients = service_clients or clients
         self.arn = arn
         self._queue_url: str | None = None
         self.sent = 0
@@ -150,7 +160,7 @@ class _SqsOrSnsDestination:
         if service == "sqs":
             if self._queue_url is None:
                 account, name = self.arn.split(":")[4], self.arn.split(":")[5]
-                self._queue_url = self._clients.sqs.get_queue_url(
+                self._queue_url = self._service_clients.sqs.get_queue_url(
                     QueueName=name, QueueOwnerAWSAccountId=account
                 )["QueueUrl"]
             self._clients.sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)
@@ -170,6 +180,9 @@ class DeployedFunction:
     configuration: dict[str, Any]
     zip_path: Path
     runtime: FunctionRuntime
+    # Clients with the execution role's credentials: what Lambda's poller reads the event source
+    # and sends on-failure records with.
+    role_clients: SideClients
 
     @property
     def kind(self) -> str:
@@ -328,7 +341,7 @@ class EventSourceRunner:
                     log.info("%s: mapping %s polled with one batch per shard at a time", region, config.uuid)
                 function = self._function(region, config.function_arn)
                 destination = (
-                    _SqsOrSnsDestination(clients, config.on_failure_destination)
+                    _SqsOrSnsDestination(function.role_clients, config.on_failure_destination, clients)
                     if config.on_failure_destination
                     else None
                 )
@@ -337,7 +350,7 @@ class EventSourceRunner:
                         region,
                         config,
                         function,
-                        clients,
+                        function.role_clients,
                         self.stop_event,
                         destination,
                         self.publishers.get(region),
@@ -371,10 +384,14 @@ class EventSourceRunner:
         zip_path = check_code(name, region, configuration.get("CodeSha256", ""), self.dist_dir)
         code_dir = self.functions_dir / region / zip_path.stem
         extract(zip_path, code_dir)
-        endpoint_url = self.sides[region].endpoint_url
+        partition_url = self.sides[region].endpoint_url
+        role = assume_execution_role(partition_url, region, configuration["Role"], name)
+        endpoint_url = partition_url
         if self.function_endpoint is not None:
             endpoint_url = self.function_endpoint(region, zip_path.stem, endpoint_url)
-        env = lambda_environment(configuration, region=region, endpoint_url=endpoint_url, code_dir=code_dir)
+        env = lambda_environment(
+            configuration, region=region, endpoint_url=endpoint_url, code_dir=code_dir, credentials=role
+        )
         runtime = FunctionRuntime(
             name=name,
             function_arn=configuration["FunctionArn"],
@@ -386,7 +403,13 @@ class EventSourceRunner:
             on_emf=self._emf_publisher(region),
         )
         function = DeployedFunction(
-            region, name, configuration["FunctionArn"], configuration, zip_path, runtime
+            region,
+            name,
+            configuration["FunctionArn"],
+            configuration,
+            zip_path,
+            runtime,
+            SideClients(partition_url, region, credentials=role),
         )
         self.functions[key] = function
         return function

@@ -87,6 +87,10 @@ def demo_variables(
         "peer_endpoint_url": peer_endpoint_url,
         "forwarder_zip_path": str((dist_dir / "forwarder.zip").resolve()),
         "replicator_zip_path": str((dist_dir / "replicator.zip").resolve()),
+        # Locally every call, the peer's forwarder's and the operator's probe alike, comes from
+        # 127.0.0.1: the peer writer's key is accepted from there only (aws:SourceIp, enforced).
+        "peer_nat_public_ips": ["127.0.0.1"],
+        "operator_source_cidrs": ["127.0.0.1/32"],
         "inbox_stream_mode": "PROVISIONED",
         "inbox_shard_count": inbox_shards,
         "single_nat_gateway": True,

@@ -59,6 +59,23 @@ def test_traffic_passes_untouched_while_the_link_is_up(proxy: FaultProxy) -> Non
     assert response["FailedRecordCount"] == 0
 
 
+def test_a_signed_request_reaches_an_enforcing_partition_with_its_signature_intact(tmp_path) -> None:
+    """SigV4 signs the Host header: a proxy on the link must pass it as the client sent it."""
+    from replication_ops.local.aws import client
+    from replication_ops.local.config import SIDES
+    from replication_ops.local.partitions import LocalPartition
+
+    partition = LocalPartition(SIDES["us-east-1"], tmp_path / "moto.log", enforce_iam=True)
+    partition.start()
+    link = FaultProxy(partition.endpoint_url).start()
+    try:
+        assert client("dynamodb", endpoint_url=link.url, region="us-east-1").list_tables()["TableNames"] == []
+        assert {c["decision"] for c in partition.iam_calls()} == {"allowed"}
+    finally:
+        link.stop()
+        partition.stop()
+
+
 def test_a_refused_link_refuses_connections_until_healed(proxy: FaultProxy) -> None:
     client = kinesis(proxy)
     proxy.set_state(LinkState.REFUSE)

@@ -11,6 +11,8 @@ import pytest
 
 from replication_ops.chaos.run import ChaosOptions, run_chaos
 from replication_ops.chaos.scenarios import REDUCED, select
+from replication_ops.local.iam_audit import IamRecord, denials, replay, without_action
+from replication_ops.local.iam_enforcement import principal_arn_key
 from replication_ops.local.terraform import terraform_available
 
 pytestmark = [
@@ -39,3 +41,22 @@ def test_every_scenario_loses_nothing(tmp_path: Path, lambda_zips: Path) -> None
     assert results["bad-internet"]["notes"]["requests"] > 0
     assert report["passed"] is True
     assert json.loads((tmp_path / "report.json").read_text())["passed"] is True
+    check_iam(IamRecord.read(tmp_path / "iam.json"))
+
+
+def check_iam(record: IamRecord) -> None:
+    """Policies and code in step over every scenario (IAM enforced in both partitions)."""
+    denied = record.denials()
+    assert not denied, "calls a policy denied:\n" + "\n".join(call.describe() for call in denied)
+    unused = record.unused_grants()
+    assert not unused, (
+        "grants no call used (remove them, or say why above the statement's Sid with "
+        "'Not exercised locally: <action>. <why>'):\n" + "\n".join(grant.describe() for grant in unused)
+    )
+    # The mutation check: any action taken out of a policy turns recorded calls into denials.
+    for principal, policies in record.policies.items():
+        used = {c.action for c in record.calls if c.allowed and principal_arn_key(c.principal) == principal}
+        for action in sorted(used):
+            mutated = {**record.policies, principal: without_action(policies, action)}
+            caught = denials(replay(record.calls, mutated))
+            assert caught and {c.action for c in caught} == {action}, f"{principal} without {action}"

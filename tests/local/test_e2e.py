@@ -12,6 +12,7 @@ import pytest
 from replication_ops.local.config import SIDE_NAMES, Paths
 from replication_ops.local.demo import DemoOptions, run_demo
 from replication_ops.local.environment import EnvironmentOptions
+from replication_ops.local.iam_audit import IamRecord, principal_kind
 from replication_ops.local.loadgen import LoadOptions
 from replication_ops.local.terraform import terraform_available
 
@@ -21,8 +22,9 @@ pytestmark = [
 ]
 
 
-def test_demo_converges_and_reports(tmp_path: Path, lambda_zips: Path) -> None:
-    paths = Paths(tmp_path / "local")
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, lambda_zips: Path) -> tuple[dict, Paths]:
+    paths = Paths(tmp_path_factory.mktemp("demo") / "local")
     options = DemoOptions(
         environment=EnvironmentOptions(paths=paths, inbox_shards=2),
         load=LoadOptions(operations=150, rate=15, conflict_share=0.15, seed=11),
@@ -31,9 +33,15 @@ def test_demo_converges_and_reports(tmp_path: Path, lambda_zips: Path) -> None:
     )
     lines: list[str] = []
     result = run_demo(options, say=lines.append)
-    report = result.report
-    output = "\n".join(lines)
-    assert result.exit_code == 0, output
+    result.report["_output"] = "\n".join(lines)
+    result.report["_exit_code"] = result.exit_code
+    return result.report, paths
+
+
+def test_demo_converges_and_reports(demo_run) -> None:
+    report, paths = demo_run
+    output = report["_output"]
+    assert report["_exit_code"] == 0, output
     assert report["converged"] is True
     totals = report["totals"]
     assert totals["lost"] == 0 and totals["items_differing"] == 0
@@ -60,3 +68,24 @@ def test_demo_converges_and_reports(tmp_path: Path, lambda_zips: Path) -> None:
     assert (paths.base / "lag.png").stat().st_size > 0
     assert not report["settings"]["terraform_variables_not_in_roots"]["cn-north-1"]
     assert "CONVERGED" in output
+
+
+def test_every_call_of_the_demo_was_allowed_by_its_principals_policy(demo_run) -> None:
+    """IAM enforced: each function with its execution role, the peer writers with their keys from
+    127.0.0.1, the operator's probe; a call a policy denies would fail on AWS too."""
+    report, paths = demo_run
+    iam = report["iam"]
+    assert iam["denied"] == [], "denied (principal, action, resource):\n" + "\n".join(iam["denied"])
+    record = IamRecord.read(paths.iam_json)
+    callers = {principal_kind(call.principal) for call in record.calls if call.allowed}
+    assert {"forwarder", "replicator", "peer-writer"} <= callers
+    peer_writes = [c for c in record.calls if principal_kind(c.principal) == "peer-writer"]
+    assert {c.source_ip for c in peer_writes} == {"127.0.0.1"}
+    assert {c.action for c in peer_writes} >= {
+        "kinesis:PutRecords",
+        "kinesis:PutRecord",
+        "kms:GenerateDataKey",
+    }
+    # The replicator's engine deletes: the mark first (UpdateItem), then the delete.
+    replicated = {c.action for c in record.calls if principal_kind(c.principal) == "replicator" and c.allowed}
+    assert {"dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= replicated

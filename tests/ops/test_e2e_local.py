@@ -14,6 +14,7 @@ from replication_ops import cli
 from replication_ops.local.aws import client
 from replication_ops.local.config import Paths
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
+from replication_ops.local.iam_audit import principal_kind
 from replication_ops.local.terraform import terraform_available
 
 pytestmark = [
@@ -80,3 +81,22 @@ def test_verify_reports_exactly_the_keys_made_to_differ_and_repair_fixes_them(en
     assert code == 0, out
     code, out = _cli(capsys, "verify", "--local-env", str(path))
     assert code == 0, out
+
+
+def test_every_call_of_the_operations_was_allowed_by_its_principals_policy(environment) -> None:
+    """IAM enforced: the CLI as the operator, its probes with the peer-writer keys from 127.0.0.1 (the
+    roots' operator_source_cidrs), the replicators recording the probes with their roles."""
+    env, _ = environment
+    record = env.iam_record()
+    assert record is not None
+    assert record.denials() == [], "\n".join(call.describe() for call in record.denials())
+    operator = [c for c in record.calls if c.principal.endswith(":user/local/local-operator")]
+    assert {"iam:CreateAccessKey", "secretsmanager:PutSecretValue", "dynamodb:Scan"} <= {
+        c.action for c in operator
+    }
+    probes = [
+        c
+        for c in record.calls
+        if principal_kind(c.principal) == "peer-writer" and c.action == "kinesis:PutRecord"
+    ]
+    assert probes and all(c.allowed and c.source_ip == "127.0.0.1" for c in probes)

@@ -112,7 +112,7 @@ run "least_privilege" {
     condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.forwarder.policy).Statement : s.Action])) == toset([
       "logs:CreateLogStream", "logs:PutLogEvents",
       "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
-      "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+      "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
       "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "sqs:SendMessage",
       "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
       "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces",
@@ -124,7 +124,7 @@ run "least_privilege" {
       "logs:CreateLogStream", "logs:PutLogEvents",
       "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
       "kinesis:ListShards", "kinesis:ListStreams", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
-      "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "sqs:SendMessage",
+      "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
     ])
     error_message = "The replicator has exactly the calls of the architecture contract."
   }
@@ -142,6 +142,18 @@ run "least_privilege" {
     error_message = "The replicator writes only its table and tombstones."
   }
   assert {
+    condition = {
+      for a in ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"] :
+      a => toset(flatten([for s in jsondecode(aws_iam_role_policy.replicator.policy).Statement : s.Resource if contains(flatten([s.Action]), a)]))
+      } == {
+      "dynamodb:PutItem"            = toset(["arn:aws-cn:dynamodb:cn-north-1:123456789012:table/ddbrep-table", "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/ddbrep-tombstones"])
+      "dynamodb:UpdateItem"         = toset(["arn:aws-cn:dynamodb:cn-north-1:123456789012:table/ddbrep-table"])
+      "dynamodb:DeleteItem"         = toset(["arn:aws-cn:dynamodb:cn-north-1:123456789012:table/ddbrep-table"])
+      "dynamodb:ConditionCheckItem" = toset(["arn:aws-cn:dynamodb:cn-north-1:123456789012:table/ddbrep-tombstones"])
+    }
+    error_message = "The replicator marks and deletes items in its table only, and only checks and writes tombstones."
+  }
+  assert {
     condition     = one([for s in jsondecode(aws_iam_role_policy.forwarder.policy).Statement : s.Resource if s.Action == "secretsmanager:GetSecretValue"]) == aws_secretsmanager_secret.peer_credentials.arn
     error_message = "The forwarder reads only its own secret."
   }
@@ -156,7 +168,7 @@ run "peer_writer_only_writes_inbox" {
 
   assert {
     condition = toset(flatten([for s in jsondecode(aws_iam_group_policy.peer_writer[0].policy).Statement : s.Action])) == toset([
-      "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary", "kms:GenerateDataKey",
+      "kinesis:PutRecord", "kinesis:PutRecords", "kms:GenerateDataKey",
     ])
     error_message = "The peer writer may only put records (and encrypt them)."
   }

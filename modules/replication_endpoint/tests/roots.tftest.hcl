@@ -112,3 +112,39 @@ run "peers_swapped" {
     error_message = "Each root's peer settings are the other root's own values."
   }
 }
+
+run "peer_writer_only_from_the_peer_nat_and_the_operator" {
+  command   = plan
+  providers = { aws = aws.cn }
+
+  module {
+    source = "../../envs/cn-north-1"
+  }
+
+  variables {
+    peer_nat_public_ips   = ["203.0.113.10", "203.0.113.11"]
+    operator_source_cidrs = ["198.51.100.0/24", "203.0.113.10/32"]
+  }
+
+  assert {
+    condition = module.replication.peer_writer_allowed_source_ips == tolist([
+      "203.0.113.10/32", "203.0.113.11/32", "198.51.100.0/24",
+    ])
+    error_message = "The peer writer writes only from the peer's NAT addresses (as /32) and the operator's CIDRs."
+  }
+}
+
+run "peer_nat_addresses_are_addresses" {
+  command   = plan
+  providers = { aws = aws.cn }
+
+  module {
+    source = "../../envs/cn-north-1"
+  }
+
+  variables {
+    peer_nat_public_ips = ["203.0.113.10/32"]
+  }
+
+  expect_failures = [var.peer_nat_public_ips]
+}
