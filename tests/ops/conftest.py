@@ -65,7 +65,10 @@ class Run:
 def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
     def invoke(*argv: str) -> Run:
         capsys.readouterr()
-        code = cli.main(list(argv))
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as refused:  # argparse refused the arguments
+            code = int(refused.code or 0)
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
