@@ -80,7 +80,7 @@ Exit 0 when both sides look healthy: mappings Enabled, no failure messages, no a
 }
 
 
-SIDE_FLAGS = ("root", "outputs", "profile", "region", "endpoint_url")
+SIDE_FLAGS = ("root", "outputs", "profile", "region", "endpoint_url")  # --local-env allows only outputs
 LOCAL_ENV_HINT = " (`make up` writes build/local/environment.json; is the local pair up?)"
 ROOT_HINT = " (a Terraform root such as envs/cn-north-1)"
 OUTPUTS_HINT = " (save one with `terraform -chdir=ROOT output -json > FILE`)"
@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the forwarder's SECRET_MAX_AGE_SECONDS + 15)",
     )
     p.add_argument(
-        "--delete-unused", action="store_true", help="delete a second key the secret does not hold first"
+        "--delete-unused",
+        action="store_true",
+        help="first delete a second key that the secret does not hold (an unfinished rotation)",
     )
 
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
@@ -392,7 +394,7 @@ def check_combinations(args: argparse.Namespace) -> str | None:
         f"--{label}-{flag.replace('_', '-')}"
         for label in LABELS
         for flag in SIDE_FLAGS
-        if getattr(args, f"{label}_{flag}") is not None
+        if flag != "outputs" and getattr(args, f"{label}_{flag}") is not None
     ]
     if args.local_env and given:
         return (

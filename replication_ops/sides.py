@@ -150,9 +150,9 @@ class Side:
 
 
 def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
-    """Fill endpoint, region, keys and the Terraform root of both sides from the local environment's
-    ``environment.json`` (``make up``). The command line gives no other side flag with it
-    (``cli.check_combinations``)."""
+    """Fill endpoint, region, keys and the Terraform outputs of both sides from the local environment's
+    ``environment.json`` (``make up``). The command line gives no other side flag with it but a saved
+    copy of the outputs (``cli.check_combinations``)."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         sides = document["sides"]
@@ -180,6 +180,8 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
         side.secret_access_key = entry.get("aws_secret_access_key") or None
         root = base / "tf" / str(entry.get("region")) / "envs" / str(entry.get("region"))
         outputs = root.parent.parent / "outputs.json"
+        if side.outputs_file:
+            continue
         if outputs.is_file():
             side.outputs_file = str(outputs)
         elif root.is_dir():

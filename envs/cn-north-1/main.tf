@@ -18,6 +18,7 @@ module "replication" {
   peer_credentials       = var.peer_credentials
 
   secret_recovery_window_in_days = var.secret_recovery_window_in_days
+  secret_max_age_seconds         = var.secret_max_age_seconds
 
   peer_writer_allowed_source_ips = var.peer_writer_allowed_source_ips
 

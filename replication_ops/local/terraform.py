@@ -99,6 +99,9 @@ def demo_variables(
         "inbox_shard_count": inbox_shards,
         "single_nat_gateway": True,
         "log_retention_days": 1,
+        # The forwarders re-read their peer key every 10 s, so `ddb-replication rotate` waits 25 s here
+        # (SECRET_MAX_AGE_SECONDS + 15) where a deployment's default waits 315 s.
+        "secret_max_age_seconds": 10,
         "tags": {"Project": "ddb-cross-partition-replication", "Side": side.region, "Environment": "local"},
     }
 

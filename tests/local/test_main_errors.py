@@ -111,3 +111,30 @@ def running_up(tmp_path: Path) -> Iterator[Path]:
 def test_demo_while_up_runs_says_make_down_first(lambda_zips, running_up: Path) -> None:
     line = _one_line(_local("--build-dir", str(running_up), "demo"), "demo")
     assert "`make up` runs in" in line and "`make down` first" in line
+
+
+@pytest.fixture
+def no_providers(tmp_path: Path) -> dict[str, str]:
+    """A Terraform CLI configuration whose only provider source is an empty mirror: `terraform init`
+    cannot install the AWS provider, on any machine, as on one that reaches no registry."""
+    empty = tmp_path / "empty-mirror"
+    empty.mkdir()
+    config = tmp_path / "no-providers.tfrc"
+    config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{empty}"\n  }}\n}}\n')
+    return {"TF_CLI_CONFIG_FILE": str(config), "TF_PROVIDER_MIRROR": ""}
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
+@pytest.mark.parametrize("command", ["up", "demo"])
+def test_no_providers_is_said_once_without_a_retry_or_a_traceback(
+    lambda_zips, tmp_path, no_providers, command
+) -> None:
+    build = tmp_path / "local"
+    done = _local("--build-dir", str(build), command, "--cn-port", "0", "--us-port", "0", env=no_providers)
+    line = _one_line(done, command)
+    assert "Terraform could not install hashicorp/aws" in line and "TF_PROVIDER_MIRROR" in line
+    everything = done.stdout + done.stderr
+    assert everything.count("TF_PROVIDER_MIRROR") == 1, everything
+    assert "starting over" not in everything and "Traceback" not in everything
+    assert everything.count("terraform init") == 1  # tried once
+    assert not Paths(build).pid_file.exists()

@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from replication_ops import cli
+from replication_ops.local.config import Paths
+from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 
 from .fakes import FakeSide
 
@@ -73,3 +75,19 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
         return Run(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture(scope="package")
+def local_pair(
+    tmp_path_factory: pytest.TempPathFactory, lambda_zips: Path
+) -> Iterator[tuple[LocalEnvironment, Path]]:
+    """The local two-partition environment (both roots applied, the real zips running), started once
+    for every end-to-end test of this folder (the operations CLI's and the README's): (the
+    environment, its environment.json)."""
+    paths = Paths(tmp_path_factory.mktemp("ops-e2e") / "local")
+    env = LocalEnvironment(EnvironmentOptions(paths=paths, inbox_shards=1), say=lambda _: None)
+    try:
+        env.start()
+        yield env, env.write_environment_json()
+    finally:
+        env.stop()
