@@ -29,6 +29,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HOST=registry.terraform.io
 PROVIDER=hashicorp/aws
 MARKER="# scripts/terraform_config.sh: "
+SEARCH_ROOT="${TF_MIRROR_SEARCH_ROOT:-/}" # where mirrors are looked for (tests give a folder of their own)
 # The roots' and the module's constraint (versions.tf), for the messages.
 CONSTRAINT='>= 5.60, < 7'
 
@@ -55,7 +56,7 @@ find_mirror() {
       dirname "$found"
       return 0
     fi
-  done < <(find / -maxdepth 4 \( -path /proc -o -path /sys -o -path /dev -o -name .terraform \
+  done < <(find "$SEARCH_ROOT" -maxdepth 4 \( -path /proc -o -path /sys -o -path /dev -o -name .terraform \
     -o -name terraform-plugin-cache -o -name plugin-cache \) -prune -o \
     -type d -name "$HOST" -print 2>/dev/null | sort)
   return 1

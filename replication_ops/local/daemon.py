@@ -125,7 +125,7 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
             say(describe_environment(document, paths.environment_json))
         return 0
     paths.environment_json.unlink(missing_ok=True)
-    LocalEnvironment(options, say=say).preflight()  # SetupError: one line, nothing started
+    LocalEnvironment(options, say=lambda _: None).preflight()  # SetupError: one line, nothing started
     command = [sys.executable, "-m", "replication_ops.local", "--build-dir", str(paths.base), "_serve"]
     command += [
         "--cn-port",

@@ -71,3 +71,39 @@ def test_terraform_rc_follows_a_corrected_mirror(tmp_path: Path, how: str) -> No
         assert done.returncode == 0, done.stderr
         assert f'path = "{expected}"' in rc.read_text()
         assert done.stderr.startswith(f"terraform: providers from the mirror {expected} (TF_PROVIDER_MIRROR")
+
+
+def _config(tmp_path: Path, *argv: str, search: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("TF_PROVIDER_MIRROR", "TF_CLI_CONFIG_FILE")}
+    return subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "terraform_config.sh"), *argv],
+        capture_output=True,
+        text=True,
+        env={**environment, "TF_MIRROR_SEARCH_ROOT": str(search), **env},
+        check=False,
+    )
+
+
+def test_a_mirror_on_the_machine_is_found_by_itself(tmp_path: Path) -> None:
+    machine = tmp_path / "machine"
+    mirror = _mirror(machine / "opt" / "tf-plugins")
+    _mirror(machine / "build" / "terraform-plugin-cache")  # a plugin cache is no mirror (sorts first)
+    done = _config(tmp_path, str(tmp_path / "rc"), search=machine)
+    assert done.returncode == 0, done.stderr
+    assert f'path = "{mirror}"' in (tmp_path / "rc").read_text()
+    assert "found on this machine" in done.stderr
+
+
+def test_without_a_mirror_the_registry_and_the_hint_names_tf_provider_mirror(tmp_path: Path) -> None:
+    empty = tmp_path / "machine"
+    empty.mkdir()
+    done = _config(tmp_path, str(tmp_path / "rc"), search=empty)
+    assert done.returncode == 0
+    assert "provider_installation" not in (tmp_path / "rc").read_text()
+    assert done.stderr.strip() == (
+        "terraform: providers from the public registry (no mirror found; TF_PROVIDER_MIRROR names one)"
+    )
+    hint = _config(tmp_path, "--hint", search=empty).stdout.strip()
+    assert hint.startswith("Terraform could not reach registry.terraform.io")
+    assert "no provider mirror was found: set TF_PROVIDER_MIRROR to a folder holding" in hint
+    assert "\n" not in hint
