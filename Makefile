@@ -8,20 +8,30 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-# Offline Terraform: point TF_PROVIDER_MIRROR at a filesystem mirror (the folder that holds
-# registry.terraform.io/) and every Terraform command here uses it. Unset: the public registry.
-TF_PROVIDER_MIRROR ?=
-ifneq ($(strip $(TF_PROVIDER_MIRROR)),)
-export TF_CLI_CONFIG_FILE := $(CURDIR)/build/terraform.rc
+# Terraform's providers: scripts/terraform_config.sh decides where they come from (TF_PROVIDER_MIRROR,
+# else TF_CLI_CONFIG_FILE if that file exists, else a provider mirror found on this machine, else the
+# public registry), writes build/terraform.rc again on every run (so it follows a changed
+# TF_PROVIDER_MIRROR) and prints one line saying which. Only for the targets that run Terraform.
+TF_GOALS := test terraform-checks demo up chaos terraform-config
+TF_CONFIG_OUT ?= $(CURDIR)/build/terraform.rc
+ifeq ($(MAKELEVEL),0)
+ifneq ($(filter $(TF_GOALS),$(MAKECMDGOALS)),)
+# (make 4.3 gives $(shell) its own starting environment: a value given as `make demo VAR=...` is passed)
+TF_CLI_CONFIG_FILE := $(shell TF_PROVIDER_MIRROR='$(TF_PROVIDER_MIRROR)' bash scripts/terraform_config.sh "$(TF_CONFIG_OUT)")
+export TF_CLI_CONFIG_FILE
 endif
-export TF_PROVIDER_MIRROR
+endif
 
-.PHONY: help venv test test-fast test-slow lint package bench demo up down chaos clean terraform-checks
+.PHONY: help venv test test-fast test-slow lint package bench demo up down chaos clean terraform-checks \
+  terraform-config
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: '$(PYTHON)' is not Python 3.11 or newer: install it, or name one with make PYTHON=python3.11 ..." >&2; \
+	  exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
@@ -30,14 +40,11 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 venv: $(STAMP) ## create .venv with everything the tests need
 
-build/terraform.rc:
-	@mkdir -p build/terraform-plugin-cache
-	@printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\nplugin_cache_dir = "%s"\n' \
-	  "$(TF_PROVIDER_MIRROR)" "$(CURDIR)/build/terraform-plugin-cache" > $@
+# Fails, after the script's own line saying why, when TF_PROVIDER_MIRROR is wrong.
+terraform-config:
+	@test -n "$(TF_CLI_CONFIG_FILE)" && test -f "$(TF_CLI_CONFIG_FILE)" || exit 2
 
-TF_RC := $(if $(strip $(TF_PROVIDER_MIRROR)),build/terraform.rc,)
-
-test: $(STAMP) $(TF_RC) package ## run every check CI runs (unit, property, Terraform, end to end)
+test: $(STAMP) terraform-config package ## unit, property, build, Terraform and end to end (about 10 min)
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory terraform-checks
 
@@ -47,10 +54,10 @@ test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)
 test-slow: $(STAMP) package ## the property tests with thousands of examples
 	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine
 
-terraform-checks: $(TF_RC) ## terraform fmt, validate and test, offline when TF_PROVIDER_MIRROR is set
+terraform-checks: terraform-config ## terraform fmt, validate and test (providers: see terraform_config.sh)
 	bash scripts/terraform_checks.sh
 
-lint: $(STAMP) $(TF_RC) ## ruff, checkov, tflint (where installed)
+lint: $(STAMP) ## ruff, checkov, tflint (where installed)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	bash scripts/iac_lint.sh
@@ -61,13 +68,13 @@ package: $(STAMP) ## build dist/forwarder.zip and dist/replicator.zip (reproduci
 bench: $(STAMP) ## run the engine benchmark, write build/bench.json
 	$(PY) scripts/bench_engine.py
 
-demo: $(STAMP) $(TF_RC) package ## the local two-partition run: deploy, load both sides, verify, report
+demo: $(STAMP) terraform-config package ## the local two-partition run: deploy, load both sides, verify, report
 	$(PY) -m replication_ops.local demo
 
-up: $(STAMP) $(TF_RC) package ## start the local two-partition environment in the background
+up: $(STAMP) terraform-config package ## start the local two-partition environment in the background
 	$(PY) -m replication_ops.local up
 
-chaos: $(STAMP) $(TF_RC) package ## fault injection: every failure scenario under load, build/chaos/report.json
+chaos: $(STAMP) terraform-config package ## fault injection: every failure scenario under load, build/chaos/report.json
 	$(PY) -m replication_ops.chaos run
 
 down: $(STAMP) ## stop the local environment
@@ -75,3 +82,7 @@ down: $(STAMP) ## stop the local environment
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf build dist
+
+# A target that does not exist (a typo): say so in one line. Files named as prerequisites exist.
+.DEFAULT:
+	@test -e "$@" || { echo "make: there is no target '$@': \`make help\` lists them" >&2; exit 2; }

@@ -71,8 +71,12 @@ class Checkpoint:
                     f"{path} is not a backfill checkpoint (remove it or use --restart)"
                 ) from None
             if not resume:
+                if segments and all(state.done for state in segments):
+                    raise ConfigError(
+                        f"{path} holds a completed backfill: --restart to copy again (or delete the file)"
+                    )
                 raise ConfigError(
-                    f"{path} holds an earlier backfill: --resume to continue it, --restart to start over"
+                    f"{path} holds an unfinished backfill: --resume to continue it, --restart to start over"
                 )
             if saved != identity:
                 raise ConfigError(f"{path} belongs to another backfill ({saved}), not {identity}")
@@ -135,6 +139,10 @@ def run(
 ) -> BackfillReport:
     if segments < 1:
         raise ConfigError("--segments must be at least 1")
+    try:
+        limiter = RateLimiter(rate)
+    except ValueError as error:
+        raise ConfigError(f"--rate: {error}") from None
     keys = same_key_schema(source, target)
     source_table = source.output("table_name")
     writer = target.writer(names)
@@ -145,7 +153,6 @@ def run(
         "segments": segments,
     }
     checkpoint, resumed = Checkpoint.open(path, identity, resume=resume, restart=restart)
-    limiter = RateLimiter(rate)
     stop = threading.Event()
     this_run = dict.fromkeys(COUNTERS, 0)
     run_lock = threading.Lock()

@@ -12,11 +12,10 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
-from replication_ops import backfill, credentials, redrive, status, verify
+from replication_ops import arguments, backfill, credentials, redrive, status, verify
 from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, OpsError
 from replication_ops.progress import bars_enabled
 from replication_ops.sides import LABELS, Pair, SideOptions, make_pair
@@ -31,7 +30,8 @@ EXIT_CODES = """exit codes:
 SIDES_HELP = """Each side is named cn or us. Its resource names come from `terraform output -json` of its root
 (--cn-root envs/cn-north-1) or a saved copy of that output (--cn-outputs cn.json); its credentials
 from a profile (--cn-profile) or the environment; --cn-endpoint-url for local or private endpoints.
---local-env build/local/environment.json fills endpoints, keys and roots from `make up`."""
+--local-env build/local/environment.json fills endpoints, keys and roots from `make up` (then give no
+other --cn-*/--us-* flag)."""
 
 ROOTS = "--cn-root envs/cn-north-1 --us-root envs/us-east-1"
 
@@ -80,49 +80,81 @@ Exit 0 when both sides look healthy: mappings Enabled, no failure messages, no a
 }
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
+SIDE_FLAGS = ("root", "outputs", "profile", "region", "endpoint_url")  # --local-env allows only outputs
+LOCAL_ENV_HINT = " (`make up` writes build/local/environment.json; is the local pair up?)"
+ROOT_HINT = " (a Terraform root such as envs/cn-north-1)"
+OUTPUTS_HINT = " (save one with `terraform -chdir=ROOT output -json > FILE`)"
+PROBE_TIMEOUT = arguments.seconds(0, 3600, low_open=True)
+PROBE_HELP = "wait for the probe, up to 3600 (60)"
+SEGMENTS = arguments.whole(1, arguments.MAX_SCAN_SEGMENTS)
+SEGMENTS_HELP = f"parallel scan segments, one thread each, 1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
+MAX_RATE = 1_000_000
+MAX_PAGE_SIZE = 100_000
 
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     sides = common.add_argument_group("sides", SIDES_HELP)
     for label in LABELS:
-        sides.add_argument(f"--{label}-root", metavar="DIR", help=f"Terraform root of the {label} side")
         sides.add_argument(
-            f"--{label}-outputs", metavar="FILE", help="saved `terraform output -json` of that root"
-        )
-        sides.add_argument(f"--{label}-profile", metavar="NAME", help="AWS profile for that side's partition")
-        sides.add_argument(
-            f"--{label}-region", metavar="REGION", help="region (default: the root's region output)"
+            f"--{label}-root",
+            type=arguments.existing_folder(ROOT_HINT),
+            metavar="DIR",
+            help=f"Terraform root of the {label} side",
         )
         sides.add_argument(
-            f"--{label}-endpoint-url", metavar="URL", help="endpoint URL (local or private endpoints)"
+            f"--{label}-outputs",
+            type=arguments.existing_file(OUTPUTS_HINT),
+            metavar="FILE",
+            help="saved `terraform output -json` of that root",
+        )
+        sides.add_argument(
+            f"--{label}-profile",
+            type=arguments.profile,
+            metavar="NAME",
+            help="AWS profile for that side's partition",
+        )
+        sides.add_argument(
+            f"--{label}-region",
+            type=arguments.region,
+            metavar="REGION",
+            help="region (default: the root's region output)",
+        )
+        sides.add_argument(
+            f"--{label}-endpoint-url",
+            type=arguments.url,
+            metavar="URL",
+            help="endpoint URL (local or private endpoints)",
         )
     sides.add_argument(
-        "--local-env", metavar="FILE", help="the local environment's environment.json (make up)"
+        "--local-env",
+        type=arguments.existing_file(LOCAL_ENV_HINT),
+        metavar="FILE",
+        help="the local environment's environment.json (make up); sets both sides",
     )
     output = common.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     output.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     versions = common.add_argument_group("version attributes")
-    versions.add_argument("--timestamp-attribute", default=DEFAULT_TIMESTAMP_ATTRIBUTE, metavar="NAME")
-    versions.add_argument("--origin-attribute", default=DEFAULT_ORIGIN_ATTRIBUTE, metavar="NAME")
+    versions.add_argument(
+        "--timestamp-attribute",
+        type=arguments.attribute_name,
+        default=DEFAULT_TIMESTAMP_ATTRIBUTE,
+        metavar="NAME",
+        help="version timestamp attribute (%(default)s)",
+    )
+    versions.add_argument(
+        "--origin-attribute",
+        type=arguments.attribute_name,
+        default=DEFAULT_ORIGIN_ATTRIBUTE,
+        metavar="NAME",
+        help="version origin attribute (%(default)s)",
+    )
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = arguments.ArgumentParser(
         prog="ddb-replication",
         description="Operate a cross-partition DynamoDB replication pair: peer credentials, backfill, "
         "verify and repair, redrive of failed batches, status.",
@@ -147,45 +179,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--direction", choices=directions, default="both", help="which forwarder(s) (default both)"
     )
-    p.add_argument(
-        "--probe-timeout", type=_non_negative, default=60.0, metavar="S", help="wait for the probe (60)"
-    )
+    p.add_argument("--probe-timeout", type=PROBE_TIMEOUT, default=60.0, metavar="S", help=PROBE_HELP)
 
-    p = command("rotate", "replace a forwarder's peer key without a moment without a working key")
+    p = command("rotate", "replace a forwarder's peer key; the forwarder holds a working key throughout")
     p.add_argument(
         "--direction", choices=directions, default="both", help="which forwarder(s) (default both)"
     )
-    p.add_argument(
-        "--probe-timeout", type=_non_negative, default=60.0, metavar="S", help="wait for the probe (60)"
-    )
+    p.add_argument("--probe-timeout", type=PROBE_TIMEOUT, default=60.0, metavar="S", help=PROBE_HELP)
     p.add_argument(
         "--adoption-wait",
-        type=_non_negative,
+        type=arguments.seconds(0, 86_400),
         metavar="S",
-        help="wait before deleting the old key (default: the forwarder's SECRET_MAX_AGE_SECONDS + 15)",
+        help="wait before deleting the old key, 0 to 86400 "
+        "(default: the forwarder's SECRET_MAX_AGE_SECONDS + 15)",
     )
     p.add_argument(
-        "--delete-unused", action="store_true", help="delete a second key the secret does not hold first"
+        "--delete-unused",
+        action="store_true",
+        help="first delete a second key that the secret does not hold (an unfinished rotation)",
     )
 
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
     p.add_argument("--from", dest="source", choices=LABELS, required=True, help="the side to copy from")
-    p.add_argument("--segments", type=_positive_int, default=4, help="parallel scan segments (4)")
-    p.add_argument("--rate", type=_non_negative, default=0.0, metavar="ITEMS_PER_S", help="limit (0: none)")
+    p.add_argument("--segments", type=SEGMENTS, default=4, metavar="N", help=SEGMENTS_HELP)
     p.add_argument(
-        "--page-size", type=_positive_int, metavar="N", help="items per scan page (checkpoint unit)"
+        "--rate",
+        type=arguments.rate(MAX_RATE),
+        default=0.0,
+        metavar="ITEMS_PER_S",
+        help=f"limit, 0.01 to {MAX_RATE:,} (0: none, the default)",
     )
     p.add_argument(
-        "--checkpoint", type=Path, metavar="FILE", help="default .ddb-replication/backfill-FROM-to-TO.json"
+        "--page-size",
+        type=arguments.whole(1, MAX_PAGE_SIZE),
+        metavar="N",
+        help="items per scan page (checkpoint unit)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=arguments.writable_file,
+        metavar="FILE",
+        help="default .ddb-replication/backfill-FROM-to-TO.json",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     group.add_argument("--restart", action="store_true", help="ignore and overwrite an existing checkpoint")
 
     p = command("verify", "compare both tables; --repair resolves differences by the replication rules")
-    p.add_argument("--segments", type=_positive_int, default=4, help="parallel scan segments per table (4)")
+    p.add_argument("--segments", type=SEGMENTS, default=4, metavar="N", help=SEGMENTS_HELP + " per table")
     p.add_argument(
-        "--samples", type=int, default=10, metavar="N", help="sample keys per kind of difference (10)"
+        "--samples",
+        type=arguments.whole(0, 10_000),
+        default=10,
+        metavar="N",
+        help="sample keys per kind of difference (10)",
     )
     p.add_argument("--show-items", action="store_true", help="also print the sampled items of both sides")
     p.add_argument(
@@ -205,15 +252,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delete-poison", action="store_true", help="delete poison messages after listing them")
     p.add_argument("--dry-run", action="store_true", help="list the messages, change nothing")
     p.add_argument(
-        "--visibility-timeout", type=_positive_int, default=300, metavar="S", help="per message (300)"
+        "--visibility-timeout",
+        type=arguments.whole(1, arguments.MAX_VISIBILITY_TIMEOUT_SECONDS),
+        default=300,
+        metavar="S",
+        help="per message, 1 to 43200 (300)",
     )
     p.add_argument(
-        "--max-messages", type=_positive_int, default=1000, metavar="N", help="stop after N (1000)"
+        "--max-messages",
+        type=arguments.whole(1, 1_000_000),
+        default=1000,
+        metavar="N",
+        help="stop after N (1000)",
     )
 
     p = command("status", "mappings, iterator age, failure queue, alarms and latency of both sides")
     p.add_argument(
-        "--alarm-prefix", metavar="PREFIX", help="alarm name prefix (default: from the function names)"
+        "--alarm-prefix",
+        type=arguments.name(255, "an alarm name prefix"),
+        metavar="PREFIX",
+        help="alarm name prefix (default: from the function names)",
     )
     return parser
 
@@ -330,8 +388,33 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Resu
 }
 
 
+def check_combinations(args: argparse.Namespace) -> str | None:
+    """What is wrong with this combination of flags (each flag alone being valid), or None."""
+    given = [
+        f"--{label}-{flag.replace('_', '-')}"
+        for label in LABELS
+        for flag in SIDE_FLAGS
+        if flag != "outputs" and getattr(args, f"{label}_{flag}") is not None
+    ]
+    if args.local_env and given:
+        return (
+            f"--local-env sets both sides itself (endpoints, keys, roots), so {', '.join(given)} would be "
+            "ignored or contradict it: give either --local-env alone or the --cn-*/--us-* flags"
+        )
+    for label in LABELS:
+        if getattr(args, f"{label}_root") and getattr(args, f"{label}_outputs"):
+            return f"--{label}-root and --{label}-outputs both say where the outputs are: give one"
+    if args.command == "redrive" and args.dry_run and args.delete_poison:
+        return "--dry-run changes nothing, so --delete-poison would delete nothing: drop one of them"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = check_combinations(args)
+    if problem:
+        (parser.chosen_subparser(args) or parser).error(problem)
     try:
         pair = _pair(args)
         names = VersionAttributes(args.timestamp_attribute, args.origin_attribute)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -286,6 +287,15 @@ def _last_used(link: Link, key_id: str) -> str | None:
     return date.isoformat() if date else None
 
 
+def _adoption_wait(link: Link, adoption_wait: float | None) -> tuple[int, float]:
+    """(the forwarder's secret cache time, the seconds to wait before deleting the old key)."""
+    max_age = forwarder_secret_max_age(link)
+    wait = adoption_wait if adoption_wait is not None else max_age + ADOPTION_MARGIN_SECONDS
+    if not (math.isfinite(wait) and wait >= 0):
+        raise ConfigError(f"{link.name}: adoption wait {wait!r} s is not a finite number of seconds")
+    return max_age, wait
+
+
 def rotate(
     link: Link,
     names: VersionAttributes,
@@ -322,6 +332,7 @@ def rotate(
         report.notes.append(f"deleted the unused key {mask(others[0])}")
     old = current if current in keys else None
     report.old_key_id = mask(old) if old else None
+    max_age, wait = _adoption_wait(link, adoption_wait)  # decided before the new key exists
     key = _create_key(link)
     report.key_id = mask(key["aws_access_key_id"])
     try:
@@ -340,8 +351,6 @@ def rotate(
         report.notes.append("the secret held a key this user does not have: nothing to delete")
         report.ok = True
         return report
-    max_age = forwarder_secret_max_age(link)
-    wait = adoption_wait if adoption_wait is not None else max_age + ADOPTION_MARGIN_SECONDS
     report.notes.append(
         f"waited {wait:g} s for the forwarder to re-read the secret (it caches it up to {max_age} s, and "
         "re-reads it at once if the peer rejects the old key)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -40,10 +41,15 @@ def key_of(item: TypedItem, names: tuple[str, ...]) -> TypedItem:
     return {name: item[name] for name in names if name in item}
 
 
+MIN_RATE = 0.01  # one item every 100 s; below that, the interval outgrows what time.sleep takes
+
+
 class RateLimiter:
     """At most ``rate`` acquisitions per second across all threads (0: unlimited)."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not (math.isfinite(rate) and (rate == 0 or rate >= MIN_RATE)):
+            raise ValueError(f"rate {rate!r}: 0 (no limit) or at least {MIN_RATE} per second")
         self._interval = 1.0 / rate if rate > 0 else 0.0
         self._next = 0.0
         self._lock = threading.Lock()

@@ -8,6 +8,7 @@ everything else (region, table, stream, secret, queue, function names) comes fro
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -149,27 +150,54 @@ class Side:
 
 
 def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
-    """Fill endpoint, region, keys (and the Terraform root, if found) from the local environment's
-    ``environment.json`` (``make up``); what the command line gave explicitly wins."""
+    """Fill endpoint, region, keys and the Terraform outputs of both sides from the local environment's
+    ``environment.json`` (``make up``). The command line gives no other side flag with it but a saved
+    copy of the outputs (``cli.check_combinations``)."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         sides = document["sides"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        raise ConfigError(f"{path}: not a local environment file (run `make up` first)") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(
+            f"{path} is not a local environment file (`make up` writes build/local/environment.json)"
+        ) from None
+    server = document.get("server_pid")
+    if isinstance(server, int) and not _running(server):
+        raise ConfigError(
+            f"{path} describes a local pair that is no longer running (server pid {server} is gone): "
+            "start it again with `make up`"
+        )
     base = Path(path).resolve().parent
     for label, side in options.items():
         match = [entry for region, entry in sides.items() if region.startswith(label + "-")]
         if len(match) != 1:
             raise ConfigError(f"{path}: no single side whose region starts with {label}-")
         entry = match[0]
-        side.endpoint_url = side.endpoint_url or entry.get("endpoint_url")
-        side.region = side.region or entry.get("region")
-        if not side.profile:
-            side.access_key_id = entry.get("aws_access_key_id") or None
-            side.secret_access_key = entry.get("aws_secret_access_key") or None
+        side.endpoint_url = entry.get("endpoint_url")
+        side.region = entry.get("region")
+        side.access_key_id = entry.get("aws_access_key_id") or None
+        side.secret_access_key = entry.get("aws_secret_access_key") or None
         root = base / "tf" / str(entry.get("region")) / "envs" / str(entry.get("region"))
-        if not side.root and not side.outputs_file and root.is_dir():
+        outputs = root.parent.parent / "outputs.json"
+        if side.outputs_file:
+            continue
+        if outputs.is_file():
+            side.outputs_file = str(outputs)
+        elif root.is_dir():
             side.root = str(root)
+        else:
+            raise ConfigError(f"{path}: the {label} side's Terraform root {root} is gone (`make up` again)")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def make_side(options: SideOptions) -> Side:

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # Terraform checks of make test / CI: fmt, init + validate of the module and both roots, terraform test.
 #
-# Offline: with TF_PROVIDER_MIRROR set (a filesystem mirror holding registry.terraform.io/...), init
-# installs providers from that mirror only. `make` writes build/terraform.rc and exports
-# TF_CLI_CONFIG_FILE; run directly, this script writes the same file itself. Without
-# TF_PROVIDER_MIRROR, Terraform uses its usual configuration (the public registry).
+# Providers come from where scripts/terraform_config.sh says (a mirror named by TF_PROVIDER_MIRROR or
+# found on this machine, else the public registry); under make it has run already.
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,18 +16,8 @@ if ! command -v terraform >/dev/null 2>&1; then
   exit 1
 fi
 
-if [[ -n "${TF_PROVIDER_MIRROR:-}" ]]; then
-  rc="$repo_root/build/terraform.rc"
-  if [[ "${TF_CLI_CONFIG_FILE:-}" != "$rc" || ! -f "$rc" ]]; then
-    mkdir -p "$repo_root/build/terraform-plugin-cache"
-    printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\nplugin_cache_dir = "%s"\n' \
-      "$TF_PROVIDER_MIRROR" "$repo_root/build/terraform-plugin-cache" >"$rc"
-    export TF_CLI_CONFIG_FILE="$rc"
-  fi
-  echo "terraform-checks: providers from the mirror $TF_PROVIDER_MIRROR"
-else
-  echo "terraform-checks: providers from the registry (set TF_PROVIDER_MIRROR to use a local mirror)"
-fi
+TF_CLI_CONFIG_FILE="$(bash scripts/terraform_config.sh)" || exit 2
+export TF_CLI_CONFIG_FILE
 export TF_IN_AUTOMATION=1 TF_INPUT=0
 
 failures=()
@@ -58,6 +46,9 @@ step "fmt -check -recursive modules envs" terraform fmt -check -recursive -diff 
 for dir in "$module_dir" "${roots[@]}"; do
   if step "init $dir" terraform -chdir="$dir" init -backend=false -input=false -no-color; then
     step "validate $dir" terraform -chdir="$dir" validate -no-color
+  elif grep -qE 'Failed to (query available provider packages|install provider)' "$log"; then
+    echo "terraform-checks: $(bash scripts/terraform_config.sh --hint)" >&2
+    exit 2 # the same for every folder: one line, once
   fi
 done
 

@@ -18,6 +18,7 @@ module "replication" {
   peer_credentials       = var.peer_credentials
 
   secret_recovery_window_in_days = var.secret_recovery_window_in_days
+  secret_max_age_seconds         = var.secret_max_age_seconds
 
   # The peer's forwarder (its NAT gateways) and the operator's probe; nothing else.
   peer_writer_allowed_source_ips = distinct(concat([for ip in var.peer_nat_public_ips : "${ip}/32"], var.operator_source_cidrs))

@@ -133,6 +133,12 @@ variable "operator_source_cidrs" {
   }
 }
 
+variable "secret_max_age_seconds" {
+  description = "How long the forwarder caches the peer credentials, 0 to 86400 s. `ddb-replication rotate` waits this plus 15 s before it deletes the old key."
+  type        = number
+  default     = 300
+}
+
 variable "secret_recovery_window_in_days" {
   description = "Days a destroyed secret stays recoverable (0 or 7 to 30). 0 lets a throwaway environment be destroyed and applied again at once."
   type        = number

@@ -211,6 +211,11 @@ variable "secret_max_age_seconds" {
   description = "How long the forwarder caches the peer credentials. 300 s picks up a rotated key within five minutes."
   type        = number
   default     = 300
+
+  validation {
+    condition     = var.secret_max_age_seconds >= 0 && var.secret_max_age_seconds <= 86400 && floor(var.secret_max_age_seconds) == var.secret_max_age_seconds
+    error_message = "secret_max_age_seconds must be a whole number of seconds from 0 to 86400."
+  }
 }
 
 variable "create_peer_writer_user" {

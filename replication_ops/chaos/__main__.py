@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
-from pathlib import Path
 
+from replication_ops import arguments
 from replication_ops.chaos.run import CHAOS_DIR, ChaosOptions, run_chaos
 from replication_ops.chaos.scenarios import FULL, REDUCED, SCENARIOS, select
+from replication_ops.local.config import SetupError
+
+PROG = "python -m replication_ops.chaos"
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -17,7 +19,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replication_ops.chaos")
+    parser = arguments.ArgumentParser(prog=PROG)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="every scenario in one local two-partition environment")
     run.add_argument("--reduced", action="store_true", help="shorter faults, smaller load (the CI run)")
@@ -27,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N|NAME",
         help="only these (repeatable): " + ", ".join(f"{s.number} {s.name}" for s in SCENARIOS),
     )
-    run.add_argument("--build-dir", type=Path, default=CHAOS_DIR, help="report and environment (build/chaos)")
+    run.add_argument(
+        "--build-dir",
+        type=arguments.writable_folder,
+        default=CHAOS_DIR,
+        help="report and environment (build/chaos)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
@@ -38,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     options = ChaosOptions(
         scale=REDUCED if args.reduced else FULL, scenarios=scenarios, base=args.build_dir.resolve()
     )
-    report = run_chaos(options)
+    try:
+        report = run_chaos(options)
+    except SetupError as error:
+        print(f"{PROG} run: error: {error}", file=sys.stderr)
+        return 2
     return 0 if report["passed"] else 1
 
 

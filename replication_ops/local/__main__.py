@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from replication_ops.local.config import BUILD_DIR, Paths
+from replication_ops import arguments
+from replication_ops.local.config import BUILD_DIR, Paths, SetupError
 from replication_ops.local.environment import EnvironmentOptions
 from replication_ops.local.loadgen import LoadOptions
+
+PROG = "python -m replication_ops.local"
 
 DEFAULT_UP_PORTS = {"cn-north-1": 19001, "us-east-1": 19002}
 
@@ -26,54 +28,41 @@ Lambda does.
   up    the same environment left running in the background; writes build/local/environment.json.
   down  stop what `up` started and clean up.
 
-Terraform runs offline when TF_PROVIDER_MIRROR (a provider mirror) or TF_CLI_CONFIG_FILE is set.
+Terraform's providers come from TF_PROVIDER_MIRROR (a provider mirror), else a mirror found on this
+machine, else the public registry (scripts/terraform_config.sh decides).
+Exit status 2: something to fix first (a missing tool or file, a port in use, no providers), one line.
 """
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
+POSITIVE = arguments.whole(1, 1_000_000)
+SHARE = arguments.number(0, 1)
+MAX_CONCURRENCY = arguments.whole(1, 64)
+INBOX_SHARDS = arguments.whole(1, 64)
 
 
 def _environment_arguments(parser: argparse.ArgumentParser, default_ports: dict[str, int]) -> None:
     group = parser.add_argument_group("environment")
     group.add_argument(
         "--cn-port",
-        type=int,
+        type=arguments.port,
         default=default_ports["cn-north-1"],
         help="port of the cn-north-1 partition on 127.0.0.1 (0: any free port; default %(default)s)",
     )
     group.add_argument(
         "--us-port",
-        type=int,
+        type=arguments.port,
         default=default_ports["us-east-1"],
         help="port of the us-east-1 partition on 127.0.0.1 (0: any free port; default %(default)s)",
     )
     group.add_argument(
         "--inbox-shards",
-        type=_positive_int,
+        type=INBOX_SHARDS,
         default=2,
         help="shards of each side's Kinesis inbox (default %(default)s)",
     )
     group.add_argument(
         "--max-concurrency",
-        type=_positive_int,
+        type=MAX_CONCURRENCY,
         default=2,
         help="worker processes (concurrent executions) per function (default %(default)s)",
     )
@@ -81,14 +70,14 @@ def _environment_arguments(parser: argparse.ArgumentParser, default_ports: dict[
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = LoadOptions()
-    parser = argparse.ArgumentParser(
-        prog="python -m replication_ops.local",
+    parser = arguments.ArgumentParser(
+        prog=PROG,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--build-dir",
-        type=Path,
+        type=arguments.writable_folder,
         default=BUILD_DIR,
         help="where logs, Terraform working copies, reports and environment.json go (default build/local)",
     )
@@ -105,50 +94,52 @@ def build_parser() -> argparse.ArgumentParser:
     load = demo.add_argument_group("load")
     load.add_argument(
         "--operations",
-        type=_positive_int,
+        type=POSITIVE,
         default=defaults.operations,
         help="operations per side (default %(default)s)",
     )
     load.add_argument(
         "--rate",
-        type=_positive_float,
+        type=arguments.number(0, 10_000, low_open=True),
         default=defaults.rate,
         help="operations per second per side (default %(default)s)",
     )
     load.add_argument(
         "--conflict-share",
-        type=_share,
+        type=SHARE,
         default=defaults.conflict_share,
         help="share of operations where both sides write the same key at once (default %(default)s)",
     )
     load.add_argument(
         "--tie-share",
-        type=_share,
+        type=SHARE,
         default=defaults.tie_share,
         help="share of those conflicts written with the very same timestamp (default %(default)s)",
     )
     load.add_argument(
         "--update-share",
-        type=_share,
+        type=SHARE,
         default=defaults.update_share,
         help="share of updates among the operations (default %(default)s)",
     )
     load.add_argument(
         "--delete-share",
-        type=_share,
+        type=SHARE,
         default=defaults.delete_share,
         help="share of deletes among the operations (default %(default)s)",
     )
     load.add_argument(
         "--threads",
-        type=_positive_int,
+        type=arguments.whole(1, 256),
         default=defaults.threads,
         help="writer threads per side (default %(default)s)",
     )
-    load.add_argument("--seed", type=int, default=defaults.seed, help="seed of the generated load")
+    load.add_argument(
+        "--seed", type=arguments.whole(0, 2**32 - 1), default=defaults.seed, help="seed of the generated load"
+    )
     demo.add_argument(
         "--drain-timeout",
-        type=_positive_float,
+        type=arguments.seconds(0, 3600, low_open=True),
         default=180.0,
         help="seconds to wait for replication to become idle after the load (default %(default)s)",
     )
@@ -183,11 +174,20 @@ def _environment_options(args: argparse.Namespace) -> EnvironmentOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        return _run(args, parser)
+    except SetupError as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, parser: arguments.ArgumentParser) -> int:
     if args.command == "demo":
         from replication_ops.local.demo import DemoOptions, run_demo
 
@@ -203,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
             )
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+            (parser.chosen_subparser(args) or parser).error(str(error))
         options = DemoOptions(
             environment=_environment_options(args),
             load=load,
@@ -217,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted; everything was torn down", file=sys.stderr)
             return 130
+        except SetupError:
+            raise
         except Exception as error:
             logging.getLogger(__name__).debug("demo failed", exc_info=True)
             print(f"demo failed: {type(error).__name__}: {error}", file=sys.stderr)

@@ -28,6 +28,12 @@ LAMBDA_SERVICE_ACCESS_KEY_ID = "AKIALOCALLAMBDASVC00"
 LAMBDA_SERVICE_SECRET_ACCESS_KEY = "local-lambda-service-not-a-real-key"
 
 
+class SetupError(Exception):
+    """Something to fix before a run can start (a missing file or tool, a wrong setting, a port in use,
+    no way to install Terraform's providers): reported as one line naming the fix, exit 2, no
+    traceback, and never retried (trying again cannot help)."""
+
+
 @dataclass(frozen=True)
 class Side:
     """One side of the pair: a region in its own partition, with its Terraform root."""
@@ -89,3 +95,11 @@ class Paths:
     def ensure(self) -> None:
         for path in (self.base, self.logs, self.terraform, self.functions):
             path.mkdir(parents=True, exist_ok=True)
+
+    def fresh_logs(self) -> None:
+        """Start a run with an empty logs folder: a log describes one run, its first error is this
+        run's (logs appended across runs once showed a run's old errors at the top)."""
+        if self.logs.is_dir():
+            for path in self.logs.iterdir():
+                if path.is_file():
+                    path.unlink()

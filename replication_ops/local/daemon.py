@@ -20,11 +20,12 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from replication_ops.local.config import REPO_ROOT, SIDE_NAMES, Paths
+from replication_ops.local.config import REPO_ROOT, SIDE_NAMES, Paths, SetupError
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 900.0
 STOP_TIMEOUT_SECONDS = 90.0
 OUR_MARKERS = ("replication_ops.local", "worker_main.py")
+ERROR_PREFIX = "error: "  # the server's line for a SetupError: `up` prints it as its own, once
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -76,6 +78,9 @@ def running_server(paths: Paths) -> int | None:
 
 
 def describe_environment(document: dict[str, Any], path: Path | None = None) -> str:
+    """What `make up` prints: the endpoints and keys, and a put on one side with the AWS CLI and a get
+    on the other. The put sets the version attributes, as the README's Deploying section asks of
+    every writer (a write without them is stamped by its side's forwarder instead)."""
     lines = ["local partitions are up:"]
     for side in SIDE_NAMES:
         entry = document["sides"][side]
@@ -84,14 +89,20 @@ def describe_environment(document: dict[str, Any], path: Path | None = None) -> 
             f"key {entry['aws_access_key_id']}  secret {entry['aws_secret_access_key']}"
         )
     first, second = (document["sides"][side] for side in SIDE_NAMES)
+    names = document.get("version_attributes", {})
+    timestamp = names.get("timestamp", "last_update_timestamp")
+    origin = names.get("origin", "last_updater_region")
     lines += [
         "",
-        "write on one side, read on the other, for example:",
+        "write on one side, read on the other a second or two later (replication is asynchronous; "
+        "run the get again if it prints nothing):",
         f"  AWS_ACCESS_KEY_ID={first['aws_access_key_id']} "
         f"AWS_SECRET_ACCESS_KEY={first['aws_secret_access_key']} \\",
         f"    aws dynamodb put-item --endpoint-url {first['endpoint_url']} --region {first['region']} "
         f"--table-name {first['table']} \\",
-        '    --item \'{"pk": {"S": "user#1"}, "sk": {"S": "profile"}, "name": {"S": "Li Lei"}}\'',
+        '    --item \'{"pk": {"S": "user#1"}, "sk": {"S": "profile"}, "name": {"S": "Li Lei"},',
+        f'            "{timestamp}": {{"N": "\'"$(date +%s.%N)"\'"}}, '
+        f'"{origin}": {{"S": "{first["region"]}"}}}}\'',
         f"  AWS_ACCESS_KEY_ID={second['aws_access_key_id']} "
         f"AWS_SECRET_ACCESS_KEY={second['aws_secret_access_key']} \\",
         f"    aws dynamodb get-item --endpoint-url {second['endpoint_url']} --region {second['region']} "
@@ -114,6 +125,7 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
             say(describe_environment(document, paths.environment_json))
         return 0
     paths.environment_json.unlink(missing_ok=True)
+    LocalEnvironment(options, say=lambda _: None).preflight()  # SetupError: one line, nothing started
     command = [sys.executable, "-m", "replication_ops.local", "--build-dir", str(paths.base), "_serve"]
     command += [
         "--cn-port",
@@ -125,8 +137,7 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
         "--max-concurrency",
         str(options.max_concurrency),
     ]
-    offset = paths.up_log.stat().st_size if paths.up_log.exists() else 0
-    with paths.up_log.open("ab") as log_file:
+    with paths.up_log.open("wb") as log_file:  # this start's log only
         server = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
@@ -138,18 +149,23 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
     paths.pid_file.write_text(json.dumps({"pid": server.pid, "children": []}) + "\n", encoding="utf-8")
     say(f"starting the local environment in the background (pid {server.pid}, log {paths.up_log})")
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    problem: str | None = None
     with paths.up_log.open("rb") as follow:
-        follow.seek(offset)
         while True:
             for line in follow.read().decode("utf-8", "replace").splitlines():
-                say(f"  | {line}")
+                if line.startswith(ERROR_PREFIX):
+                    problem = line.removeprefix(ERROR_PREFIX)
+                else:
+                    say(f"  | {line}")
             document = _read_json(paths.environment_json)
             if document and document.get("server_pid") == server.pid:
                 say(describe_environment(document, paths.environment_json))
                 return 0
             if server.poll() is not None:
-                say(f"the environment did not come up (exit {server.returncode}); see {paths.up_log}")
                 paths.pid_file.unlink(missing_ok=True)
+                if problem is not None:
+                    raise SetupError(problem)
+                say(f"the environment did not come up (exit {server.returncode}); see {paths.up_log}")
                 return 1
             if time.monotonic() > deadline:
                 say(f"not ready after {READY_TIMEOUT_SECONDS:.0f} s; stopping it")
@@ -179,9 +195,13 @@ def serve(options: EnvironmentOptions) -> int:
             except Exception as error:
                 print(f"runner problem: {error}", flush=True)
         return 0
+    except SetupError as error:
+        print(f"{ERROR_PREFIX}{error}", flush=True)
+        return 2
     except Exception as error:
-        print(f"failed: {type(error).__name__}: {error}", flush=True)
-        log.exception("the environment failed")
+        details = paths.logs / "up-error.log"
+        details.write_text(traceback.format_exc(), encoding="utf-8")
+        print(f"failed: {type(error).__name__}: {error} (traceback in {details})", flush=True)
         return 1
     finally:
         if (paths.base / "destroy.request").exists():

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replication_ops.local.aws import SideClients
-from replication_ops.local.config import ORIGIN_ATTRIBUTE, SIDE_NAMES, SIDES, TIMESTAMP_ATTRIBUTE
+from replication_ops.local.config import ORIGIN_ATTRIBUTE, SIDE_NAMES, SIDES, TIMESTAMP_ATTRIBUTE, SetupError
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 from replication_ops.local.loadgen import LoadGenerator, LoadOptions
 from replication_ops.local.plot import plot_lag
@@ -51,11 +51,12 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
 
     server = running_server(options.environment.paths)
     if server:
-        raise RuntimeError(
+        raise SetupError(
             f"`make up` runs in {options.environment.paths.base} (pid {server}): `make down` first "
             "(or give the demo another --build-dir)"
         )
     environment = LocalEnvironment(options.environment, say=say)
+    environment.preflight()  # a missing prerequisite is one line, before anything starts
     previous = signal.getsignal(signal.SIGTERM)
     in_main = _in_main_thread()
     previous_int = signal.getsignal(signal.SIGINT)

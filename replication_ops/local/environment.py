@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from replication_ops.local.config import (
     SIDES,
     TIMESTAMP_ATTRIBUTE,
     Paths,
+    SetupError,
 )
 from replication_ops.local.credentials import SideDeployment, create_operator_key, install_credentials
 from replication_ops.local.iam_audit import Call as IamCall
@@ -41,8 +43,18 @@ from replication_ops.local.terraform import (
 log = logging.getLogger(__name__)
 
 
-class LocalEnvironmentError(RuntimeError):
-    pass
+def check_port_free(port: int, flag: str) -> None:
+    """A fixed port on 127.0.0.1 must be free before the partitions start (0: any free port)."""
+    if not port:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SetupError(
+                f"port {port} on 127.0.0.1 is in use (another `make up`? `make down` stops it; or choose "
+                f"another with {flag})"
+            ) from None
 
 
 @dataclass
@@ -75,13 +87,16 @@ class LocalEnvironment:
     app_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     missing_variables: dict[str, list[str]] = field(default_factory=dict)
+    cli_config: str | None = None  # the Terraform CLI configuration (scripts/terraform_config.sh)
 
     # -- start -----------------------------------------------------------------------------------
 
     def start(self) -> None:
         paths = self.options.paths
         paths.ensure()
-        self._preflight()
+        if self.cli_config is None:
+            self.preflight()
+        paths.fresh_logs()
         self._step("partitions", self._start_partitions)
         self._step("terraform", self._apply_or_start_over)
         self._step("runner", self._start_runner)
@@ -92,14 +107,21 @@ class LocalEnvironment:
         action()
         self.timings[name] = round(time.monotonic() - began, 2)
 
-    def _preflight(self) -> None:
+    def preflight(self) -> None:
+        """What must be in place before anything starts; each missing piece is a ``SetupError``."""
         for name in ("forwarder", "replicator"):
             if not (self.options.dist_dir / f"{name}.zip").is_file():
-                raise LocalEnvironmentError(
-                    f"{self.options.dist_dir / name}.zip is missing: run `make package`"
+                raise SetupError(
+                    f"{self.options.dist_dir / name}.zip is missing: run `make package` "
+                    "(make demo and make up build it first)"
                 )
         if not terraform_available():
-            raise LocalEnvironmentError("terraform is not on PATH")
+            raise SetupError("terraform is not on PATH: install Terraform >= 1.6 and put it on PATH")
+        for region, flag in (("cn-north-1", "--cn-port"), ("us-east-1", "--us-port")):
+            check_port_free(self.options.ports.get(region, 0), flag)
+        self.cli_config, note = cli_config_file(self.options.paths.terraform)
+        if note:
+            self.say(note)
 
     def _start_partitions(self) -> None:
         self.say("starting the local partitions (moto servers on 127.0.0.1)")
@@ -114,24 +136,28 @@ class LocalEnvironment:
             self.say(f"  {partition.region:<11} ({partition.side.partition}) {partition.endpoint_url}")
 
     def _apply_or_start_over(self, attempts: int = 2) -> None:
-        """Apply both roots; after a failed apply, start again from fresh partitions (``attempts`` in
-        all). Applying again into the same partition does not help: a moto server busy with both
-        roots has twice answered a call the SDK had retried as a duplicate (a security group rule,
-        a Lambda function), so the resource exists there but not in Terraform's state."""
+        """Init and apply both roots; after a failed apply, start again from fresh partitions
+        (``attempts`` applies in all). Applying again into the same partition does not help: a moto
+        server busy with both roots has twice answered a call the SDK had retried as a duplicate (a
+        security group rule, a Lambda function), so the resource exists there but not in Terraform's
+        state. A failed init is never retried: it fails the same way again (no provider, a syntax
+        error)."""
         for attempt in range(1, attempts + 1):
+            self._prepare_roots()
+            if attempt == 1:
+                self._init_roots()
             try:
-                self._apply()
+                self._apply_roots()
                 return
             except TerraformError as error:
                 if attempt == attempts or any(root.cancelled for root in self.roots.values()):
                     raise
-                self.say(f"terraform apply failed ({str(error).splitlines()[0]}); starting over once")
+                self.say(f"{error}; starting over once from fresh partitions")
                 self._stop_partitions()
                 self._start_partitions()
 
-    def _apply(self) -> None:
+    def _prepare_roots(self) -> None:
         paths = self.options.paths
-        cli_config = cli_config_file(paths.terraform)
         for region, partition in self.partitions.items():
             side = SIDES[region]
             root = TerraformRoot(
@@ -139,7 +165,7 @@ class LocalEnvironment:
                 paths.terraform / region,
                 partition.endpoint_url,
                 paths.logs / f"terraform-{region}.log",
-                cli_config=cli_config,
+                cli_config=self.cli_config,
             )
             peer_url = self.partitions[side.peer].endpoint_url
             if self.options.peer_endpoint is not None:
@@ -154,9 +180,13 @@ class LocalEnvironment:
             variables.update(self.options.terraform_variables.get(region, {}))
             self.missing_variables[region] = root.prepare(variables)
             self.roots[region] = root
+
+    def _init_roots(self) -> None:
         self.say("terraform init (both roots)")
         for root in self.roots.values():
             root.init()  # one at a time: the provider plugin cache is not safe for concurrent use
+
+    def _apply_roots(self) -> None:
         self.say("terraform apply (both roots in parallel; about a minute or two)")
         parallelism = self.options.terraform_parallelism
         in_parallel(list(self.roots.values()), lambda root: root.apply(parallelism))

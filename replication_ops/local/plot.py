@@ -1,19 +1,36 @@
-"""A PNG of the replication lag: over time (per origin side) and its distribution."""
+"""A PNG of the replication lag: over time (per origin side) and its distribution.
+
+Both panels keep their top quarter free of data (the y axis reaches 1.3 times the highest point or
+bar) and put their legend there, so the legend never hides the slowest changes; the maximum is
+marked in both (a cross on the slowest change, a line in the distribution)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from replication_ops.local.verify import LagSample, percentile
 
+HEADROOM = 1.3  # the y axis reaches this times the highest point: the legend's band
+
 
 def plot_lag(samples: list[LagSample], path: Path, *, title: str = "Replication lag") -> Path:
+    import matplotlib.pyplot as plt
+
+    figure = lag_figure(samples, title=title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def lag_figure(samples: list[LagSample], *, title: str = "Replication lag") -> Any:
+    """The figure (a matplotlib Figure; the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure, (over_time, distribution) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=110)
     start = min((s.written_at for s in samples), default=0.0)
     origins = sorted({s.origin for s in samples})
@@ -26,16 +43,30 @@ def plot_lag(samples: list[LagSample], path: Path, *, title: str = "Replication 
             alpha=0.6,
             label=f"written in {origin}",
         )
+    if samples:
+        slowest = max(samples, key=lambda s: s.lag)
+        over_time.scatter(
+            [slowest.written_at - start],
+            [slowest.lag],
+            marker="x",
+            s=60,
+            color="red",
+            zorder=3,
+            label=f"max {slowest.lag:.2f} s",
+        )
+        over_time.set_ylim(0, max(slowest.lag * HEADROOM, 0.1))
     over_time.set_xlabel("time of the origin write (s since the first)")
     over_time.set_ylabel("lag until visible on the other side (s)")
     over_time.set_title("Lag over time")
     over_time.grid(True, alpha=0.3)
     if origins:
-        over_time.legend(loc="upper right", fontsize=8)
+        over_time.legend(loc="upper left", fontsize=8, ncol=len(origins) + 1)
 
     values = [s.lag for s in samples]
     if values:
-        distribution.hist(values, bins=min(50, max(5, len(values) // 10)), color="tab:blue", alpha=0.8)
+        counts, _, _ = distribution.hist(
+            values, bins=min(50, max(5, len(values) // 10)), color="tab:blue", alpha=0.8
+        )
         for fraction, style in ((0.5, "-"), (0.95, "--"), (0.99, ":")):
             mark = percentile(values, fraction)
             if mark is not None:
@@ -46,7 +77,11 @@ def plot_lag(samples: list[LagSample], path: Path, *, title: str = "Replication 
                     linewidth=1,
                     label=f"p{int(fraction * 100)} {mark:.2f} s",
                 )
-        distribution.legend(fontsize=8)
+        distribution.axvline(
+            max(values), color="red", linestyle="-.", linewidth=1, label=f"max {max(values):.2f} s"
+        )
+        distribution.set_ylim(0, max(counts) * HEADROOM)
+        distribution.legend(loc="upper left", fontsize=8, ncol=4)
     else:
         distribution.text(0.5, 0.5, "no samples", ha="center", va="center", transform=distribution.transAxes)
     distribution.set_xlabel("lag (s)")
@@ -55,6 +90,4 @@ def plot_lag(samples: list[LagSample], path: Path, *, title: str = "Replication 
     distribution.grid(True, alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return figure

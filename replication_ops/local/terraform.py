@@ -7,9 +7,11 @@ so the root's relative module source resolves as it does in the repository. Noth
 changes for the local run: the provider reaches the side's moto server through ``AWS_ENDPOINT_URL``
 and the demo's values go into ``local.auto.tfvars.json`` (only variables the root declares).
 
-Offline providers: ``TF_CLI_CONFIG_FILE`` is honoured as set (the Makefile sets it when
-``TF_PROVIDER_MIRROR`` is given); with only ``TF_PROVIDER_MIRROR`` set, a CLI configuration using that
-filesystem mirror is written here.
+Where the providers come from is decided by ``scripts/terraform_config.sh``, the one place the
+Makefile, CI and this module share (``TF_PROVIDER_MIRROR``, else a mirror found on the machine, else
+the public registry). An init that cannot install the providers is a ``SetupError`` whose line comes
+from that script too (``--hint``): set ``TF_PROVIDER_MIRROR``. Each failure names Terraform's own
+``Error:`` line and the log, which holds this run only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from replication_ops.local.config import (
     LOCAL_SECRET_ACCESS_KEY,
     RANGE_KEY,
     REPO_ROOT,
+    SetupError,
     Side,
 )
 
@@ -42,6 +45,11 @@ log = logging.getLogger(__name__)
 
 SHARED_ENTRIES = ("modules", "dist", "functions", "scripts")
 VARIABLE_PATTERN = re.compile(r'^\s*variable\s+"([^"]+)"', re.MULTILINE)
+CONFIG_SCRIPT = REPO_ROOT / "scripts" / "terraform_config.sh"
+# What `terraform init` prints when it cannot install a provider (registry unreachable, or a mirror
+# without a matching version): not worth retrying, the fix is TF_PROVIDER_MIRROR.
+PROVIDER_INSTALL_FAILED = re.compile(r"Failed to (query available provider packages|install provider)")
+ERROR_LINE = re.compile(r"^(?:[│╷ ]*)Error: (.+)$", re.MULTILINE)
 
 
 class TerraformError(RuntimeError):
@@ -95,33 +103,34 @@ def demo_variables(
         "inbox_shard_count": inbox_shards,
         "single_nat_gateway": True,
         "log_retention_days": 1,
+        # The forwarders re-read their peer key every 10 s, so `ddb-replication rotate` waits 25 s here
+        # (SECRET_MAX_AGE_SECONDS + 15) where a deployment's default waits 315 s.
+        "secret_max_age_seconds": 10,
         "tags": {"Project": "ddb-cross-partition-replication", "Side": side.region, "Environment": "local"},
     }
 
 
-def cli_config_file(base: Path) -> str | None:
-    """The Terraform CLI configuration to use.
-
-    ``TF_CLI_CONFIG_FILE`` when it names an existing file (the Makefile's, made for
-    ``TF_PROVIDER_MIRROR``); else, with ``TF_PROVIDER_MIRROR`` set, one written here for that mirror;
-    else none (the public registry).
-    """
-    configured = os.environ.get("TF_CLI_CONFIG_FILE", "").strip()
-    if configured and Path(configured).is_file():
-        return configured
-    mirror = os.environ.get("TF_PROVIDER_MIRROR", "").strip()
-    if not mirror:
-        return None
-    base.mkdir(parents=True, exist_ok=True)
-    cache = base / "plugin-cache"
-    cache.mkdir(exist_ok=True)
-    rc = base / "terraform.rc"
-    rc.write_text(
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n'
-        f'plugin_cache_dir = "{cache}"\n',
-        encoding="utf-8",
+def cli_config_file(base: Path) -> tuple[str, str]:
+    """(the Terraform CLI configuration to use, the line saying where providers come from), from
+    ``scripts/terraform_config.sh``, which writes ``base/terraform.rc`` unless the environment names
+    a configuration already (the Makefile's, or the user's own). A wrong ``TF_PROVIDER_MIRROR`` is a
+    ``SetupError`` with the script's line."""
+    done = subprocess.run(
+        ["bash", str(CONFIG_SCRIPT), str(base / "terraform.rc")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    return str(rc)
+    said = done.stderr.strip().splitlines()
+    if done.returncode != 0:
+        raise SetupError(said[-1] if said else f"{CONFIG_SCRIPT} failed (exit {done.returncode})")
+    return done.stdout.strip(), (said[-1] if said else "")
+
+
+def provider_hint() -> str:
+    """What to do when `terraform init` could not install the providers (one line)."""
+    done = subprocess.run(["bash", str(CONFIG_SCRIPT), "--hint"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "terraform init could not install the providers: set TF_PROVIDER_MIRROR"
 
 
 @dataclass
@@ -187,6 +196,7 @@ class TerraformRoot:
     def run(self, *args: str, capture: bool = False) -> str:
         command = [self.terraform, f"-chdir={self.directory}", *args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("a", encoding="utf-8") as log_file:
             log_file.write(f"\n$ {' '.join(command)}\n")
             log_file.flush()
@@ -209,9 +219,13 @@ class TerraformRoot:
                 with self._lock:
                     self._process = None
         if returncode != 0:
+            output = _read_from(self.log_path, offset)
+            if args[0] == "init" and PROVIDER_INSTALL_FAILED.search(output):
+                raise SetupError(provider_hint())
+            errors = ERROR_LINE.findall(output)
+            cause = errors[0].strip() if errors else f"exit {returncode}, no Error: line"
             raise TerraformError(
-                f"terraform {args[0]} failed for {self.side.region} (exit {returncode}); "
-                f"last lines of {self.log_path}:\n{_tail(self.log_path)}"
+                f"terraform {args[0]} failed for {self.side.region}: {cause} (log: {self.log_path})"
             )
         return stdout if capture else ""
 
@@ -249,11 +263,14 @@ class TerraformRoot:
         self.run("destroy", "-input=false", "-auto-approve", "-no-color")
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def _read_from(path: Path, offset: int) -> str:
+    """What a command wrote to its log (the log holds the run's earlier commands too)."""
     try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        with path.open("rb") as log_file:
+            log_file.seek(offset)
+            return log_file.read().decode("utf-8", "replace")
     except OSError:
-        return "(no log)"
+        return ""
 
 
 def in_parallel(roots: list[TerraformRoot], action: Callable[[TerraformRoot], None]) -> None:

@@ -1,6 +1,6 @@
 """End to end: a reduced `make chaos` (every scenario, shorter faults, smaller load) in one local
 two-partition environment; each must lose nothing and leave no item differing. Needs terraform and
-its AWS provider (offline: TF_PROVIDER_MIRROR or TF_CLI_CONFIG_FILE, as `make test` and CI set them)."""
+its AWS provider (where scripts/terraform_config.sh says)."""
 
 from __future__ import annotations
 

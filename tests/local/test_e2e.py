@@ -1,6 +1,6 @@
 """End to end: a smaller `make demo` (both roots applied to local partitions, load on both sides, item
 by item convergence, the report's figures present and sane). Needs terraform and its AWS provider
-(offline: TF_PROVIDER_MIRROR or TF_CLI_CONFIG_FILE, as `make test` and CI set them)."""
+(where scripts/terraform_config.sh says)."""
 
 from __future__ import annotations
 

@@ -1,24 +1,27 @@
-"""Starting the local environment: a failed Terraform apply starts over from fresh partitions once."""
+"""Starting the local environment: a failed Terraform apply starts over from fresh partitions once;
+a failed init (no providers, a syntax error) and a missing prerequisite are never retried."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from replication_ops.local.config import Paths
-from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
+from replication_ops.local.config import Paths, SetupError
+from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment, check_port_free
 from replication_ops.local.terraform import TerraformError
 
 
 class Recorded(LocalEnvironment):
-    """The environment with its partitions and applies replaced by a record of the calls."""
+    """The environment with its partitions, init and applies replaced by a record of the calls."""
 
-    def __init__(self, tmp_path: Path, failing_applies: int) -> None:
+    def __init__(self, tmp_path: Path, failing_applies: int = 0, init_error: Exception | None = None) -> None:
         self.said: list[str] = []
         super().__init__(EnvironmentOptions(paths=Paths(tmp_path)), say=self.said.append)
         self.calls: list[str] = []
         self.failing_applies = failing_applies
+        self.init_error = init_error
 
     def _start_partitions(self) -> None:
         self.calls.append("start partitions")
@@ -26,17 +29,37 @@ class Recorded(LocalEnvironment):
     def _stop_partitions(self) -> None:
         self.calls.append("stop partitions")
 
-    def _apply(self) -> None:
+    def _prepare_roots(self) -> None:
+        self.calls.append("prepare")
+
+    def _init_roots(self) -> None:
+        self.calls.append("init")
+        if self.init_error:
+            raise self.init_error
+
+    def _apply_roots(self) -> None:
         self.calls.append("apply")
         if self.calls.count("apply") <= self.failing_applies:
-            raise TerraformError("terraform apply failed for cn-north-1 (exit 1); last lines: ...")
+            raise TerraformError("terraform apply failed for cn-north-1: Error: duplicate rule (log: x.log)")
 
 
 def test_a_failed_apply_starts_over_from_fresh_partitions(tmp_path: Path) -> None:
     environment = Recorded(tmp_path, failing_applies=1)
     environment._apply_or_start_over()
-    assert environment.calls == ["apply", "stop partitions", "start partitions", "apply"]
-    assert any("starting over once" in line for line in environment.said)
+    assert environment.calls == [
+        "prepare",
+        "init",
+        "apply",
+        "stop partitions",
+        "start partitions",
+        "prepare",
+        "apply",
+    ]
+    said = [line for line in environment.said if "starting over once" in line]
+    assert said == [
+        "terraform apply failed for cn-north-1: Error: duplicate rule (log: x.log); "
+        "starting over once from fresh partitions"
+    ]
 
 
 def test_an_apply_that_fails_again_reports_its_error(tmp_path: Path) -> None:
@@ -44,3 +67,30 @@ def test_an_apply_that_fails_again_reports_its_error(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="apply failed for cn-north-1"):
         environment._apply_or_start_over()
     assert environment.calls.count("apply") == 2
+
+
+@pytest.mark.parametrize(
+    "error", [SetupError("set TF_PROVIDER_MIRROR"), TerraformError("terraform init failed: Error: x")]
+)
+def test_a_failed_init_is_not_retried(tmp_path: Path, error: Exception) -> None:
+    environment = Recorded(tmp_path, init_error=error)
+    with pytest.raises(type(error)):
+        environment._apply_or_start_over()
+    assert environment.calls == ["prepare", "init"]
+    assert not [line for line in environment.said if "starting over" in line]
+
+
+def test_missing_zips_say_make_package(tmp_path: Path) -> None:
+    environment = LocalEnvironment(EnvironmentOptions(paths=Paths(tmp_path), dist_dir=tmp_path / "dist"))
+    with pytest.raises(SetupError, match=r"forwarder.zip is missing: run `make package`"):
+        environment.preflight()
+
+
+def test_a_port_in_use_is_named_with_the_fix() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SetupError, match=rf"port {port} on 127.0.0.1 is in use .*`make down`.*--cn-port"):
+            check_port_free(port, "--cn-port")
+    check_port_free(0, "--cn-port")  # any free port: nothing to check

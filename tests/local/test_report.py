@@ -67,7 +67,8 @@ def test_the_report_has_every_figure_the_issue_asks_for() -> None:
     assert totals["lost"] == 0 and totals["items_differing"] == 0
     assert totals["kinesis_records"] == 3 and totals["kinesis_bytes"] == 450
     assert totals["bytes_per_change"] == 150.0 and totals["kinesis_records_per_change"] == 1.0
-    lag = {k: v for k, v in report["lag_seconds"].items() if k not in ("definition", "slowest")}
+    words = ("definition", "engine_metric_definition", "slowest")
+    lag = {k: v for k, v in report["lag_seconds"].items() if k not in words}
     assert report["lag_seconds"]["slowest"][0]["lag"] == 2.0
     assert lag == {"samples": 3, "p50": 1.5, "p95": 2.0, "p99": 2.0, "max": 2.0}
     assert report["throughput_per_second"]["writes"] == 1.5
@@ -85,6 +86,47 @@ def test_the_report_has_every_figure_the_issue_asks_for() -> None:
         assert label in text
     assert "CONVERGED" in text and "NOT CONVERGED" not in text
     assert "NOT CONVERGED" in render(_report(lost=["k"]))
+
+
+def test_both_lag_figures_say_what_they_measure() -> None:
+    report = _report()
+    report["runner"][US]["replicator"]["ReplicationLatency_ms"] = {
+        "samples": 2,
+        "p50": 1680.0,
+        "p99": 3400.0,
+        "max": 3580.0,
+    }
+    text = render(report)
+    assert "from the origin write's acknowledgement to the version's first sight" in text
+    assert "the version timestamp, which the writer takes before its put" in text
+    assert "applied in us-east-1: p50 1.68  p99 3.40  max 3.58  (2 samples)" in text
+    assert report["lag_seconds"]["engine_metric_definition"].startswith("from the version timestamp")
+
+
+def _display_points(axes) -> list[tuple[float, float]]:
+    points = [tuple(xy) for collection in axes.collections for xy in collection.get_offsets()]
+    points += [(patch.get_x() + patch.get_width() / 2, patch.get_height()) for patch in axes.patches]
+    return [tuple(axes.transData.transform(point)) for point in points]
+
+
+def test_the_lag_plot_keeps_its_legends_off_the_data_and_marks_the_maximum() -> None:
+    import matplotlib.pyplot as plt
+
+    from replication_ops.local.plot import lag_figure
+
+    samples = [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)]
+    samples.append(LagSample(105.0, 3.58, CN))  # the slowest change, where a legend used to sit
+    figure = lag_figure(samples)
+    try:
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        for axes in figure.axes:
+            legend = axes.get_legend().get_window_extent(renderer)
+            inside = [p for p in _display_points(axes) if legend.contains(*p)]
+            assert not inside, f"{axes.get_title()}: the legend covers {len(inside)} data points"
+            assert any("max 3.58 s" in text.get_text() for text in axes.get_legend().get_texts())
+    finally:
+        plt.close(figure)
 
 
 def test_report_json_and_plot_are_written(tmp_path: Path) -> None:
@@ -110,7 +152,9 @@ def test_the_command_line_has_help_and_validates(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         parser.parse_args(["demo", "--help"])
     assert "--operations" in capsys.readouterr().out
-    assert main(["demo", "--update-share", "0.9", "--delete-share", "0.5"]) == 2
+    with pytest.raises(SystemExit) as refused:
+        main(["demo", "--update-share", "0.9", "--delete-share", "0.5"])
+    assert refused.value.code == 2
 
 
 def test_environment_description_names_both_sides() -> None:

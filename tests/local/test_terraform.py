@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from replication_ops.local.config import REPO_ROOT, SIDES
+from replication_ops.local.config import REPO_ROOT, SIDES, SetupError
 from replication_ops.local.terraform import (
+    TerraformError,
     TerraformRoot,
     cli_config_file,
     declared_variables,
@@ -61,14 +63,110 @@ def test_the_working_copy_keeps_the_repository_clean(tmp_path: Path) -> None:
     assert not [k for k in env if k.startswith("TF_VAR_")]
 
 
-def test_cli_configuration_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _root(tmp_path: Path) -> TerraformRoot:
+    return TerraformRoot(SIDES["us-east-1"], tmp_path / "us", "http://127.0.0.1:9", tmp_path / "tf.log")
+
+
+def _mirror(root: Path) -> Path:
+    """A filesystem mirror holding the AWS provider for this machine's platform."""
+    import platform
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    (root / "registry.terraform.io/hashicorp/aws/5.100.0" / f"linux_{arch}").mkdir(parents=True)
+    return root
+
+
+def test_a_mirror_named_in_tf_provider_mirror_is_used(tmp_path: Path, monkeypatch) -> None:
+    mirror = _mirror(tmp_path / "mirror")
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", str(mirror))
+    monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    path, note = cli_config_file(tmp_path / "tf")
+    assert f'path = "{mirror}"' in Path(path).read_text()
+    assert note == f"terraform: providers from the mirror {mirror} (TF_PROVIDER_MIRROR)"
+
+
+def test_the_registry_folder_itself_is_taken_as_its_mirror(tmp_path: Path, monkeypatch) -> None:
+    mirror = _mirror(tmp_path / "mirror")
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", str(mirror / "registry.terraform.io"))
+    path, note = cli_config_file(tmp_path / "tf")
+    assert f'path = "{mirror}"' in Path(path).read_text()
+    assert "taken as its parent" in note
+
+
+def test_a_changed_mirror_is_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = _mirror(tmp_path / "one"), _mirror(tmp_path / "two")
+    monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", str(first))
+    cli_config_file(tmp_path / "tf")
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", str(second))
+    path, _ = cli_config_file(tmp_path / "tf")
+    assert f'path = "{second}"' in Path(path).read_text()
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty"])
+def test_a_wrong_mirror_is_a_setup_error_naming_the_fix(tmp_path: Path, monkeypatch, kind: str) -> None:
+    wrong = tmp_path / "nowhere"
+    if kind == "empty":
+        wrong.mkdir()
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", str(wrong))
+    with pytest.raises(SetupError) as refused:
+        cli_config_file(tmp_path / "tf")
+    message = str(refused.value)
+    assert message.startswith(f"TF_PROVIDER_MIRROR={wrong}")
+    assert "set it to the folder that holds registry.terraform.io/" in message
+    assert "\n" not in message
+
+
+def test_a_users_own_configuration_is_used_as_it_is(tmp_path: Path, monkeypatch) -> None:
     existing = tmp_path / "given.rc"
-    existing.write_text("")
+    existing.write_text('credentials "app.terraform.io" {}\n')
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(existing))
-    monkeypatch.setenv("TF_PROVIDER_MIRROR", "/opt/mirror")
-    assert cli_config_file(tmp_path / "tf") == str(existing)
-    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(tmp_path / "missing.rc"))
-    made = cli_config_file(tmp_path / "tf")
-    assert made is not None and '"/opt/mirror"' in Path(made).read_text()
-    monkeypatch.delenv("TF_PROVIDER_MIRROR")
-    assert cli_config_file(tmp_path / "tf") is None
+    monkeypatch.delenv("TF_PROVIDER_MIRROR", raising=False)
+    assert cli_config_file(tmp_path / "tf") == (
+        str(existing),
+        f"terraform: providers as TF_CLI_CONFIG_FILE={existing} says",
+    )
+
+
+def test_the_public_registry_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", "registry")
+    path, note = cli_config_file(tmp_path / "tf")
+    assert "provider_installation" not in Path(path).read_text()
+    assert "public registry" in note
+
+
+def test_an_init_that_cannot_install_providers_says_tf_provider_mirror(tmp_path: Path, monkeypatch) -> None:
+    """terraform init against an unreachable registry: the real Terraform, an address that cannot
+    resolve, no mirror (TF_PROVIDER_MIRROR=registry keeps the machine's mirror out of it)."""
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on PATH")
+    monkeypatch.setenv("TF_PROVIDER_MIRROR", "registry")
+    monkeypatch.setenv("TF_REGISTRY_DISCOVERY_RETRY", "0")
+    root = _root(tmp_path)
+    root.directory.mkdir(parents=True)
+    (root.directory / "versions.tf").write_text(
+        "terraform {\n  required_providers {\n"
+        '    aws = {\n      source  = "unreachable.invalid/hashicorp/aws"\n    }\n'
+        "  }\n}\n"
+    )
+    root.cli_config, _ = cli_config_file(tmp_path / "tf")
+    with pytest.raises(SetupError) as refused:
+        root.init()
+    assert "TF_PROVIDER_MIRROR" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_failed_command_names_terraforms_error_line_and_the_log(tmp_path: Path) -> None:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not on PATH")
+    root = _root(tmp_path)
+    root.directory.mkdir(parents=True)
+    (root.directory / "main.tf").write_text('resource "nonsense {\n')
+    with pytest.raises(TerraformError) as failed:
+        root.run("validate", "-no-color")
+    message = str(failed.value)
+    assert message.startswith("terraform validate failed for us-east-1: ")
+    assert message.endswith(f"(log: {tmp_path / 'tf.log'})")
+    cause = message.removeprefix("terraform validate failed for us-east-1: ").split(" (log: ")[0]
+    assert cause and not cause.startswith("exit")  # Terraform's own Error: line, not an empty tail
+    assert "\n" not in message

@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from replication_ops import cli
+from replication_ops.local.config import Paths
+from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 
 from .fakes import FakeSide
 
@@ -65,8 +67,27 @@ class Run:
 def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
     def invoke(*argv: str) -> Run:
         capsys.readouterr()
-        code = cli.main(list(argv))
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as refused:  # argparse refused the arguments
+            code = int(refused.code or 0)
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture(scope="package")
+def local_pair(
+    tmp_path_factory: pytest.TempPathFactory, lambda_zips: Path
+) -> Iterator[tuple[LocalEnvironment, Path]]:
+    """The local two-partition environment (both roots applied, the real zips running), started once
+    for every end-to-end test of this folder (the operations CLI's and the README's): (the
+    environment, its environment.json)."""
+    paths = Paths(tmp_path_factory.mktemp("ops-e2e") / "local")
+    env = LocalEnvironment(EnvironmentOptions(paths=paths, inbox_shards=1), say=lambda _: None)
+    try:
+        env.start()
+        yield env, env.write_environment_json()
+    finally:
+        env.stop()

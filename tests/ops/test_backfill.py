@@ -88,7 +88,7 @@ def test_an_existing_checkpoint_needs_resume_or_restart(deployment, run):
     again = run("backfill", "--from", "cn", *deployment.args())
     restarted = run("backfill", "--from", "cn", *deployment.args(), "--restart", "--json")
     assert again.code == EXIT_BAD_INPUT
-    assert "--resume" in again.err
+    assert "holds a completed backfill: --restart to copy again" in again.err
     assert restarted.code == EXIT_OK
     assert restarted.json["totals"]["stale"] == 1  # the item is there already: the condition refuses it
 

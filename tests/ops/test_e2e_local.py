@@ -5,15 +5,11 @@ probed through the real replicators; tables made to differ are reported key by k
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from replication_ops import cli
 from replication_ops.local.aws import client
-from replication_ops.local.config import Paths
-from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 from replication_ops.local.iam_audit import principal_kind
 from replication_ops.local.terraform import terraform_available
 
@@ -23,27 +19,14 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def environment(
-    tmp_path_factory: pytest.TempPathFactory, lambda_zips: Path
-) -> Iterator[tuple[LocalEnvironment, Path]]:
-    paths = Paths(tmp_path_factory.mktemp("ops-e2e") / "local")
-    env = LocalEnvironment(EnvironmentOptions(paths=paths, inbox_shards=1), say=lambda _: None)
-    try:
-        env.start()
-        yield env, env.write_environment_json()
-    finally:
-        env.stop()
-
-
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     capsys.readouterr()
     code = cli.main([*argv, "--quiet"])
     return code, capsys.readouterr().out
 
 
-def test_credentials_probe_through_the_real_replicators_and_rotation(environment, capsys):
-    _, path = environment
+def test_credentials_probe_through_the_real_replicators_and_rotation(local_pair, capsys):
+    _, path = local_pair
     code, out = _cli(capsys, "credentials", "--local-env", str(path), "--probe-timeout", "60")
     assert code == 0, out
     assert out.count("probe received") == 2
@@ -53,11 +36,17 @@ def test_credentials_probe_through_the_real_replicators_and_rotation(environment
     assert code == 0, out
 
 
-def test_verify_reports_exactly_the_keys_made_to_differ_and_repair_fixes_them(environment, capsys):
-    env, path = environment
+def test_verify_reports_exactly_the_keys_made_to_differ_and_repair_fixes_them(local_pair, capsys):
+    env, path = local_pair
     assert env.runner is not None
     env.runner.stop()  # no forwarder runs: writes now stay on their side
-    env.runner = None
+    try:
+        _made_to_differ_and_repaired(env, path, capsys)
+    finally:
+        env._start_runner()  # the pair replicates again for the tests after this one
+
+
+def _made_to_differ_and_repaired(env, path, capsys) -> None:
     side = env.environment_document()["sides"]["cn-north-1"]
     db = client("dynamodb", endpoint_url=side["endpoint_url"], region="cn-north-1")
     keys = [f"ops-e2e#{index}" for index in range(5)]
@@ -83,10 +72,10 @@ def test_verify_reports_exactly_the_keys_made_to_differ_and_repair_fixes_them(en
     assert code == 0, out
 
 
-def test_every_call_of_the_operations_was_allowed_by_its_principals_policy(environment) -> None:
+def test_every_call_of_the_operations_was_allowed_by_its_principals_policy(local_pair) -> None:
     """IAM enforced: the CLI as the operator, its probes with the peer-writer keys from 127.0.0.1 (the
     roots' operator_source_cidrs), the replicators recording the probes with their roles."""
-    env, _ = environment
+    env, _ = local_pair
     record = env.iam_record()
     assert record is not None
     assert record.denials() == [], "\n".join(call.describe() for call in record.denials())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,11 @@ def test_outputs_are_read_from_terraform_output_json(deployment, run, tmp_path, 
 def test_a_root_that_does_not_exist_is_bad_input(run, tmp_path):
     result = run("status", "--cn-root", str(tmp_path / "nowhere"), "--us-root", str(tmp_path))
     assert result.code == EXIT_BAD_INPUT
-    assert "no such Terraform root" in result.err
+    assert "nowhere: no such folder (a Terraform root such as envs/cn-north-1)" in result.err
 
 
-def test_missing_outputs_say_which_flags_to_give(run, tmp_path):
-    result = run("verify", "--us-outputs", str(tmp_path / "x.json"))
+def test_missing_outputs_say_which_flags_to_give(deployment, run):
+    result = run("verify", "--us-outputs", str(deployment.us_outputs))
     assert result.code == EXIT_BAD_INPUT
     assert "--cn-root DIR or --cn-outputs FILE" in result.err
 
@@ -93,9 +94,7 @@ def test_no_credentials_is_an_access_problem(tmp_path, run, monkeypatch):
     assert "Unable to locate credentials" in result.err
 
 
-def test_the_local_environment_file_gives_endpoints_keys_and_roots(tmp_path):
-    from replication_ops.sides import SideOptions, apply_local_environment
-
+def _local_environment(tmp_path: Path, **extra) -> Path:
     document = {
         "sides": {
             region: {
@@ -105,18 +104,55 @@ def test_the_local_environment_file_gives_endpoints_keys_and_roots(tmp_path):
                 "aws_secret_access_key": "local",
             }
             for region, port in (("cn-north-1", 4566), ("us-east-1", 4567))
-        }
+        },
+        **extra,
     }
     path = tmp_path / "environment.json"
     path.write_text(json.dumps(document))
+    return path
+
+
+def test_the_local_environment_file_gives_endpoints_keys_and_outputs(tmp_path):
+    from replication_ops.sides import SideOptions, apply_local_environment
+
+    path = _local_environment(tmp_path)
     (tmp_path / "tf" / "cn-north-1" / "envs" / "cn-north-1").mkdir(parents=True)
+    (tmp_path / "tf" / "us-east-1").mkdir(parents=True)
+    (tmp_path / "tf" / "us-east-1" / "outputs.json").write_text("{}")
     options = {label: SideOptions(label) for label in ("cn", "us")}
     apply_local_environment(options, str(path))
     assert options["cn"].endpoint_url == "http://127.0.0.1:4566"
     assert options["us"].region == "us-east-1"
     assert options["cn"].access_key_id == "AKIALOCAL"
     assert Path(options["cn"].root).parts[-2:] == ("envs", "cn-north-1")
-    assert options["us"].root is None
+    assert options["us"].outputs_file == str(tmp_path / "tf" / "us-east-1" / "outputs.json")
+
+
+def test_a_local_environment_without_its_roots_says_make_up_again(run, tmp_path):
+    result = run("status", "--local-env", str(_local_environment(tmp_path)))
+    assert result.code == EXIT_BAD_INPUT
+    assert "Terraform root" in result.err and "is gone (`make up` again)" in result.err
+
+
+def test_a_local_environment_whose_server_is_gone_says_make_up(run, tmp_path):
+    path = _local_environment(tmp_path, server_pid=_a_pid_that_is_gone())
+    result = run("status", "--local-env", str(path))
+    assert result.code == EXIT_BAD_INPUT
+    assert "no longer running" in result.err and "`make up`" in result.err
+
+
+def test_a_file_that_is_not_a_local_environment_is_named(run, tmp_path):
+    path = tmp_path / "environment.json"
+    path.write_text('{"not": "it"}')
+    result = run("status", "--local-env", str(path))
+    assert result.code == EXIT_BAD_INPUT
+    assert "is not a local environment file" in result.err
+
+
+def _a_pid_that_is_gone() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 def test_every_subcommand_has_help_with_examples_and_exit_codes(run, capsys):
@@ -133,6 +169,4 @@ def test_every_subcommand_has_help_with_examples_and_exit_codes(run, capsys):
 
 
 def test_bad_arguments_exit_2(run):
-    with pytest.raises(SystemExit) as exited:
-        run("backfill", "--from", "eu")
-    assert exited.value.code == 2
+    assert run("backfill", "--from", "eu").code == EXIT_BAD_INPUT

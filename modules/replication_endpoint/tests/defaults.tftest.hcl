@@ -373,3 +373,23 @@ run "rejects_single_zone" {
 
   expect_failures = [var.az_count]
 }
+
+run "rejects_a_fractional_secret_max_age" {
+  command = plan
+
+  variables {
+    secret_max_age_seconds = 2.5
+  }
+
+  expect_failures = [var.secret_max_age_seconds]
+}
+
+run "rejects_a_negative_secret_max_age" {
+  command = plan
+
+  variables {
+    secret_max_age_seconds = -1
+  }
+
+  expect_failures = [var.secret_max_age_seconds]
+}

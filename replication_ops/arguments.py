@@ -1,0 +1,270 @@
+"""Command-line arguments checked before anything happens: argparse types and a parser whose errors
+are one line.
+
+Every flag of ``ddb-replication`` and ``python -m replication_ops.local`` goes through one of the
+``type=`` functions here, so a bad value is refused by argparse (exit 2, one line naming the flag,
+the value and what is allowed) before any AWS call, file write or process start. Numbers must be
+finite: ``float("nan")`` and ``float("inf")`` parse, but compare false with every bound, which once
+let ``--adoption-wait nan`` through to a crash after a new key had been created and stored.
+
+The parser prints ``PROG: error: MESSAGE (see `PROG --help`)`` instead of argparse's usage block,
+says which subcommand an unknown flag was given to (argparse reports it against the top-level
+parser) and suggests the nearest flag it knows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+from replication.limits import MAX_ATTRIBUTE_NAME_BYTES
+
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html: TotalSegments is
+# 1 to 1,000,000; each segment is scanned by a thread of its own here, hence a lower bound of ours.
+MAX_SCAN_SEGMENTS = 1000
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html:
+# VisibilityTimeout is 0 to 43,200 seconds (12 hours).
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200
+# Region codes as AWS spells them (cn-north-1, us-east-1, us-gov-west-1, ap-southeast-3).
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# Profile names: what ~/.aws/config accepts in a [profile NAME] header (no spaces, no brackets).
+PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_.@+=,:/-]+$")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) reported by the subcommand that was given the flag."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self.chosen_subparser(parsed) or self
+            parser.error(unrecognized(extras, parser))
+        return parsed
+
+    def chosen_subparser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(parsed, action.dest or "", None)
+                parser = action.choices.get(chosen) if chosen else None
+                return parser if isinstance(parser, argparse.ArgumentParser) else None
+        return None
+
+
+def unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    """``unrecognized argument --repiar (did you mean --repair?)``."""
+    known = [option for action in parser._actions for option in action.option_strings]
+    first = extras[0]
+    message = f"unrecognized argument{'s' if len(extras) > 1 else ''} {' '.join(extras)}"
+    if first.startswith("-"):
+        close = difflib.get_close_matches(first.split("=", 1)[0], known, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]}?)"
+    return message
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+
+def _show(value: float) -> str:
+    """1000000 -> 1,000,000; 0.01 -> 0.01."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def number(low: float, high: float, *, low_open: bool = False, what: str = "") -> Callable[[str], float]:
+    """A finite number within [low, high] (or (low, high] with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        too_low = value <= low if low_open else value < low
+        if too_low or value > high:
+            bound = f"more than {_show(low)}" if low_open else f"at least {_show(low)}"
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {bound} and at most {_show(high)}{what}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def seconds(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """A finite duration in seconds within [low, high] (or (low, high] with ``low_open``)."""
+    return number(low, high, low_open=low_open, what=" seconds")
+
+
+def rate(high: float) -> Callable[[str], float]:
+    """Items per second: 0 (no limit) or from 0.01 to ``high``. A tiny positive rate (1e-300) is
+    refused: it means one item every 1e300 seconds, which no sleep can wait."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if value != 0 and not 0.01 <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give 0 for no limit, or from 0.01 to {_show(high)} items per second"
+            )
+        return value
+
+    parse.__name__ = "rate"
+    return parse
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """A whole number within [low, high]."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be from {low:,} to {high:,}")
+        return value
+
+    parse.__name__ = "whole"
+    return parse
+
+
+def port(text: str) -> int:
+    """A TCP port on 127.0.0.1; 0 means any free port."""
+    value = _whole(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 0 (any free port) to 65535")
+    return value
+
+
+# -- text --------------------------------------------------------------------------------------
+
+
+def url(text: str) -> str:
+    """An endpoint URL: ``http(s)://host[:port][/path]``."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an endpoint URL: give http(s)://HOST[:PORT], e.g. http://127.0.0.1:19001"
+        )
+    return text
+
+
+def region(text: str) -> str:
+    """An AWS region code such as ``cn-north-1`` or ``us-east-1``."""
+    if not REGION_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region code (e.g. cn-north-1, us-east-1)")
+    return text
+
+
+def profile(text: str) -> str:
+    """An AWS profile name from ~/.aws/config (whether it exists is checked when it is used)."""
+    if not PROFILE_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a profile name (see `aws configure list-profiles`)"
+        )
+    return text
+
+
+def attribute_name(text: str) -> str:
+    """A DynamoDB attribute name: at least one character and less than 64 KB in UTF-8
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)."""
+    size = len(text.encode("utf-8"))
+    if not 1 <= size <= MAX_ATTRIBUTE_NAME_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"an attribute name is 1 to {MAX_ATTRIBUTE_NAME_BYTES:,} bytes of UTF-8, not {size:,}"
+        )
+    return text
+
+
+def name(max_length: int, what: str) -> Callable[[str], str]:
+    """Printable text without spaces, 1 to ``max_length`` characters (an alarm name prefix, say)."""
+
+    def parse(text: str) -> str:
+        if not text or len(text) > max_length or not text.isprintable() or " " in text:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {what}: 1 to {max_length} printable characters, no spaces"
+            )
+        return text
+
+    parse.__name__ = "name"
+    return parse
+
+
+# -- paths -------------------------------------------------------------------------------------
+
+
+def existing_file(hint: str = "") -> Callable[[str], str]:
+    """A file that exists (``hint`` says where it comes from, for the message when it does not)."""
+
+    def parse(text: str) -> str:
+        path = Path(text)
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder, not a file{hint}")
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{text}: no such file{hint}")
+        return text
+
+    parse.__name__ = "existing_file"
+    return parse
+
+
+def existing_folder(hint: str = "") -> Callable[[str], str]:
+    """A folder that exists."""
+
+    def parse(text: str) -> str:
+        path = Path(text)
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a file, not a folder{hint}")
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text}: no such folder{hint}")
+        return text
+
+    parse.__name__ = "existing_folder"
+    return parse
+
+
+def writable_file(text: str) -> Path:
+    """A file to write: not a folder, and its folder is a folder (or can be made)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+            break
+    return path
+
+
+def writable_folder(text: str) -> Path:
+    """A folder to write into: a folder, or a path where one can be made."""
+    path = Path(text)
+    for candidate in (path, *path.absolute().parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise argparse.ArgumentTypeError(f"{text}: {candidate} is a file, not a folder")
+            break
+    return path
