@@ -35,8 +35,8 @@ locals {
     Version = "2012-10-17"
     Statement = [
       merge({
-        Sid      = "WriteInbox"
-        Effect   = "Allow"
+        Sid    = "WriteInbox"
+        Effect = "Allow"
         # PutRecords from the peer's forwarder, PutRecord from the operator's credentials probe.
         Action   = ["kinesis:PutRecord", "kinesis:PutRecords"]
         Resource = local.inbox_stream_arn
