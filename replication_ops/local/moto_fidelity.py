@@ -55,6 +55,7 @@ import importlib
 import inspect
 import itertools
 import re
+import threading
 from decimal import Context, localcontext
 from typing import Any
 
@@ -112,6 +113,7 @@ ANCHORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items", ("self", "transact_items")),
     ("moto.dynamodb.models", "copy", ()),
     ("moto.dynamodb.exceptions", "MockValidationException", ()),
+    ("moto.dynamodb.exceptions", "ConditionalCheckFailed", ()),
     ("moto.dynamodb.exceptions", "ItemSizeTooLarge", ()),
     ("moto.dynamodb.exceptions", "ItemSizeToUpdateTooLarge", ()),
     ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
@@ -269,16 +271,22 @@ def same_data(old: Any, new: Any) -> bool:
     return {k: _typed(v) for k, v in old.attrs.items()} == {k: _typed(v) for k, v in new.attrs.items()}
 
 
+# The UpdateItem running in this thread, if any: moto's in-process backends are called from the
+# engine's worker threads (the launcher serves one request at a time).
+_updating = threading.local()
+
+
 def _stream_writes() -> None:
+    from moto.dynamodb.exceptions import ConditionalCheckFailed
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamShard
 
     original_add = StreamShard.add
 
     def add(self: Any, old: Any, new: Any) -> None:
-        held = getattr(self, "_fidelity_held", None)
-        if held is not None:  # inside an UpdateItem: it writes its one record when it is done
-            held.append((old, new))
+        held = getattr(_updating, "shard", None)
+        if held is self:  # inside this thread's UpdateItem: it writes its one record when it is done
+            _updating.records += 1
             return None
         if old is not None and new is not None and same_data(old, new):
             return None
@@ -295,19 +303,18 @@ def _stream_writes() -> None:
             return original_update(self, table_name, key, *args, **kwargs)
         snapshot = copy.deepcopy(before)
         shard = table.stream_shard
-        held: list[tuple[Any, Any]] = []
-        if shard is not None:
-            shard._fidelity_held = held
+        _updating.shard, _updating.records = shard, 0
         try:
             item = original_update(self, table_name, key, *args, **kwargs)
             _check_update_size(item)
+        except ConditionalCheckFailed:
+            raise  # refused before anything changed
         except BaseException:
             _put_back(table, hash_key, range_key, snapshot)
             raise
         finally:
-            if shard is not None:
-                del shard._fidelity_held
-        if shard is not None and held:
+            written, _updating.shard = _updating.records, None
+        if shard is not None and written:
             shard.add(snapshot, item)
         return item
 
