@@ -8,7 +8,9 @@ Sources: the DynamoDB developer guide (DG) and API reference (API), as cited per
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Any
@@ -250,6 +252,25 @@ def test_an_update_that_creates_the_item_writes_one_insert_with_the_whole_item(w
     assert [r["eventName"] for r in records] == ["INSERT"]
     assert records[0]["dynamodb"]["NewImage"] == {"pk": {"S": "k"}, "city": {"S": "Boston"}}
     assert "OldImage" not in records[0]["dynamodb"]
+
+
+def test_updates_from_several_threads_each_write_their_one_record(world: World) -> None:
+    # the engine writes different keys from worker threads (replication/parallel.py)
+    table, stream = world.table()
+
+    def update(index: int) -> None:
+        for round_ in range(5):
+            world.db.update_item(
+                TableName=table,
+                Key={"pk": {"S": f"k{index}"}},
+                UpdateExpression="SET n = :n",
+                ExpressionAttributeValues={":n": {"N": str(round_)}},
+            )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(update, range(4)))
+    events = Counter(r["eventName"] for r in world.records(stream))
+    assert events == {"INSERT": 4, "MODIFY": 16}
 
 
 # -- conditions between different types: API "Condition" ------------------------------------------
