@@ -4,7 +4,8 @@ The project's tests and its local environment run on moto, and moto is more leni
 exactly where the engine's faults hid (issue 9). This module is the one list of the differences. It
 is applied in both worlds: the moto servers of the local environment (``moto_launcher``) and the
 in-process ``mock_aws`` of the test suite (``tests/conftest.py``). Each patch has a test that shows
-the documented behaviour in both (``tests/local/test_moto_fidelity.py``).
+the documented behaviour in both (``tests/local/test_moto_fidelity.py``; 8 and 9 through the launcher
+in ``tests/local/test_partitions.py``).
 
 DynamoDB (developer guide, "DG"; API reference, "API"):
 
