@@ -1,7 +1,7 @@
 """moto as DynamoDB documents it (replication_ops/local/moto_fidelity.py), in both worlds the project
 runs on: the in-process ``mock_aws`` of the tests and the moto server of the local environment.
 
-Each expected value is DynamoDB's documented one; stock moto 5.2.5 fails 39 of the 49 in-process cases.
+Each expected value is DynamoDB's documented one; stock moto 5.2.5 fails 40 of the 50 in-process cases.
 Sources: the DynamoDB developer guide (DG) and API reference (API), as cited per test.
 """
 
