@@ -1,5 +1,5 @@
-"""Suite-wide settings: fake AWS credentials, the --slow switch for long property runs, and the
-Lambda zips the end-to-end suites deploy."""
+"""Suite-wide settings: fake AWS credentials, moto as DynamoDB documents it, the --slow switch for
+long property runs, and the Lambda zips the end-to-end suites deploy."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from replication_ops.local import moto_fidelity
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +29,12 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every in-process moto (``mock_aws``) behaves as the local environment's moto servers do: as
+    DynamoDB and the other services document it, not as stock moto (see ``moto_fidelity``)."""
+    moto_fidelity.apply()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

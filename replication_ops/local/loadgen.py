@@ -21,7 +21,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from faker import Faker
@@ -186,8 +186,12 @@ class VersionClock:
         return (Decimal(micros) / Decimal(1_000_000)).normalize()
 
 
+EXACT = Context(prec=100)
+
+
 def format_number(value: Decimal) -> str:
-    return format(value.normalize(), "f")
+    """Plain digits, zeros trimmed, exactly (DynamoDB's 38 digits; the default context has 28)."""
+    return format(value.normalize(EXACT), "f")
 
 
 def typed(attributes: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -59,8 +59,10 @@ def normalize_value(value: dict[str, Any]) -> Any:
 
 
 def _number(text: str) -> Decimal | str:
+    # Decimal equality and hash are exact whatever the form ("1.50" == "1.5"); normalize() would
+    # round to the 28 digits of Python's default context and hide a difference beyond them.
     try:
-        return Decimal(text).normalize()
+        return Decimal(text)
     except InvalidOperation:
         return text
 

@@ -12,6 +12,7 @@ import boto3
 from replication.applying import Replicator
 from replication.backoff import Backoff
 from replication.forwarding import Forwarder, ForwardReport
+from replication.keys import canonical_key
 from replication.kinesis_sender import OutgoingRecord, SendResult
 from replication.settings import ForwarderSettings, ReplicatorSettings, TableSettings, VersionAttributes
 from replication.table_writer import TableWriter
@@ -28,12 +29,21 @@ def no_sleep_backoff() -> Backoff:
     return Backoff(sleep=lambda _: None, max_attempts=3)
 
 
-def create_tables(db: Any, *, table: str = TABLE, tombstones: str = TOMBSTONES, sort_key: bool = True) -> str:
+def create_tables(
+    db: Any,
+    *,
+    table: str = TABLE,
+    tombstones: str = TOMBSTONES,
+    sort_key: bool = True,
+    key_type: str = "S",
+) -> str:
+    """The application's table (key ``pk``, and ``sk`` with ``sort_key``, both of ``key_type``: S, N
+    or B) with its stream, and the tombstone table. Returns the stream's ARN."""
     schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
-    attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+    attributes = [{"AttributeName": "pk", "AttributeType": key_type}]
     if sort_key:
         schema.append({"AttributeName": "sk", "KeyType": "RANGE"})
-        attributes.append({"AttributeName": "sk", "AttributeType": "S"})
+        attributes.append({"AttributeName": "sk", "AttributeType": key_type})
     created = db.create_table(
         TableName=table,
         KeySchema=schema,
@@ -68,6 +78,7 @@ class Side:
     region: str
     peer_region: str
     sort_key: bool = True
+    key_type: str = "S"
     db: Any = None
     stream_arn: str = ""
     sender: CapturingSender = field(default_factory=CapturingSender)
@@ -78,7 +89,7 @@ class Side:
         self.db = boto3.client("dynamodb", region_name=self.region)
         self.streams = boto3.client("dynamodbstreams", region_name=self.region)
         self.sqs = boto3.client("sqs", region_name=self.region)
-        self.stream_arn = create_tables(self.db, sort_key=self.sort_key)
+        self.stream_arn = create_tables(self.db, sort_key=self.sort_key, key_type=self.key_type)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
         table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
         self.writer = TableWriter(self.db, table, backoff_factory=no_sleep_backoff)
@@ -118,7 +129,7 @@ class Side:
 
     def items(self) -> dict[str, dict[str, Any]]:
         rows = self.db.scan(TableName=TABLE, ConsistentRead=True)["Items"]
-        return {_key_text(row, self.sort_key): from_client(row) for row in rows}
+        return {_key_text(row): from_client(row) for row in rows}
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -168,14 +179,14 @@ class Side:
         return {"report": report, "event": event}
 
 
-def _key_text(row: dict[str, Any], sort_key: bool) -> str:
-    return row["pk"]["S"] + ("|" + row["sk"]["S"] if sort_key else "")
+def _key_text(row: dict[str, Any]) -> str:
+    return canonical_key(from_client({name: row[name] for name in ("pk", "sk") if name in row}))
 
 
 class Pair:
-    def __init__(self, *, sort_key: bool = True) -> None:
-        self.china = Side("cn-north-1", "us-east-1", sort_key)
-        self.us = Side("us-east-1", "cn-north-1", sort_key)
+    def __init__(self, *, sort_key: bool = True, key_type: str = "S") -> None:
+        self.china = Side("cn-north-1", "us-east-1", sort_key, key_type)
+        self.us = Side("us-east-1", "cn-north-1", sort_key, key_type)
 
     def sides(self) -> tuple[Side, Side]:
         return self.china, self.us

@@ -1,6 +1,6 @@
 """Property: whatever the interleaving of writes on both sides and whatever the delivery order,
 duplicates and retries, both tables end identical, equal to a last-writer-wins oracle, and no
-deleted item comes back."""
+deleted item comes back; on tables keyed by strings, numbers or binary values alike."""
 
 from __future__ import annotations
 
@@ -14,13 +14,33 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from replication.typed_values import from_client
 from replication.versions import Version, version_of
 
 from .harness import NAMES, Pair, Side
 
 # Far in the future, so a delete's version is always "right after the version it removed".
 BASE = Decimal(4_000_000_000)
-KEYS = [{"pk": {"S": f"user#{i}"}, "sk": {"S": "profile"}} for i in range(3)]
+# Keys of each type DynamoDB allows for key attributes (S, N, B). The numbers are written in forms
+# DynamoDB stores differently (it trims zeros), one with all 38 significant digits.
+KEYS_BY_TYPE = {
+    "S": [{"pk": {"S": f"user#{i}"}, "sk": {"S": "profile"}} for i in range(3)],
+    "N": [
+        {"pk": {"N": pk}, "sk": {"N": "0.50"}}
+        for pk in ("1.50", "-7E-3", "1234567890123456789.0123456789012345678")
+    ],
+    "B": [{"pk": {"B": bytes([i, 0xFF])}, "sk": {"B": b"\x00"}} for i in range(3)],
+}
+# The numbers as DynamoDB stores them, so as stream records carry them (developer guide, "Supported
+# data types and naming rules": leading and trailing zeros are trimmed).
+STORED_NUMBERS = {
+    "1.50": "1.5",
+    "-7E-3": "-0.007",
+    "0.50": "0.5",
+    "1234567890123456789.0123456789012345678": "1234567890123456789.0123456789012345678",
+}
+KEYS = KEYS_BY_TYPE["S"]
+key_types = st.sampled_from(sorted(KEYS_BY_TYPE))
 
 
 def _examples(request_slow: bool) -> int:
@@ -90,24 +110,33 @@ class Oracle:
         return max(self.events[key], key=lambda event: event[0].order())[1]
 
 
-def _local_floor(side: Side, key: int) -> Decimal:
+def _stream_key(key: dict[str, Any]) -> dict[str, Any]:
+    """A key the test wrote, as a stream record carries it (binary in base64, numbers as stored)."""
+    return {
+        name: {"N": STORED_NUMBERS[value["N"]]} if "N" in value else value
+        for name, value in from_client(key).items()
+    }
+
+
+def _local_floor(side: Side, key: dict[str, Any]) -> Decimal:
     """What a writer with a correct clock has already seen on its side: it writes later than that."""
-    item = side.get(KEYS[key])
+    item = side.get(key)
     seen = [version_of(item, NAMES)] if item else []
-    tombstone = side.writer.tombstones([KEYS[key]])
+    tombstone = side.writer.tombstones([_stream_key(key)])
     seen += [t.version for t in tombstone.values()]
     return max((v.timestamp for v in seen if v is not None), default=Decimal(0))
 
 
-def _run(steps: list[Any], seed: int, oracle: Oracle | None) -> Pair:
+def _run(steps: list[Any], seed: int, oracle: Oracle | None, key_type: str = "S") -> Pair:
     rng = random.Random(seed)
-    pair = Pair()
+    pair = Pair(key_type=key_type)
+    typed_keys = KEYS_BY_TYPE[key_type]
     both = pair.sides()
     for step in steps:
         side = both[step.side]
-        key = KEYS[getattr(step, "key", 0)]
+        key = typed_keys[getattr(step, "key", 0)]
         if isinstance(step, Write):
-            ts = max(BASE + step.offset, _local_floor(side, step.key) + 1)
+            ts = max(BASE + step.offset, _local_floor(side, key) + 1)
             if step.whole_item:
                 side.put(key, {"v": {"S": step.value}}, str(ts))
             else:
@@ -153,12 +182,12 @@ def examples(request: pytest.FixtureRequest) -> int:
 
 def test_stamped_writes_converge_to_the_last_writer_wins_oracle(examples: int) -> None:
     @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(steps=st.lists(stamped_steps, max_size=30), seed=st.integers(0, 2**16))
-    def check(steps: list[Any], seed: int) -> None:
+    @given(steps=st.lists(stamped_steps, max_size=30), seed=st.integers(0, 2**16), key_type=key_types)
+    def check(steps: list[Any], seed: int, key_type: str) -> None:
         with mock_aws():
             oracle = Oracle()
-            pair = _run(steps, seed, oracle)
-            for index, key in enumerate(KEYS):
+            pair = _run(steps, seed, oracle, key_type)
+            for index, key in enumerate(KEYS_BY_TYPE[key_type]):
                 expected = oracle.expected(index)
                 assert pair.china.get(key) == expected, f"cn-north-1 {key}"
                 assert pair.us.get(key) == expected, f"us-east-1 {key}"
@@ -168,10 +197,10 @@ def test_stamped_writes_converge_to_the_last_writer_wins_oracle(examples: int) -
 
 def test_any_writes_including_unversioned_ones_leave_both_tables_identical(examples: int) -> None:
     @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(steps=st.lists(any_steps, max_size=30), seed=st.integers(0, 2**16))
-    def check(steps: list[Any], seed: int) -> None:
+    @given(steps=st.lists(any_steps, max_size=30), seed=st.integers(0, 2**16), key_type=key_types)
+    def check(steps: list[Any], seed: int, key_type: str) -> None:
         with mock_aws():
-            pair = _run(steps, seed, None)
+            pair = _run(steps, seed, None, key_type)
             assert pair.china.items() == pair.us.items()
 
     check()

@@ -20,6 +20,7 @@ from replication_ops.local.loadgen import (
     LoadOptions,
     Operation,
     VersionClock,
+    format_number,
     plan,
 )
 
@@ -100,6 +101,12 @@ def test_version_clock_is_strictly_increasing_with_microseconds() -> None:
         Decimal("100.000003"),
         Decimal("101.25"),
     ]
+
+
+def test_numbers_are_written_exactly_with_zeros_trimmed() -> None:
+    # Decimal(time.time()) has 31-32 significant digits: none may be rounded away
+    assert format_number(Decimal("1764200000.7111830711364746093750")) == "1764200000.711183071136474609375"
+    assert format_number(Decimal("1.5E+3")) == "1500"
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,13 @@ def test_items_compare_numbers_as_numbers() -> None:
     assert differing_keys(left, {"k": {"n": {"N": "2"}, "s": {"SS": ["a"]}}}) == ["k"]
 
 
+def test_numbers_differing_beyond_28_digits_differ() -> None:
+    # Decimal(time.time()) has 31-32 significant digits; DynamoDB keeps 38
+    left = {"k": {"ts": {"N": "1764200000.711183071136474609375"}}}
+    right = {"k": {"ts": {"N": "1764200000.711183071136474609376"}}}
+    assert differing_keys(left, right) == ["k"]
+
+
 def test_lag_samples_pair_origin_writes_with_first_sight_on_the_peer() -> None:
     us_seen = Observations(US)
     us_seen.first_seen[(K, (Decimal("100.5"), CN))] = 101.75

@@ -1,0 +1,460 @@
+"""moto as DynamoDB documents it (replication_ops/local/moto_fidelity.py), in both worlds the project
+runs on: the in-process ``mock_aws`` of the tests and the moto server of the local environment.
+
+Each expected value is DynamoDB's documented one; stock moto 5.2.5 fails 40 of the 50 in-process cases.
+Sources: the DynamoDB developer guide (DG) and API reference (API), as cited per test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from replication_ops.local import moto_fidelity
+from replication_ops.local.aws import SideClients
+
+REGION = "cn-north-1"
+LIMIT = 409_600  # DG "Service, account, and table quotas": 400 KB, attribute names included
+
+
+@dataclass
+class World:
+    db: Any
+    streams: Any
+
+    def table(self, key_type: str = "S", *, stream: bool = True) -> tuple[str, str]:
+        """A new table keyed ``pk`` of ``key_type``: (name, stream ARN or "")."""
+        name = f"fidelity-{uuid.uuid4().hex[:12]}"
+        extra = (
+            {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+            if stream
+            else {}
+        )
+        description = self.db.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": key_type}],
+            BillingMode="PAY_PER_REQUEST",
+            **extra,
+        )["TableDescription"]
+        return name, description.get("LatestStreamArn", "")
+
+    def records(self, stream_arn: str) -> list[dict[str, Any]]:
+        shard = self.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        return self.streams.get_records(ShardIterator=iterator)["Records"]
+
+    def get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        return self.db.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+
+
+@pytest.fixture(params=["mock_aws", "moto server"])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    if request.param == "mock_aws":
+        with mock_aws():
+            yield World(boto3.client("dynamodb", REGION), boto3.client("dynamodbstreams", REGION))
+    else:
+        clients = SideClients(request.getfixturevalue("partition").endpoint_url, REGION)
+        yield World(clients.dynamodb, clients.dynamodbstreams)
+
+
+def refused(call: Any, message: str) -> None:
+    with pytest.raises(ClientError) as caught:
+        call()
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert caught.value.response["Error"]["Message"] == message
+
+
+# -- numbers: DG "Supported data types and naming rules", Number -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("007.50", "7.5"),
+        ("-0", "0"),
+        ("0.000", "0"),
+        ("+3", "3"),
+        (".125", "0.125"),
+        ("1.5E2", "150"),
+        ("100", "100"),
+        ("-12.3400e-2", "-0.1234"),
+        ("0e1000", "0"),
+    ],
+)
+def test_numbers_are_stored_with_leading_and_trailing_zeros_trimmed(
+    world: World, written: str, stored: str
+) -> None:
+    table, stream = world.table()
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": written}})
+    assert world.get(table, {"pk": {"S": "k"}}) == {"pk": {"S": "k"}, "n": {"N": stored}}
+    assert world.records(stream)[0]["dynamodb"]["NewImage"]["n"] == {"N": stored}
+
+
+# Any number in DynamoDB's domain: up to 38 significant digits, magnitudes 1E-130 to 9.99..E+125.
+dynamodb_numbers = st.builds(
+    lambda sign, digits, exponent, zeros: f"{sign}{'0' * zeros}{digits}E{exponent - len(digits) + 1}",
+    st.sampled_from(["", "-", "+"]),
+    st.from_regex(r"[1-9][0-9]{0,37}", fullmatch=True),
+    st.integers(-130, 125),
+    st.integers(0, 3),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(written=dynamodb_numbers)
+def test_every_number_in_dynamodbs_domain_is_kept_exactly(world: World, written: str) -> None:
+    table, _ = world.table(stream=False)
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": written}})
+    stored = world.get(table, {"pk": {"S": "k"}})["n"]["N"]  # type: ignore[index]
+    # the same value in plain digits, zeros trimmed (normalize() is exact in a 100-digit context)
+    assert stored == format(Decimal(written).normalize(Context(prec=100)), "f")
+
+
+def test_38_significant_digits_are_accepted_and_trailing_zeros_do_not_count(world: World) -> None:
+    table, _ = world.table(stream=False)
+    digits38 = "1764200000.7111830711364746093750000001"  # a Decimal(time.time()) stamp, 38 digits
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": digits38 + "000"}})
+    assert world.get(table, {"pk": {"S": "k"}})["n"] == {"N": digits38}  # type: ignore[index]
+
+
+def test_a_number_with_more_than_38_significant_digits_is_refused(world: World) -> None:
+    table, _ = world.table(stream=False)
+    refused(
+        lambda: world.db.put_item(
+            TableName=table, Item={"pk": {"S": "k"}, "n": {"N": "1764200000.71118307113647460937500000001"}}
+        ),
+        moto_fidelity.TOO_MANY_DIGITS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("1E+126", moto_fidelity.OVERFLOW),
+        ("-1E+126", moto_fidelity.OVERFLOW),
+        ("11E+125", moto_fidelity.OVERFLOW),
+        ("1E-131", moto_fidelity.UNDERFLOW),
+        ("-0.9E-130", moto_fidelity.UNDERFLOW),
+    ],
+)
+def test_a_number_outside_dynamodbs_range_is_refused(world: World, written: str, message: str) -> None:
+    table, _ = world.table(stream=False)
+    refused(lambda: world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": written}}), message)
+
+
+@pytest.mark.parametrize("written", ["NaN", "Infinity", " 1", "1 ", "1_000", "dog", "."])
+def test_text_that_is_not_a_number_is_refused(world: World, written: str) -> None:
+    table, _ = world.table(stream=False)
+    refused(
+        lambda: world.db.update_item(
+            TableName=table,
+            Key={"pk": {"S": "k"}},
+            UpdateExpression="SET n = :n",
+            ExpressionAttributeValues={":n": {"N": written}},
+        ),
+        moto_fidelity.NOT_A_NUMBER.format(written),
+    )
+
+
+def test_a_condition_holding_a_number_outside_the_domain_is_refused(world: World) -> None:
+    table, _ = world.table(stream=False)
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": "1"}})
+    refused(
+        lambda: world.db.put_item(
+            TableName=table,
+            Item={"pk": {"S": "k"}, "n": {"N": "2"}},
+            ConditionExpression="n < :n",
+            ExpressionAttributeValues={":n": {"N": "1" * 39}},
+        ),
+        moto_fidelity.TOO_MANY_DIGITS,
+    )
+
+
+def test_number_keys_are_one_item_whatever_their_written_form(world: World) -> None:
+    table, stream = world.table("N")
+    world.db.put_item(TableName=table, Item={"pk": {"N": "1.50"}, "v": {"S": "first"}})
+    world.db.put_item(TableName=table, Item={"pk": {"N": "01.5"}, "v": {"S": "second"}})
+    assert world.get(table, {"pk": {"N": "1.5000"}}) == {"pk": {"N": "1.5"}, "v": {"S": "second"}}
+    assert [r["dynamodb"]["Keys"] for r in world.records(stream)] == [{"pk": {"N": "1.5"}}] * 2
+
+
+def test_update_arithmetic_is_exact_to_38_digits(world: World) -> None:
+    table, _ = world.table(stream=False)
+    world.db.update_item(
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        UpdateExpression="SET n = :a + :b",
+        ExpressionAttributeValues={":a": {"N": "1" + "0" * 36}, ":b": {"N": "0.1"}},
+    )
+    assert world.get(table, {"pk": {"S": "k"}})["n"] == {"N": "1" + "0" * 36 + ".1"}  # type: ignore[index]
+
+
+# -- stream records: DG "Change data capture for DynamoDB Streams" ---------------------------------
+
+
+def test_a_put_that_changes_nothing_writes_no_stream_record(world: World) -> None:
+    table, stream = world.table()
+    item = {
+        "pk": {"S": "k"},
+        "n": {"N": "1.0"},
+        "tags": {"SS": ["a", "b"]},
+        "m": {"M": {"x": {"B": b"\x00"}}},
+    }
+    world.db.put_item(TableName=table, Item=item)
+    same = {**item, "n": {"N": "1"}, "tags": {"SS": ["b", "a"]}}  # the same data, written differently
+    world.db.put_item(TableName=table, Item=same)
+    assert [r["eventName"] for r in world.records(stream)] == ["INSERT"]
+
+
+def test_an_update_that_changes_nothing_writes_no_stream_record(world: World) -> None:
+    table, stream = world.table()
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "city": {"S": "Boston"}})
+    world.db.update_item(
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        UpdateExpression="SET city = :c",
+        ExpressionAttributeValues={":c": {"S": "Boston"}},
+    )
+    assert [r["eventName"] for r in world.records(stream)] == ["INSERT"]
+
+
+def test_a_write_that_changes_one_type_tag_is_a_change(world: World) -> None:
+    table, stream = world.table()
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "m": {"M": {"x": {"BOOL": True}}}})
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "m": {"M": {"x": {"N": "1"}}}})
+    assert [r["eventName"] for r in world.records(stream)] == ["INSERT", "MODIFY"]
+
+
+def test_an_update_that_creates_the_item_writes_one_insert_with_the_whole_item(world: World) -> None:
+    table, stream = world.table()
+    world.db.update_item(
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        UpdateExpression="SET city = :c",
+        ExpressionAttributeValues={":c": {"S": "Boston"}},
+    )
+    records = world.records(stream)
+    assert [r["eventName"] for r in records] == ["INSERT"]
+    assert records[0]["dynamodb"]["NewImage"] == {"pk": {"S": "k"}, "city": {"S": "Boston"}}
+    assert "OldImage" not in records[0]["dynamodb"]
+
+
+def test_updates_from_several_threads_each_write_their_one_record(world: World) -> None:
+    # the engine writes different keys from worker threads (replication/parallel.py)
+    table, stream = world.table()
+
+    def update(index: int) -> None:
+        for round_ in range(5):
+            world.db.update_item(
+                TableName=table,
+                Key={"pk": {"S": f"k{index}"}},
+                UpdateExpression="SET n = :n",
+                ExpressionAttributeValues={":n": {"N": str(round_)}},
+            )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(update, range(4)))
+    events = Counter(r["eventName"] for r in world.records(stream))
+    assert events == {"INSERT": 4, "MODIFY": 16}
+
+
+# -- conditions between different types: API "Condition" ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "holds"),
+    [
+        ("n = :six", False),
+        ("n <> :six", True),
+        ("n < :six", False),
+        ("n <= :six", False),
+        ("n > :six", False),
+        ("n >= :six", False),
+        ("n BETWEEN :six AND :six", False),
+        ("n IN (:six)", False),
+        ("flag = :one", False),
+        ("flag IN (:one)", False),
+    ],
+)
+def test_a_condition_comparing_different_types_is_false(world: World, condition: str, holds: bool) -> None:
+    table, _ = world.table(stream=False)
+    world.db.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"S": "6"}, "flag": {"BOOL": True}})
+    values = {":six": {"N": "6"}, ":one": {"N": "1"}}
+
+    def write() -> None:
+        world.db.put_item(
+            TableName=table,
+            Item={"pk": {"S": "k"}, "n": {"S": "7"}},
+            ConditionExpression=condition,
+            ExpressionAttributeValues={k: v for k, v in values.items() if k in condition},
+        )
+
+    if holds:
+        write()
+    else:
+        with pytest.raises(world.db.exceptions.ConditionalCheckFailedException):
+            write()
+
+
+# -- item size: DG "DynamoDB item sizes and formats" ---------------------------------------------
+
+
+def _item_of(size: int, *, name: str = "d") -> dict[str, Any]:
+    """An item of exactly ``size`` bytes by DynamoDB's accounting: "pk"+"k" (3) + name + its string."""
+    return {"pk": {"S": "k"}, name: {"S": "x" * (size - 3 - len(name))}}
+
+
+def test_an_item_of_exactly_409600_bytes_is_stored(world: World) -> None:
+    table, _ = world.table(stream=False)
+    world.db.put_item(TableName=table, Item=_item_of(LIMIT))
+    assert len(world.get(table, {"pk": {"S": "k"}})["d"]["S"]) == LIMIT - 4  # type: ignore[index]
+
+
+def test_an_item_one_byte_over_the_limit_is_refused(world: World) -> None:
+    table, _ = world.table(stream=False)
+    refused(
+        lambda: world.db.put_item(TableName=table, Item=_item_of(LIMIT + 1)),
+        "Item size has exceeded the maximum allowed size",
+    )
+
+
+def test_attribute_names_count_towards_the_limit(world: World) -> None:
+    table, _ = world.table(stream=False)
+    item = _item_of(LIMIT - 1000)
+    item["n" * 1001] = {"BOOL": True}  # 1,001 bytes of name and 1 of value: 2 bytes over
+    refused(
+        lambda: world.db.put_item(TableName=table, Item=item),
+        "Item size has exceeded the maximum allowed size",
+    )
+
+
+def test_numbers_count_by_significant_digits_not_characters(world: World) -> None:
+    table, _ = world.table(stream=False)
+    item = _item_of(LIMIT - 1 - 2)  # room for a one-letter name and a number of 1 or 2 digits: 2 bytes
+    item["z"] = {"N": "1" + "0" * 125}  # 126 characters, 1 significant digit
+    world.db.put_item(TableName=table, Item=item)
+    assert world.get(table, {"pk": {"S": "k"}})["z"] == {"N": "1" + "0" * 125}  # type: ignore[index]
+
+
+def test_binary_values_count_their_raw_bytes(world: World) -> None:
+    table, _ = world.table(stream=False)
+    item = _item_of(LIMIT - 1 - 3000)
+    item["b"] = {"B": b"\xff" * 3000}  # 4,000 characters of base64 on the wire
+    world.db.put_item(TableName=table, Item=item)
+    assert world.get(table, {"pk": {"S": "k"}})["b"] == {"B": b"\xff" * 3000}  # type: ignore[index]
+
+
+def test_an_update_past_the_limit_is_refused_and_changes_nothing(world: World) -> None:
+    table, stream = world.table()
+    world.db.put_item(TableName=table, Item=_item_of(LIMIT - 10))
+    refused(
+        lambda: world.db.update_item(
+            TableName=table,
+            Key={"pk": {"S": "k"}},
+            UpdateExpression="SET mark = :m",  # 4 + 7 bytes: one over
+            ExpressionAttributeValues={":m": {"S": "x" * 7}},
+        ),
+        "Item size to update has exceeded the maximum allowed size",
+    )
+    assert world.get(table, {"pk": {"S": "k"}}) == _item_of(LIMIT - 10)
+    assert [r["eventName"] for r in world.records(stream)] == ["INSERT"]
+
+
+def test_an_update_that_would_create_a_too_large_item_leaves_nothing(world: World) -> None:
+    table, stream = world.table()
+    refused(
+        lambda: world.db.update_item(
+            TableName=table,
+            Key={"pk": {"S": "k"}},
+            UpdateExpression="SET d = :d",
+            ExpressionAttributeValues={":d": {"S": "x" * (LIMIT - 3)}},
+        ),
+        "Item size to update has exceeded the maximum allowed size",
+    )
+    assert world.get(table, {"pk": {"S": "k"}}) is None
+    assert world.records(stream) == []
+
+
+# -- binary keys of stream records: API "StreamRecord", "AttributeValue" ---------------------------
+
+
+def test_binary_keys_of_stream_records_are_base64_once(world: World) -> None:
+    table, stream = world.table("B")
+    world.db.put_item(TableName=table, Item={"pk": {"B": b"\x01\x02\xff"}, "v": {"S": "x"}})
+    world.db.delete_item(TableName=table, Key={"pk": {"B": b"\x01\x02\xff"}})
+    records = world.records(stream)
+    # boto3 decodes base64 once: a key encoded twice would come back as the text of its base64
+    assert [r["dynamodb"]["Keys"] for r in records] == [{"pk": {"B": b"\x01\x02\xff"}}] * 2
+    assert records[0]["dynamodb"]["NewImage"]["pk"] == {"B": b"\x01\x02\xff"}
+
+
+# -- cancelled transactions: API "TransactWriteItems" ----------------------------------------------
+
+
+def test_a_cancelled_transaction_writes_nothing_and_the_stream_goes_on(world: World) -> None:
+    table, stream = world.table()
+    shard = world.streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = world.streams.get_shard_iterator(StreamArn=stream, ShardId=shard, ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
+    with pytest.raises(world.db.exceptions.TransactionCanceledException):
+        world.db.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "new"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "absent"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    world.db.put_item(TableName=table, Item={"pk": {"S": "after"}})
+    keys = [
+        r["dynamodb"]["Keys"]["pk"]["S"] for r in world.streams.get_records(ShardIterator=iterator)["Records"]
+    ]
+    assert keys == ["after"]
+    assert world.get(table, {"pk": {"S": "new"}}) is None
+
+
+# -- the patches themselves ----------------------------------------------------------------------
+
+
+def test_another_moto_version_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "5.3.0")
+    with pytest.raises(moto_fidelity.MotoFidelityError, match=r"moto 5\.3\.0 is installed"):
+        moto_fidelity.check_anchors()
+
+
+def test_a_moved_moto_internal_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    monkeypatch.delattr(StreamShard, "add")
+    with pytest.raises(moto_fidelity.MotoFidelityError, match=r"StreamShard\.add"):
+        moto_fidelity.check_anchors()
+
+
+def test_a_changed_signature_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    monkeypatch.setattr(StreamShard, "add", lambda self, new, old: None)
+    with pytest.raises(moto_fidelity.MotoFidelityError, match="the patch expects"):
+        moto_fidelity.check_anchors()
