@@ -25,6 +25,7 @@ from typing import Any
 
 from replication.changes import Change
 from replication.keys import TypedItem, canonical_key, key_digest
+from replication.limits import canonical_number
 from replication.settings import VersionAttributes
 from replication.table_writer import TableWriter
 from replication.typed_values import from_client, to_client
@@ -41,8 +42,9 @@ RECHECK_CONCURRENCY = 16
 
 
 def _number(text: str) -> str:
+    """A number as DynamoDB stores it, exactly (no 28-digit rounding: all 38 digits decide)."""
     try:
-        return format(Decimal(text).normalize(), "f")
+        return canonical_number(Decimal(text))
     except InvalidOperation:
         return text
 

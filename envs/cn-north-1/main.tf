@@ -9,6 +9,7 @@ module "replication" {
   table_ttl_attribute       = var.table_ttl_attribute
   table_deletion_protection = var.table_deletion_protection
   replicate_ttl_deletes     = var.replicate_ttl_deletes
+  max_clock_skew_seconds    = var.max_clock_skew_seconds
 
   peer_region            = var.peer_region
   peer_inbox_stream_name = var.peer_inbox_stream_name

@@ -67,6 +67,12 @@ variable "replicate_ttl_deletes" {
   default     = false
 }
 
+variable "max_clock_skew_seconds" {
+  description = "How far ahead of the functions' clock a version may be; further ahead is treated as no version (stamped) or refused. The same on both sides."
+  type        = number
+  default     = 300
+}
+
 ################################################################################
 # Peer: us-east-1
 ################################################################################

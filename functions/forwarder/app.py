@@ -10,13 +10,20 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from replication.backoff import Backoff
-from replication.classify import Action
+from replication.classify import Action, StampReason
 from replication.forwarding import Forwarder
 from replication.kinesis_sender import KinesisSender
 from replication.peer_session import PeerSession
 from replication.settings import ForwarderSettings
 from replication.table_writer import TableWriter
 from replication.telemetry import MetricUnit, logger, metrics
+
+# Stamped writes counted by why they needed a stamp (each one also counts in ChangesStamped).
+STAMP_REASON_METRICS = {
+    "InvalidVersionsStamped": StampReason.MALFORMED,
+    "VersionsAheadStamped": StampReason.AHEAD,
+    "ReservedAttributesStamped": StampReason.RESERVED,
+}
 
 # Lambda's deadline less this margin bounds the retries of one invocation.
 SAFETY_MARGIN_SECONDS = 5.0
@@ -26,6 +33,7 @@ REGION = os.environ.get("AWS_REGION") or None
 settings = ForwarderSettings.from_env()
 table_writer = TableWriter(boto3.client("dynamodb", region_name=REGION), settings.table)
 peer_session = PeerSession(settings, boto3.client("secretsmanager", region_name=REGION))
+sqs = boto3.client("sqs", region_name=REGION)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -38,11 +46,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sender = KinesisSender(
         peer_session, settings.peer_stream_name, backoff_factory=lambda: Backoff(deadline=deadline)
     )
-    report = Forwarder(settings, table_writer, sender).process(records)
+    report = Forwarder(settings, table_writer, sender, sqs=sqs).process(records)
 
     metrics.add_metric("ChangesForwarded", MetricUnit.Count, report.changes_sent)
     metrics.add_metric("EchoesSuppressed", MetricUnit.Count, report.counts[Action.ECHO])
     metrics.add_metric("ChangesStamped", MetricUnit.Count, report.stamped)
+    metrics.add_metric(
+        "InvalidVersionsStamped", MetricUnit.Count, report.stamped_by_reason[StampReason.MALFORMED]
+    )
+    metrics.add_metric("VersionsAheadStamped", MetricUnit.Count, report.stamped_by_reason[StampReason.AHEAD])
+    metrics.add_metric(
+        "ReservedAttributesStamped", MetricUnit.Count, report.stamped_by_reason[StampReason.RESERVED]
+    )
+    metrics.add_metric("ItemsTooLargeToVersion", MetricUnit.Count, report.too_large)
     metrics.add_metric("TtlDeletesSkipped", MetricUnit.Count, report.counts[Action.TTL])
     metrics.add_metric("RecordsSent", MetricUnit.Count, report.records_sent)
     metrics.add_metric("BytesSent", MetricUnit.Bytes, report.bytes_sent)

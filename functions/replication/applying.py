@@ -12,13 +12,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from replication.admission import admit
 from replication.changes import Change
-from replication.coalesce import coalesce
-from replication.errors import WireFormatError
+from replication.coalesce import Coalesced, coalesce
+from replication.errors import ChangeRefused, WireFormatError
+from replication.keys import key_digest
 from replication.parallel import run_all
 from replication.settings import ReplicatorSettings
 from replication.table_writer import Outcome, TableWriter
 from replication.telemetry import logger
+from replication.versions import latest_allowed
 from replication.wire import KIND_PROBE, Envelope, decode
 
 POISON_MESSAGE_KIND = "poison"
@@ -30,6 +33,7 @@ MAX_ATTACHED_DATA_BYTES = 180 * 1024
 class ApplyReport:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     poison: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # changes refused, by error class name
     probes: int = 0
     changes_received: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -65,11 +69,12 @@ class Replicator:
             changes.extend((index, change) for change in envelope.changes)
         report.changes_received = len(changes)
         winners = list(coalesce(changes).values())
-        results = run_all(
-            [slot.change for slot in winners], self._writer.apply, self._settings.apply_concurrency
-        )
+        results = run_all([slot.change for slot in winners], self._apply, self._settings.apply_concurrency)
         applied_at = self._clock()
         for slot, result in zip(winners, results, strict=True):
+            if isinstance(result, ChangeRefused):
+                self._route_refused(slot, result, records, report)
+                continue
             if isinstance(result, BaseException):
                 logger.warning(
                     "change not applied; its records will be retried",
@@ -83,6 +88,36 @@ class Replicator:
                     max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
                 )
         return report
+
+    def _apply(self, change: Change) -> Outcome:
+        """Apply one change, unless this side must never apply it (raises ``ChangeRefused``)."""
+        table = self._settings.table
+        admit(change, latest_allowed(self._clock(), table.max_clock_skew_seconds))
+        return self._writer.apply(change)
+
+    def _route_refused(
+        self, slot: Coalesced, error: ChangeRefused, records: Sequence[dict[str, Any]], report: ApplyReport
+    ) -> None:
+        """A refused change goes to the failure queue with its reason, its key digest and where its
+        records are (never its contents); the records are acknowledged."""
+        sequence_numbers = [records[i].get("kinesis", {}).get("sequenceNumber") for i in sorted(slot.sources)]
+        body = {
+            "kind": POISON_MESSAGE_KIND,
+            "reason": f"{error.__class__.__name__}: {error}",
+            "key_digest": key_digest(slot.change.key),
+            "change": "delete" if slot.change.is_delete else "upsert",
+            "eventSourceARN": records[min(slot.sources)].get("eventSourceARN"),
+            "sequenceNumber": sequence_numbers[0],  # where `ddb-replication redrive` lists it
+            "sequenceNumbers": sequence_numbers,
+        }
+        logger.error("change refused and routed to the failure queue", extra=body)
+        try:
+            self._sqs.send_message(QueueUrl=self._settings.failure_queue_url, MessageBody=json.dumps(body))
+        except Exception:
+            logger.exception("could not route the refused change; its records will be retried")
+            report.failed.update(slot.sources)
+            return
+        report.refused[error.__class__.__name__] += 1
 
     def _decode(self, record: dict[str, Any]) -> Envelope:
         try:

@@ -10,11 +10,23 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from replication.admission import reserved_attributes
 from replication.changes import Change
-from replication.keys import TypedItem
+from replication.keys import TypedItem, TypedValue
+from replication.limits import MAX_ITEM_BYTES, item_size, item_size_bound
 from replication.settings import VersionAttributes
-from replication.table_writer import DELETE_MARK, Tombstone
-from replication.versions import Version, delete_version, newest, parse_timestamp, stamp_version, version_of
+from replication.table_writer import DELETE_MARK, MARK_RESERVE_BYTES, Tombstone
+from replication.versions import (
+    Version,
+    VersionProblem,
+    delete_version,
+    format_timestamp,
+    latest_allowed,
+    newest,
+    parse_timestamp,
+    read_version,
+    stamp_version,
+)
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
@@ -22,10 +34,28 @@ TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 class Action(Enum):
     FORWARD = "forward"  # a local write with its own newer version: send it
     DELETE = "delete"  # a local delete: remember it (tombstone), then send it
-    STAMP = "stamp"  # a local write without a newer version: stamp it; the stamp's record is sent
+    STAMP = "stamp"  # a local write without a valid, newer version: stamp it; the stamp's record is sent
     DELETE_WINS = "delete-wins"  # a new item older than a remembered delete: remove it, send nothing
     ECHO = "echo"  # written by the engine (replicator, or the forwarder enforcing a delete): not sent
     TTL = "ttl"  # a TTL expiry, not replicated by default
+    TOO_LARGE = "too-large"  # a local write that cannot carry a version (400 KB): reported, not sent
+
+
+class StampReason(Enum):
+    """Why a local write is stamped (each is counted: ``ChangesStamped`` and one metric per reason)."""
+
+    NOT_NEWER = "not-newer"  # the version attributes left as they were, or set to an older version
+    ABSENT = "absent"  # no version attributes at all
+    MALFORMED = "malformed"  # not a Number timestamp and a non-empty String origin
+    AHEAD = "ahead"  # a timestamp beyond the allowed clock skew
+    RESERVED = "reserved"  # the write carries an engine-reserved attribute, which the stamp removes
+
+
+_PROBLEM_REASONS = {
+    VersionProblem.ABSENT: StampReason.ABSENT,
+    VersionProblem.MALFORMED: StampReason.MALFORMED,
+    VersionProblem.AHEAD: StampReason.AHEAD,
+}
 
 
 @dataclass(frozen=True)
@@ -33,8 +63,11 @@ class Decision:
     action: Action
     key: TypedItem
     change: Change | None = None  # FORWARD, DELETE
-    seen: Version | None = None  # STAMP: the version attributes the record showed
-    stamp: Version | None = None  # STAMP: the version to give the item
+    # STAMP: the version attributes exactly as the record showed them (typed values, None if absent)
+    seen: tuple[TypedValue | None, TypedValue | None] = (None, None)
+    stamp: Version | None = None  # STAMP, TOO_LARGE: the version to give the item
+    reason: StampReason | None = None  # STAMP, TOO_LARGE: why the write needs a stamp
+    remove: tuple[str, ...] = ()  # STAMP: engine-reserved attributes the stamp removes
     remembered: Version | None = None  # DELETE_WINS: the remembered delete that wins
 
 
@@ -44,12 +77,33 @@ class ClassifyContext:
     local_region: str
     peer_region: str
     replicate_ttl_deletes: bool
+    now: Decimal  # the forwarder's clock (versions.clock_now)
+    max_clock_skew_seconds: int
+
+    @property
+    def latest(self) -> Decimal:
+        return latest_allowed(self.now, self.max_clock_skew_seconds)
 
 
 def needs_tombstone(record: dict[str, Any]) -> bool:
     """INSERTs are decided against the key's tombstone; MODIFYs against the old image; REMOVEs by
-    the engine's delete mark."""
-    return record.get("eventName") == "INSERT"
+    the engine's delete mark, which counts only if the key's tombstone holds that delete (the engine
+    remembers a delete before it marks the item), and by the removal receipt (``needs_receipt``)."""
+    event = record.get("eventName")
+    return event == "INSERT" or (
+        event == "REMOVE" and DELETE_MARK in (record["dynamodb"].get("OldImage") or {})
+    )
+
+
+def needs_receipt(record: dict[str, Any]) -> bool:
+    """A REMOVE whose old image may have been too large to take the engine's delete mark: then the
+    key's removal receipt tells whether the engine removed it (``TableWriter.delete_with_receipt``).
+    Counted with ``limits.item_size_bound`` (never under what DynamoDB counts), so any item DynamoDB
+    refused the mark for is read; a normal delete costs no read."""
+    if record.get("eventName") != "REMOVE":
+        return False
+    old_image = {k: v for k, v in (record["dynamodb"].get("OldImage") or {}).items() if k != DELETE_MARK}
+    return item_size_bound(old_image) + MARK_RESERVE_BYTES > MAX_ITEM_BYTES
 
 
 def stream_time(record: dict[str, Any]) -> Decimal:
@@ -63,19 +117,30 @@ def is_ttl_delete(record: dict[str, Any]) -> bool:
     return identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
 
 
-def classify(record: dict[str, Any], tombstone: Tombstone | None, context: ClassifyContext) -> Decision:
+def classify(
+    record: dict[str, Any],
+    tombstone: Tombstone | None,
+    context: ClassifyContext,
+    receipt: Version | None = None,
+) -> Decision:
+    """``tombstone``: the key's, for a record that ``needs_tombstone``; ``receipt``: the key's
+    removal receipt, for a REMOVE that ``needs_receipt``."""
     stream = record["dynamodb"]
     key: TypedItem = stream["Keys"]
-    old_version = version_of(stream.get("OldImage"), context.names)
+    latest = context.latest
+    old_image: TypedItem = stream.get("OldImage") or {}
+    old_version = read_version(old_image, context.names, latest).version
     if record["eventName"] == "REMOVE":
-        return _classify_remove(record, key, old_version, context)
+        return _classify_remove(record, key, old_version, context, tombstone=tombstone, receipt=receipt)
 
     new_image: TypedItem = stream["NewImage"]
-    if DELETE_MARK in new_image:
-        if DELETE_MARK not in stream.get("OldImage", {}):
-            return Decision(Action.ECHO, key)  # the engine marking the item it is about to delete
-        new_image = {name: value for name, value in new_image.items() if name != DELETE_MARK}
-    new_version = version_of(new_image, context.names)
+    if _engine_marking(record, latest):
+        return Decision(Action.ECHO, key)  # the engine marking the item it is about to delete
+    # Reserved names are never exported, and never taken from outside: the stamp removes them.
+    reserved = reserved_attributes(new_image)
+    image = {name: value for name, value in new_image.items() if name not in reserved}
+    new = read_version(image, context.names, latest)
+    new_version = new.version
     if record["eventName"] == "INSERT":
         floor = tombstone.version if tombstone else None
         if new_version is not None and floor is not None and new_version.as_upsert() <= floor.as_upsert():
@@ -85,18 +150,20 @@ def classify(record: dict[str, Any], tombstone: Tombstone | None, context: Class
     else:
         # What an update had to beat: the version it replaced, as the record itself shows it.
         floor = old_version
-    if new_version is not None and (floor is None or new_version > floor):
+    if not reserved and new_version is not None and (floor is None or new_version > floor):
         if new_version.origin == context.peer_region:
             return Decision(Action.ECHO, key)
-        return Decision(Action.FORWARD, key, change=Change(key, new_version, new_image))
-    # The write left the version as it was (or set an older one): a local change all the same.
-    prior = newest(new_version, floor)
-    return Decision(
-        Action.STAMP,
-        key,
-        seen=new_version,
-        stamp=stamp_version(prior, stream_time(record), context.local_region),
-    )
+        return Decision(Action.FORWARD, key, change=Change(key, new_version, image))
+    # A local change without a valid, newer version of its own (or carrying a reserved name).
+    reason = StampReason.RESERVED if reserved else _PROBLEM_REASONS.get(new.problem, StampReason.NOT_NEWER)
+    stamp = stamp_version(newest(new_version, floor), stream_time(record), context.now, context.local_region)
+    stamped = {
+        **image,
+        context.names.timestamp: {"N": format_timestamp(stamp.timestamp)},
+        context.names.origin: {"S": stamp.origin},
+    }
+    action = Action.TOO_LARGE if item_size(stamped) > MAX_ITEM_BYTES else Action.STAMP
+    return Decision(action, key, seen=new.seen, stamp=stamp, reason=reason, remove=reserved)
 
 
 def _classify_remove(
@@ -104,8 +171,13 @@ def _classify_remove(
     key: TypedItem,
     old_version: Version | None,
     context: ClassifyContext,
+    *,
+    tombstone: Tombstone | None,
+    receipt: Version | None,
 ) -> Decision:
-    if _removed_by_engine(record["dynamodb"].get("OldImage", {}), old_version):
+    old_image = record["dynamodb"].get("OldImage") or {}
+    marked_by_engine = _removed_by_engine(old_image, old_version, tombstone, context.latest)
+    if marked_by_engine or _covered(receipt, old_version):
         return Decision(Action.ECHO, key)  # the replicator, or the forwarder enforcing a delete
     if is_ttl_delete(record) and not context.replicate_ttl_deletes:
         return Decision(Action.TTL, key)
@@ -113,14 +185,58 @@ def _classify_remove(
     return Decision(Action.DELETE, key, change=Change(key, deleted))
 
 
-def _removed_by_engine(old_image: TypedItem, old_version: Version | None) -> bool:
+def _engine_marking(record: dict[str, Any], latest: Decimal) -> bool:
+    """The record is the engine's delete mark being set: a MODIFY that changes nothing but the mark,
+    to a well-formed mark. A write that adds the mark along with anything else is the application's."""
+    if record["eventName"] != "MODIFY":
+        return False
+    stream = record["dynamodb"]
+    new_image, old_image = stream["NewImage"], stream.get("OldImage") or {}
+    if _mark(new_image, latest) is None:
+        return False
+    without_mark = {name: value for name, value in new_image.items() if name != DELETE_MARK}
+    return without_mark == {name: value for name, value in old_image.items() if name != DELETE_MARK}
+
+
+def _mark(image: TypedItem, latest: Decimal) -> tuple[Decimal, str] | None:
+    """The delete version a mark holds ("<timestamp> <origin>", or "<timestamp>": any origin), if it
+    is one the engine could have written (a valid timestamp within the clock-skew bound)."""
+    mark = image.get(DELETE_MARK, {}).get("S")
+    if not isinstance(mark, str):
+        return None
+    timestamp, _, origin = mark.partition(" ")
+    marked = parse_timestamp(timestamp)
+    if marked is None or marked > latest:
+        return None
+    return marked, origin
+
+
+def _removed_by_engine(
+    old_image: TypedItem, old_version: Version | None, tombstone: Tombstone | None, latest: Decimal
+) -> bool:
     """The old image carries the engine's delete mark, and a version the engine's delete could
     remove (not newer than the delete's). A mark left by a delete attempt that failed stays on the
     item until a write replaces it; a later, newer application write keeps it, and that item's
-    removal is the application's."""
-    mark = old_image.get(DELETE_MARK, {}).get("S", "")
-    timestamp, _, origin = mark.partition(" ")
-    marked = parse_timestamp(timestamp)
-    if marked is None or not origin:
+    removal is the application's.
+
+    The mark is the engine's only if the key's tombstone holds a delete at least as new: the engine
+    remembers every delete before it marks the item, and tombstones only move forward. A mark an
+    application wrote (copied from a backup, or forged) is not taken for the engine's."""
+    mark = _mark(old_image, latest)
+    if mark is None or tombstone is None:
+        return False
+    marked, origin = mark
+    remembered = tombstone.version
+    if not origin:  # the delete's origin was too long for the mark: any origin at that timestamp
+        if remembered.timestamp < marked:
+            return False
+        return old_version is None or old_version.timestamp <= marked
+    if remembered < Version(marked, origin, True):
         return False
     return old_version is None or old_version <= Version(marked, origin)
+
+
+def _covered(receipt: Version | None, old_version: Version | None) -> bool:
+    """The removal receipt shows that the engine removed an item of this key with a delete the
+    removed version is not newer than."""
+    return receipt is not None and (old_version is None or old_version.as_upsert() <= receipt)

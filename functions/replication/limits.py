@@ -29,6 +29,7 @@ MAX_NUMBER_DIGITS = 38
 # largest magnitude DynamoDB stores: 1E-130 and 9.99...E+125.
 MIN_NUMBER_EXPONENT = -130
 MAX_NUMBER_EXPONENT = 125
+LARGEST_NUMBER = Decimal("9.9999999999999999999999999999999999999E+125")
 MAX_ITEM_BYTES = 400 * 1024
 MAX_NESTING_DEPTH = 32
 MAX_PARTITION_KEY_BYTES = 2048
@@ -173,3 +174,25 @@ def attribute_size(name: str, value: dict[str, Any]) -> int:
 def item_size(item: dict[str, dict[str, Any]]) -> int:
     """Bytes DynamoDB counts for an item against its 409,600-byte limit: names and values."""
     return sum(attribute_size(name, value) for name, value in item.items())
+
+
+def item_size_bound(item: dict[str, dict[str, Any]]) -> int:
+    """An upper bound of what DynamoDB counts for the item: ``item_size`` plus one byte per number.
+
+    DynamoDB documents a number's size as approximate; the extra byte per number covers its sign and
+    the rounding of "1 byte per two significant digits". Use it where an underestimate would be wrong.
+    """
+    return item_size(item) + sum(_number_count(value) for value in item.values())
+
+
+def _number_count(value: dict[str, Any]) -> int:
+    ((tag, inner),) = value.items()
+    if tag == "N":
+        return 1
+    if tag == "NS":
+        return len(inner)
+    if tag == "M":
+        return sum(_number_count(member) for member in inner.values())
+    if tag == "L":
+        return sum(_number_count(member) for member in inner)
+    return 0

@@ -11,6 +11,13 @@ from replication.errors import ConfigurationError
 DEFAULT_TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 DEFAULT_ORIGIN_ATTRIBUTE = "last_updater_region"
 DEFAULT_TOMBSTONE_TTL_SECONDS = 30 * 24 * 3600
+# How far ahead of the engine's own clock a version may be (docs/conflict-rules.md, "Clock skew").
+# Clocks synchronised to AWS's time are milliseconds apart, and AWS refuses most signed requests
+# whose time is more than five minutes off (IAM user guide, "AWS Signature Version 4 for API
+# requests"); a version further ahead is a wrong unit (milliseconds), a clock years fast, or a
+# hostile writer, and would otherwise win against every real write until its time comes.
+DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300
+MAX_CLOCK_SKEW_SECONDS_LIMIT = 86_400
 KINESIS_DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
 
 
@@ -21,7 +28,9 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _integer(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -31,6 +40,8 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 1) 
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -67,6 +78,8 @@ class TableSettings:
     local_region: str
     version_attributes: VersionAttributes
     tombstone_ttl_seconds: int
+    # A version more than this ahead of the engine's clock is no version (MAX_CLOCK_SKEW_SECONDS).
+    max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TableSettings:
@@ -79,6 +92,13 @@ class TableSettings:
             local_region=local_region,
             version_attributes=VersionAttributes.from_env(env),
             tombstone_ttl_seconds=_integer(env, "TOMBSTONE_TTL_SECONDS", DEFAULT_TOMBSTONE_TTL_SECONDS),
+            max_clock_skew_seconds=_integer(
+                env,
+                "MAX_CLOCK_SKEW_SECONDS",
+                DEFAULT_MAX_CLOCK_SKEW_SECONDS,
+                minimum=1,
+                maximum=MAX_CLOCK_SKEW_SECONDS_LIMIT,
+            ),
         )
 
 
@@ -93,6 +113,8 @@ class ForwarderSettings:
     replicate_ttl_deletes: bool
     max_record_bytes: int
     secret_max_age_seconds: int
+    # Where an item that cannot carry a version is reported (FAILURE_QUEUE_URL; unset: logged only).
+    failure_queue_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ForwarderSettings:
@@ -107,6 +129,7 @@ class ForwarderSettings:
             replicate_ttl_deletes=_flag(env, "REPLICATE_TTL_DELETES"),
             max_record_bytes=_integer(env, "MAX_RECORD_BYTES", KINESIS_DEFAULT_MAX_RECORD_BYTES, 1024),
             secret_max_age_seconds=_integer(env, "SECRET_MAX_AGE_SECONDS", 300, 0),
+            failure_queue_url=env.get("FAILURE_QUEUE_URL", "").strip() or None,
         )
 
 

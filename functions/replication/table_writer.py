@@ -10,17 +10,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from replication.admission import RESERVED_PREFIX
 from replication.backoff import Backoff
 from replication.changes import Change
-from replication.keys import TypedItem, key_digest
+from replication.keys import TypedItem, TypedValue, key_digest
+from replication.limits import MAX_NUMBER_DIGITS, MIN_NUMBER_EXPONENT, attribute_size
 from replication.settings import TableSettings
 from replication.typed_values import from_client, to_client
-from replication.versions import Version, format_timestamp, parse_timestamp
+from replication.versions import Version, format_timestamp, latest_allowed, parse_timestamp
 
 THROTTLING_CODES = frozenset(
     {
@@ -36,8 +39,20 @@ TOMBSTONE_KEY = "k"
 TOMBSTONE_SOURCE_LOCAL = "local"
 TOMBSTONE_SOURCE_REPLICATED = "replicated"
 # Set on an item right before the engine deletes it: the REMOVE record's old image then shows that
-# the engine removed the item (an echo), not the application.
-DELETE_MARK = "_ddbrep_deleting"
+# the engine removed the item (an echo), not the application. Its value is the delete's version,
+# "<timestamp> <origin>", or "<timestamp>" alone (any origin) when the origin is longer than
+# MARK_ORIGIN_BYTES, so the mark's size has a bound the forwarder can reserve (MARK_RESERVE_BYTES).
+DELETE_MARK = RESERVED_PREFIX + "deleting"
+MARK_ORIGIN_BYTES = 64
+# The longest canonical DynamoDB number: a negative one with 38 digits, the last at 10^-167
+# ("-0." and 166 more digits).
+MAX_TIMESTAMP_TEXT = 3 + (MAX_NUMBER_DIGITS - 1 - MIN_NUMBER_EXPONENT)
+# Bytes the mark can add to an item, its name included (DynamoDB's accounting: limits.attribute_size).
+MARK_RESERVE_BYTES = attribute_size(DELETE_MARK, {"S": "x" * (MAX_TIMESTAMP_TEXT + 1 + MARK_ORIGIN_BYTES)})
+# A delete that cannot mark its item (the mark would take it over 400 KB) removes it in one
+# transaction with a removal receipt: a row of the tombstone table keyed RECEIPT_PREFIX + key digest,
+# holding the newest delete version the engine removed an item of that key with.
+RECEIPT_PREFIX = "removed#"
 BATCH_GET_LIMIT = 100
 
 
@@ -51,6 +66,12 @@ class DeleteResult(Enum):
     REMOVED = "removed"
     ABSENT = "absent"
     NEWER = "newer"  # the item holds a newer version: the delete lost
+
+
+class StampResult(Enum):
+    STAMPED = "stamped"
+    CHANGED = "changed"  # the version attributes are no longer what the record showed: a newer write
+    TOO_LARGE = "too-large"  # DynamoDB refused: with the version the item would exceed 400 KB
 
 
 @dataclass(frozen=True)
@@ -67,17 +88,41 @@ class RetryableWriteError(Exception):
     """Throttling or conflicts outlasted the retry budget; the change must be retried later."""
 
 
+def is_item_too_large(error: ClientError) -> bool:
+    """DynamoDB refused a write because the item would exceed 400 KB ("Item size has exceeded the
+    maximum allowed size", "Item size to update has exceeded the maximum allowed size")."""
+    message = str(error.response.get("Error", {}).get("Message", "")).lower()
+    return (
+        error_code(error) == "ValidationException"
+        and "item size" in message
+        and "maximum allowed size" in message
+    )
+
+
 def _older_than(incoming: Version, *, timestamp: str, origin: str, allow_equal: bool) -> str:
     """Condition text: the stored version (attributes ``timestamp``/``origin``) sorts before ``incoming``.
 
     ``allow_equal`` also accepts an equal (timestamp, origin): a delete wins over the upsert it removed.
-    A missing timestamp is the oldest version; a missing origin sorts before any origin.
+    Stored attributes that are no version (versions.read_version: absent, not a Number and a non-empty
+    String, or a timestamp beyond ``:latest``) are the oldest version, as the forwarder reads them.
+    The types are tested before any comparison: DynamoDB evaluates a comparison of two different
+    types as false (DynamoDB API reference, Condition, ComparisonOperator), which would make a
+    wrongly typed version newer than every change.
+    Values: ``_version_placeholders(..., compare=True)``.
     """
     compare = "<=" if allow_equal else "<"
-    return (
-        f"(attribute_not_exists({timestamp}) OR {timestamp} < :ts OR "
-        f"({timestamp} = :ts AND (attribute_not_exists({origin}) OR {origin} {compare} :origin)))"
+    has_version = (
+        f"attribute_type({timestamp}, :number_type) AND {timestamp} <= :latest AND "
+        f"attribute_type({origin}, :string_type) AND {origin} > :no_origin"
     )
+    return f"(NOT ({has_version}) OR {timestamp} < :ts OR ({timestamp} = :ts AND {origin} {compare} :origin))"
+
+
+def _mark_value(version: Version) -> str:
+    origin = version.origin
+    if len(origin.encode("utf-8", "surrogatepass")) > MARK_ORIGIN_BYTES:
+        return format_timestamp(version.timestamp)
+    return f"{format_timestamp(version.timestamp)} {origin}"
 
 
 class TableWriter:
@@ -207,7 +252,7 @@ class TableWriter:
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
         names["#mark"] = DELETE_MARK
-        values[":mark"] = {"S": f"{format_timestamp(version.timestamp)} {version.origin}"}
+        values[":mark"] = {"S": _mark_value(version)}
         try:
             self._db.update_item(
                 TableName=self._settings.table_name,
@@ -222,6 +267,8 @@ class TableWriter:
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 return DeleteResult.NEWER if error.response.get("Item") else DeleteResult.ABSENT
+            if is_item_too_large(error):
+                return self.delete_with_receipt(key, version)
             raise
         try:
             self._db.delete_item(
@@ -237,47 +284,144 @@ class TableWriter:
             raise
         return DeleteResult.REMOVED
 
-    def stamp(self, key: TypedItem, seen: Version | None, stamp: Version) -> bool:
-        """Give a local write without a newer version of its own the version ``stamp``.
-
-        Only if the version attributes are still what the stream record showed (``seen``); a write
-        that came in between is newer and will be seen in the stream itself. True if stamped.
-        """
-        names, values = self._version_placeholders(stamp)
+    def delete_with_receipt(self, key: TypedItem, version: Version) -> DeleteResult:
+        """Delete an item that cannot take the mark (it would exceed 400 KB), unless its version is
+        newer: in one transaction with the key's removal receipt (``RECEIPT_PREFIX``), which then holds
+        ``version``. The forwarder reads the receipt for a REMOVE too large to have carried a mark, and
+        takes it for the engine's when the receipt is not older than the removed version. The receipt
+        only ever moves forward: when it already holds a newer delete, that one covers this removal
+        too, and the item is deleted alone. (TransactWriteItems: DeleteItem on the table, PutItem on
+        the tombstone table.)"""
+        names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
-        names["#mark"] = DELETE_MARK
-        if seen is None:
-            unchanged = "(attribute_not_exists(#ts) OR attribute_not_exists(#origin))"
-        else:
-            unchanged = "(#ts = :seen_ts AND #origin = :seen_origin)"
-            values[":seen_ts"] = {"N": format_timestamp(seen.timestamp)}
-            values[":seen_origin"] = {"S": seen.origin}
+        item_condition = "attribute_exists(#key) AND " + _older_than(
+            version, timestamp="#ts", origin="#origin", allow_equal=True
+        )
+        receipt = {
+            TOMBSTONE_KEY: {"S": RECEIPT_PREFIX + key_digest(key)},
+            "ts": values[":ts"],
+            "o": values[":origin"],
+            "expires_at": {"N": str(int(self._clock()) + self._settings.tombstone_ttl_seconds)},
+        }
+        delete = {
+            "TableName": self._settings.table_name,
+            "Key": to_client(key),
+            "ConditionExpression": item_condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {"Delete": {**delete, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+                    {
+                        "Put": {
+                            "TableName": self._settings.tombstone_table_name,
+                            "Item": receipt,
+                            "ConditionExpression": "attribute_not_exists(#k) OR "
+                            + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True),
+                            "ExpressionAttributeNames": {"#k": TOMBSTONE_KEY, "#ts": "ts", "#origin": "o"},
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                ]
+            )
+            return DeleteResult.REMOVED
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            codes = [reason.get("Code", "None") for reason in reasons]
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return DeleteResult.NEWER if reasons[0].get("Item") else DeleteResult.ABSENT
+            if codes[1:2] != ["ConditionalCheckFailed"]:
+                raise
+        # A newer receipt is there already: it covers this removal.
+        try:
+            self._db.delete_item(**delete, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return DeleteResult.NEWER if error.response.get("Item") else DeleteResult.ABSENT
+            raise
+        return DeleteResult.REMOVED
+
+    def stamp(
+        self,
+        key: TypedItem,
+        seen: tuple[TypedValue | None, TypedValue | None],
+        stamp: Version,
+        remove: Iterable[str] = (),
+    ) -> StampResult:
+        """Give a local write without a valid, newer version of its own the version ``stamp``.
+
+        Only if the version attributes are still exactly what the stream record showed (``seen``:
+        the timestamp and origin attributes as typed values, None where absent; an equality of two
+        values of any type, lists and maps included, is exact in DynamoDB): a write that came in
+        between is newer and will be seen in the stream itself. Removes the delete mark and the
+        attributes in ``remove`` (engine-reserved names the write carried).
+        """
+        names, values = self._version_placeholders(stamp, compare=False)
+        names["#key"] = next(iter(key))
+        unchanged = ["attribute_exists(#key)"]
+        for placeholder, value in (("#ts", seen[0]), ("#origin", seen[1])):
+            if value is None:
+                unchanged.append(f"attribute_not_exists({placeholder})")
+            else:
+                values[f":seen{placeholder[1:]}"] = to_client({placeholder: value})[placeholder]
+                unchanged.append(f"{placeholder} = :seen{placeholder[1:]}")
+        removed = sorted({DELETE_MARK, *remove})
+        for index, name in enumerate(removed):
+            names[f"#r{index}"] = name
         try:
             self._retrying(
                 lambda: self._db.update_item(
                     TableName=self._settings.table_name,
                     Key=to_client(key),
                     # A mark left by a delete that lost to this write must not mark the write.
-                    UpdateExpression="SET #ts = :ts, #origin = :origin REMOVE #mark",
-                    ConditionExpression=f"attribute_exists(#key) AND {unchanged}",
+                    UpdateExpression="SET #ts = :ts, #origin = :origin REMOVE "
+                    + ", ".join(f"#r{index}" for index in range(len(removed))),
+                    ConditionExpression=" AND ".join(unchanged),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return False
+                return StampResult.CHANGED
+            if is_item_too_large(error):
+                return StampResult.TOO_LARGE
             raise
-        return True
+        return StampResult.STAMPED
 
     def tombstones(self, keys: Iterable[TypedItem]) -> dict[str, Tombstone]:
-        """Tombstones for these keys by key digest (strongly consistent reads)."""
-        digests = sorted({key_digest(key) for key in keys})
+        """Tombstones for these keys by key digest (strongly consistent reads). A tombstone whose
+        version is beyond the allowed clock skew is not remembered (written before the bound)."""
+        latest = self._latest()
         found: dict[str, Tombstone] = {}
-        for start in range(0, len(digests), BATCH_GET_LIMIT):
+        for digest, row in self._rows({key_digest(key) for key in keys}).items():
+            tombstone = _tombstone_from_row(row)
+            if tombstone is not None and tombstone.version.timestamp <= latest:
+                found[digest] = tombstone
+        return found
+
+    def removal_receipts(self, keys: Iterable[TypedItem]) -> dict[str, Version]:
+        """The removal receipts (see ``delete_with_receipt``) of these keys by key digest."""
+        rows = self._rows({RECEIPT_PREFIX + key_digest(key) for key in keys})
+        found: dict[str, Version] = {}
+        for row_id, row in rows.items():
+            tombstone = _tombstone_from_row(row)
+            if tombstone is not None:
+                found[row_id.removeprefix(RECEIPT_PREFIX)] = tombstone.version
+        return found
+
+    def _rows(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Rows of the tombstone table by their key ``k`` (BatchGetItem, strongly consistent)."""
+        ordered = sorted(ids)
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ordered), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
                 self._settings.tombstone_table_name: {
-                    "Keys": [{TOMBSTONE_KEY: {"S": d}} for d in digests[start : start + BATCH_GET_LIMIT]],
+                    "Keys": [{TOMBSTONE_KEY: {"S": d}} for d in ordered[start : start + BATCH_GET_LIMIT]],
                     "ConsistentRead": True,
                 }
             }
@@ -285,9 +429,7 @@ class TableWriter:
             while request:
                 response = self._db.batch_get_item(RequestItems=request)
                 for row in response.get("Responses", {}).get(self._settings.tombstone_table_name, []):
-                    tombstone = _tombstone_from_row(row)
-                    if tombstone is not None:
-                        found[row[TOMBSTONE_KEY]["S"]] = tombstone
+                    found[row[TOMBSTONE_KEY]["S"]] = row
                 request = response.get("UnprocessedKeys") or {}
                 if request and not backoff.wait():
                     raise RetryableWriteError("tombstone reads kept being throttled")
@@ -308,13 +450,30 @@ class TableWriter:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _version_placeholders(self, version: Version) -> tuple[dict[str, str], dict[str, Any]]:
+    def _version_placeholders(
+        self, version: Version, *, compare: bool = True
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """Names and values for ``version``; with ``compare``, also the values ``_older_than`` uses
+        (DynamoDB refuses a request with an expression attribute value no expression uses)."""
         names = {"#ts": self._names.timestamp, "#origin": self._names.origin}
-        values = {
+        values: dict[str, Any] = {
             ":ts": {"N": format_timestamp(version.timestamp)},
             ":origin": {"S": version.origin},
         }
+        if compare:
+            values.update(
+                {
+                    ":number_type": {"S": "N"},
+                    ":string_type": {"S": "S"},
+                    ":no_origin": {"S": ""},
+                    ":latest": {"N": format_timestamp(self._latest())},
+                }
+            )
         return names, values
+
+    def _latest(self) -> Decimal:
+        """The latest timestamp this side accepts as a version now (versions.latest_allowed)."""
+        return latest_allowed(self._clock(), self._settings.max_clock_skew_seconds)
 
     def _retrying(self, operation: Callable[[], Any]) -> Any:
         backoff = self._backoff_factory()
@@ -344,4 +503,4 @@ def _tombstone_from_row(row: dict[str, Any]) -> Tombstone | None:
     )
 
 
-__all__ = ["Outcome", "RetryableWriteError", "TableWriter", "Tombstone", "from_client"]
+__all__ = ["Outcome", "RetryableWriteError", "StampResult", "TableWriter", "Tombstone", "from_client"]

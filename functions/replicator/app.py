@@ -9,6 +9,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from replication.applying import Replicator
+from replication.errors import ReservedAttributeInChange, VersionAheadOfClock
 from replication.settings import ReplicatorSettings
 from replication.table_writer import Outcome, TableWriter
 from replication.telemetry import MetricUnit, logger, metrics
@@ -39,6 +40,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("StaleDropped", MetricUnit.Count, report.outcomes[Outcome.STALE])
     metrics.add_metric("TombstoneHits", MetricUnit.Count, report.outcomes[Outcome.TOMBSTONED])
     metrics.add_metric("PoisonMessages", MetricUnit.Count, report.poison)
+    metrics.add_metric("VersionsAheadRefused", MetricUnit.Count, report.refused[VersionAheadOfClock.__name__])
+    metrics.add_metric(
+        "ReservedAttributesRefused", MetricUnit.Count, report.refused[ReservedAttributeInChange.__name__]
+    )
     metrics.add_metric("ProbesReceived", MetricUnit.Count, report.probes)
     for latency in _sample(sorted(report.latencies_ms), MAX_LATENCY_SAMPLES):
         metrics.add_metric("ReplicationLatency", MetricUnit.Milliseconds, latency)
@@ -51,6 +56,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "stale": report.outcomes[Outcome.STALE],
             "tombstoned": report.outcomes[Outcome.TOMBSTONED],
             "poison": report.poison,
+            "refused": sum(report.refused.values()),
             "failed_records": len(report.failed),
         },
     )

@@ -22,6 +22,8 @@ locals {
     TIMESTAMP_ATTRIBUTE          = var.timestamp_attribute
     ORIGIN_ATTRIBUTE             = var.origin_attribute
     TOMBSTONE_TTL_SECONDS        = tostring(var.tombstone_ttl_seconds)
+    MAX_CLOCK_SKEW_SECONDS       = tostring(var.max_clock_skew_seconds)
+    FAILURE_QUEUE_URL            = aws_sqs_queue.failures.url
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
     POWERTOOLS_LOG_LEVEL         = var.log_level
   }, local.optional_common_environment)
@@ -39,7 +41,6 @@ locals {
   replicator_environment = merge(local.common_environment, {
     POWERTOOLS_SERVICE_NAME = local.replicator_name
     PEER_TABLE_NAME         = var.peer_table_name
-    FAILURE_QUEUE_URL       = aws_sqs_queue.failures.url
     APPLY_CONCURRENCY       = tostring(var.replicator_apply_concurrency)
   }, var.replicator_environment)
 }

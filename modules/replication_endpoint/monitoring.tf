@@ -64,6 +64,33 @@ locals {
       threshold   = 1
       periods     = 1
     }
+    "items-too-large-to-version" = {
+      description = "Local writes to ${local.table_name} that cannot carry a version (with it the item would exceed 400 KB) are not replicated; their key digests are in ${local.failure_queue_name}. Shrink the items (docs/conflict-rules.md, Item size)."
+      namespace   = var.metrics_namespace
+      metric_name = "ItemsTooLargeToVersion"
+      dimensions  = local.forwarder_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
+    "versions-ahead-refused" = {
+      description = "The replicator ${local.replicator_name} refused changes from ${var.peer_region} whose version is more than ${var.max_clock_skew_seconds} s ahead of its clock; they are in ${local.failure_queue_name}. Check the writers' clocks and timestamp units."
+      namespace   = var.metrics_namespace
+      metric_name = "VersionsAheadRefused"
+      dimensions  = local.replicator_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
+    "reserved-attributes-refused" = {
+      description = "The replicator ${local.replicator_name} refused changes from ${var.peer_region} that carry attribute names the engine reserves (_ddbrep_*); they are in ${local.failure_queue_name}."
+      namespace   = var.metrics_namespace
+      metric_name = "ReservedAttributesRefused"
+      dimensions  = local.replicator_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
   }
 }
 
@@ -114,7 +141,12 @@ locals {
     { title = "Echoes suppressed / local writes stamped", stat = "Sum", metrics = [["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"]] },
     { title = "Bytes sent to the peer", stat = "Sum", metrics = [["BytesSent", "forwarder"]] },
     { title = "Poison messages", stat = "Sum", metrics = [["PoisonMessages", "replicator"]] },
+    { title = "Local writes stamped for an invalid / ahead version / reserved name", stat = "Sum", metrics = [["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
+    { title = "Not replicated: items too large to version / peer changes refused", stat = "Sum", metrics = [["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
   ]
+
+  # The engine's widgets fill rows of two, 6 high; the AWS widgets go below them.
+  engine_widgets_height = ceil(length(local.engine_widgets) / 2) * 6
 
   dashboard_widgets = concat(
     [for i, w in local.engine_widgets : {
@@ -139,7 +171,7 @@ locals {
       {
         type   = "metric"
         x      = 0
-        y      = 18
+        y      = local.engine_widgets_height
         width  = 12
         height = 6
         properties = {
@@ -157,7 +189,7 @@ locals {
       {
         type   = "metric"
         x      = 12
-        y      = 18
+        y      = local.engine_widgets_height
         width  = 12
         height = 6
         properties = {

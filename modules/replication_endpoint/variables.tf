@@ -134,6 +134,17 @@ variable "tombstone_ttl_seconds" {
   default     = 2592000
 }
 
+variable "max_clock_skew_seconds" {
+  description = "How far ahead of the functions' clock a version (timestamp attribute) may be. A local write with a version further ahead is stamped as if it had none, a peer change with one is refused to the failure queue, and no delete or tombstone is ever written with one: a timestamp in milliseconds or a clock years fast cannot freeze an item. 300 s is the tolerance AWS gives signed requests; use the same value on both sides (MAX_CLOCK_SKEW_SECONDS)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.max_clock_skew_seconds == floor(var.max_clock_skew_seconds) && var.max_clock_skew_seconds >= 1 && var.max_clock_skew_seconds <= 86400
+    error_message = "max_clock_skew_seconds must be a whole number of seconds from 1 to 86,400 (one day)."
+  }
+}
+
 variable "replicate_ttl_deletes" {
   description = "true: items expired by DynamoDB TTL are deleted on the peer too. false (default): each side expires items by its own TTL, which avoids a flood of deletes crossing the partition boundary."
   type        = bool

@@ -41,6 +41,39 @@ def stream_event_record(api_record: dict[str, Any], stream_arn: str, region: str
     return record
 
 
+def stream_event(
+    event_name: str,
+    keys: dict[str, Any],
+    *,
+    new: dict[str, Any] | None = None,
+    old: dict[str, Any] | None = None,
+    created: int,
+    sequence: str = "100",
+) -> dict[str, Any]:
+    """A DynamoDB stream record as Lambda delivers it (NEW_AND_OLD_IMAGES), written directly: for
+    items moto cannot hold."""
+    body: dict[str, Any] = {
+        "ApproximateCreationDateTime": created,
+        "Keys": keys,
+        "SequenceNumber": sequence,
+        "SizeBytes": 100,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if new is not None:
+        body["NewImage"] = new
+    if old is not None:
+        body["OldImage"] = old
+    return {
+        "eventID": "event-" + sequence,
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "cn-north-1",
+        "dynamodb": body,
+        "eventSourceARN": "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/profiles/stream/x",
+    }
+
+
 def kinesis_event_record(outgoing: OutgoingRecord, stream_arn: str, region: str) -> dict[str, Any]:
     sequence = str(next(_kinesis_sequence))
     return {

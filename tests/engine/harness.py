@@ -4,6 +4,8 @@ replicator code, and a 'network' between them that the test controls (order, los
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +81,7 @@ class Side:
     peer_region: str
     sort_key: bool = True
     key_type: str = "S"
+    clock: Callable[[], float] = time.time  # the engine's clock on this side (epoch seconds)
     db: Any = None
     stream_arn: str = ""
     sender: CapturingSender = field(default_factory=CapturingSender)
@@ -92,14 +95,32 @@ class Side:
         self.stream_arn = create_tables(self.db, sort_key=self.sort_key, key_type=self.key_type)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
         table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
-        self.writer = TableWriter(self.db, table, backoff_factory=no_sleep_backoff)
+        self.writer = TableWriter(self.db, table, backoff_factory=no_sleep_backoff, clock=self._now)
         self.forwarder_settings = ForwarderSettings(
-            table, self.peer_region, "inbox", "peer-secret", None, None, False, 1024 * 1024, 300
+            table,
+            self.peer_region,
+            "inbox",
+            "peer-secret",
+            None,
+            None,
+            False,
+            1024 * 1024,
+            300,
+            self.queue_url,
         )
-        self.forwarder = Forwarder(self.forwarder_settings, self.writer, self.sender)  # type: ignore[arg-type]
+        self.forwarder = Forwarder(
+            self.forwarder_settings,
+            self.writer,
+            self.sender,  # type: ignore[arg-type]
+            sqs=self.sqs,
+            clock=self._now,
+        )
         self.replicator = Replicator(
-            ReplicatorSettings(table, TABLE, self.queue_url, 4), self.writer, self.sqs
+            ReplicatorSettings(table, TABLE, self.queue_url, 4), self.writer, self.sqs, clock=self._now
         )
+
+    def _now(self) -> float:
+        return self.clock()
 
     # -- the application's writes ------------------------------------------------------------
 
@@ -150,6 +171,12 @@ class Side:
                 if not response["Records"]:
                     break
 
+    def pending(self) -> list[dict[str, Any]]:
+        """The stream records (Lambda event form) the forwarder has not processed yet, in order: a
+        test may set what DynamoDB Streams decides, such as ``ApproximateCreationDateTime``."""
+        self.read_stream()
+        return self._unread
+
     def forward(self, max_records: int | None = None, *, retry_once: bool = False) -> ForwardReport:
         """Run the forwarder on the next stream batch, as Lambda would (retrying from the failure)."""
         self.read_stream()
@@ -184,9 +211,11 @@ def _key_text(row: dict[str, Any]) -> str:
 
 
 class Pair:
-    def __init__(self, *, sort_key: bool = True, key_type: str = "S") -> None:
-        self.china = Side("cn-north-1", "us-east-1", sort_key, key_type)
-        self.us = Side("us-east-1", "cn-north-1", sort_key, key_type)
+    def __init__(
+        self, *, sort_key: bool = True, key_type: str = "S", clock: Callable[[], float] = time.time
+    ) -> None:
+        self.china = Side("cn-north-1", "us-east-1", sort_key, key_type, clock)
+        self.us = Side("us-east-1", "cn-north-1", sort_key, key_type, clock)
 
     def sides(self) -> tuple[Side, Side]:
         return self.china, self.us

@@ -19,7 +19,8 @@ from replication.versions import Version, version_of
 
 from .harness import NAMES, Pair, Side
 
-# Far in the future, so a delete's version is always "right after the version it removed".
+# Far in the future, so a delete's version is always "right after the version it removed"; the
+# engine's clock is set there too, so these versions are within its allowed clock skew.
 BASE = Decimal(4_000_000_000)
 # Keys of each type DynamoDB allows for key attributes (S, N, B). The numbers are written in forms
 # DynamoDB stores differently (it trims zeros), one with all 38 significant digits.
@@ -129,7 +130,7 @@ def _local_floor(side: Side, key: dict[str, Any]) -> Decimal:
 
 def _run(steps: list[Any], seed: int, oracle: Oracle | None, key_type: str = "S") -> Pair:
     rng = random.Random(seed)
-    pair = Pair(key_type=key_type)
+    pair = Pair(key_type=key_type, clock=lambda: float(BASE))
     typed_keys = KEYS_BY_TYPE[key_type]
     both = pair.sides()
     for step in steps:

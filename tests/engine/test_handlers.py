@@ -6,6 +6,7 @@ import base64
 import importlib
 import json
 import sys
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -290,3 +291,59 @@ def test_replicator_reports_the_records_it_could_not_apply(
     side.db.delete_table(TableName=TABLE)  # every write now fails
     response = app.handler({"Records": records}, FakeLambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["kinesis"]["sequenceNumber"]}]}
+
+
+def test_forwarder_counts_the_writes_it_stamps_by_why_they_needed_a_stamp(
+    forwarder: ModuleType, china_table: str, peer_inbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    now = int(time.time())
+    writes = {
+        "malformed": {NAMES.timestamp: {"S": str(now)}, NAMES.origin: {"S": "cn-north-1"}},
+        "milliseconds": {NAMES.timestamp: {"N": str(now * 1000)}, NAMES.origin: {"S": "cn-north-1"}},
+        "reserved": {
+            NAMES.timestamp: {"N": str(now)},
+            NAMES.origin: {"S": "cn-north-1"},
+            "_ddbrep_deleting": {"S": f"{now} us-east-1"},
+        },
+    }
+    for name, version in writes.items():
+        db.put_item(TableName=TABLE, Item={"pk": {"S": name}, "sk": {"S": "profile"}, **version})
+
+    forwarder.handler({"Records": stream_records("cn-north-1", china_table)}, FakeLambdaContext())
+
+    found = emitted_metrics(capsys.readouterr().out)
+    assert {name: found[name] for name in ("InvalidVersionsStamped", "VersionsAheadStamped")} == {
+        "InvalidVersionsStamped": 1.0,
+        "VersionsAheadStamped": 1.0,
+    }
+    assert (found["ReservedAttributesStamped"], found["ChangesStamped"], found["ItemsTooLargeToVersion"]) == (
+        1.0,
+        3.0,
+        0.0,
+    )
+
+
+def test_replicator_refuses_a_change_ahead_of_its_clock_and_counts_it(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, side = replicator
+    china = Side("cn-north-1", "us-east-1", clock=lambda: time.time() + 3600)  # its clock an hour fast
+    china.put(KEY, {"city": {"S": "Beijing"}}, str(int(time.time()) + 3000))
+    china.forward()
+    records = [
+        kinesis_event_record(r, "arn:aws:kinesis:us-east-1:1:stream/inbox", "us-east-1")
+        for r in china.sender.outbox
+    ]
+
+    response = app.handler({"Records": records}, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert side.get(KEY) is None
+    found = emitted_metrics(capsys.readouterr().out)
+    assert (found["VersionsAheadRefused"], found["ReservedAttributesRefused"], found["ChangesApplied"]) == (
+        1.0,
+        0.0,
+        0.0,
+    )

@@ -36,6 +36,13 @@ def test_numbers_and_sets_compare_by_value_not_by_spelling(deployment, run):
     assert run("verify", *deployment.args()).code == EXIT_OK
 
 
+def test_numbers_that_differ_in_their_38th_digit_differ(deployment, run):
+    # Rounded to Python's default 28 digits, these two would hash the same.
+    for side, number in ((deployment.cn, "1.0000000000000000000000000000000000001"), (deployment.us, "1")):
+        side.client("dynamodb").put_item(TableName="profiles", Item={**_key("n"), "score": {"N": number}})
+    assert run("verify", *deployment.args()).code == EXIT_DIFFERENCES
+
+
 def test_differences_are_counted_with_sample_keys_and_no_contents(deployment, run):
     _same_on_both(deployment, "same", city="Beijing")
     deployment.cn.put("only-cn", city="secret-city-1")

@@ -218,6 +218,64 @@ run "functions" {
   }
 }
 
+run "clock_skew_bound" {
+  command = plan
+
+  assert {
+    condition = alltrue([for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] :
+    f.environment[0].variables["MAX_CLOCK_SKEW_SECONDS"] == "300"])
+    error_message = "Both functions bound versions to 300 s ahead of their clock by default."
+  }
+  assert {
+    condition     = aws_lambda_function.forwarder.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url
+    error_message = "The forwarder reports items that cannot carry a version to the failure queue."
+  }
+}
+
+run "clock_skew_bound_set" {
+  command = plan
+
+  variables {
+    max_clock_skew_seconds = 60
+  }
+
+  assert {
+    condition = alltrue([for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] :
+    f.environment[0].variables["MAX_CLOCK_SKEW_SECONDS"] == "60"])
+    error_message = "max_clock_skew_seconds reaches both functions."
+  }
+}
+
+run "rejects_clock_skew_of_zero" {
+  command = plan
+
+  variables {
+    max_clock_skew_seconds = 0
+  }
+
+  expect_failures = [var.max_clock_skew_seconds]
+}
+
+run "rejects_clock_skew_in_milliseconds" {
+  command = plan
+
+  variables {
+    max_clock_skew_seconds = 300000
+  }
+
+  expect_failures = [var.max_clock_skew_seconds]
+}
+
+run "rejects_fractional_clock_skew" {
+  command = plan
+
+  variables {
+    max_clock_skew_seconds = 2.5
+  }
+
+  expect_failures = [var.max_clock_skew_seconds]
+}
+
 run "peer_endpoint_and_proxy" {
   command = plan
 
@@ -290,8 +348,20 @@ run "alarms_and_dashboard" {
   }
 
   assert {
-    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages"])
-    error_message = "Six alarms: iterator age and errors of both functions, failure queue depth, poison messages."
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages", "items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused"])
+    error_message = "Nine alarms: iterator age and errors of both functions, failure queue depth, poison messages, and the changes the engine cannot replicate (items too large to version, peer changes refused)."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["items-too-large-to-version"].metric_name == "ItemsTooLargeToVersion" &&
+      aws_cloudwatch_metric_alarm.this["items-too-large-to-version"].dimensions == tomap({ service = "ddbrep-forwarder" }) &&
+      aws_cloudwatch_metric_alarm.this["versions-ahead-refused"].metric_name == "VersionsAheadRefused" &&
+      aws_cloudwatch_metric_alarm.this["versions-ahead-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      aws_cloudwatch_metric_alarm.this["reserved-attributes-refused"].metric_name == "ReservedAttributesRefused" &&
+      aws_cloudwatch_metric_alarm.this["reserved-attributes-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      alltrue([for k in ["items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1])
+    )
+    error_message = "A single change the engine cannot replicate pages: items too large to version (forwarder), versions ahead and reserved names refused (replicator)."
   }
   assert {
     condition = (
@@ -318,7 +388,7 @@ run "alarms_and_dashboard" {
     error_message = "The SNS topic is encrypted."
   }
   assert {
-    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
+    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
     error_message = "The dashboard shows the engine metrics."
   }
 }
