@@ -9,6 +9,9 @@ from moto import mock_aws
 from replication.telemetry import metrics
 
 from .harness import Pair
+from .moto_stopgap import moto_as_dynamodb
+
+moto_as_dynamodb()
 
 
 @pytest.fixture(autouse=True)
