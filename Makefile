@@ -44,7 +44,7 @@ test: $(STAMP) $(TF_RC) package ## run every check CI runs (unit, property, Terr
 test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)
 	$(VENV)/bin/pytest -m "not e2e"
 
-test-slow: $(STAMP) package ## the property tests with thousands of examples
+test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving
 	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine
 
 terraform-checks: $(TF_RC) ## terraform fmt, validate and test, offline when TF_PROVIDER_MIRROR is set

@@ -5,15 +5,16 @@ See docs/conflict-rules.md for why each rule is what it is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from replication.changes import Change
-from replication.keys import TypedItem
+from replication.keys import TypedItem, key_digest
 from replication.settings import VersionAttributes
-from replication.table_writer import DELETE_MARK, Tombstone
+from replication.table_writer import DELETE_MARK, TOMBSTONE_SOURCE_LOCAL, Tombstone
 from replication.versions import Version, delete_version, newest, parse_timestamp, stamp_version, version_of
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -36,6 +37,9 @@ class Decision:
     seen: Version | None = None  # STAMP: the version attributes the record showed
     stamp: Version | None = None  # STAMP: the version to give the item
     remembered: Version | None = None  # DELETE_WINS: the remembered delete that wins
+    # STAMP of a write that lowered the item's version: the item it replaced, put back if something
+    # older than that replaces the write before its stamp (TableWriter.restore).
+    replaced: TypedItem | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,21 @@ class ClassifyContext:
     replicate_ttl_deletes: bool
 
 
-def needs_tombstone(record: dict[str, Any]) -> bool:
-    """INSERTs are decided against the key's tombstone; MODIFYs against the old image; REMOVEs by
-    the engine's delete mark."""
-    return record.get("eventName") == "INSERT"
+def needs_tombstone(record: dict[str, Any], names: VersionAttributes) -> bool:
+    """INSERTs, and MODIFYs of an item that had no version, are decided against the key's tombstone,
+    and a write without a newer version is stamped after it; other MODIFYs are decided against the
+    old image; REMOVEs by the engine's delete mark."""
+    event = record.get("eventName")
+    if event == "INSERT":
+        return True
+    if event != "MODIFY":
+        return False
+    old_image, new_image = record["dynamodb"].get("OldImage", {}), record["dynamodb"].get("NewImage", {})
+    if DELETE_MARK in new_image and DELETE_MARK not in old_image:
+        return False  # the engine marking an item it deletes
+    old_version = version_of(old_image, names)
+    new_version = version_of(_without_mark(new_image), names)
+    return old_version is None or new_version is None or not new_version > old_version
 
 
 def stream_time(record: dict[str, Any]) -> Decimal:
@@ -63,20 +78,76 @@ def is_ttl_delete(record: dict[str, Any]) -> bool:
     return identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
 
 
-def classify(record: dict[str, Any], tombstone: Tombstone | None, context: ClassifyContext) -> Decision:
+def classify_batch(
+    records: Sequence[dict[str, Any]], tombstones: dict[str, Tombstone], context: ClassifyContext
+) -> list[Decision]:
+    """The decisions for a batch of stream records in order. ``tombstones`` (by key digest) were read
+    before the batch's local writes, and each record shows the item before them; the local writes run
+    in record order per key, after the whole batch was read. So a local delete counts as remembered
+    for the records after it, and a stamp, given when the forwarder has seen the whole batch, comes
+    after every version and delete of its key in the batch and after the batch's earlier stamps of
+    the key: a stamp lands on whatever write holds the version it saw (an unversioned write later in
+    the batch too), so it must be newer than anything that write followed, and two stamps of a batch
+    must never give two writes the same version."""
+    seen: dict[str, Version] = {}
+    for record in records:
+        digest = key_digest(record["dynamodb"]["Keys"])
+        for version in _versions_in(record, context):
+            seen[digest] = newest(seen.get(digest), version) or version
+    remembered = dict(tombstones)
+    decisions = []
+    for record in records:
+        digest = key_digest(record["dynamodb"]["Keys"])
+        tombstone = remembered.get(digest) if needs_tombstone(record, context.names) else None
+        decision = classify(record, tombstone, context, after=seen.get(digest))
+        if decision.action is Action.DELETE and decision.change is not None:
+            deleted = decision.change.version
+            known = remembered.get(digest)
+            if known is None or known.version < deleted:
+                remembered[digest] = Tombstone(deleted, TOMBSTONE_SOURCE_LOCAL)
+        if decision.action is Action.STAMP and decision.stamp is not None:
+            seen[digest] = decision.stamp
+        decisions.append(decision)
+    return decisions
+
+
+def _versions_in(record: dict[str, Any], context: ClassifyContext) -> list[Version]:
+    """The versions a record shows: its images', and for a REMOVE the version of the delete."""
+    stream = record["dynamodb"]
+    found = [version_of(stream.get(image), context.names) for image in ("OldImage", "NewImage")]
+    if record.get("eventName") == "REMOVE":
+        found.append(delete_version(found[0], stream_time(record), context.local_region))
+    return [version for version in found if version is not None]
+
+
+def classify(
+    record: dict[str, Any],
+    tombstone: Tombstone | None,
+    context: ClassifyContext,
+    *,
+    after: Version | None = None,
+) -> Decision:
+    """The decision for one record. ``tombstone``: the key's remembered delete (read where
+    ``needs_tombstone``); ``after``: a version a stamp given here must come after
+    (``classify_batch``)."""
     stream = record["dynamodb"]
     key: TypedItem = stream["Keys"]
-    old_version = version_of(stream.get("OldImage"), context.names)
+    old_image: TypedItem = stream.get("OldImage", {})
+    old_version = version_of(old_image, context.names)
     if record["eventName"] == "REMOVE":
         return _classify_remove(record, key, old_version, context)
 
     new_image: TypedItem = stream["NewImage"]
     if DELETE_MARK in new_image:
-        if DELETE_MARK not in stream.get("OldImage", {}):
+        if DELETE_MARK not in old_image:
             return Decision(Action.ECHO, key)  # the engine marking the item it is about to delete
         new_image = {name: value for name, value in new_image.items() if name != DELETE_MARK}
+    elif DELETE_MARK in old_image and new_image == _without_mark(old_image):
+        return Decision(Action.ECHO, key)  # the engine taking its mark off after its delete lost
     new_version = version_of(new_image, context.names)
-    if record["eventName"] == "INSERT":
+    if record["eventName"] == "INSERT" or old_version is None:
+        # A new item, or one that had no version yet (written without one since a delete, or from
+        # before replication): what it has to beat is the remembered delete, if any.
         floor = tombstone.version if tombstone else None
         if new_version is not None and floor is not None and new_version.as_upsert() <= floor.as_upsert():
             # The tombstone is read now, not when the item was written: whoever wrote the item, a
@@ -89,13 +160,16 @@ def classify(record: dict[str, Any], tombstone: Tombstone | None, context: Class
         if new_version.origin == context.peer_region:
             return Decision(Action.ECHO, key)
         return Decision(Action.FORWARD, key, change=Change(key, new_version, new_image))
-    # The write left the version as it was (or set an older one): a local change all the same.
-    prior = newest(new_version, floor)
+    # The write left the version as it was (or set an older one): a local change all the same,
+    # ordered now, after everything this side knows of the key.
+    prior = newest(new_version, floor, after, tombstone.version if tombstone else None)
+    lowered = old_version is not None and (new_version is None or new_version < old_version)
     return Decision(
         Action.STAMP,
         key,
         seen=new_version,
         stamp=stamp_version(prior, stream_time(record), context.local_region),
+        replaced=_without_mark(old_image) if lowered else None,
     )
 
 
@@ -111,6 +185,10 @@ def _classify_remove(
         return Decision(Action.TTL, key)
     deleted = delete_version(old_version, stream_time(record), context.local_region)
     return Decision(Action.DELETE, key, change=Change(key, deleted))
+
+
+def _without_mark(image: TypedItem) -> TypedItem:
+    return {name: value for name, value in image.items() if name != DELETE_MARK}
 
 
 def _removed_by_engine(old_image: TypedItem, old_version: Version | None) -> bool:

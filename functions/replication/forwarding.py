@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replication.changes import Change
-from replication.classify import Action, ClassifyContext, Decision, classify, needs_tombstone
+from replication.classify import Action, ClassifyContext, Decision, classify_batch, needs_tombstone
 from replication.errors import PeerCredentialsError, WireFormatError
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
@@ -52,20 +52,16 @@ class Forwarder:
         report = ForwardReport()
         if not records:
             return report
+        names = self._context.names
         try:
-            tombstones = self._writer.tombstones(r["dynamodb"]["Keys"] for r in records if needs_tombstone(r))
+            tombstones = self._writer.tombstones(
+                r["dynamodb"]["Keys"] for r in records if needs_tombstone(r, names)
+            )
         except Exception:
             logger.exception("could not read tombstones; the whole batch will be retried")
             report.fail_at(0)
             return report
-        decisions = [
-            classify(
-                record,
-                tombstones.get(key_digest(record["dynamodb"]["Keys"])) if needs_tombstone(record) else None,
-                self._context,
-            )
-            for record in records
-        ]
+        decisions = classify_batch(records, tombstones, self._context)
         for decision in decisions:
             report.counts[decision.action] += 1
         self._local_writes(decisions, report)
@@ -91,17 +87,25 @@ class Forwarder:
                 try:
                     if decision.action is Action.STAMP:
                         assert decision.stamp is not None
-                        stamped += self._writer.stamp(decision.key, decision.seen, decision.stamp)
+                        if self._writer.stamp(decision.key, decision.seen, decision.stamp):
+                            stamped += 1
+                        elif decision.replaced is not None:
+                            # Replaced before its stamp; an older version must not stay.
+                            self._writer.restore(decision.key, decision.replaced, decision.stamp)
                     elif decision.action is Action.DELETE_WINS:
                         assert decision.remembered is not None
-                        self._writer.delete_if_older(decision.key, decision.remembered)
+                        self._writer.delete_if_older(
+                            decision.key, decision.remembered, spare_unversioned=True
+                        )
                     else:
                         assert decision.change is not None
                         self._writer.remember_delete(
                             decision.key, decision.change.version, TOMBSTONE_SOURCE_LOCAL
                         )
                         # An older replicated upsert may have recreated the item in the meantime.
-                        self._writer.delete_if_older(decision.key, decision.change.version)
+                        self._writer.delete_if_older(
+                            decision.key, decision.change.version, spare_unversioned=True
+                        )
                 except Exception:
                     logger.exception("local write failed", extra={"record_index": index})
                     return index, stamped

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -20,7 +21,7 @@ from replication.changes import Change
 from replication.keys import TypedItem, key_digest
 from replication.settings import TableSettings
 from replication.typed_values import from_client, to_client
-from replication.versions import Version, format_timestamp, parse_timestamp
+from replication.versions import Version, format_timestamp, parse_timestamp, version_of
 
 THROTTLING_CODES = frozenset(
     {
@@ -38,6 +39,9 @@ TOMBSTONE_SOURCE_REPLICATED = "replicated"
 # Set on an item right before the engine deletes it: the REMOVE record's old image then shows that
 # the engine removed the item (an echo), not the application.
 DELETE_MARK = "_ddbrep_deleting"
+# Mark-and-delete rounds before a delete gives up for now (each lost round: the application rewrote
+# the item with an older version between the mark and the delete).
+DELETE_ROUNDS = 4
 BATCH_GET_LIMIT = 100
 
 
@@ -45,12 +49,15 @@ class Outcome(Enum):
     APPLIED = "applied"
     STALE = "stale"  # the table already holds a newer (or the same) version
     TOMBSTONED = "tombstoned"  # a newer delete is remembered for this key
+    # Only with spare_unversioned (the forwarder's restore): not written, and what is there may be an
+    # item without a version, which stays.
+    SPARED = "spared"
 
 
 class DeleteResult(Enum):
     REMOVED = "removed"
     ABSENT = "absent"
-    NEWER = "newer"  # the item holds a newer version: the delete lost
+    NEWER = "newer"  # the item holds a newer version (or none, when spared): the delete lost
 
 
 @dataclass(frozen=True)
@@ -105,18 +112,25 @@ class TableWriter:
             return self._apply_delete(change.key, change.version)
         return self._apply_upsert(change.key, change.item, change.version)
 
-    def _apply_upsert(self, key: TypedItem, item: TypedItem, version: Version) -> Outcome:
+    def _apply_upsert(
+        self, key: TypedItem, item: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> Outcome:
+        """Write ``item`` unless the table holds a newer (or the same) version or remembers a newer
+        delete. An item without a version is the oldest, replaced if no newer delete is remembered;
+        with ``spare_unversioned`` it stays (``SPARED``)."""
         names, values = self._version_placeholders(version)
         any_key = next(iter(key))
         names["#key"] = any_key
         condition = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False)
+        versioned = f"(attribute_exists(#ts) AND attribute_exists(#origin) AND {condition})"
         client_item = to_client(item)
-        # Fast path: the item exists; one conditional put, no tombstone involved.
+        # Fast path: the item exists with a version; one conditional put, no tombstone involved
+        # (a delete newer than the item would have removed it, or is removing it and re-checks).
         try:
             self._db.put_item(
                 TableName=self._settings.table_name,
                 Item=client_item,
-                ConditionExpression=f"attribute_exists(#key) AND {condition}",
+                ConditionExpression=f"attribute_exists(#key) AND {versioned}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -125,9 +139,14 @@ class TableWriter:
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
-            if error.response.get("Item"):
+            current = error.response.get("Item")
+            if current and version_of(from_client(current), self._names) is not None:
                 return Outcome.STALE
-        # The item is absent: creating it must not resurrect a newer delete.
+            if current and spare_unversioned:
+                return Outcome.SPARED
+        # The item is absent, or has no version (written without one since a delete, or from before
+        # replication): replacing it must not resurrect a newer delete.
+        replaceable = versioned if spare_unversioned else condition
         tombstone_names = {"#ts": "ts", "#origin": "o", "#k": TOMBSTONE_KEY}
         try:
             self._db.transact_write_items(
@@ -146,7 +165,7 @@ class TableWriter:
                         "Put": {
                             "TableName": self._settings.table_name,
                             "Item": client_item,
-                            "ConditionExpression": f"attribute_not_exists(#key) OR {condition}",
+                            "ConditionExpression": f"attribute_not_exists(#key) OR {replaceable}",
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": values,
                         }
@@ -161,7 +180,8 @@ class TableWriter:
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 return Outcome.TOMBSTONED
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return Outcome.STALE
+                # Written meanwhile: newer, or (spare_unversioned) maybe without a version.
+                return Outcome.SPARED if spare_unversioned else Outcome.STALE
             raise
 
     def _apply_delete(self, key: TypedItem, version: Version) -> Outcome:
@@ -200,42 +220,84 @@ class TableWriter:
                 return False
             raise
 
-    def delete_if_older(self, key: TypedItem, version: Version) -> DeleteResult:
-        """Delete the item unless its version is newer than the delete: mark it, then delete it while
-        the mark is there. The mark (in the REMOVE record's old image) tells the forwarder that the
-        engine removed the item; an application write in between replaces or keeps the mark."""
+    def delete_if_older(
+        self, key: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> DeleteResult:
+        """Delete the item unless its version is newer than the delete ``version``.
+
+        Two calls, because the REMOVE record's old image must show that the engine removed the item:
+        mark it (UpdateItem, if older), then delete it (DeleteItem) if it still carries this mark
+        *and* is still older. The application may write the item between the two; the version
+        decides, never the mark alone (an UpdateItem keeps the mark: issue 9, fault 5):
+
+        - a newer version keeps the item; the engine takes its mark off again (``NEWER``);
+        - an older write that replaced the mark is marked and deleted in the next round;
+        - an application delete leaves nothing to do (``ABSENT``).
+
+        ``spare_unversioned``: the forwarder enforcing a remembered delete removes only items that
+        carry a version. An item without one is the application's write after the delete, which
+        the forwarder stamps after it (docs/conflict-rules.md); the replicator removes such items.
+
+        Raises ``RetryableWriteError`` when the application rewrote the item with an older
+        version between every mark and delete of ``DELETE_ROUNDS`` rounds.
+        """
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
         names["#mark"] = DELETE_MARK
-        values[":mark"] = {"S": f"{format_timestamp(version.timestamp)} {version.origin}"}
+        mark = {"S": f"{format_timestamp(version.timestamp)} {version.origin}"}
+        values[":mark"] = mark
+        older = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True)
+        if spare_unversioned:
+            older = f"attribute_exists(#ts) AND attribute_exists(#origin) AND {older}"
+        for _ in range(DELETE_ROUNDS):
+            try:
+                self._db.update_item(
+                    TableName=self._settings.table_name,
+                    Key=to_client(key),
+                    UpdateExpression="SET #mark = :mark",
+                    ConditionExpression=f"attribute_exists(#key) AND {older}",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                item = error.response.get("Item")
+                if not item:
+                    return DeleteResult.ABSENT
+                if item.get(DELETE_MARK) == mark:  # left by the previous round: this delete lost
+                    self._unmark(key, mark)
+                return DeleteResult.NEWER
+            try:
+                self._db.delete_item(
+                    TableName=self._settings.table_name,
+                    Key=to_client(key),
+                    ConditionExpression=f"#mark = :mark AND {older}",
+                    ExpressionAttributeNames={name: value for name, value in names.items() if name != "#key"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                continue  # the application wrote the item in between: judge what is there now
+            return DeleteResult.REMOVED
+        raise RetryableWriteError("the item kept being rewritten with older versions while being deleted")
+
+    def _unmark(self, key: TypedItem, mark: dict[str, str]) -> None:
+        """Take this delete's mark off an item that turned out newer; not if anything replaced it."""
         try:
             self._db.update_item(
                 TableName=self._settings.table_name,
                 Key=to_client(key),
-                UpdateExpression="SET #mark = :mark",
-                ConditionExpression="attribute_exists(#key) AND "
-                + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return DeleteResult.NEWER if error.response.get("Item") else DeleteResult.ABSENT
-            raise
-        try:
-            self._db.delete_item(
-                TableName=self._settings.table_name,
-                Key=to_client(key),
+                UpdateExpression="REMOVE #mark",
                 ConditionExpression="#mark = :mark",
                 ExpressionAttributeNames={"#mark": DELETE_MARK},
-                ExpressionAttributeValues={":mark": values[":mark"]},
+                ExpressionAttributeValues={":mark": mark},
             )
         except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return DeleteResult.NEWER  # replaced by the application meanwhile: a newer local write
-            raise
-        return DeleteResult.REMOVED
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
 
     def stamp(self, key: TypedItem, seen: Version | None, stamp: Version) -> bool:
         """Give a local write without a newer version of its own the version ``stamp``.
@@ -269,6 +331,36 @@ class TableWriter:
                 return False
             raise
         return True
+
+    def restore(self, key: TypedItem, replaced: TypedItem, stamp: Version) -> bool:
+        """After a failed stamp of a write that lowered the item's version (set none, or an older
+        one): nothing older than ``replaced`` (the item that write replaced, with its version) may
+        stay, since the peer holds that version or a newer one. Last-writer-wins: the unstamped write
+        is lost to what replaced it, but
+
+        - a version older than ``replaced`` (a replicated change that was stale on this side, a
+          second write with an older version), or no item and no newer remembered delete: the
+          forwarder puts ``replaced`` back;
+        - an item without a version (the application's next write): it is stamped after
+          ``replaced`` and after now (its own record's stamp would only be after the lowered
+          version it replaced; anything written before it, a delete too, is older than now):
+          ``stamp`` (the lost write's) or the engine's clock, whichever is later.
+
+        Rounds, as the application may keep writing; True if either was written, False if a newer
+        version or delete holds the key (or the writes kept coming: their own records follow)."""
+        version = version_of(replaced, self._names)
+        if version is None:
+            raise ValueError("restore needs an item image with a version")
+        item = {name: value for name, value in replaced.items() if name != DELETE_MARK}
+        now = Decimal(repr(self._clock()))
+        later = stamp if stamp.timestamp > now else Version(now, stamp.origin)
+        for _ in range(DELETE_ROUNDS):
+            outcome = self._retrying(lambda: self._apply_upsert(key, item, version, spare_unversioned=True))
+            if outcome is not Outcome.SPARED:
+                return outcome is Outcome.APPLIED
+            if self.stamp(key, None, later):
+                return True
+        return False
 
     def tombstones(self, keys: Iterable[TypedItem]) -> dict[str, Tombstone]:
         """Tombstones for these keys by key digest (strongly consistent reads)."""
