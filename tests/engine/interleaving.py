@@ -381,8 +381,10 @@ class Run:
         self._record(side, "DeleteItem", old, None)
 
     def write(self, side: Side, write: Write) -> None:
-        """The case's write, on the local side."""
-        at = None if write.at is None else AT[write.at]
+        """The case's write, on the local side. Its version is its own: a millisecond per write of the
+        run after its point in time (two writes of one origin with one version are one version to the
+        rules, which may keep either: docs/conflict-rules.md)."""
+        at = None if write.at is None else AT[write.at] + Decimal(len(self.log)) / 1000
         if write.operation == "put":
             self.put(side, at, "written at the boundary")
         elif write.operation == "update":
