@@ -51,7 +51,7 @@ test: $(STAMP) terraform-config package ## unit, property, build, Terraform and 
 test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)
 	$(VENV)/bin/pytest -m "not e2e"
 
-test-slow: $(STAMP) package ## the property tests with thousands of examples
+test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving
 	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine
 
 terraform-checks: terraform-config ## terraform fmt, validate and test (providers: see terraform_config.sh)

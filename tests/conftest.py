@@ -39,6 +39,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="run property tests with thousands of examples")
+    parser.addoption(
+        "--interleaving-case",
+        action="append",
+        default=[],
+        metavar="SCENARIO@REGION/BOUNDARY/WRITE",
+        help="run only this case of tests/engine/test_interleaving.py and print its trace (repeatable)",
+    )
 
 
 @pytest.fixture(scope="session")

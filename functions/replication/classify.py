@@ -5,6 +5,7 @@ See docs/conflict-rules.md for why each rule is what it is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -12,10 +13,10 @@ from typing import Any
 
 from replication.admission import reserved_attributes
 from replication.changes import Change
-from replication.keys import TypedItem, TypedValue
+from replication.keys import TypedItem, TypedValue, key_digest
 from replication.limits import MAX_ITEM_BYTES, item_size, item_size_bound
 from replication.settings import VersionAttributes
-from replication.table_writer import DELETE_MARK, MARK_RESERVE_BYTES, Tombstone
+from replication.table_writer import DELETE_MARK, MARK_RESERVE_BYTES, TOMBSTONE_SOURCE_LOCAL, Tombstone
 from replication.versions import (
     Version,
     VersionProblem,
@@ -69,6 +70,9 @@ class Decision:
     reason: StampReason | None = None  # STAMP, TOO_LARGE: why the write needs a stamp
     remove: tuple[str, ...] = ()  # STAMP: engine-reserved attributes the stamp removes
     remembered: Version | None = None  # DELETE_WINS: the remembered delete that wins
+    # STAMP of a write that lowered the item's version: the item it replaced, put back if something
+    # older than that replaces the write before its stamp (TableWriter.restore).
+    replaced: TypedItem | None = None
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,25 @@ class ClassifyContext:
         return latest_allowed(self.now, self.max_clock_skew_seconds)
 
 
-def needs_tombstone(record: dict[str, Any]) -> bool:
-    """INSERTs are decided against the key's tombstone; MODIFYs against the old image; REMOVEs by
-    the engine's delete mark, which counts only if the key's tombstone holds that delete (the engine
-    remembers a delete before it marks the item), and by the removal receipt (``needs_receipt``)."""
+def needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
+    """INSERTs, and MODIFYs of an item that had no version or that set no newer one, are decided
+    against the key's tombstone (a write without a newer version is stamped after it); other
+    MODIFYs against the old image; REMOVEs by the engine's delete mark, which counts only if the
+    key's tombstone holds that delete (the engine remembers a delete before it marks the item), and
+    by the removal receipt (``needs_receipt``)."""
     event = record.get("eventName")
-    return event == "INSERT" or (
-        event == "REMOVE" and DELETE_MARK in (record["dynamodb"].get("OldImage") or {})
-    )
+    stream = record["dynamodb"]
+    old_image: TypedItem = stream.get("OldImage") or {}
+    if event == "INSERT":
+        return True
+    if event == "REMOVE":
+        return DELETE_MARK in old_image
+    if event != "MODIFY" or _engine_mark_change(record, context.latest):
+        return False
+    old_version = read_version(old_image, context.names, context.latest).version
+    new_image = _without(stream.get("NewImage") or {}, reserved_attributes(stream.get("NewImage") or {}))
+    new_version = read_version(new_image, context.names, context.latest).version
+    return old_version is None or new_version is None or not new_version > old_version
 
 
 def needs_receipt(record: dict[str, Any]) -> bool:
@@ -117,14 +132,73 @@ def is_ttl_delete(record: dict[str, Any]) -> bool:
     return identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
 
 
+def classify_batch(
+    records: Sequence[dict[str, Any]],
+    tombstones: dict[str, Tombstone],
+    context: ClassifyContext,
+    receipts: dict[str, Version] | None = None,
+) -> list[Decision]:
+    """The decisions for a batch of stream records in order. ``tombstones`` (by key digest, for the
+    records that ``needs_tombstone``) were read before the batch's local writes, and each record
+    shows the item before them; ``receipts`` (by key digest, for those that ``needs_receipt``). The
+    local writes run in record order per key, after the whole batch was read. So a local delete
+    counts as remembered for the records after it, and a stamp, given when the forwarder has seen
+    the whole batch, comes after every version and delete of its key in the batch and after the
+    batch's earlier stamps of the key: a stamp lands on whatever write holds the version it saw (an
+    unversioned write later in the batch too), so it must be newer than anything that write
+    followed, and two stamps of a batch must never give two writes the same version."""
+    receipts = receipts or {}
+    seen: dict[str, Version] = {}
+    for record in records:
+        digest = key_digest(record["dynamodb"]["Keys"])
+        for version in _versions_in(record, context):
+            seen[digest] = newest(seen.get(digest), version) or version
+    remembered = dict(tombstones)
+    decisions = []
+    for record in records:
+        digest = key_digest(record["dynamodb"]["Keys"])
+        decision = classify(
+            record,
+            remembered.get(digest) if needs_tombstone(record, context) else None,
+            context,
+            receipts.get(digest) if needs_receipt(record) else None,
+            after=seen.get(digest),
+        )
+        if decision.action is Action.DELETE and decision.change is not None:
+            deleted = decision.change.version
+            known = remembered.get(digest)
+            if known is None or known.version < deleted:
+                remembered[digest] = Tombstone(deleted, TOMBSTONE_SOURCE_LOCAL)
+        if decision.action is Action.STAMP and decision.stamp is not None:
+            seen[digest] = decision.stamp
+        decisions.append(decision)
+    return decisions
+
+
+def _versions_in(record: dict[str, Any], context: ClassifyContext) -> list[Version]:
+    """The versions a record shows (within the clock-skew bound): its images', and for a REMOVE the
+    version of the delete."""
+    stream = record["dynamodb"]
+    found = [
+        read_version(stream.get(image), context.names, context.latest).version
+        for image in ("OldImage", "NewImage")
+    ]
+    if record.get("eventName") == "REMOVE":
+        found.append(delete_version(found[0], stream_time(record), context.local_region))
+    return [version for version in found if version is not None]
+
+
 def classify(
     record: dict[str, Any],
     tombstone: Tombstone | None,
     context: ClassifyContext,
     receipt: Version | None = None,
+    *,
+    after: Version | None = None,
 ) -> Decision:
-    """``tombstone``: the key's, for a record that ``needs_tombstone``; ``receipt``: the key's
-    removal receipt, for a REMOVE that ``needs_receipt``."""
+    """The decision for one record. ``tombstone``: the key's remembered delete, for a record that
+    ``needs_tombstone``; ``receipt``: the key's removal receipt, for a REMOVE that ``needs_receipt``;
+    ``after``: a version a stamp given here must come after (``classify_batch``)."""
     stream = record["dynamodb"]
     key: TypedItem = stream["Keys"]
     latest = context.latest
@@ -134,14 +208,21 @@ def classify(
         return _classify_remove(record, key, old_version, context, tombstone=tombstone, receipt=receipt)
 
     new_image: TypedItem = stream["NewImage"]
-    if _engine_marking(record, latest):
-        return Decision(Action.ECHO, key)  # the engine marking the item it is about to delete
-    # Reserved names are never exported, and never taken from outside: the stamp removes them.
+    if _engine_mark_change(record, latest):
+        # The engine marking the item it is about to delete, or taking its mark off after its delete lost.
+        return Decision(Action.ECHO, key)
+    # Reserved names are never exported, and never taken from outside: the stamp removes them. The
+    # engine's mark that an UpdateItem kept (written while the engine deletes the item) is not the
+    # application's: the version decides that write, as any other.
     reserved = reserved_attributes(new_image)
-    image = {name: value for name, value in new_image.items() if name not in reserved}
+    image = _without(new_image, reserved)
+    taken = tuple(name for name in reserved if not _kept_mark(name, old_image, new_image, latest))
     new = read_version(image, context.names, latest)
     new_version = new.version
-    if record["eventName"] == "INSERT":
+    if record["eventName"] == "INSERT" or old_version is None:
+        # A new item, or one that had no version yet (written without one since a delete, from before
+        # replication, or with attributes that are no version): what it has to beat is the
+        # remembered delete, if any.
         floor = tombstone.version if tombstone else None
         if new_version is not None and floor is not None and new_version.as_upsert() <= floor.as_upsert():
             # The tombstone is read now, not when the item was written: whoever wrote the item, a
@@ -150,20 +231,32 @@ def classify(
     else:
         # What an update had to beat: the version it replaced, as the record itself shows it.
         floor = old_version
-    if not reserved and new_version is not None and (floor is None or new_version > floor):
+    if not taken and new_version is not None and (floor is None or new_version > floor):
         if new_version.origin == context.peer_region:
             return Decision(Action.ECHO, key)
         return Decision(Action.FORWARD, key, change=Change(key, new_version, image))
-    # A local change without a valid, newer version of its own (or carrying a reserved name).
-    reason = StampReason.RESERVED if reserved else _PROBLEM_REASONS.get(new.problem, StampReason.NOT_NEWER)
-    stamp = stamp_version(newest(new_version, floor), stream_time(record), context.now, context.local_region)
+    # A local change without a valid, newer version of its own (or carrying a reserved name), ordered
+    # now, after everything this side knows of the key.
+    reason = StampReason.RESERVED if taken else _PROBLEM_REASONS.get(new.problem, StampReason.NOT_NEWER)
+    prior = newest(new_version, floor, after, tombstone.version if tombstone else None)
+    stamp = stamp_version(prior, stream_time(record), context.now, context.local_region)
     stamped = {
         **image,
         context.names.timestamp: {"N": format_timestamp(stamp.timestamp)},
         context.names.origin: {"S": stamp.origin},
     }
-    action = Action.TOO_LARGE if item_size(stamped) > MAX_ITEM_BYTES else Action.STAMP
-    return Decision(action, key, seen=new.seen, stamp=stamp, reason=reason, remove=reserved)
+    if item_size(stamped) > MAX_ITEM_BYTES:
+        return Decision(Action.TOO_LARGE, key, seen=new.seen, stamp=stamp, reason=reason, remove=reserved)
+    lowered = old_version is not None and (new_version is None or new_version < old_version)
+    return Decision(
+        Action.STAMP,
+        key,
+        seen=new.seen,
+        stamp=stamp,
+        reason=reason,
+        remove=reserved,
+        replaced=_without(old_image, reserved_attributes(old_image)) if lowered else None,
+    )
 
 
 def _classify_remove(
@@ -185,17 +278,31 @@ def _classify_remove(
     return Decision(Action.DELETE, key, change=Change(key, deleted))
 
 
-def _engine_marking(record: dict[str, Any], latest: Decimal) -> bool:
-    """The record is the engine's delete mark being set: a MODIFY that changes nothing but the mark,
-    to a well-formed mark. A write that adds the mark along with anything else is the application's."""
+def _engine_mark_change(record: dict[str, Any], latest: Decimal) -> bool:
+    """The record is the engine's delete mark being set (to a well-formed mark) or taken off again
+    (``TableWriter.delete_if_older``, after its delete lost): a MODIFY that changes nothing but the
+    mark. A write that changes the mark along with anything else is the application's."""
     if record["eventName"] != "MODIFY":
         return False
     stream = record["dynamodb"]
     new_image, old_image = stream["NewImage"], stream.get("OldImage") or {}
-    if _mark(new_image, latest) is None:
+    if DELETE_MARK in new_image and _mark(new_image, latest) is None:
         return False
-    without_mark = {name: value for name, value in new_image.items() if name != DELETE_MARK}
-    return without_mark == {name: value for name, value in old_image.items() if name != DELETE_MARK}
+    return _without(new_image, (DELETE_MARK,)) == _without(old_image, (DELETE_MARK,))
+
+
+def _kept_mark(name: str, old_image: TypedItem, new_image: TypedItem, latest: Decimal) -> bool:
+    """``name`` is the engine's delete mark, well-formed and as the old image had it: a write (an
+    UpdateItem) made while the engine deletes the item kept it."""
+    return (
+        name == DELETE_MARK
+        and _mark(old_image, latest) is not None
+        and new_image.get(DELETE_MARK) == old_image.get(DELETE_MARK)
+    )
+
+
+def _without(image: TypedItem, names: Sequence[str]) -> TypedItem:
+    return {name: value for name, value in image.items() if name not in names}
 
 
 def _mark(image: TypedItem, latest: Decimal) -> tuple[Decimal, str] | None:

@@ -16,7 +16,7 @@ from replication.classify import (
     ClassifyContext,
     Decision,
     StampReason,
-    classify,
+    classify_batch,
     needs_receipt,
     needs_tombstone,
 )
@@ -86,24 +86,16 @@ class Forwarder:
             max_clock_skew_seconds=table.max_clock_skew_seconds,
         )
         try:
-            tombstones = self._writer.tombstones(r["dynamodb"]["Keys"] for r in records if needs_tombstone(r))
+            tombstones = self._writer.tombstones(
+                r["dynamodb"]["Keys"] for r in records if needs_tombstone(r, context)
+            )
             receipt_keys = [r["dynamodb"]["Keys"] for r in records if needs_receipt(r)]
             receipts = self._writer.removal_receipts(receipt_keys) if receipt_keys else {}
         except Exception:
             logger.exception("could not read tombstones; the whole batch will be retried")
             report.fail_at(0)
             return report
-        decisions = []
-        for record in records:
-            digest = key_digest(record["dynamodb"]["Keys"])
-            decisions.append(
-                classify(
-                    record,
-                    tombstones.get(digest) if needs_tombstone(record) else None,
-                    context,
-                    receipts.get(digest) if needs_receipt(record) else None,
-                )
-            )
+        decisions = classify_batch(records, tombstones, context, receipts)
         for decision in decisions:
             report.counts[decision.action] += 1
             if decision.reason is StampReason.AHEAD:
@@ -149,19 +141,26 @@ class Forwarder:
                         elif result is StampResult.TOO_LARGE:
                             self._report_too_large(records[index])
                             too_large += 1
+                        elif decision.replaced is not None:
+                            # Replaced before its stamp; an older version must not stay.
+                            self._writer.restore(decision.key, decision.replaced, decision.stamp)
                     elif decision.action is Action.TOO_LARGE:
                         self._report_too_large(records[index])
                         too_large += 1
                     elif decision.action is Action.DELETE_WINS:
                         assert decision.remembered is not None
-                        self._writer.delete_if_older(decision.key, decision.remembered)
+                        self._writer.delete_if_older(
+                            decision.key, decision.remembered, spare_unversioned=True
+                        )
                     else:
                         assert decision.change is not None
                         self._writer.remember_delete(
                             decision.key, decision.change.version, TOMBSTONE_SOURCE_LOCAL
                         )
                         # An older replicated upsert may have recreated the item in the meantime.
-                        self._writer.delete_if_older(decision.key, decision.change.version)
+                        self._writer.delete_if_older(
+                            decision.key, decision.change.version, spare_unversioned=True
+                        )
                 except Exception:
                     logger.exception("local write failed", extra={"record_index": index})
                     return index, stamped, too_large

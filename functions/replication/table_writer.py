@@ -16,14 +16,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from replication.admission import RESERVED_PREFIX
+from replication.admission import RESERVED_PREFIX, reserved_attributes
 from replication.backoff import Backoff
 from replication.changes import Change
 from replication.keys import TypedItem, TypedValue, key_digest
 from replication.limits import MAX_NUMBER_DIGITS, MIN_NUMBER_EXPONENT, attribute_size
 from replication.settings import TableSettings
 from replication.typed_values import from_client, to_client
-from replication.versions import Version, format_timestamp, latest_allowed, parse_timestamp
+from replication.versions import (
+    Version,
+    clock_now,
+    format_timestamp,
+    latest_allowed,
+    parse_timestamp,
+    read_version,
+)
 
 THROTTLING_CODES = frozenset(
     {
@@ -53,6 +60,9 @@ MARK_RESERVE_BYTES = attribute_size(DELETE_MARK, {"S": "x" * (MAX_TIMESTAMP_TEXT
 # transaction with a removal receipt: a row of the tombstone table keyed RECEIPT_PREFIX + key digest,
 # holding the newest delete version the engine removed an item of that key with.
 RECEIPT_PREFIX = "removed#"
+# Mark-and-delete rounds before a delete gives up for now (each lost round: the application rewrote
+# the item with an older version between the mark and the delete).
+DELETE_ROUNDS = 4
 BATCH_GET_LIMIT = 100
 
 
@@ -60,12 +70,15 @@ class Outcome(Enum):
     APPLIED = "applied"
     STALE = "stale"  # the table already holds a newer (or the same) version
     TOMBSTONED = "tombstoned"  # a newer delete is remembered for this key
+    # Only with spare_unversioned (the forwarder's restore): not written, and what is there may be an
+    # item without a version, which stays.
+    SPARED = "spared"
 
 
 class DeleteResult(Enum):
     REMOVED = "removed"
     ABSENT = "absent"
-    NEWER = "newer"  # the item holds a newer version: the delete lost
+    NEWER = "newer"  # the item holds a newer version (or none, when spared): the delete lost
 
 
 class StampResult(Enum):
@@ -111,11 +124,25 @@ def _older_than(incoming: Version, *, timestamp: str, origin: str, allow_equal: 
     Values: ``_version_placeholders(..., compare=True)``.
     """
     compare = "<=" if allow_equal else "<"
-    has_version = (
+    has_version = _has_version(timestamp=timestamp, origin=origin)
+    return f"(NOT ({has_version}) OR {timestamp} < :ts OR ({timestamp} = :ts AND {origin} {compare} :origin))"
+
+
+def _has_version(*, timestamp: str, origin: str) -> str:
+    """Condition text: the stored attributes are a version (versions.read_version), as ``_older_than``
+    reads them."""
+    return (
         f"attribute_type({timestamp}, :number_type) AND {timestamp} <= :latest AND "
         f"attribute_type({origin}, :string_type) AND {origin} > :no_origin"
     )
-    return f"(NOT ({has_version}) OR {timestamp} < :ts OR ({timestamp} = :ts AND {origin} {compare} :origin))"
+
+
+def _versioned_and(condition: str, *, spare_unversioned: bool) -> str:
+    """``condition``, and with ``spare_unversioned`` also: the stored item carries a version (an item
+    without one is the application's write that the forwarder stamps instead)."""
+    if not spare_unversioned:
+        return condition
+    return f"({_has_version(timestamp='#ts', origin='#origin')} AND {condition})"
 
 
 def _mark_value(version: Version) -> str:
@@ -148,31 +175,46 @@ class TableWriter:
     def _apply_once(self, change: Change) -> Outcome:
         if change.item is None:
             return self._apply_delete(change.key, change.version)
-        return self._apply_upsert(change.key, change.item, change.version)
+        return self._upsert(change.key, change.item, change.version)[0]
 
-    def _apply_upsert(self, key: TypedItem, item: TypedItem, version: Version) -> Outcome:
+    def _upsert(
+        self, key: TypedItem, item: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> tuple[Outcome, TypedItem | None]:
+        """Write ``item`` unless the table holds a newer (or the same) version or remembers a newer
+        delete. An item without a version is the oldest, replaced if no newer delete is remembered;
+        with ``spare_unversioned`` it stays: ``SPARED``, with the item that stayed when DynamoDB
+        returned it (None if a write came in between the two calls)."""
         names, values = self._version_placeholders(version)
         any_key = next(iter(key))
         names["#key"] = any_key
         condition = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False)
+        versioned = _versioned_and(condition, spare_unversioned=True)
         client_item = to_client(item)
-        # Fast path: the item exists; one conditional put, no tombstone involved.
+        # Fast path: the item exists with a version; one conditional put, no tombstone involved
+        # (a delete newer than the item would have removed it, or is removing it and re-checks).
         try:
             self._db.put_item(
                 TableName=self._settings.table_name,
                 Item=client_item,
-                ConditionExpression=f"attribute_exists(#key) AND {condition}",
+                ConditionExpression=f"attribute_exists(#key) AND {versioned}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return Outcome.APPLIED
+            return Outcome.APPLIED, None
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
-            if error.response.get("Item"):
-                return Outcome.STALE
-        # The item is absent: creating it must not resurrect a newer delete.
+            current = from_client(error.response["Item"]) if error.response.get("Item") else None
+            latest = parse_timestamp(values[":latest"]["N"])
+            if current and read_version(current, self._names, latest).version is not None:
+                return Outcome.STALE, None
+            if current and spare_unversioned:
+                return Outcome.SPARED, current
+        # The item is absent, or has no version (written without one since a delete, from before
+        # replication, or with attributes that are no version): replacing it must not resurrect a
+        # newer delete.
+        replaceable = versioned if spare_unversioned else condition
         tombstone_names = {"#ts": "ts", "#origin": "o", "#k": TOMBSTONE_KEY}
         try:
             self._db.transact_write_items(
@@ -191,22 +233,23 @@ class TableWriter:
                         "Put": {
                             "TableName": self._settings.table_name,
                             "Item": client_item,
-                            "ConditionExpression": f"attribute_not_exists(#key) OR {condition}",
+                            "ConditionExpression": f"attribute_not_exists(#key) OR {replaceable}",
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": values,
                         }
                     },
                 ]
             )
-            return Outcome.APPLIED
+            return Outcome.APPLIED, None
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
             reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                return Outcome.TOMBSTONED
+                return Outcome.TOMBSTONED, None
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return Outcome.STALE
+                # Written meanwhile: newer, or (spare_unversioned) maybe without a version.
+                return (Outcome.SPARED, None) if spare_unversioned else (Outcome.STALE, None)
             raise
 
     def _apply_delete(self, key: TypedItem, version: Version) -> Outcome:
@@ -245,57 +288,105 @@ class TableWriter:
                 return False
             raise
 
-    def delete_if_older(self, key: TypedItem, version: Version) -> DeleteResult:
-        """Delete the item unless its version is newer than the delete: mark it, then delete it while
-        the mark is there. The mark (in the REMOVE record's old image) tells the forwarder that the
-        engine removed the item; an application write in between replaces or keeps the mark."""
+    def delete_if_older(
+        self, key: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> DeleteResult:
+        """Delete the item unless its version is newer than the delete ``version``.
+
+        Two calls, because the REMOVE record's old image must show that the engine removed the item:
+        mark it (UpdateItem, if older), then delete it (DeleteItem) if it still carries this mark
+        *and* is still older. The application may write the item between the two; the version
+        decides, never the mark alone (an UpdateItem keeps the mark: issue 9, fault 5):
+
+        - a newer version keeps the item; the engine takes its mark off again (``NEWER``);
+        - an older write that replaced the mark is marked and deleted in the next round;
+        - an application delete leaves nothing to do (``ABSENT``).
+
+        An item the mark would take over 400 KB is removed with a receipt instead
+        (``delete_with_receipt``). ``spare_unversioned``: the forwarder enforcing a remembered delete
+        removes only items that carry a version. An item without one is the application's write
+        after the delete, which the forwarder stamps after it (docs/conflict-rules.md); the
+        replicator removes such items.
+
+        Raises ``RetryableWriteError`` when the application rewrote the item with an older
+        version between every mark and delete of ``DELETE_ROUNDS`` rounds.
+        """
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
         names["#mark"] = DELETE_MARK
-        values[":mark"] = {"S": _mark_value(version)}
+        mark = {"S": _mark_value(version)}
+        values[":mark"] = mark
+        older = _versioned_and(
+            _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True),
+            spare_unversioned=spare_unversioned,
+        )
+        for _ in range(DELETE_ROUNDS):
+            try:
+                self._db.update_item(
+                    TableName=self._settings.table_name,
+                    Key=to_client(key),
+                    UpdateExpression="SET #mark = :mark",
+                    ConditionExpression=f"attribute_exists(#key) AND {older}",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:
+                if is_item_too_large(error):
+                    return self.delete_with_receipt(key, version, spare_unversioned=spare_unversioned)
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                item = error.response.get("Item")
+                if not item:
+                    return DeleteResult.ABSENT
+                if item.get(DELETE_MARK) == mark:  # left by the previous round: this delete lost
+                    self._unmark(key, mark)
+                return DeleteResult.NEWER
+            try:
+                self._db.delete_item(
+                    TableName=self._settings.table_name,
+                    Key=to_client(key),
+                    ConditionExpression=f"#mark = :mark AND {older}",
+                    ExpressionAttributeNames={name: value for name, value in names.items() if name != "#key"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                continue  # the application wrote the item in between: judge what is there now
+            return DeleteResult.REMOVED
+        raise RetryableWriteError("the item kept being rewritten with older versions while being deleted")
+
+    def _unmark(self, key: TypedItem, mark: dict[str, str]) -> None:
+        """Take this delete's mark off an item that turned out newer; not if anything replaced it."""
         try:
             self._db.update_item(
                 TableName=self._settings.table_name,
                 Key=to_client(key),
-                UpdateExpression="SET #mark = :mark",
-                ConditionExpression="attribute_exists(#key) AND "
-                + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return DeleteResult.NEWER if error.response.get("Item") else DeleteResult.ABSENT
-            if is_item_too_large(error):
-                return self.delete_with_receipt(key, version)
-            raise
-        try:
-            self._db.delete_item(
-                TableName=self._settings.table_name,
-                Key=to_client(key),
+                UpdateExpression="REMOVE #mark",
                 ConditionExpression="#mark = :mark",
                 ExpressionAttributeNames={"#mark": DELETE_MARK},
-                ExpressionAttributeValues={":mark": values[":mark"]},
+                ExpressionAttributeValues={":mark": mark},
             )
         except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return DeleteResult.NEWER  # replaced by the application meanwhile: a newer local write
-            raise
-        return DeleteResult.REMOVED
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
 
-    def delete_with_receipt(self, key: TypedItem, version: Version) -> DeleteResult:
+    def delete_with_receipt(
+        self, key: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> DeleteResult:
         """Delete an item that cannot take the mark (it would exceed 400 KB), unless its version is
         newer: in one transaction with the key's removal receipt (``RECEIPT_PREFIX``), which then holds
         ``version``. The forwarder reads the receipt for a REMOVE too large to have carried a mark, and
         takes it for the engine's when the receipt is not older than the removed version. The receipt
         only ever moves forward: when it already holds a newer delete, that one covers this removal
         too, and the item is deleted alone. (TransactWriteItems: DeleteItem on the table, PutItem on
-        the tombstone table.)"""
+        the tombstone table.) ``spare_unversioned``: as ``delete_if_older``."""
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
-        item_condition = "attribute_exists(#key) AND " + _older_than(
-            version, timestamp="#ts", origin="#origin", allow_equal=True
+        item_condition = "attribute_exists(#key) AND " + _versioned_and(
+            _older_than(version, timestamp="#ts", origin="#origin", allow_equal=True),
+            spare_unversioned=spare_unversioned,
         )
         receipt = {
             TOMBSTONE_KEY: {"S": RECEIPT_PREFIX + key_digest(key)},
@@ -392,6 +483,40 @@ class TableWriter:
                 return StampResult.TOO_LARGE
             raise
         return StampResult.STAMPED
+
+    def restore(self, key: TypedItem, replaced: TypedItem, stamp: Version) -> bool:
+        """After a failed stamp of a write that lowered the item's version (set none, or an older
+        one): nothing older than ``replaced`` (the item that write replaced, with its version, without
+        engine-reserved names) may stay, since the peer holds that version or a newer one.
+        Last-writer-wins: the unstamped write is lost to what replaced it, but
+
+        - a version older than ``replaced`` (a replicated change that was stale on this side, a
+          second write with an older version), or no item and no newer remembered delete: the
+          forwarder puts ``replaced`` back;
+        - an item without a version (the application's next write): it is stamped after
+          ``replaced`` and after now (its own record's stamp would only be after the lowered
+          version it replaced; anything written before it, a delete too, is older than now):
+          ``stamp`` (the lost write's) or the engine's clock, whichever is later.
+
+        Rounds, as the application may keep writing; True if either was written, False if a newer
+        version or delete holds the key (or the writes kept coming: their own records follow)."""
+        version = read_version(replaced, self._names).version
+        if version is None:
+            raise ValueError("restore needs an item image with a version")
+        now = clock_now(self._clock())
+        later = stamp if stamp.timestamp > now else Version(now, stamp.origin)
+        for _ in range(DELETE_ROUNDS):
+            outcome, spared = self._retrying(
+                lambda: self._upsert(key, replaced, version, spare_unversioned=True)
+            )
+            if outcome is not Outcome.SPARED:
+                return outcome is Outcome.APPLIED
+            if spared is None:
+                continue  # written between the two calls: judge what is there now
+            seen = read_version(spared, self._names).seen
+            if self.stamp(key, seen, later, reserved_attributes(spared)) is StampResult.STAMPED:
+                return True
+        return False
 
     def tombstones(self, keys: Iterable[TypedItem]) -> dict[str, Tombstone]:
         """Tombstones for these keys by key digest (strongly consistent reads). A tombstone whose

@@ -89,19 +89,25 @@ locals {
         },
         {
           # In-place version stamps of unversioned local writes and the engine's delete mark
-          # (UpdateItem); removal of an item a local delete wins over (DeleteItem).
+          # (UpdateItem); removal of an item a local delete wins over (DeleteItem); the version a
+          # write without one replaced, put back (PutItem, TableWriter.restore).
           # Not exercised locally: dynamodb:DeleteItem. Only an older replicated upsert that recreated
           # an item between a local delete and its forwarding is removed: a race a run need not meet.
+          # Not exercised locally: dynamodb:PutItem. Only a write that lowered an item's version and
+          # was replaced by something older before its stamp is restored: a race a run need not meet.
           Sid      = "StampTable"
           Effect   = "Allow"
-          Action   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+          Action   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:PutItem"]
           Resource = local.table_arn
         },
         {
-          # Tombstone look-ups (BatchGetItem) and local deletes remembered (PutItem).
+          # Tombstone look-ups (BatchGetItem), local deletes remembered (PutItem), and a restored
+          # version checked against the remembered delete in its transaction (ConditionCheckItem).
+          # Not exercised locally: dynamodb:ConditionCheckItem. Only a restore of an item that is
+          # gone or without a version checks it (TableWriter.restore): a race a run need not meet.
           Sid      = "RecordTombstones"
           Effect   = "Allow"
-          Action   = ["dynamodb:BatchGetItem", "dynamodb:PutItem"]
+          Action   = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
           Resource = local.tombstone_table_arn
         },
         {

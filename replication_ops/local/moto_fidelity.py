@@ -43,6 +43,17 @@ Moved here from the launcher (they make moto behave like AWS, so the tests need 
 9. ``ListEventSourceMappings`` takes a function name, ARN or partial ARN, and ``DescribeAlarms``
    applies all its filters together (moto used only the first one given).
 
+In process only (the moto servers serve one request at a time already: ``moto_launcher.serialized``):
+
+10. Each request is atomic ("Individual write operations such as UpdateItem are atomic and always
+    operate on the most recent version of the item, regardless of concurrency", DG "Best practices
+    for handling concurrent updates"; a transaction is all or nothing, API "TransactWriteItems").
+    ``mock_aws`` served the engine's worker threads (the forwarder's local writes and the
+    replicator's applies run keys in parallel) without a lock: a request saw another's half-made
+    change, and a cancelled transaction's rollback (7) cut the stream records other threads wrote
+    meanwhile. In-process requests to DynamoDB and DynamoDB Streams are served one at a time, as
+    the servers serve them.
+
 Every patch hooks the narrowest point it can, and ``apply`` checks every moto internal the patches
 rely on before it changes anything: another moto than ``MOTO_VERSION``, or one whose internals
 moved, fails loudly (``MotoFidelityError``) instead of silently testing against stock moto.
@@ -59,6 +70,7 @@ import re
 import threading
 from decimal import Context, localcontext
 from typing import Any
+from urllib.parse import urlsplit
 
 MOTO_VERSION = "5.2.5"
 
@@ -120,6 +132,7 @@ ANCHORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
     ("moto.awslambda.models", "LambdaBackend.list_event_source_mappings", ("self",)),
     ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms", ("self",)),
+    ("moto.core.botocore_stubber", "BotocoreStubber.process_request", ("self", "request")),
 )
 
 
@@ -164,6 +177,7 @@ def apply() -> None:
     _transactions()
     _stream_iterators()
     _list_filters()
+    _one_request_at_a_time()
 
 
 def _mark(function: Any) -> Any:
@@ -623,3 +637,25 @@ def _list_filters() -> None:
 
     LambdaBackend.list_event_source_mappings = _mark(list_event_source_mappings)  # type: ignore[method-assign]
     CloudWatchResponse.describe_alarms = _mark(describe_alarms)  # type: ignore[method-assign]
+
+
+# -- 10. one in-process request at a time ------------------------------------------------------
+
+
+def _one_request_at_a_time() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    serve = BotocoreStubber.process_request
+    lock = threading.Lock()
+
+    def process_request(self: Any, request: Any) -> Any:
+        # DynamoDB and DynamoDB Streams only (endpoints dynamodb.<region>... and
+        # streams.dynamodb.<region>...): no request of theirs waits for another, while others may
+        # (an SQS long poll holding a lock would stop the sends it waits for).
+        host = urlsplit(request.url).hostname or ""
+        if not host.startswith(("dynamodb.", "streams.dynamodb.")):
+            return serve(self, request)
+        with lock:
+            return serve(self, request)
+
+    BotocoreStubber.process_request = _mark(process_request)  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import boto3
@@ -22,7 +23,17 @@ from replication.typed_values import from_client
 
 from .events import kinesis_event_record, stream_event_record
 
+
+@cache
+def session() -> boto3.session.Session:
+    """One session for every client: it loads the service models once instead of once per client
+    (most of a Pair's set-up time). Made on first use, under mock_aws: moto intercepts the clients of
+    sessions created after it is imported."""
+    return boto3.session.Session()
+
+
 TABLE = "profiles"
+GET_RECORDS_LIMIT = 1000  # GetRecords' default and maximum Limit (DynamoDB Streams API reference)
 TOMBSTONES = "profiles-tombstones"
 NAMES = VersionAttributes()
 
@@ -82,6 +93,9 @@ class Side:
     sort_key: bool = True
     key_type: str = "S"
     clock: Callable[[], float] = time.time  # the engine's clock on this side (epoch seconds)
+    # Wraps the client the engine (forwarder and replicator) uses; the application's writes below
+    # go to ``db`` itself. The interleaving harness records and interleaves the engine's calls here.
+    engine_client: Callable[[Side, Any], Any] | None = None
     db: Any = None
     stream_arn: str = ""
     sender: CapturingSender = field(default_factory=CapturingSender)
@@ -89,13 +103,14 @@ class Side:
     _unread: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.db = boto3.client("dynamodb", region_name=self.region)
-        self.streams = boto3.client("dynamodbstreams", region_name=self.region)
-        self.sqs = boto3.client("sqs", region_name=self.region)
+        self.db = session().client("dynamodb", region_name=self.region)
+        self.streams = session().client("dynamodbstreams", region_name=self.region)
+        self.sqs = session().client("sqs", region_name=self.region)
         self.stream_arn = create_tables(self.db, sort_key=self.sort_key, key_type=self.key_type)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
         table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
-        self.writer = TableWriter(self.db, table, backoff_factory=no_sleep_backoff, clock=self._now)
+        engine_db = self.engine_client(self, self.db) if self.engine_client else self.db
+        self.writer = TableWriter(engine_db, table, backoff_factory=no_sleep_backoff, clock=self._now)
         self.forwarder_settings = ForwarderSettings(
             table,
             self.peer_region,
@@ -168,8 +183,8 @@ class Side:
                     stream_event_record(r, self.stream_arn, self.region) for r in response["Records"]
                 )
                 self._iterators[shard_id] = response.get("NextShardIterator")
-                if not response["Records"]:
-                    break
+                if len(response["Records"]) < GET_RECORDS_LIMIT:
+                    break  # moto returns everything the shard holds up to the limit: drained
 
     def pending(self) -> list[dict[str, Any]]:
         """The stream records (Lambda event form) the forwarder has not processed yet, in order: a
@@ -180,6 +195,9 @@ class Side:
     def forward(self, max_records: int | None = None, *, retry_once: bool = False) -> ForwardReport:
         """Run the forwarder on the next stream batch, as Lambda would (retrying from the failure)."""
         self.read_stream()
+        return self._forward_unread(max_records, retry_once=retry_once)
+
+    def _forward_unread(self, max_records: int | None, *, retry_once: bool) -> ForwardReport:
         batch = self._unread[: max_records or len(self._unread)]
         report = self.forwarder.process(batch)
         if retry_once:  # Lambda redelivers a batch it could not confirm: duplicates must be harmless
@@ -194,7 +212,7 @@ class Side:
             if not self._unread:
                 return
             size = rng.randint(1, 8) if rng else None
-            self.forward(size, retry_once=bool(rng and rng.random() < 0.2))
+            self._forward_unread(size, retry_once=bool(rng and rng.random() < 0.2))
         raise AssertionError("the stream never drained")
 
     def replicate(self, records: list[OutgoingRecord]) -> dict[str, Any]:
@@ -212,10 +230,15 @@ def _key_text(row: dict[str, Any]) -> str:
 
 class Pair:
     def __init__(
-        self, *, sort_key: bool = True, key_type: str = "S", clock: Callable[[], float] = time.time
+        self,
+        *,
+        sort_key: bool = True,
+        key_type: str = "S",
+        clock: Callable[[], float] = time.time,
+        engine_client: Callable[[Side, Any], Any] | None = None,
     ) -> None:
-        self.china = Side("cn-north-1", "us-east-1", sort_key, key_type, clock)
-        self.us = Side("us-east-1", "cn-north-1", sort_key, key_type, clock)
+        self.china = Side("cn-north-1", "us-east-1", sort_key, key_type, clock, engine_client)
+        self.us = Side("us-east-1", "cn-north-1", sort_key, key_type, clock, engine_client)
 
     def sides(self) -> tuple[Side, Side]:
         return self.china, self.us
@@ -238,9 +261,8 @@ class Pair:
                         rng.shuffle(inbox)
                         inbox = inbox + [r for r in inbox if rng.random() < 0.2]  # duplicates
                     self.peer(side).replicate(inbox)
-            if not moved and not any(side._unread for side in self.sides()):
-                for side in self.sides():
-                    side.read_stream()
-                if not any(side._unread for side in self.sides()):
-                    return
+            if not moved:
+                # forward_all returns once its stream is drained, and a forwarder writes only its own
+                # table: with nothing delivered, both streams stay drained.
+                return
         raise AssertionError("replication did not settle")

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from replication.changes import Change
 from replication.keys import key_digest
-from replication.limits import MAX_NUMBER_DIGITS, canonical_number, number_problem
+from replication.limits import MAX_NUMBER_DIGITS, MIN_NUMBER_EXPONENT, canonical_number, number_problem
 from replication.table_writer import Outcome
 from replication.versions import STAMP_STEP, Version, after, format_timestamp, parse_timestamp
 from replication.wire import KIND_CHANGES, Envelope, decode, encode
@@ -132,8 +132,14 @@ def test_a_stamp_is_strictly_after_the_version_it_follows_in_38_digits(prior: st
 
 
 def _next_38_digit(value: Decimal, up: bool) -> Decimal:
+    """The next number DynamoDB stores above or below ``value``: 38 digits, and nothing between 0
+    and a magnitude of 1E-130 (DG "Supported data types and naming rules", Number), so the neighbour
+    of 1E-130 below (of -1E-130 above) is 0."""
     with localcontext(Context(prec=MAX_NUMBER_DIGITS, Emin=-999_999, Emax=999_999)) as context:
-        return context.next_plus(value) if up else context.next_minus(value)
+        neighbour = context.next_plus(value) if up else context.next_minus(value)
+    if neighbour and neighbour.adjusted() < MIN_NUMBER_EXPONENT:
+        return Decimal(0)
+    return neighbour
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,12 +1,13 @@
 """moto as DynamoDB documents it (replication_ops/local/moto_fidelity.py), in both worlds the project
 runs on: the in-process ``mock_aws`` of the tests and the moto server of the local environment.
 
-Each expected value is DynamoDB's documented one; stock moto 5.2.5 fails 40 of the 50 in-process cases.
+Each expected value is DynamoDB's documented one; stock moto 5.2.5 fails 41 of the 51 in-process cases.
 Sources: the DynamoDB developer guide (DG) and API reference (API), as cited per test.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -431,6 +432,52 @@ def test_a_cancelled_transaction_writes_nothing_and_the_stream_goes_on(world: Wo
     ]
     assert keys == ["after"]
     assert world.get(table, {"pk": {"S": "new"}}) is None
+
+
+def test_a_request_from_another_thread_waits_for_a_transaction_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request is atomic (DG "Best practices for handling concurrent updates": "Individual write
+    operations such as UpdateItem are atomic ... regardless of concurrency"; API "TransactWriteItems":
+    all or nothing). A put from another thread while a transaction is being cancelled waits for it,
+    and keeps its stream record: moto served threads unlocked, and the rollback cut the record.
+    (In process only: the moto servers serve one request at a time, ``moto_launcher.serialized``.)"""
+    rolling_back, put_done = threading.Event(), threading.Event()
+    restore = moto_fidelity._transaction_restore
+
+    def slow_restore(backend: Any, snapshot: Any) -> None:
+        rolling_back.set()
+        put_done.wait(timeout=1)  # an unlocked put runs now; a served-in-turn one cannot
+        restore(backend, snapshot)
+
+    monkeypatch.setattr(moto_fidelity, "_transaction_restore", slow_restore)
+    with mock_aws():
+        world = World(boto3.client("dynamodb", REGION), boto3.client("dynamodbstreams", REGION))
+        table, stream = world.table()
+
+        def put() -> None:
+            assert rolling_back.wait(timeout=30)
+            world.db.put_item(TableName=table, Item={"pk": {"S": "meanwhile"}})
+            put_done.set()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            putting = pool.submit(put)
+            with pytest.raises(world.db.exceptions.TransactionCanceledException):
+                world.db.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": table, "Item": {"pk": {"S": "refused"}}}},
+                        {
+                            "ConditionCheck": {
+                                "TableName": table,
+                                "Key": {"pk": {"S": "absent"}},
+                                "ConditionExpression": "attribute_exists(pk)",
+                            }
+                        },
+                    ]
+                )
+            putting.result()
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in world.records(stream)] == ["meanwhile"]
+        assert world.get(table, {"pk": {"S": "refused"}}) is None
 
 
 # -- the patches themselves ----------------------------------------------------------------------

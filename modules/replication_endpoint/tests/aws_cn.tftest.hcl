@@ -113,7 +113,7 @@ run "least_privilege" {
       "logs:CreateLogStream", "logs:PutLogEvents",
       "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
       "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-      "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "sqs:SendMessage",
+      "dynamodb:ConditionCheckItem", "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "sqs:SendMessage",
       "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
       "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces",
     ])

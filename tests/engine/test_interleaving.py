@@ -1,0 +1,502 @@
+"""Specification: every multi-call sequence of the engine stays correct when the application writes the
+same key between any two of its AWS calls (docs/conflict-rules.md; issue 9, fault 5).
+
+Each scenario names an engine sequence on the local side and the starting state that leads to it. For
+every boundary of the sequence (found by recording its calls, see ``interleaving.py``) and every
+application write (PutItem and single-field UpdateItem with a newest, middle or oldest version or none,
+and DeleteItem), both pipelines run to quiescence and both tables must hold the last-writer-wins
+oracle's item. ``make test`` runs a fixed-seed sample; ``make test-slow`` (``--slow``) runs every case.
+A failing case prints its scenario, boundary and write, the log of calls and the streams, and the
+command that replays it alone (``--interleaving-case``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from replication.keys import key_digest
+
+from .harness import NAMES, Side
+from .interleaving import (
+    AHEAD,
+    KEY,
+    MIDDLE,
+    NEWEST,
+    OLDER_THAN_V1,
+    V1,
+    V2,
+    WRITES,
+    Case,
+    Run,
+    Scenario,
+    check,
+    every_case,
+    start,
+)
+
+# -- the scenarios: an engine sequence on the local side, and how the pair gets there ---------------
+
+
+def _unversioned_insert(run: Run, local: Side, peer: Side) -> None:
+    run.put(local, None)
+
+
+def _update_keeping_the_version(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.update(local, None)
+
+
+def _unversioned_put_over_a_version_ahead_of_the_clock(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, AHEAD)
+    run.settle()
+    run.put(local, None)  # the stamp must still come after the peer's version
+
+
+def _put_with_an_older_version(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.put(local, OLDER_THAN_V1)
+
+
+def _unversioned_recreation_after_a_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.delete(peer)
+    run.settle()
+    run.put(local, None)
+
+
+def _insert_older_than_a_remembered_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.delete(peer)
+    run.settle()
+    run.put(local, V2)  # a slow clock: older than the delete's version (its stream second)
+
+
+def _replicated_insert_seen_after_its_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.forward(peer)
+    run.deliver(peer)
+    run.delete(peer)
+    run.forward(peer)
+    run.deliver(peer)  # the local forwarder reads the insert, the mark and the removal together
+
+
+def _local_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.delete(local)
+
+
+def _local_delete_of_a_version_ahead_of_the_clock(run: Run, local: Side, peer: Side) -> None:
+    run.put(local, AHEAD)
+    run.settle()
+    run.delete(local)  # the delete takes the removed version's place
+
+
+def _replicated_update(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.put(peer, V2)
+    run.forward(peer)
+
+
+def _replicated_create(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.forward(peer)
+
+
+def _replicated_create_after_an_older_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.delete(peer)
+    run.settle()
+    run.put(peer, AHEAD)
+    run.forward(peer)
+
+
+def _replicated_upsert_older_than_the_item(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.forward(peer)
+    late, peer.sender.outbox = peer.sender.outbox, []
+    run.put(local, V2)
+    run.settle()
+    peer.sender.outbox = late
+
+
+def _replicated_upsert_older_than_a_remembered_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.put(peer, V2)
+    run.forward(peer)
+    late, peer.sender.outbox = peer.sender.outbox, []
+    run.delete(peer)
+    run.settle()
+    peer.sender.outbox = late
+
+
+def _replicated_delete(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.delete(peer)
+    run.forward(peer)
+
+
+def _replicated_delete_older_than_a_local_write(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.put(local, AHEAD)  # not forwarded yet
+    run.delete(peer)
+    run.forward(peer)
+
+
+def _replicated_delete_over_an_unstamped_write(run: Run, local: Side, peer: Side) -> None:
+    run.put(peer, V1)
+    run.settle()
+    run.update(local, None)  # not stamped yet
+    run.delete(peer)
+    run.forward(peer)
+
+
+SCENARIOS = [
+    Scenario("stamp-insert", "the application puts X without a version", "forwarder", _unversioned_insert),
+    Scenario(
+        "stamp-update",
+        "both hold X (v1 from the peer); the application updates a field, leaving the version",
+        "forwarder",
+        _update_keeping_the_version,
+    ),
+    Scenario(
+        "stamp-ahead",
+        "both hold X (a version from the peer ahead of the stream clock); the application puts X "
+        "without a version",
+        "forwarder",
+        _unversioned_put_over_a_version_ahead_of_the_clock,
+    ),
+    Scenario(
+        "stamp-older-put",
+        "both hold X (v1 from the peer); the application puts X with an older version",
+        "forwarder",
+        _put_with_an_older_version,
+    ),
+    Scenario(
+        "stamp-recreation",
+        "X deleted on the peer, the delete replicated; the application puts X without a version",
+        "forwarder",
+        _unversioned_recreation_after_a_delete,
+    ),
+    Scenario(
+        "delete-wins-local-insert",
+        "X deleted on the peer, the delete replicated; the application puts X with an older version",
+        "forwarder",
+        _insert_older_than_a_remembered_delete,
+    ),
+    Scenario(
+        "delete-wins-replicated-insert",
+        "the replicator applied X (v1) and then its delete before the forwarder read the insert",
+        "forwarder",
+        _replicated_insert_seen_after_its_delete,
+    ),
+    Scenario(
+        "local-delete",
+        "both hold X (v1 from the peer); the application deletes X",
+        "forwarder",
+        _local_delete,
+    ),
+    Scenario(
+        "local-delete-ahead",
+        "both hold X (a version ahead of the stream clock, local); the application deletes X",
+        "forwarder",
+        _local_delete_of_a_version_ahead_of_the_clock,
+    ),
+    Scenario(
+        "replicated-update",
+        "both hold X (v1 from the peer); the peer's update to v2 arrives",
+        "replicator",
+        _replicated_update,
+    ),
+    Scenario("replicated-create", "the peer's new X arrives", "replicator", _replicated_create),
+    Scenario(
+        "replicated-create-after-delete",
+        "X deleted on both sides; the peer's new X (newer than the delete) arrives",
+        "replicator",
+        _replicated_create_after_an_older_delete,
+    ),
+    Scenario(
+        "replicated-upsert-stale",
+        "the local side holds X (v2); the peer's older X (v1) arrives late",
+        "replicator",
+        _replicated_upsert_older_than_the_item,
+    ),
+    Scenario(
+        "replicated-upsert-tombstoned",
+        "X (v2) deleted on both sides; the peer's X (v2) arrives after its delete",
+        "replicator",
+        _replicated_upsert_older_than_a_remembered_delete,
+    ),
+    Scenario(
+        "replicated-delete",
+        "both hold X (v1 from the peer); the peer's delete of X arrives",
+        "replicator",
+        _replicated_delete,
+    ),
+    Scenario(
+        "replicated-delete-stale",
+        "both hold X (v1); the local side wrote X ahead of the clock; the peer's delete arrives",
+        "replicator",
+        _replicated_delete_older_than_a_local_write,
+    ),
+    Scenario(
+        "replicated-delete-unstamped",
+        "both hold X (v1); the local side updated a field (not stamped yet); the peer's delete arrives",
+        "replicator",
+        _replicated_delete_over_an_unstamped_write,
+    ),
+]
+SCENARIOS_BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+LOCAL_SIDES = ("us-east-1", "cn-north-1")
+# make test: one case per scenario, drawn with the scenario's name as the seed (the same on every run);
+# a boundary past the sequence's last call is taken as "after the last call".
+SAMPLED_BOUNDARIES = range(0, 4)
+
+
+def _sample(scenario: Scenario) -> list[Case]:
+    rng = random.Random(scenario.name)
+    first = 0 if scenario.act == "forwarder" else 1
+    boundary = rng.choice([b for b in SAMPLED_BOUNDARIES if b >= first])
+    return [Case(scenario, rng.choice(LOCAL_SIDES), ((boundary, rng.choice(WRITES)),))]
+
+
+def _cases(scenario: Scenario, config: pytest.Config) -> Iterator[tuple[Case, list[str], str]]:
+    chosen = [Case.parse(name, SCENARIOS_BY_NAME) for name in config.getoption("--interleaving-case")]
+    if chosen:
+        for case in chosen:
+            if case.scenario is scenario:
+                problems, text, _ = check(case, always_report=True)
+                print(text)
+                yield case, problems, text
+    elif config.getoption("--slow"):
+        for local in LOCAL_SIDES:
+            yield from every_case(scenario, local)
+    else:
+        for case in _sample(scenario):
+            problems, text, _ = check(case, clamp=True)
+            yield case, problems, text
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.name for scenario in SCENARIOS])
+def test_an_application_write_at_any_call_boundary_converges_to_the_last_writer_wins_oracle(
+    scenario: Scenario, request: pytest.FixtureRequest
+) -> None:
+    started = time.monotonic()
+    ran, failures = 0, []
+    for _, problems, text in _cases(scenario, request.config):
+        ran += 1
+        if problems:
+            failures.append(text)
+    elapsed = time.monotonic() - started
+    summary = f"{len(failures)} of {ran} cases diverge ({elapsed:.0f} s):"
+    assert not failures, "\n\n".join([summary, *failures])
+
+
+# -- regressions: each divergence the harness found, with its right value ----------------------------
+# (the interleaving named in each docstring; before={"Operation": write} runs the application's write
+# right before the sequence's first call of that operation)
+
+
+def _version(item: dict[str, Any] | None) -> tuple[Decimal, str] | None:
+    if item is None:
+        return None
+    return Decimal(item[NAMES.timestamp]["N"]), item[NAMES.origin]["S"]
+
+
+def _remembered(side: Side) -> Decimal:
+    """The timestamp of the delete ``side`` remembers for KEY."""
+    return side.writer.tombstones([KEY])[key_digest(KEY)].version.timestamp
+
+
+def test_an_update_between_a_replicated_deletes_mark_and_delete_is_the_newest_write_on_both_sides(
+    aws: None,
+) -> None:
+    """Issue 9, fault 5. B holds X (v1); A deletes X (d > v1); B's replicator marks X; before its
+    DeleteItem, B's application runs UpdateItem SET city = "New City", version = d + 5 s, origin B
+    (the update keeps the mark). The delete checked only the mark and removed X, and B's forwarder
+    sent the removal as B's delete: X was gone on both sides. The update is the newest write."""
+    run = start(SCENARIOS_BY_NAME["replicated-delete"], "us-east-1")
+    a, b = run.peer, run.local
+    d = _remembered(a)
+    run.act(before={"DeleteItem": lambda: run.update(b, d + 5 - run.base, city="New City")})
+    run.settle()
+    expected = {
+        **KEY,
+        "city": {"S": "New City"},
+        NAMES.timestamp: {"N": str(d + 5)},
+        NAMES.origin: {"S": "us-east-1"},
+    }
+    assert b.get(KEY) == expected  # the engine's delete mark taken off again, the version kept
+    assert a.get(KEY) == expected
+    assert run.problems() == []
+
+
+def test_an_update_between_the_forwarders_mark_and_delete_of_an_insert_older_than_a_delete_survives(
+    aws: None,
+) -> None:
+    """Fault 5's kind in the forwarder: it removes an insert older than a remembered delete (mark,
+    then delete); the application updates the item with a newer version between the two calls."""
+    run = start(SCENARIOS_BY_NAME["delete-wins-local-insert"], "us-east-1")
+    b = run.local
+    run.act(before={"DeleteItem": lambda: run.update(b, NEWEST, city="newer than the delete")})
+    run.settle()
+    assert b.get(KEY) is not None and b.get(KEY)["city"] == {"S": "newer than the delete"}
+    assert run.peer.get(KEY) == b.get(KEY)
+    assert run.problems() == []
+
+
+def test_a_replicated_delete_still_removes_an_older_put_that_replaced_its_mark(aws: None) -> None:
+    """B's replicator marks X for A's delete (version d); before its DeleteItem, B's application puts
+    X with a version between v1 and d (PutItem replaces the mark). The delete failed on the missing
+    mark and kept X on B, while A refused B's older put: B kept X, A did not. The delete is newer."""
+    run = start(SCENARIOS_BY_NAME["replicated-delete"], "us-east-1")
+    b = run.local
+    run.act(before={"DeleteItem": lambda: run.put(b, MIDDLE, city="older than the delete")})
+    run.settle()
+    assert b.get(KEY) is None
+    assert run.peer.get(KEY) is None
+    assert run.problems() == []
+
+
+def test_an_old_version_written_over_an_unversioned_recreation_loses_to_the_remembered_delete(
+    aws: None,
+) -> None:
+    """X deleted on A (remembered on B); B's application re-creates X without a version, then puts
+    it with a version older than the delete, before B's forwarder reads either. The second write
+    replaced an item without a version, so it was forwarded as newer than nothing; A refused it
+    (older than the delete) and B kept it. A write older than a remembered delete loses to it."""
+    run = start(SCENARIOS_BY_NAME["stamp-recreation"], "us-east-1")
+    b = run.local
+    run.put(b, MIDDLE, city="older than the delete")
+    run.act()
+    run.settle()
+    assert b.get(KEY) is None
+    assert run.peer.get(KEY) is None
+    assert run.problems() == []
+
+
+def test_an_unversioned_recreation_right_after_a_local_delete_survives_and_replicates(aws: None) -> None:
+    """B's application deletes X and puts it again without a version before B's forwarder handles
+    the delete. The forwarder, enforcing the delete against older replicated upserts, removed the
+    re-creation too: the application's latest write vanished from its own table. It is stamped
+    after the delete instead."""
+    run = start(SCENARIOS_BY_NAME["local-delete"], "us-east-1")
+    b = run.local
+    run.act(before={"UpdateItem": lambda: run.put(b, None, city="re-created")})
+    run.settle()
+    deleted = _remembered(b)
+    item = b.get(KEY)
+    assert item is not None and item["city"] == {"S": "re-created"}
+    version = _version(item)
+    assert version is not None and version[1] == "us-east-1" and version[0] > deleted
+    assert run.peer.get(KEY) == item
+    assert run.problems() == []
+
+
+def test_an_unversioned_recreation_in_the_batch_of_its_local_delete_is_stamped_after_the_delete(
+    aws: None,
+) -> None:
+    """The same, with the delete and the re-creation in one stream batch: the tombstones are read
+    before the batch's local writes, so the re-creation's stamp did not count the delete, and sorted
+    before it (here the deleted version, and so the delete's, is ahead of the stream clock)."""
+    run = start(SCENARIOS_BY_NAME["local-delete-ahead"], "us-east-1")
+    b = run.local
+    run.put(b, None, city="re-created")
+    run.act()
+    run.settle()
+    item = b.get(KEY)
+    assert item is not None and item["city"] == {"S": "re-created"}
+    assert run.peer.get(KEY) == item
+    assert run.problems() == []
+
+
+def test_an_unversioned_write_over_an_insert_older_than_a_delete_is_stamped_after_the_delete(
+    aws: None,
+) -> None:
+    """B's forwarder removes an insert older than a remembered delete; before it marks the item,
+    B's application puts X without a version. The enforcement removed that write too; it is the
+    application's write after the delete, and is stamped after it."""
+    run = start(SCENARIOS_BY_NAME["delete-wins-local-insert"], "us-east-1")
+    b = run.local
+    run.act(before={"UpdateItem": lambda: run.put(b, None, city="after the delete")})
+    run.settle()
+    item = b.get(KEY)
+    assert item is not None and item["city"] == {"S": "after the delete"}
+    assert run.peer.get(KEY) == item
+    assert run.problems() == []
+
+
+def test_an_older_replicated_upsert_does_not_replace_an_unversioned_write_past_a_newer_delete(
+    aws: None,
+) -> None:
+    """X (v2) deleted on both sides; B's application puts X without a version; A's upsert of v2
+    arrives late. The replicator's one-put path for existing items skipped the tombstone and put v2
+    back on B, which A had deleted. The unversioned write stays and is stamped after the delete."""
+    run = start(SCENARIOS_BY_NAME["replicated-upsert-tombstoned"], "us-east-1")
+    b = run.local
+    run.act(before={"PutItem": lambda: run.put(b, None, city="after the delete")})
+    run.settle()
+    item = b.get(KEY)
+    assert item is not None and item["city"] == {"S": "after the delete"}
+    assert run.peer.get(KEY) == item
+    assert run.problems() == []
+
+
+def test_a_stale_replicated_upsert_does_not_stay_over_an_unstamped_write(aws: None) -> None:
+    """B holds X (v2), A's older X (v1) is late. B's application puts X without a version (the
+    item's version goes back to none) just before v1 arrives: v1 replaced it as newer than nothing,
+    B's stamp of the write then failed, and B kept v1 while A kept v2. The unstamped write is lost
+    to the replicated change (docs/conflict-rules.md), but v1 is older than what B held: v2 is put
+    back."""
+    run = start(SCENARIOS_BY_NAME["replicated-upsert-stale"], "us-east-1")
+    b = run.local
+    held = b.get(KEY)
+    run.act(before={"PutItem": lambda: run.put(b, None, city="unversioned")})
+    run.settle()
+    assert b.get(KEY) == held
+    assert run.peer.get(KEY) == held
+    assert run.problems() == []
+
+
+def test_a_stale_replicated_delete_does_not_stay_over_an_unstamped_write(aws: None) -> None:
+    """B wrote X with a version ahead of A's coming delete, then B's application put X without a
+    version; A's delete (older than B's version) removed it before B's stamp, and A kept B's newer
+    version: B had nothing, A had X. The delete is older than what B held: B's version is put back."""
+    run = start(SCENARIOS_BY_NAME["replicated-delete-stale"], "us-east-1")
+    b = run.local
+    held = b.get(KEY)
+    run.act(before={"PutItem": lambda: run.put(b, None, city="unversioned")})
+    run.settle()
+    assert b.get(KEY) == held
+    assert run.peer.get(KEY) == held
+    assert run.problems() == []
+
+
+def test_two_unversioned_writes_stamped_in_one_batch_get_different_versions(aws: None) -> None:
+    """B's application puts X twice without a version, then a third time while B's forwarder stamps
+    the batch holding the first two. Both stamps of the batch had the same version: the second one
+    landed on the third write, B forwarded two different items with one version, and A kept the
+    first of them. The later stamp of a batch is later."""
+    run = start(SCENARIOS_BY_NAME["stamp-insert"], "us-east-1")
+    b = run.local
+    run.put(b, None, city="second")
+    run.act(before={"UpdateItem 2": lambda: run.put(b, None, city="third")})
+    run.settle()
+    assert b.get(KEY) is not None and b.get(KEY)["city"] == {"S": "third"}
+    assert run.peer.get(KEY) == b.get(KEY)
+    assert run.problems() == []
