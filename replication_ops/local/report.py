@@ -17,7 +17,8 @@ from replication_ops.local.verify import LagSample, Verification, percentile
 
 WATCHER_LAG = (
     "from the origin write's acknowledgement to the version's first sight in the other table's stream "
-    "(a watcher reading it every 0.1 s), for every upsert that arrived as written"
+    "(a watcher reading it every 0.1 s), for every upsert that arrived with the version it ended with "
+    "(its own, or the stamp the forwarder gave it: then the stamp's delay counts too)"
 )
 ENGINE_LAG = (
     "from the version timestamp, which the writer takes before its put, to the replicator's write "
