@@ -52,8 +52,9 @@ from replication_ops.local.config import (
     Paths,
 )
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
-from replication_ops.local.loadgen import LoadGenerator, LoadOptions, LoadResult, plan
+from replication_ops.local.loadgen import WRITE_KINDS, LoadGenerator, LoadOptions, LoadResult, plan
 from replication_ops.local.quiescence import wait_quiescent
+from replication_ops.local.report import STAMP_REASONS, stamped_by_reason
 from replication_ops.local.verify import differing_keys, lag_samples, scan_table, verify
 from replication_ops.local.watcher import Observations, StreamWatcher
 
@@ -173,6 +174,7 @@ class ChaosRun:
         if scenario.before is not None:
             scenario.before(ctx)
         stats_before, proxy_errors_before = self._stats(), self._proxy_errors()
+        stamps_before = self._stamps()
         result: dict[str, Any] = {"scenario": f"{scenario.number} {scenario.name}", "title": scenario.title}
         load = self._load_under_fault(scenario, ctx, seconds)
         try:
@@ -181,11 +183,18 @@ class ChaosRun:
             result["error"] = f"{type(error).__name__}: {error}"
         result.update(self._measure(scenario, ctx, load))
         result["runner"] = _delta(stats_before, self._stats())
+        result["stamped_by_reason"] = {k: v - stamps_before.get(k, 0) for k, v in self._stamps().items()}
         if proxy_errors := self._proxy_errors() - proxy_errors_before:
             result["failed_checks"].append(f"the fault proxies failed {proxy_errors} requests themselves")
         if result["fault_seconds"] is None and "error" not in result:
             result["failed_checks"].append("the fault's window was not recorded")
         result["passed"] = passed(result)
+        kinds, stamps = result["writes_by_kind"], result["stamped_by_reason"]
+        self.say(
+            f"   writes without a valid version: {kinds['unversioned_put']} puts, "
+            f"{kinds['unversioned_update']} one-field updates, {kinds['invalid_version']} invalid; "
+            f"stamped {sum(stamps.values())} ({', '.join(f'{k} {v}' for k, v in stamps.items())})"
+        )
         self.say(
             f"   changes {result['changes']}, lost {result['lost']}, differing {result['differing']}, "
             f"max lag {result['max_lag']} s, catch-up {result['catch_up']} s: "
@@ -260,6 +269,9 @@ class ChaosRun:
         return {
             "changes": sum(load.changes(side) for side in SIDE_NAMES),
             "conflicting_writes": sum(load.counts(side).get("conflicting", 0) for side in SIDE_NAMES),
+            "writes_by_kind": {
+                kind: sum(load.by_kind(side)[kind] for side in SIDE_NAMES) for kind in WRITE_KINDS
+            },
             "write_errors": write_errors,
             "lost": len(verification.lost),
             "differing": len(verification.differing),
@@ -273,6 +285,12 @@ class ChaosRun:
             "failed_checks": failed_checks,
             "examples": verification.examples[:3],
         }
+
+    def _stamps(self) -> dict[str, int]:
+        """The forwarders' stamps so far by reason, both sides (their EMF metrics)."""
+        summary = self.runner.summary()
+        by_side = [stamped_by_reason(summary, side) for side in SIDE_NAMES]
+        return {reason: sum(counts[reason] for counts in by_side) for reason in STAMP_REASONS}
 
     def _wait_idle(self, timeout: float) -> float:
         runner = self.runner

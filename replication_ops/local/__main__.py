@@ -129,6 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of deletes among the operations (default %(default)s)",
     )
     load.add_argument(
+        "--unversioned-share",
+        type=SHARE,
+        default=defaults.unversioned_share,
+        help="share of a side's own-key upserts that set no version: a PutItem without it, an UpdateItem "
+        "SET of one field (default %(default)s)",
+    )
+    load.add_argument(
+        "--decimal-time-share",
+        type=SHARE,
+        default=defaults.decimal_time_share,
+        help="share of own-key upserts versioned with Decimal(time.time()) as is, 31-32 digits "
+        "(default %(default)s)",
+    )
+    load.add_argument(
+        "--invalid-version-share",
+        type=SHARE,
+        default=defaults.invalid_version_share,
+        help="share of own-key upserts with an invalid version, a String timestamp or epoch "
+        "milliseconds, half each (default %(default)s)",
+    )
+    load.add_argument(
         "--threads",
         type=arguments.whole(1, 256),
         default=defaults.threads,
@@ -199,6 +220,9 @@ def _run(args: argparse.Namespace, parser: arguments.ArgumentParser) -> int:
                 tie_share=args.tie_share,
                 update_share=args.update_share,
                 delete_share=args.delete_share,
+                unversioned_share=args.unversioned_share,
+                decimal_time_share=args.decimal_time_share,
+                invalid_version_share=args.invalid_version_share,
                 threads=args.threads,
                 seed=args.seed,
             )

@@ -118,7 +118,9 @@ def _load_and_verify(
     load_options = options.load
     say(
         f"load: {load_options.operations} operations per side at {load_options.rate:g}/s "
-        f"({load_options.conflict_share:.0%} conflicting), both sides at once"
+        f"({load_options.conflict_share:.0%} conflicting), both sides at once; own-key upserts "
+        f"{load_options.unversioned_share:.0%} unversioned, {load_options.decimal_time_share:.0%} "
+        f"Decimal(time.time()), {load_options.invalid_version_share:.0%} invalid versions"
     )
     generator = LoadGenerator(
         {side: clients[side].dynamodb for side in SIDE_NAMES},

@@ -3,8 +3,22 @@
 Each side gets the same number of operations, paced at a fixed rate: inserts of new profiles,
 updates of a few fields, deletes, and a share of deliberately conflicting writes where both sides
 write the same key at the same moment (half of them with the very same timestamp, so that the
-tie-breaker is exercised). Every write stamps the version attributes as a writer must:
-``last_update_timestamp`` (epoch seconds with microseconds, a Number) and ``last_updater_region``.
+tie-breaker is exercised).
+
+The version attributes are ``last_update_timestamp`` (a Number, epoch seconds) and
+``last_updater_region``. Conflicting writes always set them from the generator's clock (microseconds,
+strictly increasing), so that the oracle can order them. Writes to a side's own keys set them as real
+applications do (docs/conflict-rules.md, "Versions" and "Writes without a newer version"), each
+upsert drawn by ``LoadOptions``' shares:
+
+- ``versioned``: the generator's clock;
+- ``decimal-time``: ``Decimal(time.time())`` as is (31-32 significant digits), as the public sample's
+  load generator writes it;
+- ``unversioned``: no version at all, a ``PutItem`` without the version attributes, or an
+  ``UpdateItem SET`` of a single field that leaves them as they are (the engine stamps both);
+- ``string-timestamp`` and ``epoch-milliseconds``: invalid versions, a String timestamp (integration
+  tools write those) or a timestamp in milliseconds (far beyond any allowed clock skew): the engine
+  treats both as no version and stamps them, counting each reason.
 
 Writes to one key from one side are serialised (one writer thread per key), as an application would
 do; the two sides run independently. Each write is recorded with what DynamoDB returned (the old item
@@ -41,6 +55,25 @@ DELETE = "delete"
 LOCALES = {"cn-north-1": ("zh_CN", "中国"), "us-east-1": ("en_US", "United States")}
 UPDATED_FIELDS = ("email", "street_address", "city", "state", "zipcode")
 
+# How an upsert sets the version attributes (Operation.style).
+VERSIONED = "versioned"  # the generator's clock: microseconds, strictly increasing
+DECIMAL_TIME = "decimal-time"  # Decimal(time.time()) as is
+UNVERSIONED = "unversioned"  # no version: PutItem without it, UpdateItem SET of one field
+STRING_TIMESTAMP = "string-timestamp"  # invalid: the timestamp as a String
+EPOCH_MILLISECONDS = "epoch-milliseconds"  # invalid: far ahead of the clock
+VALID_STYLES = (VERSIONED, DECIMAL_TIME)  # the styles that write a version the engine keeps
+INVALID_STYLES = (STRING_TIMESTAMP, EPOCH_MILLISECONDS)
+
+# What the report counts writes by (Write.kind).
+WRITE_KINDS = (
+    "versioned",
+    "decimal_time",
+    "unversioned_put",
+    "unversioned_update",
+    "invalid_version",
+    DELETE,
+)
+
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -52,6 +85,10 @@ class LoadOptions:
     tie_share: float = 0.5  # share of conflicts written with the very same timestamp on both sides
     update_share: float = 0.35
     delete_share: float = 0.15
+    # Of the upserts on a side's own keys (conflicting writes are always versioned by the clock):
+    unversioned_share: float = 0.2  # no version (PutItem without it, UpdateItem SET of one field)
+    decimal_time_share: float = 0.25  # Decimal(time.time()) as is
+    invalid_version_share: float = 0.04  # a String timestamp or epoch milliseconds, half each
     threads: int = 4  # writer threads per side
     seed: int = 20240611
 
@@ -60,12 +97,24 @@ class LoadOptions:
             raise ValueError("operations must be at least 1")
         if self.rate <= 0:
             raise ValueError("rate must be positive")
-        for name in ("conflict_share", "tie_share", "update_share", "delete_share"):
+        for name in (
+            "conflict_share",
+            "tie_share",
+            "update_share",
+            "delete_share",
+            "unversioned_share",
+            "decimal_time_share",
+            "invalid_version_share",
+        ):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.update_share + self.delete_share > 1:
             raise ValueError("update_share + delete_share must not exceed 1")
+        if self.unversioned_share + self.decimal_time_share + self.invalid_version_share > 1:
+            raise ValueError(
+                "unversioned_share + decimal_time_share + invalid_version_share must not exceed 1"
+            )
         if self.threads < 1:
             raise ValueError("threads must be at least 1")
 
@@ -84,6 +133,12 @@ class Operation:
     attributes: dict[str, Any]  # PUT: the whole profile; UPDATE: the fields set
     conflict: int | None = None  # the conflict slot shared with the other side
     tie: bool = False
+    style: str = VERSIONED  # upserts: how the version attributes are set
+
+    @property
+    def versioned(self) -> bool:
+        """The write sets a valid version of its own (else the engine gives it one, a stamp)."""
+        return self.kind != DELETE and self.style in VALID_STYLES
 
     @property
     def key(self) -> dict[str, dict[str, str]]:
@@ -114,9 +169,28 @@ def _changed_fields(fake: Faker, rng: random.Random, country: str) -> dict[str, 
     return {name: moved[name] for name in rng.sample(UPDATED_FIELDS, count)}
 
 
+def version_style(roll: float, half: bool, options: LoadOptions) -> str:
+    """The style of an own-key upsert for a uniform ``roll`` in [0, 1) (``half``: which invalid one)."""
+    if roll < options.unversioned_share:
+        return UNVERSIONED
+    roll -= options.unversioned_share
+    if roll < options.decimal_time_share:
+        return DECIMAL_TIME
+    roll -= options.decimal_time_share
+    if roll < options.invalid_version_share:
+        return STRING_TIMESTAMP if half else EPOCH_MILLISECONDS
+    return VERSIONED
+
+
 def plan(options: LoadOptions) -> dict[str, list[Operation]]:
-    """The operations of both sides (deterministic for a seed)."""
+    """The operations of both sides (deterministic for a seed).
+
+    Styles other than ``versioned`` go only to a side's own keys, which one writer thread of that
+    side serialises: the oracle can then tell which write an engine stamp belongs to
+    (``verify.oracle``). They are drawn from a random stream of their own, so the operations (kinds,
+    keys, values) are those of the same seed whatever the shares."""
     rng = random.Random(options.seed)
+    styles = random.Random(f"{options.seed}:version-styles")
     fakes = {}
     for index, side in enumerate(SIDE_NAMES):
         fake = Faker(LOCALES[side][0])
@@ -136,14 +210,18 @@ def plan(options: LoadOptions) -> dict[str, list[Operation]]:
         if keys and roll < options.delete_share:
             pk, sk = keys.pop(rng.randrange(len(keys)))
             return Operation(side, at, DELETE, pk, sk, {})
+        style = version_style(styles.random(), styles.random() < 0.5, options)
         if keys and roll < options.delete_share + options.update_share:
             pk, sk = rng.choice(keys)
-            return Operation(side, at, UPDATE, pk, sk, _changed_fields(fakes[side], rng, country))
+            fields = _changed_fields(fakes[side], rng, country)
+            if style == UNVERSIONED:  # an application's UpdateItem of one field, the version untouched
+                fields = dict(list(fields.items())[:1])
+            return Operation(side, at, UPDATE, pk, sk, fields, style=style)
         number = counters[side]
         counters[side] += 1
         pk, sk = f"user#{codes[side]}-{number // 2:06d}", ("profile", "settings")[number % 2]
         keys.append((pk, sk))
-        return Operation(side, at, PUT, pk, sk, profile(fakes[side], rng, country))
+        return Operation(side, at, PUT, pk, sk, profile(fakes[side], rng, country), style=style)
 
     def conflict_operation(side: str, at: float, key: tuple[str, str], slot: int, tie: bool) -> Operation:
         roll = rng.random()
@@ -211,7 +289,7 @@ class Write:
     """One operation as executed, with what DynamoDB said."""
 
     operation: Operation
-    version: tuple[Decimal, str] | None  # the version written (upserts)
+    version: tuple[Decimal, str] | None  # the valid version written (upserts in VALID_STYLES)
     item: dict[str, Any] | None  # the item after the write (PUT: as sent; UPDATE: ALL_NEW)
     old: dict[str, Any] | None  # the item it replaced or removed (PUT/DELETE: ALL_OLD)
     started: float
@@ -221,6 +299,18 @@ class Write:
     @property
     def side(self) -> str:
         return self.operation.side
+
+    @property
+    def kind(self) -> str:
+        """What the report counts the write as (one of WRITE_KINDS)."""
+        op = self.operation
+        if op.kind == DELETE:
+            return DELETE
+        if op.style == UNVERSIONED:
+            return f"unversioned_{op.kind}"
+        if op.style in INVALID_STYLES:
+            return "invalid_version"
+        return "decimal_time" if op.style == DECIMAL_TIME else "versioned"
 
     @property
     def key(self) -> str:
@@ -250,6 +340,11 @@ class LoadResult:
             if write.operation.conflict is not None and not write.error:
                 counts["conflicting"] += 1
         return dict(counts)
+
+    def by_kind(self, side: str) -> dict[str, int]:
+        """Acknowledged writes of a side by WRITE_KINDS (a delete of nothing included)."""
+        counts = Counter(w.kind for w in self.by_side(side) if not w.error)
+        return {kind: counts.get(kind, 0) for kind in WRITE_KINDS}
 
     def changes(self, side: str) -> int:
         """Writes that changed the table (a delete of a missing item changes nothing)."""
@@ -344,6 +439,22 @@ class LoadGenerator:
                 return self._tie_versions[op.conflict]
         return self._clock.next()
 
+    def _version_values(self, op: Operation) -> dict[str, Any]:
+        """The version attributes the upsert sets, as its style writes them (none: unversioned)."""
+        if op.style == UNVERSIONED:
+            return {}
+        now = time.time()
+        timestamp: Decimal | str
+        if op.style == DECIMAL_TIME:
+            timestamp = Decimal(now)  # the float's exact binary value: 31-32 significant digits
+        elif op.style == STRING_TIMESTAMP:
+            timestamp = str(int(now))  # a String: no version, whatever it says
+        elif op.style == EPOCH_MILLISECONDS:
+            timestamp = Decimal(int(now * 1000))
+        else:
+            timestamp = self._version(op)
+        return {TIMESTAMP_ATTRIBUTE: timestamp, ORIGIN_ATTRIBUTE: op.side}
+
     def _execute(self, op: Operation) -> Write:
         client = self._clients[op.side]
         started = time.time()
@@ -351,12 +462,12 @@ class LoadGenerator:
             if op.kind == DELETE:
                 response = client.delete_item(TableName=self._table, Key=op.key, ReturnValues="ALL_OLD")
                 return Write(op, None, None, response.get("Attributes"), started, time.time())
-            timestamp = self._version(op)
-            version_values = {TIMESTAMP_ATTRIBUTE: timestamp, ORIGIN_ATTRIBUTE: op.side}
+            version_values = self._version_values(op)
+            version = (version_values[TIMESTAMP_ATTRIBUTE], op.side) if op.versioned else None
             if op.kind == PUT:
                 item = {**op.key, **typed(op.attributes), **typed(version_values)}
                 response = client.put_item(TableName=self._table, Item=item, ReturnValues="ALL_OLD")
-                return Write(op, (timestamp, op.side), item, response.get("Attributes"), started, time.time())
+                return Write(op, version, item, response.get("Attributes"), started, time.time())
             values = {**op.attributes, **version_values}
             names = {f"#a{i}": name for i, name in enumerate(values)}
             response = client.update_item(
@@ -367,7 +478,7 @@ class LoadGenerator:
                 ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(typed(values).values())},
                 ReturnValues="ALL_NEW",
             )
-            return Write(op, (timestamp, op.side), response.get("Attributes"), None, started, time.time())
+            return Write(op, version, response.get("Attributes"), None, started, time.time())
         except Exception as error:
             return Write(op, None, None, None, started, time.time(), error=f"{type(error).__name__}: {error}")
 

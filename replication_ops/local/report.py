@@ -1,8 +1,8 @@
 """The demo's report: a table on stdout and ``build/local/report.json``.
 
-Engine figures (forwarded, echoes suppressed, stamped, replicated, stale dropped) come from the
-functions' EMF metric lines; the rest from the load generator, the runner (Kinesis records and bytes
-read from the inbox shards) and the watchers (lag).
+Engine figures (forwarded, echoes suppressed, stamped and why, replicated, stale dropped) come from
+the functions' EMF metric lines; the rest from the load generator (its writes by kind), the runner
+(Kinesis records and bytes read from the inbox shards) and the watchers (lag).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from replication_ops.local.loadgen import LoadOptions, LoadResult
+from replication_ops.local.loadgen import WRITE_KINDS, LoadOptions, LoadResult
 from replication_ops.local.verify import LagSample, Verification, percentile
 
 WATCHER_LAG = (
     "from the origin write's acknowledgement to the version's first sight in the other table's stream "
-    "(a watcher reading it every 0.1 s), for every upsert that arrived as written"
+    "(a watcher reading it every 0.1 s), for every upsert that arrived with the version it ended with "
+    "(its own, or the stamp the forwarder gave it: then the stamp's delay counts too)"
 )
 ENGINE_LAG = (
     "from the version timestamp, which the writer takes before its put, to the replicator's write "
@@ -27,6 +28,28 @@ ENGINE_LAG = (
 
 def _metric(summary: dict[str, Any], side: str, kind: str, name: str) -> int:
     return int(summary.get(side, {}).get(kind, {}).get("metrics", {}).get(name, 0))
+
+
+# The forwarder's stamps by reason: its metric per reason (functions/forwarder/app.py, the dashboard
+# in modules/replication_endpoint/monitoring.tf); ChangesStamped counts them all.
+STAMP_REASON_METRICS = {
+    "invalid_version": "InvalidVersionsStamped",
+    "version_ahead": "VersionsAheadStamped",
+    "reserved_attribute": "ReservedAttributesStamped",
+}
+# The two reasons without a metric of their own (no version at all; a version not newer than the one
+# it replaced, e.g. an UpdateItem of one field): ChangesStamped less the others.
+ABSENT_OR_NOT_NEWER = "absent_or_not_newer"
+STAMP_REASONS = (ABSENT_OR_NOT_NEWER, *STAMP_REASON_METRICS)
+
+
+def stamped_by_reason(summary: dict[str, Any], side: str) -> dict[str, int]:
+    """The forwarder's stamps on one side by reason (its EMF metrics, summed by the runner)."""
+    reasons = {
+        reason: _metric(summary, side, "forwarder", name) for reason, name in STAMP_REASON_METRICS.items()
+    }
+    total = _metric(summary, side, "forwarder", "ChangesStamped")
+    return {ABSENT_OR_NOT_NEWER: total - sum(reasons.values()), **reasons}
 
 
 def build_report(
@@ -50,9 +73,12 @@ def build_report(
         per_side[side] = {
             "changes_written": load.changes(side),
             "writes": load.counts(side),
+            "writes_by_kind": load.by_kind(side),
             "forwarded": _metric(runner_summary, side, "forwarder", "ChangesForwarded"),
             "echoes_suppressed": _metric(runner_summary, side, "forwarder", "EchoesSuppressed"),
             "stamped": _metric(runner_summary, side, "forwarder", "ChangesStamped"),
+            "stamped_by_reason": stamped_by_reason(runner_summary, side),
+            "too_large_to_version": _metric(runner_summary, side, "forwarder", "ItemsTooLargeToVersion"),
             "kinesis_records_sent": _metric(runner_summary, side, "forwarder", "RecordsSent"),
             "kinesis_bytes_sent": _metric(runner_summary, side, "forwarder", "BytesSent"),
             "received_from_peer": _metric(runner_summary, side, "replicator", "ChangesReceived"),
@@ -92,6 +118,14 @@ def build_report(
             "tombstone_hits": sum(v["tombstone_hits"] for v in per_side.values()),
             "echoes_suppressed": sum(v["echoes_suppressed"] for v in per_side.values()),
             "stamped": sum(v["stamped"] for v in per_side.values()),
+            "stamped_by_reason": {
+                reason: sum(v["stamped_by_reason"][reason] for v in per_side.values())
+                for reason in STAMP_REASONS
+            },
+            "too_large_to_version": sum(v["too_large_to_version"] for v in per_side.values()),
+            "writes_by_kind": {
+                kind: sum(v["writes_by_kind"][kind] for v in per_side.values()) for kind in WRITE_KINDS
+            },
             "lost": len(verification.lost),
             "items_differing": len(verification.differing),
             "keys_written": verification.keys_written,
@@ -144,6 +178,21 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
+WRITE_KIND_LABELS = {
+    "versioned": "upserts versioned (clock, us)",
+    "decimal_time": "upserts Decimal(time.time())",
+    "unversioned_put": "PutItem without a version",
+    "unversioned_update": "UpdateItem of 1 field, version kept",
+    "invalid_version": "upserts with an invalid version",
+}
+STAMP_REASON_LABELS = {
+    ABSENT_OR_NOT_NEWER: "no version / not newer",
+    "invalid_version": "invalid version",
+    "version_ahead": "version beyond the clock skew",
+    "reserved_attribute": "reserved attribute",
+}
+
+
 def render(report: dict[str, Any]) -> str:
     """The report as a plain-text table."""
     sides = list(report["sides"])
@@ -176,9 +225,26 @@ def render(report: dict[str, Any]) -> str:
             "",
         )
     )
+    for kind, label in WRITE_KIND_LABELS.items():
+        rows.append(
+            (
+                f"  {label}",
+                *[str(report["sides"][s]["writes_by_kind"].get(kind, 0)) for s in sides],
+                str(totals["writes_by_kind"].get(kind, 0)),
+            )
+        )
     row("forwarded to peer", "forwarded", totals["forwarded"])
     row("echoes suppressed", "echoes_suppressed", totals["echoes_suppressed"])
     row("stamped in place", "stamped", totals["stamped"])
+    for reason, label in STAMP_REASON_LABELS.items():
+        rows.append(
+            (
+                f"  {label}",
+                *[str(report["sides"][s]["stamped_by_reason"].get(reason, 0)) for s in sides],
+                str(totals["stamped_by_reason"].get(reason, 0)),
+            )
+        )
+    row("too large to version", "too_large_to_version", totals["too_large_to_version"])
     row("replicated in (applied)", "replicated_in", totals["replicated"])
     row("stale dropped", "stale_dropped", totals["stale_dropped"])
     row("tombstone hits", "tombstone_hits", totals["tombstone_hits"])

@@ -1,27 +1,50 @@
 """Verification: both tables item by item, and the last-writer-wins oracle of the generator's writes.
 
-The oracle applies the documented conflict rules to what the generator wrote: a version is
-``(timestamp, origin, is_delete)`` compared in that order; a delete's version is its stream time
-(whole seconds) unless that is not after the version it removed, in which case it takes that
-version's place with the delete rank. A local write whose version was not newer than the one it
-replaced is stamped forward by the forwarder: the watcher sees the stamp, and the oracle uses the
-stamped version. Every key's final state on both sides must be the oracle's winner: an upsert's item
-(with its version attributes) or no item at all.
+The oracle applies the documented conflict rules (docs/conflict-rules.md) to what the generator
+wrote: a version is ``(timestamp, origin, is_delete)`` compared in that order; a delete's version is
+its stream time (whole seconds) unless that is not after the version it removed, in which case it
+takes that version's place with the delete rank (a removed version beyond the clock-skew bound counts
+as none). Every key's final state on both sides must be the oracle's winner: an upsert's item with
+the version it ended with, or no item at all.
+
+The version an upsert ends with:
+
+- a write with a valid version of its own keeps it, unless its side's forwarder stamped it (it was
+  not newer than the version it replaced);
+- a write without one (no version attributes, an ``UpdateItem`` of one field that left them as they
+  were, a String timestamp, epoch milliseconds) ends with the stamp its side's forwarder gives it.
+
+The writer side's watcher sees each stamp as a MODIFY that changed the version and nothing else, and
+keys it by the exact item it replaced, which the generator knows of each of its writes (the item it
+put, the ``ALL_NEW`` of its update). The generator writes without a version only on keys that one
+side owns and that one writer thread of that side serialises (``loadgen.plan``), so that this stays
+decidable: no replicated change comes between such a write and its stamp, and the stamp of the item
+a write left is that write's. When the next write of the key came before the stamp, the stamp either
+lands on that next write's item (same version attributes, same condition) and counts for it, or is
+refused by its condition; the earlier write, with no stamp seen, is superseded and takes no part.
+The key's last write must have its stamp seen: if none is, the expected item is the write's item as
+written, without a version, which a converged table never holds (a change that made no stream
+record, an update of a field to the value it had, is the exception, and rightly expected as is).
+Keys both sides write (conflicts) get versioned writes only.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from replication_ops.local.config import HASH_KEY, ORIGIN_ATTRIBUTE, RANGE_KEY, TIMESTAMP_ATTRIBUTE
 from replication_ops.local.loadgen import DELETE, LoadResult, Write, format_number
-from replication_ops.local.watcher import Observations, key_of, version_of
+from replication_ops.local.watcher import Observations, key_of, normalize_item, version_of
 
 Order = tuple[Decimal, str, bool]
 UNVERSIONED = (Decimal(0), "")
+# How far ahead of the engine's clock a version may be: the roots' default of
+# `max_clock_skew_seconds` (envs/*/variables.tf), which the local environment deploys
+# (docs/conflict-rules.md, "Clock skew").
+MAX_CLOCK_SKEW_SECONDS = 300
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -40,37 +63,6 @@ def scan_table(
         if not last:
             return items
         params["ExclusiveStartKey"] = last
-
-
-def normalize_value(value: dict[str, Any]) -> Any:
-    """A typed value in a canonical form (numbers compared as numbers, sets as sets)."""
-    ((type_name, inner),) = value.items()
-    if type_name == "N":
-        return ("N", _number(inner))
-    if type_name == "NS":
-        return ("NS", frozenset(_number(v) for v in inner))
-    if type_name in ("SS", "BS"):
-        return (type_name, frozenset(inner))
-    if type_name == "M":
-        return ("M", tuple(sorted((k, normalize_value(v)) for k, v in inner.items())))
-    if type_name == "L":
-        return ("L", tuple(normalize_value(v) for v in inner))
-    return (type_name, inner)
-
-
-def _number(text: str) -> Decimal | str:
-    # Decimal equality and hash are exact whatever the form ("1.50" == "1.5"); normalize() would
-    # round to the 28 digits of Python's default context and hide a difference beyond them.
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return text
-
-
-def normalize_item(item: dict[str, Any] | None) -> Any:
-    if item is None:
-        return None
-    return tuple(sorted((name, normalize_value(value)) for name, value in item.items()))
 
 
 def differing_keys(left: dict[str, dict], right: dict[str, dict]) -> list[str]:
@@ -98,8 +90,17 @@ def delete_order(removed: tuple[Decimal, str] | None, stream_second: Decimal, si
     return (removed[0], removed[1], True)
 
 
-def _stream_second(write: Write, key: str, removed: tuple[Decimal, str], seen: Observations) -> Decimal:
-    seconds = seen.removes.get((key, removed))
+def removed_version(write: Write) -> tuple[Decimal, str] | None:
+    """The version a delete removed, as the engine reads it: none if the item had no valid version,
+    or one beyond the clock-skew bound (the forwarder's clock is after the delete returned)."""
+    removed = version_of(write.old, TIMESTAMP_ATTRIBUTE, ORIGIN_ATTRIBUTE)
+    if removed is None or removed[0] > Decimal(write.finished) + MAX_CLOCK_SKEW_SECONDS:
+        return None
+    return removed
+
+
+def _stream_second(write: Write, key: str, seen: Observations) -> Decimal:
+    seconds = seen.removes.get((key, normalize_item(write.old)))
     if seconds:
         return Decimal(min(seconds, key=lambda s: abs(s - write.finished)))
     return Decimal(math.floor(write.finished))  # not seen (should not happen once drained)
@@ -119,15 +120,15 @@ def _written_versions(load: LoadResult) -> set[tuple[str, str, tuple[Decimal, st
 
 def effective_version(
     write: Write, seen: Observations, written: set[tuple[str, str, tuple[Decimal, str]]]
-) -> tuple[Decimal, str]:
-    """The version a write ended up with: its own, or the forwarder's stamp of it.
+) -> tuple[Decimal, str] | None:
+    """The version an upsert ended up with: its own, or its side's forwarder's stamp of the item it
+    left; None for a write without a valid version whose stamp was not seen.
 
     A MODIFY that only moves the version forward looks like a stamp; so does the generator's next
     update of the key when it happens to set the values already there. Versions the generator wrote
     itself are therefore never taken for stamps.
     """
-    assert write.version is not None
-    stamped = seen.stamps.get((write.key, write.version))
+    stamped = seen.stamps.get((write.key, normalize_item(write.item)))
     if stamped is None or (write.side, write.key, stamped) in written:
         return write.version
     return stamped
@@ -138,6 +139,7 @@ def oracle(load: LoadResult, observations: dict[str, Observations]) -> tuple[dic
     expected: dict[str, Expected] = {}
     written = _written_versions(load)
     uncertain: set[str] = set()
+    last = {w.key: w for w in load.writes if not w.error}  # writes in the order they started
     for write in load.writes:
         key = write.key
         if write.error:
@@ -147,13 +149,15 @@ def oracle(load: LoadResult, observations: dict[str, Observations]) -> tuple[dic
         if write.operation.kind == DELETE:
             if not write.old:
                 continue  # deleted nothing: no change, no stream record
-            removed = version_of(write.old, TIMESTAMP_ATTRIBUTE, ORIGIN_ATTRIBUTE) or UNVERSIONED
-            candidate = Expected(
-                delete_order(removed, _stream_second(write, key, removed, seen), write.side), None, write
-            )
+            order = delete_order(removed_version(write), _stream_second(write, key, seen), write.side)
+            candidate = Expected(order, None, write)
         else:
-            assert write.version is not None and write.item is not None
+            assert write.item is not None
             version = effective_version(write, seen, written)
+            if version is None:
+                if last[key] is write:  # nothing came after it: it must have been stamped
+                    expected[key] = Expected((Decimal("Infinity"), "", False), write.item, write)
+                continue  # superseded before its stamp could land
             candidate = Expected((version[0], version[1], False), _with_version(write.item, version), write)
         current = expected.get(key)
         if current is None or candidate.order > current.order:
@@ -256,15 +260,18 @@ class LagSample:
 def lag_samples(
     load: LoadResult, observations: dict[str, Observations], peers: dict[str, str]
 ) -> list[LagSample]:
-    """Origin write -> first sight on the other side, for every upsert that reached it unchanged."""
+    """Origin write -> first sight on the other side, for every upsert that reached it with the
+    version it ended with (its own or its stamp)."""
     samples: list[LagSample] = []
     written = _written_versions(load)
     for write in load.writes:
-        if write.error or write.version is None:
+        if write.error or write.operation.kind == DELETE:
             continue
         key = write.key
         own = observations[write.side]
         version = effective_version(write, own, written)
+        if version is None:
+            continue
         seen_at = observations[peers[write.side]].first_seen.get((key, version))
         if seen_at is not None:
             samples.append(

@@ -5,7 +5,12 @@ the other. It polls often (every 0.1 s) and notes, for the report and the oracle
 
 - when a version written on the other side first becomes visible here (replication lag);
 - the stream time of every REMOVE (the version a delete gets depends on it);
-- the forwarder's in-place stamps (a local write whose version had to be moved forward).
+- the forwarder's in-place stamps (a local write without a valid, newer version of its own, which
+  the forwarder gave one).
+
+Removes and stamps are keyed by the exact item they replaced (``normalize_item``): that is what the
+load generator knows of each of its writes (the item it put, the ``ALL_NEW`` of its update, the
+``ALL_OLD`` of its delete), whether it carried a version or not.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 WATCH_INTERVAL_SECONDS = 0.1
 
 VersionTuple = tuple[Decimal, str]  # (timestamp, origin)
+ItemKey = tuple[str, Any]  # (key_of, normalize_item): one exact state of one item
 
 
 def key_of(keys: dict[str, Any]) -> str:
@@ -55,14 +61,45 @@ def content_of(image: dict[str, Any] | None, timestamp: str, origin: str) -> dic
     return {k: v for k, v in (image or {}).items() if k not in (timestamp, origin)}
 
 
+def normalize_value(value: dict[str, Any]) -> Any:
+    """A typed value in a canonical form (numbers compared as numbers, sets as sets)."""
+    ((type_name, inner),) = value.items()
+    if type_name == "N":
+        return ("N", _number(inner))
+    if type_name == "NS":
+        return ("NS", frozenset(_number(v) for v in inner))
+    if type_name in ("SS", "BS"):
+        return (type_name, frozenset(inner))
+    if type_name == "M":
+        return ("M", tuple(sorted((k, normalize_value(v)) for k, v in inner.items())))
+    if type_name == "L":
+        return ("L", tuple(normalize_value(v) for v in inner))
+    return (type_name, inner)
+
+
+def _number(text: str) -> Decimal | str:
+    # Decimal equality and hash are exact whatever the form ("1.50" == "1.5"); normalize() would
+    # round to the 28 digits of Python's default context and hide a difference beyond them.
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return text
+
+
+def normalize_item(item: dict[str, Any] | None) -> Any:
+    if item is None:
+        return None
+    return tuple(sorted((name, normalize_value(value)) for name, value in item.items()))
+
+
 @dataclass
 class Observations:
     """Everything one side's watcher saw, keyed for the oracle and the lag figures."""
 
     region: str
     first_seen: dict[tuple[str, VersionTuple], float] = field(default_factory=dict)  # peer versions
-    removes: dict[tuple[str, VersionTuple], list[float]] = field(default_factory=dict)  # stream seconds
-    stamps: dict[tuple[str, VersionTuple], VersionTuple] = field(default_factory=dict)
+    removes: dict[ItemKey, list[float]] = field(default_factory=dict)  # item removed -> stream seconds
+    stamps: dict[ItemKey, VersionTuple] = field(default_factory=dict)  # item stamped -> its stamp
     history: dict[str, list[tuple[str, str, str, int]]] = field(default_factory=dict)  # for mismatches
     records: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -78,23 +115,30 @@ class Observations:
                 (record["eventName"], _text(old), _text(new), int(stream["ApproximateCreationDateTime"]))
             )
             if record["eventName"] == "REMOVE":
-                if old is not None:
-                    seconds = float(stream["ApproximateCreationDateTime"])
-                    self.removes.setdefault((key, old), []).append(seconds)
+                seconds = float(stream["ApproximateCreationDateTime"])
+                self.removes.setdefault((key, normalize_item(stream.get("OldImage"))), []).append(seconds)
                 return
             if new is None:
                 return
             if new[1] != self.region:
                 self.first_seen.setdefault((key, new), seen_at)
-            elif (
-                record["eventName"] == "MODIFY"
-                and old is not None
-                and old[1] == self.region
-                and old != new
-                and content_of(stream.get("NewImage"), timestamp, origin)
-                == content_of(stream.get("OldImage"), timestamp, origin)
-            ):
-                self.stamps.setdefault((key, old), new)
+            elif _is_stamp(record, old, new, timestamp, origin):
+                # a version of this region set on the item, nothing else changed: the forwarder's
+                # stamp of the write that left the old image (or the generator's own write of the
+                # very values already there, which the oracle tells apart by its version)
+                self.stamps.setdefault((key, normalize_item(stream["OldImage"])), new)
+
+
+def _is_stamp(
+    record: dict[str, Any], old: VersionTuple | None, new: VersionTuple, timestamp: str, origin: str
+) -> bool:
+    stream = record["dynamodb"]
+    return (
+        record["eventName"] == "MODIFY"
+        and old != new  # old: None when the item had no valid version (absent, a String...)
+        and content_of(stream["NewImage"], timestamp, origin)
+        == content_of(stream.get("OldImage"), timestamp, origin)
+    )
 
 
 def _text(version: VersionTuple | None) -> str:

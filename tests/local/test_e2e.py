@@ -56,6 +56,12 @@ def test_demo_converges_and_reports(demo_run) -> None:
         assert figures["inbox_kinesis_records"] > 0
         assert figures["items"] == report["sides"][SIDE_NAMES[0]]["items"] > 0
     assert totals["echoes_suppressed"] > 0
+    # writes as applications write them: the forwarder stamped them, and said why
+    kinds, reasons = totals["writes_by_kind"], totals["stamped_by_reason"]
+    assert kinds["unversioned_put"] > 0 and kinds["unversioned_update"] > 0 and kinds["decimal_time"] > 0
+    assert (
+        reasons["absent_or_not_newer"] > 0 and reasons["invalid_version"] > 0 and reasons["version_ahead"] > 0
+    )
     # every change forwarded reached the peer and was either applied there or dropped as stale
     assert totals["forwarded"] == sum(report["sides"][s]["received_from_peer"] for s in SIDE_NAMES)
     lag = report["lag_seconds"]

@@ -13,9 +13,15 @@ from moto import mock_aws
 
 from replication_ops.local.config import ORIGIN_ATTRIBUTE, SIDE_NAMES, TIMESTAMP_ATTRIBUTE
 from replication_ops.local.loadgen import (
+    DECIMAL_TIME,
     DELETE,
+    EPOCH_MILLISECONDS,
     PUT,
+    STRING_TIMESTAMP,
+    UNVERSIONED,
     UPDATE,
+    VERSIONED,
+    WRITE_KINDS,
     LoadGenerator,
     LoadOptions,
     Operation,
@@ -90,6 +96,60 @@ def test_profiles_look_like_the_baselines() -> None:
         assert 150 < sum(sizes) / len(sizes) < 400
 
 
+def _own_upserts(options: LoadOptions) -> list[Operation]:
+    return [op for ops in plan(options).values() for op in ops if op.kind != DELETE and op.conflict is None]
+
+
+def test_own_key_upserts_set_their_version_in_each_style_by_its_share() -> None:
+    options = LoadOptions(
+        operations=4000,
+        conflict_share=0.1,
+        unversioned_share=0.2,
+        decimal_time_share=0.3,
+        invalid_version_share=0.1,
+        seed=5,
+    )
+    upserts = _own_upserts(options)
+    styles = Counter(op.style for op in upserts)
+    assert 0.17 < styles[UNVERSIONED] / len(upserts) < 0.23
+    assert 0.27 < styles[DECIMAL_TIME] / len(upserts) < 0.33
+    assert 0.03 < styles[STRING_TIMESTAMP] / len(upserts) < 0.07
+    assert 0.03 < styles[EPOCH_MILLISECONDS] / len(upserts) < 0.07
+    assert 0.37 < styles[VERSIONED] / len(upserts) < 0.43
+
+
+def test_conflicting_writes_always_set_the_clocks_version() -> None:
+    # the oracle orders both sides' writes of a key by their versions: none may be left to a stamp
+    options = LoadOptions(
+        operations=2000,
+        conflict_share=0.3,
+        unversioned_share=0.5,
+        decimal_time_share=0,
+        invalid_version_share=0.5,
+    )
+    conflicts = [op for ops in plan(options).values() for op in ops if op.conflict is not None]
+    assert conflicts and {op.style for op in conflicts} == {VERSIONED}
+
+
+def test_an_unversioned_update_sets_a_single_field() -> None:
+    upserts = _own_upserts(
+        LoadOptions(operations=2000, unversioned_share=1.0, decimal_time_share=0, invalid_version_share=0)
+    )
+    updates = [op for op in upserts if op.kind == UPDATE]
+    assert updates and all(len(op.attributes) == 1 for op in updates)
+
+
+def test_the_version_styles_leave_the_operations_of_a_seed_as_they_were() -> None:
+    def shape(options: LoadOptions) -> list[tuple[str, str, str, float]]:
+        return [(op.kind, op.pk, op.sk, op.at) for ops in plan(options).values() for op in ops]
+
+    plain = LoadOptions(operations=500, unversioned_share=0, decimal_time_share=0, invalid_version_share=0)
+    mixed = LoadOptions(
+        operations=500, unversioned_share=0.4, decimal_time_share=0.3, invalid_version_share=0.2
+    )
+    assert shape(plain) == shape(mixed)
+
+
 def test_version_clock_is_strictly_increasing_with_microseconds() -> None:
     ticks = iter([100.0, 100.0, 100.0000004, 99.0, 101.25])
     clock = VersionClock(lambda: next(ticks))
@@ -116,6 +176,9 @@ def test_numbers_are_written_exactly_with_zeros_trimmed() -> None:
         {"rate": 0},
         {"conflict_share": 1.5},
         {"update_share": 0.8, "delete_share": 0.5},
+        {"unversioned_share": -0.1},
+        {"decimal_time_share": 1.1},
+        {"unversioned_share": 0.5, "decimal_time_share": 0.4, "invalid_version_share": 0.2},
         {"threads": 0},
     ],
 )
@@ -146,7 +209,7 @@ def test_writes_stamp_versions_and_record_what_dynamodb_returned() -> None:
     assert len(result.writes) == 120
     assert not [w for w in result.writes if w.error]
     for write in result.writes:
-        if write.operation.kind in (PUT, UPDATE):
+        if write.operation.versioned:
             assert write.item is not None and write.version is not None
             assert write.item[ORIGIN_ATTRIBUTE] == {"S": write.side}
             assert Decimal(write.item[TIMESTAMP_ATTRIBUTE]["N"]) == write.version[0]
@@ -162,3 +225,51 @@ def test_writes_stamp_versions_and_record_what_dynamodb_returned() -> None:
         counts = result.counts(side)
         assert sum(counts.get(k, 0) for k in (PUT, UPDATE, DELETE, "delete_noop")) == 60
         assert result.changes(side) == 60 - counts.get("delete_noop", 0)
+
+
+def _write_each_style(style: str, kind: str) -> Any:
+    put = Operation(SIDE_NAMES[0], 0.0, PUT, "user#1", "profile", {"city": "Tianjin"})
+    update = Operation(SIDE_NAMES[0], 0.0, UPDATE, "user#1", "profile", {"city": "Boston"}, style=style)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=SIDE_NAMES[0])
+        _create_table(client, "t")
+        generator = LoadGenerator({SIDE_NAMES[0]: client}, "t", LoadOptions(), progress=False)
+        operations = [put, update] if kind == UPDATE else [Operation(**{**put.__dict__, "style": style})]
+        result = generator.run({SIDE_NAMES[0]: operations})
+        stored = client.get_item(TableName="t", Key=put.key)["Item"]
+    assert not [w for w in result.writes if w.error]
+    return result, stored
+
+
+def test_an_unversioned_put_writes_no_version_attributes() -> None:
+    result, stored = _write_each_style(UNVERSIONED, PUT)
+    assert TIMESTAMP_ATTRIBUTE not in stored and ORIGIN_ATTRIBUTE not in stored
+    assert result.writes[-1].version is None and result.by_kind(SIDE_NAMES[0])["unversioned_put"] == 1
+
+
+def test_an_unversioned_update_leaves_the_version_as_it_was() -> None:
+    result, stored = _write_each_style(UNVERSIONED, UPDATE)
+    put, update = result.writes
+    assert stored["city"] == {"S": "Boston"}
+    assert stored[TIMESTAMP_ATTRIBUTE] == put.item[TIMESTAMP_ATTRIBUTE] and update.version is None
+    assert result.by_kind(SIDE_NAMES[0])["unversioned_update"] == 1
+
+
+def test_a_decimal_time_version_is_written_with_all_its_digits() -> None:
+    result, stored = _write_each_style(DECIMAL_TIME, PUT)
+    digits = stored[TIMESTAMP_ATTRIBUTE]["N"].replace(".", "")
+    assert len(digits) > 28  # Decimal(time.time()): the float's exact binary value
+    assert Decimal(stored[TIMESTAMP_ATTRIBUTE]["N"]) == result.writes[0].version[0]
+    assert result.by_kind(SIDE_NAMES[0])["decimal_time"] == 1
+
+
+@pytest.mark.parametrize("style", [STRING_TIMESTAMP, EPOCH_MILLISECONDS])
+def test_an_invalid_version_is_written_as_such_and_counted(style: str) -> None:
+    result, stored = _write_each_style(style, PUT)
+    timestamp = stored[TIMESTAMP_ATTRIBUTE]
+    if style == STRING_TIMESTAMP:
+        assert set(timestamp) == {"S"}
+    else:  # epoch milliseconds: a thousand times the clock, far beyond any allowed skew
+        assert Decimal(timestamp["N"]) > Decimal(result.writes[0].started) * 999
+    assert result.writes[0].version is None
+    assert result.by_kind(SIDE_NAMES[0]) == {kind: int(kind == "invalid_version") for kind in WRITE_KINDS}

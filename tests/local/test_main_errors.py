@@ -52,6 +52,7 @@ def _one_line(done: subprocess.CompletedProcess[str], command: str) -> str:
         (["up", "--max-concurrency", "0"], "argument --max-concurrency: '0': must be from 1"),
         (["demo", "--delet-share", "0.1"], "--delet-share 0.1 (did you mean --delete-share?)"),
         (["demo", "--update-share", "0.8", "--delete-share", "0.5"], "must not exceed 1"),
+        (["demo", "--unversioned-share", "0.6", "--decimal-time-share", "0.5"], "must not exceed 1"),
     ],
 )
 def test_a_bad_flag_is_one_line_from_its_subcommand(argv: list[str], expected: str) -> None:

@@ -12,7 +12,18 @@ import pytest
 from replication_ops.local.__main__ import build_parser, main
 from replication_ops.local.config import Paths
 from replication_ops.local.daemon import clean, describe_environment, running_server
-from replication_ops.local.loadgen import PUT, LoadOptions, LoadResult, Operation, Write
+from replication_ops.local.loadgen import (
+    DECIMAL_TIME,
+    EPOCH_MILLISECONDS,
+    PUT,
+    STRING_TIMESTAMP,
+    UNVERSIONED,
+    UPDATE,
+    LoadOptions,
+    LoadResult,
+    Operation,
+    Write,
+)
 from replication_ops.local.plot import plot_lag
 from replication_ops.local.report import build_report, render, write_report
 from replication_ops.local.verify import LagSample, Verification
@@ -86,6 +97,60 @@ def test_the_report_has_every_figure_the_issue_asks_for() -> None:
         assert label in text
     assert "CONVERGED" in text and "NOT CONVERGED" not in text
     assert "NOT CONVERGED" in render(_report(lost=["k"]))
+
+
+def test_the_report_counts_writes_by_kind_and_the_engines_stamps_by_reason() -> None:
+    def write(kind: str, style: str) -> Write:
+        return Write(
+            Operation(CN, 0.0, kind, "user#1", "profile", {}, style=style), None, {}, None, 100.0, 100.1
+        )
+
+    writes = [
+        write(PUT, DECIMAL_TIME),
+        write(PUT, UNVERSIONED),
+        write(UPDATE, UNVERSIONED),
+        write(UPDATE, UNVERSIONED),
+        write(PUT, STRING_TIMESTAMP),
+        write(UPDATE, EPOCH_MILLISECONDS),
+        _write(US, "100.3"),
+    ]
+    forwarder = {"ChangesStamped": 9, "InvalidVersionsStamped": 1, "VersionsAheadStamped": 2}
+    report = build_report(
+        sides=[CN, US],
+        peers={CN: US, US: CN},
+        options=LoadOptions(operations=7, rate=1),
+        load=LoadResult(writes, 100.0, 102.0),
+        runner_summary={CN: {"forwarder": {"metrics": forwarder}}},
+        inbox={},
+        lags=[],
+        verification=Verification({CN: 1, US: 1}, [], [], {CN: 0, US: 0}, 0, 1),
+        timings={},
+        drained_at=104.0,
+    )
+    assert report["sides"][CN]["writes_by_kind"] == {
+        "versioned": 0,
+        "decimal_time": 1,
+        "unversioned_put": 1,
+        "unversioned_update": 2,
+        "invalid_version": 2,
+        "delete": 0,
+    }
+    assert report["totals"]["writes_by_kind"]["versioned"] == 1  # us-east-1's
+    assert report["sides"][CN]["stamped_by_reason"] == {
+        "absent_or_not_newer": 6,  # ChangesStamped less the reasons with a metric of their own
+        "invalid_version": 1,
+        "version_ahead": 2,
+        "reserved_attribute": 0,
+    }
+    assert report["totals"]["stamped_by_reason"]["version_ahead"] == 2
+    text = render(report)
+    for label in (
+        "PutItem without a version",
+        "UpdateItem of 1 field",
+        "Decimal(time.time())",
+        "beyond the clock",
+    ):
+        assert label in text
 
 
 def test_both_lag_figures_say_what_they_measure() -> None:

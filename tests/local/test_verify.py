@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from replication_ops.local.loadgen import DELETE, PUT, UPDATE, LoadResult, Operation, Write
+from replication_ops.local.loadgen import (
+    DELETE,
+    EPOCH_MILLISECONDS,
+    PUT,
+    STRING_TIMESTAMP,
+    UNVERSIONED,
+    UPDATE,
+    LoadResult,
+    Operation,
+    Write,
+)
 from replication_ops.local.verify import (
     delete_order,
     differing_keys,
@@ -48,6 +58,17 @@ def delete(side: str, old: dict[str, Any] | None, finished: float) -> Write:
     return Write(op, None, None, old, finished - 0.01, finished)
 
 
+def bare(name: str, **versionless: dict[str, Any]) -> dict[str, Any]:
+    """An item as an application writes it without a version (or with the typed values given)."""
+    return {"pk": {"S": "user#1"}, "sk": {"S": "profile"}, "name": {"S": name}, **versionless}
+
+
+def unversioned(side: str, left: dict[str, Any], finished: float = 100.0, style: str = UNVERSIONED) -> Write:
+    """A write without a valid version of its own that left the item ``left``."""
+    op = Operation(side, 0.0, PUT, "user#1", "profile", {"name": left["name"]["S"]}, style=style)
+    return Write(op, None, left, None, finished - 0.01, finished)
+
+
 def seen(**per_side: Observations) -> dict[str, Observations]:
     return {CN: per_side.get("cn", Observations(CN)), US: per_side.get("us", Observations(US))}
 
@@ -67,7 +88,7 @@ def test_equal_timestamps_are_broken_by_the_origin_name() -> None:
 
 def test_a_delete_takes_its_stream_second_when_that_is_later() -> None:
     observed = Observations(CN)
-    observed.removes[(K, (Decimal("100.5"), CN))] = [102.0]
+    observed.removes[(K, normalize_item(item("a", "100.5", CN)))] = [102.0]
     load = LoadResult(
         [upsert(CN, "a", "100.5"), delete(CN, item("a", "100.5", CN), 102.3), upsert(US, "b", "101.9")]
     )
@@ -78,7 +99,7 @@ def test_a_delete_takes_its_stream_second_when_that_is_later() -> None:
 
 def test_a_delete_within_the_same_second_ranks_right_after_what_it_removed() -> None:
     observed = Observations(CN)
-    observed.removes[(K, (Decimal("100.5"), CN))] = [100.0]
+    observed.removes[(K, normalize_item(item("a", "100.5", CN)))] = [100.0]
     load = LoadResult(
         [upsert(CN, "a", "100.5"), delete(CN, item("a", "100.5", CN), 100.9), upsert(US, "b", "100.7")]
     )
@@ -96,7 +117,7 @@ def test_a_delete_of_nothing_is_no_change() -> None:
 
 def test_a_stamped_write_takes_its_stamped_version() -> None:
     observed = Observations(US)
-    observed.stamps[(K, (Decimal("100.1"), US))] = (Decimal("101"), US)
+    observed.stamps[(K, normalize_item(item("b", "100.1", US)))] = (Decimal("101"), US)
     load = LoadResult([upsert(CN, "a", "100.5"), upsert(US, "b", "100.1", finished=100.6)])
     expected, _ = oracle(load, seen(us=observed))
     assert expected[K].item == item("b", "101", US)
@@ -168,8 +189,8 @@ def test_observations_note_peer_versions_removes_and_stamps() -> None:
     observed.add(record("MODIFY", item("b", "101", US), item("c", "101.5", US)), 102.0, ts, origin)
     observed.add(record("REMOVE", item("c", "101.5", US), None, second=103), 103.5, ts, origin)
     assert observed.first_seen == {(K, (Decimal("100.5"), CN)): 101.0}
-    assert observed.stamps == {(K, (Decimal("100.1"), US)): (Decimal("101"), US)}
-    assert observed.removes == {(K, (Decimal("101.5"), US)): [103.0]}
+    assert observed.stamps == {(K, normalize_item(item("b", "100.1", US))): (Decimal("101"), US)}
+    assert observed.removes == {(K, normalize_item(item("c", "101.5", US))): [103.0]}
     assert len(observed.history[K]) == 5
 
 
@@ -192,7 +213,7 @@ def test_upserts_of_both_kinds_count(kind: str) -> None:
 def test_a_later_update_that_changed_nothing_is_not_a_stamp() -> None:
     observed = Observations(US)
     # the generator's second write set the very values already there: it looks like a stamp
-    observed.stamps[(K, (Decimal("100.1"), US))] = (Decimal("140.2"), US)
+    observed.stamps[(K, normalize_item(item("b", "100.1", US)))] = (Decimal("140.2"), US)
     load = LoadResult([upsert(US, "b", "100.1", finished=100.2), upsert(US, "b", "140.2", finished=140.3)])
     us_seen_on_cn = Observations(CN)
     us_seen_on_cn.first_seen[(K, (Decimal("100.1"), US))] = 102.0
@@ -201,3 +222,87 @@ def test_a_later_update_that_changed_nothing_is_not_a_stamp() -> None:
     assert [round(s.lag, 1) for s in samples] == [1.8, 1.7]
     expected, _ = oracle(load, seen(us=observed))
     assert expected[K].item == item("b", "140.2", US)
+
+
+def test_an_unversioned_write_ends_with_the_stamp_its_side_gave_the_item_it_left() -> None:
+    observed = Observations(CN)
+    observed.stamps[(K, normalize_item(bare("a")))] = (Decimal("100.9"), CN)
+    expected, _ = oracle(LoadResult([unversioned(CN, bare("a"))]), seen(cn=observed))
+    assert expected[K].item == item("a", "100.9", CN)
+
+
+@pytest.mark.parametrize("style", [STRING_TIMESTAMP, EPOCH_MILLISECONDS])
+def test_a_write_with_an_invalid_version_ends_with_its_stamp(style: str) -> None:
+    written = {"S": "100"} if style == STRING_TIMESTAMP else {"N": "100000"}
+    left = bare("a", last_update_timestamp=written, last_updater_region={"S": CN})
+    observed = Observations(CN)
+    observed.stamps[(K, normalize_item(left))] = (Decimal("100.9"), CN)
+    expected, _ = oracle(LoadResult([unversioned(CN, left, style=style)]), seen(cn=observed))
+    assert expected[K].item == item("a", "100.9", CN)
+
+
+def test_the_stamp_of_a_single_field_update_is_not_taken_for_the_write_before_it() -> None:
+    # the update left the version of the put as it was; the stamp replaced the update's item only
+    put = upsert(CN, "a", "100.5", finished=100.6)
+    update = unversioned(CN, item("b", "100.5", CN), finished=100.8)
+    cn_seen = Observations(CN)
+    cn_seen.stamps[(K, normalize_item(item("b", "100.5", CN)))] = (Decimal("101"), CN)
+    us_seen = Observations(US)
+    us_seen.first_seen[(K, (Decimal("100.5"), CN))] = 101.0
+    us_seen.first_seen[(K, (Decimal("101"), CN))] = 102.0
+    samples = lag_samples(LoadResult([put, update]), {CN: cn_seen, US: us_seen}, PEERS)
+    assert [(s.version, s.stamped) for s in samples] == [(f"100.5 {CN}", False), (f"101 {CN}", True)]
+    expected, _ = oracle(LoadResult([put, update]), {CN: cn_seen, US: us_seen})
+    assert expected[K].item == item("b", "101", CN)
+
+
+def test_an_unversioned_write_superseded_before_its_stamp_takes_no_part() -> None:
+    # the next write changed the item before the forwarder's stamp could land: no stamp of it
+    load = LoadResult([unversioned(CN, bare("a"), finished=100.0), upsert(CN, "b", "100.5", finished=100.2)])
+    expected, _ = oracle(load, seen())
+    assert expected[K].item == item("b", "100.5", CN)
+
+
+def test_a_key_whose_last_unversioned_write_was_never_stamped_is_lost() -> None:
+    load = LoadResult([unversioned(CN, bare("a"))])
+    result = verify({CN: {K: bare("a")}, US: {}}, load, seen())
+    assert result.lost == [K] and result.lost_by_side == {CN: 0, US: 1}
+    stamped_unseen = verify({CN: {K: item("a", "101", CN)}, US: {K: item("a", "101", CN)}}, load, seen())
+    assert stamped_unseen.lost == [K]  # a stamp the writer's stream never showed is not the oracle's
+
+
+def test_a_delete_of_a_version_beyond_the_clock_skew_takes_its_stream_second() -> None:
+    # epoch milliseconds: the engine reads the removed version as none, the delete gets its own time
+    ahead = bare("a", last_update_timestamp={"N": "100000"}, last_updater_region={"S": CN})
+    observed = Observations(CN)
+    observed.removes[(K, normalize_item(ahead))] = [102.0]
+    load = LoadResult(
+        [
+            unversioned(CN, ahead, finished=100.0, style=EPOCH_MILLISECONDS),
+            delete(CN, ahead, 102.3),
+            upsert(US, "b", "103.5", finished=103.6),
+        ]
+    )
+    expected, _ = oracle(load, seen(cn=observed))
+    assert expected[K].item == item("b", "103.5", US)
+
+
+def test_observations_note_stamps_and_removes_of_items_without_a_version() -> None:
+    observed = Observations(US)
+    invalid = bare("b", last_update_timestamp={"S": "100"}, last_updater_region={"S": US})
+
+    def record(name: str, old: dict[str, Any], new: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"Keys": KEY, "ApproximateCreationDateTime": 103, "OldImage": old}
+        if new:
+            body["NewImage"] = new
+        return {"eventName": name, "dynamodb": body}
+
+    ts, origin = "last_update_timestamp", "last_updater_region"
+    observed.add(record("MODIFY", bare("a"), item("a", "101", US)), 101.5, ts, origin)
+    observed.add(record("MODIFY", invalid, item("b", "102", US)), 102.5, ts, origin)
+    observed.add(record("REMOVE", bare("c"), None), 103.5, ts, origin)
+    assert observed.stamps == {
+        (K, normalize_item(bare("a"))): (Decimal("101"), US),
+        (K, normalize_item(invalid)): (Decimal("102"), US),
+    }
+    assert observed.removes == {(K, normalize_item(bare("c"))): [103.0]}
