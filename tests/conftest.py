@@ -48,6 +48,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Suites that run Terraform (two `terraform init` sharing one plugin cache race: hashicorp/terraform
+# issue 31964) or build and deploy dist/: with pytest-xdist (`make test` runs
+# `-n auto --dist loadgroup`) they all run in one worker, one after the other.
+SERIAL_SUITES = (
+    "tests/build/",
+    "tests/chaos/",
+    "tests/ops/",
+    "tests/terraform/",
+    "tests/local/test_e2e.py",
+    "tests/local/test_environment.py",
+    "tests/local/test_main_errors.py",
+    "tests/local/test_report.py",
+    "tests/local/test_terraform.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per test file (module-scoped fixtures such as a moto server start once), and
+    one group for every suite in ``SERIAL_SUITES``. Without ``--dist loadgroup`` the marks do nothing."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        group = "serial" if path.startswith(SERIAL_SUITES) else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def lambda_zips() -> Path:
     """dist/ built from the current sources (the builder is reproducible, so this is cheap and safe)."""
