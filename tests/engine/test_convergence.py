@@ -45,7 +45,7 @@ key_types = st.sampled_from(sorted(KEYS_BY_TYPE))
 
 
 def _examples(request_slow: bool) -> int:
-    return 2000 if request_slow else 200
+    return 2000 if request_slow else 100
 
 
 @dataclass(frozen=True)
