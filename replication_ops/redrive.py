@@ -208,7 +208,7 @@ class Processor:
         sender = KinesisSender(
             session, settings.peer_stream_name, backoff_factory=lambda: Backoff(deadline=deadline)
         )
-        report = Forwarder(settings, writer, sender).process(records)
+        report = Forwarder(settings, writer, sender, self.side.client("sqs")).process(records)
         if report.first_failure is None:
             return None
         return f"forwarding failed again from record {report.first_failure} (see the log above)"

@@ -1,8 +1,16 @@
 """The forwarder's batch: classify each stream record, make the local writes the rules need, pack the
-changes into as few Kinesis records as fit, send them, and name the first record not safely done."""
+changes into as few Kinesis records as fit, send them, and name the first record not safely done.
+
+Failures are sorted as in ``replication.failures`` (docs/failure-handling.md): transient and
+configuration failures stop the batch at the first record they touch (Lambda retries from there;
+configuration ones are also counted and alarmed); a local write DynamoDB refuses for good (a version
+stamp or a delete mark that would take an item over 400 KB) sends that stream record's location and
+reason to the failure queue, and the batch goes on.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,14 +18,18 @@ from typing import Any
 
 from replication.changes import Change
 from replication.classify import Action, ClassifyContext, Decision, classify, needs_tombstone
-from replication.errors import PeerCredentialsError, WireFormatError
+from replication.errors import ConfigurationError, PeerCredentialsError
+from replication.failures import FailureKind, classify_failure
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
 from replication.parallel import run_all
 from replication.settings import ForwarderSettings
 from replication.table_writer import TOMBSTONE_SOURCE_LOCAL, TableWriter
 from replication.telemetry import logger
-from replication.wire import pack_changes
+from replication.wire import pack_changes, partition_key
+
+POISON_MESSAGE_KIND = "poison"
+MAX_REASON_CHARACTERS = 200
 
 LOCAL_WRITE_CONCURRENCY = 8
 
@@ -29,18 +41,30 @@ class ForwardReport:
     changes_sent: int = 0
     records_sent: int = 0
     bytes_sent: int = 0
+    refused: int = 0  # stream records whose local write DynamoDB refuses for good (failure queue)
+    configuration_errors: int = 0
+    transient_errors: int = 0
     first_failure: int | None = None  # index of the first stream record not safely handled
 
     def fail_at(self, index: int) -> None:
         if self.first_failure is None or index < self.first_failure:
             self.first_failure = index
 
+    def count(self, kind: FailureKind) -> None:
+        if kind is FailureKind.CONFIGURATION:
+            self.configuration_errors += 1
+        else:
+            self.transient_errors += 1
+
 
 class Forwarder:
-    def __init__(self, settings: ForwarderSettings, writer: TableWriter, sender: KinesisSender) -> None:
+    def __init__(
+        self, settings: ForwarderSettings, writer: TableWriter, sender: KinesisSender, sqs: Any = None
+    ) -> None:
         self._settings = settings
         self._writer = writer
         self._sender = sender
+        self._sqs = sqs  # for the failure queue; without it a refused local write is retried instead
         self._context = ClassifyContext(
             names=settings.table.version_attributes,
             local_region=settings.table.local_region,
@@ -54,8 +78,8 @@ class Forwarder:
             return report
         try:
             tombstones = self._writer.tombstones(r["dynamodb"]["Keys"] for r in records if needs_tombstone(r))
-        except Exception:
-            logger.exception("could not read tombstones; the whole batch will be retried")
+        except Exception as error:
+            report.count(_log_failure(error, "could not read tombstones; the whole batch will be retried"))
             report.fail_at(0)
             return report
         decisions = [
@@ -68,7 +92,7 @@ class Forwarder:
         ]
         for decision in decisions:
             report.counts[decision.action] += 1
-        self._local_writes(decisions, report)
+        self._local_writes(records, decisions, report)
         to_send = [
             (index, decision.change)
             for index, decision in enumerate(decisions)
@@ -77,15 +101,20 @@ class Forwarder:
         self._send(to_send, report)
         return report
 
-    def _local_writes(self, decisions: list[Decision], report: ForwardReport) -> None:
+    def _local_writes(
+        self, records: Sequence[dict[str, Any]], decisions: list[Decision], report: ForwardReport
+    ) -> None:
         """Stamps and tombstones, in record order per key, keys in parallel."""
         by_key: dict[str, list[int]] = defaultdict(list)
         for index, decision in enumerate(decisions):
             if decision.action in (Action.STAMP, Action.DELETE, Action.DELETE_WINS):
                 by_key[canonical_key(decision.key)].append(index)
 
-        def write_key(indices: list[int]) -> tuple[int | None, int]:
+        def write_key(
+            indices: list[int],
+        ) -> tuple[int | None, int, FailureKind | None, list[tuple[int, str]]]:
             stamped = 0
+            refused: list[tuple[int, str]] = []
             for index in indices:
                 decision = decisions[index]
                 try:
@@ -102,15 +131,33 @@ class Forwarder:
                         )
                         # An older replicated upsert may have recreated the item in the meantime.
                         self._writer.delete_if_older(decision.key, decision.change.version)
-                except Exception:
-                    logger.exception("local write failed", extra={"record_index": index})
-                    return index, stamped
-            return None, stamped
+                except Exception as error:
+                    kind = classify_failure(error)
+                    if kind is FailureKind.PERMANENT and self._sqs is not None:
+                        # This write can never succeed: its record goes to the failure queue. A delete
+                        # is still sent: its tombstone is written, only the local clean-up failed.
+                        refused.append((index, _reason(error)))
+                        continue
+                    _log_failure(error, "local write failed", record_index=index)
+                    # Without a failure queue, a refused write can only be retried, loudly.
+                    return (
+                        index,
+                        stamped,
+                        FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind,
+                        refused,
+                    )
+            return None, stamped, None, refused
 
-        for failed, stamped in run_all(list(by_key.values()), write_key, LOCAL_WRITE_CONCURRENCY):
+        for failed, stamped, kind, refused in run_all(
+            list(by_key.values()), write_key, LOCAL_WRITE_CONCURRENCY
+        ):
             report.stamped += stamped
-            if failed is not None:
+            if failed is not None and kind is not None:
                 report.fail_at(failed)
+                report.count(kind)
+            for index, reason in refused:
+                if not self._route_refusal(records[index], reason, decisions[index], report):
+                    report.fail_at(index)
 
     def _send(self, to_send: list[tuple[int, Change]], report: ForwardReport) -> None:
         if not to_send:
@@ -124,15 +171,17 @@ class Forwarder:
                 version_attributes=table.version_attributes,
                 max_record_bytes=self._settings.max_record_bytes,
             )
-        except WireFormatError as error:
-            logger.error("cannot pack the batch", extra={"reason": str(error)})
+        except ConfigurationError as error:
+            logger.error(f"cannot pack the batch (configuration: needs a person): {error}")
+            report.count(FailureKind.CONFIGURATION)
             report.fail_at(to_send[0][0])
             return
-        outgoing = [OutgoingRecord(data, key_digest(to_send[span.start][1].key)) for data, span in packed]
+        outgoing = [OutgoingRecord(data, partition_key(to_send[span.start][1])) for data, span in packed]
         try:
             result = self._sender.send(outgoing)
         except PeerCredentialsError as error:
-            logger.error(f"no usable peer credentials, nothing sent: {error}")
+            logger.error(f"no usable peer credentials, nothing sent (configuration: needs a person): {error}")
+            report.count(FailureKind.CONFIGURATION)
             report.fail_at(to_send[0][0])
             return
         report.records_sent = len(result.delivered)
@@ -143,7 +192,52 @@ class Forwarder:
             else:
                 report.fail_at(to_send[span.start][0])
         if result.undelivered:
+            kind = result.failure_kind or FailureKind.TRANSIENT
+            report.count(kind)
             logger.error(
-                "records not delivered to the peer inbox",
+                "records not delivered to the peer inbox"
+                + (" (configuration: needs a person)" if kind is FailureKind.CONFIGURATION else ""),
                 extra={"undelivered": len(result.undelivered), "last_error": result.last_error},
             )
+
+    def _route_refusal(
+        self, record: dict[str, Any], reason: str, decision: Decision, report: ForwardReport
+    ) -> bool:
+        """Send a stream record's location and why its local write is refused; never its images."""
+        stream = record.get("dynamodb", {})
+        body = {
+            "kind": POISON_MESSAGE_KIND,
+            "reason": reason,
+            "eventSourceARN": record.get("eventSourceARN"),
+            "eventID": record.get("eventID"),
+            "sequenceNumber": stream.get("SequenceNumber"),
+            "action": decision.action.value,
+            "keyDigest": key_digest(decision.key),
+        }
+        logger.error(
+            "local write refused; stream record routed to the failure queue",
+            extra={"reason": reason, "sequence_number": body["sequenceNumber"]},
+        )
+        try:
+            self._sqs.send_message(QueueUrl=self._settings.failure_queue_url, MessageBody=json.dumps(body))
+        except Exception as error:
+            report.count(_log_failure(error, "could not reach the failure queue; the record will be retried"))
+            return False
+        report.refused += 1
+        return True
+
+
+def _reason(error: BaseException) -> str:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", error.__class__.__name__)
+    reason = f"DynamoDB refused the local write: {code}"
+    return reason[:MAX_REASON_CHARACTERS]
+
+
+def _log_failure(error: BaseException, message: str, **extra: Any) -> FailureKind:
+    kind = classify_failure(error)
+    details = {"failure": kind.value, "error": error.__class__.__name__, **extra}
+    if kind is FailureKind.CONFIGURATION:
+        logger.error(f"{message} (configuration: needs a person)", extra=details, exc_info=error)
+    else:
+        logger.warning(message, extra=details, exc_info=error)
+    return kind

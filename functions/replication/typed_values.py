@@ -60,15 +60,16 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
     elif tag == "M":
         ok = isinstance(inner, dict)
         if ok:
-            for name, member in inner.items():
-                _validate_value(member, f"{where}.{name}", depth + 1)
+            # Members by position: a map's member names can be data (the failure queue gets this path).
+            for position, member in enumerate(inner.values()):
+                _validate_value(member, f"{where}.M[{position}]", depth + 1)
     elif tag == "L":
         ok = isinstance(inner, list)
         if ok:
             for index, member in enumerate(inner):
                 _validate_value(member, f"{where}[{index}]", depth + 1)
     else:
-        raise WireFormatError(f"{where}: unknown type tag {tag!r}")
+        raise WireFormatError(f"{where}: unknown type tag {str(tag)[:16]!r}")
     if not ok:
         raise WireFormatError(f"{where}: malformed {tag} value")
 

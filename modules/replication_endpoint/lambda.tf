@@ -34,6 +34,7 @@ locals {
     REPLICATE_TTL_DELETES   = tostring(var.replicate_ttl_deletes)
     MAX_RECORD_BYTES        = tostring(var.peer_max_record_bytes)
     SECRET_MAX_AGE_SECONDS  = tostring(var.secret_max_age_seconds)
+    FAILURE_QUEUE_URL       = aws_sqs_queue.failures.url
   }, local.optional_forwarder_environment, var.forwarder_environment)
 
   replicator_environment = merge(local.common_environment, {
@@ -41,6 +42,7 @@ locals {
     PEER_TABLE_NAME         = var.peer_table_name
     FAILURE_QUEUE_URL       = aws_sqs_queue.failures.url
     APPLY_CONCURRENCY       = tostring(var.replicator_apply_concurrency)
+    TABLE_KEY_SCHEMA        = jsonencode(local.table_key_schema_elements)
   }, var.replicator_environment)
 }
 

@@ -13,7 +13,14 @@ from replication.applying import Replicator
 from replication.backoff import Backoff
 from replication.forwarding import Forwarder, ForwardReport
 from replication.kinesis_sender import OutgoingRecord, SendResult
-from replication.settings import ForwarderSettings, ReplicatorSettings, TableSettings, VersionAttributes
+from replication.settings import (
+    ForwarderSettings,
+    KeyAttribute,
+    KeySchema,
+    ReplicatorSettings,
+    TableSettings,
+    VersionAttributes,
+)
 from replication.table_writer import TableWriter
 from replication.typed_values import from_client
 
@@ -22,6 +29,11 @@ from .events import kinesis_event_record, stream_event_record
 TABLE = "profiles"
 TOMBSTONES = "profiles-tombstones"
 NAMES = VersionAttributes()
+
+
+def key_schema(sort_key: bool = True) -> KeySchema:
+    """The schema ``create_tables`` gives the table (pk S, and sk S with ``sort_key``)."""
+    return KeySchema(KeyAttribute("pk", "S"), KeyAttribute("sk", "S") if sort_key else None)
 
 
 def no_sleep_backoff() -> Backoff:
@@ -80,14 +92,25 @@ class Side:
         self.sqs = boto3.client("sqs", region_name=self.region)
         self.stream_arn = create_tables(self.db, sort_key=self.sort_key)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
-        table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
+        table = self.table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
         self.writer = TableWriter(self.db, table, backoff_factory=no_sleep_backoff)
         self.forwarder_settings = ForwarderSettings(
-            table, self.peer_region, "inbox", "peer-secret", None, None, False, 1024 * 1024, 300
+            table,
+            self.peer_region,
+            "inbox",
+            "peer-secret",
+            None,
+            None,
+            False,
+            1024 * 1024,
+            300,
+            self.queue_url,
         )
-        self.forwarder = Forwarder(self.forwarder_settings, self.writer, self.sender)  # type: ignore[arg-type]
+        self.forwarder = Forwarder(self.forwarder_settings, self.writer, self.sender, self.sqs)  # type: ignore[arg-type]
         self.replicator = Replicator(
-            ReplicatorSettings(table, TABLE, self.queue_url, 4), self.writer, self.sqs
+            ReplicatorSettings(table, TABLE, self.queue_url, 4, key_schema(self.sort_key)),
+            self.writer,
+            self.sqs,
         )
 
     # -- the application's writes ------------------------------------------------------------

@@ -208,9 +208,14 @@ run "functions" {
     condition = (
       aws_lambda_function.replicator.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url &&
       aws_lambda_function.replicator.environment[0].variables["PEER_TABLE_NAME"] == "ddbrep-table" &&
-      aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16"
+      aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16" &&
+      jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }]
     )
-    error_message = "The replicator's environment follows the Lambda contract."
+    error_message = "The replicator's environment follows the Lambda contract, with the created table's key schema."
+  }
+  assert {
+    condition     = aws_lambda_function.forwarder.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url
+    error_message = "The forwarder sends stream records whose local write DynamoDB refuses to the failure queue."
   }
   assert {
     condition     = aws_lambda_function.forwarder.vpc_config[0].subnet_ids == toset(aws_subnet.private[*].id) && length(aws_lambda_function.replicator.vpc_config) == 0
@@ -372,4 +377,20 @@ run "rejects_single_zone" {
   }
 
   expect_failures = [var.az_count]
+}
+
+run "composite_key_schema_reaches_the_replicator" {
+  command = plan
+
+  variables {
+    table_key_schema = { hash_key = "tenant", hash_key_type = "B", range_key = "seq", range_key_type = "N" }
+  }
+
+  assert {
+    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [
+      { AttributeName = "tenant", KeyType = "HASH", AttributeType = "B" },
+      { AttributeName = "seq", KeyType = "RANGE", AttributeType = "N" },
+    ]
+    error_message = "TABLE_KEY_SCHEMA lists the hash and the range key with their types."
+  }
 }
