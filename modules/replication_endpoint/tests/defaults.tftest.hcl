@@ -394,3 +394,46 @@ run "composite_key_schema_reaches_the_replicator" {
     error_message = "TABLE_KEY_SCHEMA lists the hash and the range key with their types."
   }
 }
+
+run "rejects_a_forwarder_timeout_too_short_for_one_put_records_attempt" {
+  command = plan
+
+  variables {
+    forwarder_timeout = 20
+  }
+
+  expect_failures = [var.forwarder_timeout]
+}
+
+run "accepts_the_shortest_forwarder_timeout" {
+  command = plan
+
+  variables {
+    forwarder_timeout = 30
+  }
+
+  assert {
+    condition     = aws_lambda_function.forwarder.timeout == 30
+    error_message = "30 s is long enough for one PutRecords attempt with the forwarder's margin."
+  }
+}
+
+run "rejects_a_replicator_too_small_to_decode_any_forwarder_record" {
+  command = plan
+
+  variables {
+    replicator_memory_size = 256
+  }
+
+  expect_failures = [var.replicator_memory_size]
+}
+
+run "rejects_a_record_limit_kinesis_does_not_have" {
+  command = plan
+
+  variables {
+    peer_max_record_bytes = 11 * 1024 * 1024
+  }
+
+  expect_failures = [var.peer_max_record_bytes]
+}
