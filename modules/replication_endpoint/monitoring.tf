@@ -64,6 +64,35 @@ locals {
       threshold   = 1
       periods     = 1
     }
+    "changes-refused" = {
+      description = "The replicator ${local.replicator_name} refused changes DynamoDB would never accept (key schema, item size, numbers) and sent where they are and why to ${local.failure_queue_name}; the rest was applied."
+      namespace   = var.metrics_namespace
+      metric_name = "ChangesRefused"
+      dimensions  = local.replicator_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
+    # Configuration errors (access denied, a missing table or stream, credentials the peer rejects, an
+    # unknown error) are retried, never dropped: only a person can end them.
+    "forwarder-configuration-errors" = {
+      description = "The forwarder ${local.forwarder_name} keeps failing for a reason only a person can fix (access denied, missing stream or table, rejected peer credentials): its batches are retried until then. See its log group."
+      namespace   = var.metrics_namespace
+      metric_name = "ConfigurationErrors"
+      dimensions  = local.forwarder_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
+    "replicator-configuration-errors" = {
+      description = "The replicator ${local.replicator_name} keeps failing for a reason only a person can fix (access denied, missing table or queue): its records are retried until then. See its log group."
+      namespace   = var.metrics_namespace
+      metric_name = "ConfigurationErrors"
+      dimensions  = local.replicator_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
   }
 }
 
@@ -113,8 +142,11 @@ locals {
     { title = "Replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
     { title = "Echoes suppressed / local writes stamped", stat = "Sum", metrics = [["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"]] },
     { title = "Bytes sent to the peer", stat = "Sum", metrics = [["BytesSent", "forwarder"]] },
-    { title = "Poison messages", stat = "Sum", metrics = [["PoisonMessages", "replicator"]] },
+    { title = "Sent to the failure queue: poison messages, refused changes", stat = "Sum", metrics = [["PoisonMessages", "replicator"], ["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"]] },
+    { title = "Retried: configuration and transient errors", stat = "Sum", metrics = [["ConfigurationErrors", "forwarder"], ["ConfigurationErrors", "replicator"], ["TransientErrors", "forwarder"], ["TransientErrors", "replicator"]] },
   ]
+  # The AWS/Lambda and AWS/SQS widgets go below the engine's.
+  service_widgets_y = ceil(length(local.engine_widgets) / 2) * 6
 
   dashboard_widgets = concat(
     [for i, w in local.engine_widgets : {
@@ -139,7 +171,7 @@ locals {
       {
         type   = "metric"
         x      = 0
-        y      = 18
+        y      = local.service_widgets_y
         width  = 12
         height = 6
         properties = {
@@ -157,7 +189,7 @@ locals {
       {
         type   = "metric"
         x      = 12
-        y      = 18
+        y      = local.service_widgets_y
         width  = 12
         height = 6
         properties = {

@@ -295,8 +295,20 @@ run "alarms_and_dashboard" {
   }
 
   assert {
-    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages"])
-    error_message = "Six alarms: iterator age and errors of both functions, failure queue depth, poison messages."
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages", "changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"])
+    error_message = "Nine alarms: iterator age, errors and configuration errors of both functions, failure queue depth, poison messages, refused changes."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["changes-refused"].metric_name == "ChangesRefused" &&
+      aws_cloudwatch_metric_alarm.this["changes-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      aws_cloudwatch_metric_alarm.this["forwarder-configuration-errors"].metric_name == "ConfigurationErrors" &&
+      aws_cloudwatch_metric_alarm.this["forwarder-configuration-errors"].dimensions == tomap({ service = "ddbrep-forwarder" }) &&
+      aws_cloudwatch_metric_alarm.this["replicator-configuration-errors"].metric_name == "ConfigurationErrors" &&
+      aws_cloudwatch_metric_alarm.this["replicator-configuration-errors"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      alltrue([for k in ["changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1 && aws_cloudwatch_metric_alarm.this[k].evaluation_periods == 1])
+    )
+    error_message = "Refused changes and configuration errors of either function alarm at the first one."
   }
   assert {
     condition = (
@@ -323,8 +335,17 @@ run "alarms_and_dashboard" {
     error_message = "The SNS topic is encrypted."
   }
   assert {
-    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
+    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "PoisonMessages", "ChangesRefused", "ConfigurationErrors", "TransientErrors"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
     error_message = "The dashboard shows the engine metrics."
+  }
+  assert {
+    condition = alltrue([
+      for a in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : alltrue([
+        for b in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets :
+        a == b || a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y
+      ])
+    ])
+    error_message = "No two dashboard widgets overlap."
   }
 }
 
