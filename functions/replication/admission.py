@@ -30,15 +30,19 @@ from replication.changes import Change
 from replication.errors import ItemValidationError
 from replication.keys import TypedItem, TypedValue
 from replication.limits import (
+    DOCUMENT_ELEMENT_BYTES,
+    DOCUMENT_OVERHEAD_BYTES,
     MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
     NUMBER_SYNTAX,
+    SCALAR_FLAG_BYTES,
+    binary_length,
     canonical_number,
-    item_size,
     number_problem,
-    value_size,
+    parse_number,
+    significant_digits,
 )
 from replication.settings import KeySchema
 
@@ -48,11 +52,12 @@ NAME_SHOWN_CHARACTERS = 64
 def check_change(change: Change, schema: KeySchema) -> None:
     """Raise ItemValidationError if DynamoDB would refuse ``change`` on a table with ``schema``."""
     check_key(change.key, schema)
-    problem = _number_reason(str(change.version.timestamp))
-    if problem is not None:
-        raise ItemValidationError(f"version timestamp: {problem}")
-    if change.item is not None:
-        check_item(change.item)
+    if change.item is None:
+        problem = _number_reason(str(change.version.timestamp))
+        if problem is not None:
+            raise ItemValidationError(f"version timestamp: {problem}")
+    else:
+        check_item(change.item)  # the version timestamp is one of its numbers
 
 
 def check_key(key: TypedItem, schema: KeySchema) -> None:
@@ -83,63 +88,86 @@ def check_key(key: TypedItem, schema: KeySchema) -> None:
             raise ItemValidationError(
                 f"{role} {_name(attribute.name)} is empty (DynamoDB refuses empty keys)"
             )
-        if tag == "N":
-            problem = _number_reason(inner)
-            if problem is not None:
-                raise ItemValidationError(f"{role} {_name(attribute.name)}: {problem}")
-        size = value_size(value)
+        size = _value_size(value, attribute.name)
         if size > limit:
             raise ItemValidationError(
                 f"{role} {_name(attribute.name)} is {size:,} bytes, above DynamoDB's {limit:,}-byte limit"
             )
 
 
-def check_item(item: TypedItem) -> None:
+def check_item(item: TypedItem) -> int:
+    """Check numbers, sets, names and the item's size in one walk (per change: it must be cheap); the size
+    (``limits.item_size``, attribute names included)."""
+    size = 0
     for name, value in item.items():
-        _check_value(value, name)
-    size = item_size(item)
+        size += (
+            len(name) if name.isascii() and len(name) <= MAX_ATTRIBUTE_NAME_BYTES else _utf8_name(name, name)
+        )
+        text = value.get("S")
+        # Most attributes are strings: counted here, without a call per attribute.
+        size += (
+            (len(text) if text.isascii() else _utf8(text)) if type(text) is str else _value_size(value, name)
+        )
     if size > MAX_ITEM_BYTES:
         raise ItemValidationError(
             f"the item is {size:,} bytes with attribute names, above DynamoDB's {MAX_ITEM_BYTES:,}-byte limit"
         )
+    return size
 
 
-def _check_value(value: TypedValue, attribute: str) -> None:
-    """Numbers, sets and names inside one top-level attribute (depth is bounded by decoding)."""
-    if len(attribute.encode("utf-8", "surrogatepass")) > MAX_ATTRIBUTE_NAME_BYTES:
-        raise ItemValidationError(f"an attribute name is longer than {MAX_ATTRIBUTE_NAME_BYTES:,} bytes")
+def _value_size(value: TypedValue, attribute: str) -> int:
+    """``limits.value_size`` of a value inside top-level ``attribute``, checking it on the way."""
     ((tag, inner),) = value.items()
+    if tag == "S":
+        return _utf8(inner)
     if tag == "N":
-        _check_number(inner, attribute)
-    elif tag == "NS":
-        for number in inner:
-            _check_number(number, attribute)
-        _check_distinct([canonical_number(Decimal(number)) for number in inner], attribute)
-    elif tag == "SS":
-        _check_distinct(inner, attribute)
-    elif tag == "BS":
-        _check_distinct([_binary(element) for element in inner], attribute)
-    elif tag == "M":
-        for name, member in inner.items():
-            _check_member(member, name, attribute)
-    elif tag == "L":
-        for member in inner:
-            _check_value(member, attribute)
-
-
-def _check_member(member: TypedValue, name: str, attribute: str) -> None:
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_ATTRIBUTE_NAME_BYTES:
-        raise ItemValidationError(
-            f"attribute {_name(attribute)} holds a map member name "
-            f"longer than {MAX_ATTRIBUTE_NAME_BYTES:,} bytes"
+        return _number_size(inner, attribute)
+    if tag == "B":
+        return binary_length(inner)
+    if tag in ("BOOL", "NULL"):
+        return SCALAR_FLAG_BYTES
+    if tag == "M":
+        return DOCUMENT_OVERHEAD_BYTES + sum(
+            _utf8_name(name, attribute) + _value_size(member, attribute) + DOCUMENT_ELEMENT_BYTES
+            for name, member in inner.items()
         )
-    _check_value(member, attribute)
+    if tag == "L":
+        return DOCUMENT_OVERHEAD_BYTES + sum(
+            _value_size(member, attribute) + DOCUMENT_ELEMENT_BYTES for member in inner
+        )
+    if tag == "SS":
+        _check_distinct(inner, attribute)
+        return sum(_utf8(element) for element in inner)
+    if tag == "NS":
+        size = sum(_number_size(element, attribute) for element in inner)
+        _check_distinct([canonical_number(Decimal(element)) for element in inner], attribute)
+        return size
+    if tag == "BS":
+        _check_distinct([_binary(element) for element in inner], attribute)
+        return sum(binary_length(element) for element in inner)
+    raise ItemValidationError(f"attribute {_name(attribute)}: unknown type tag")
 
 
-def _check_number(text: str, attribute: str) -> None:
-    problem = _number_reason(text)
-    if problem is not None:
-        raise ItemValidationError(f"attribute {_name(attribute)}: {problem}")
+def _number_size(text: str, attribute: str) -> int:
+    """A number's size as ``limits.value_size`` counts it (1 byte per two significant digits, plus 1),
+    checking it is one DynamoDB stores; parsed once (numbers are most of this walk's cost)."""
+    value = parse_number(text)
+    if value is None:
+        raise ItemValidationError(f"attribute {_name(attribute)}: {_number_reason(text)}")
+    return (significant_digits(value) + 1) // 2 + 1
+
+
+def _utf8(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _utf8_name(name: str, attribute: str) -> int:
+    size = _utf8(name)
+    if size > MAX_ATTRIBUTE_NAME_BYTES:
+        raise ItemValidationError(
+            f"attribute {_name(attribute)}: a name is longer than {MAX_ATTRIBUTE_NAME_BYTES:,} bytes"
+        )
+    return size
 
 
 def _check_distinct(elements: list[Any], attribute: str) -> None:
@@ -148,7 +176,7 @@ def _check_distinct(elements: list[Any], attribute: str) -> None:
 
 
 def _number_reason(text: Any) -> str | None:
-    """``limits.number_problem`` without the number itself in the message."""
+    """``limits.number_problem`` without the number itself in the message (None: a valid number)."""
     if not isinstance(text, str) or NUMBER_SYNTAX.fullmatch(text) is None:
         return "not a number DynamoDB reads"
     try:

@@ -107,7 +107,7 @@ HOSTILE_CHANGES = {
     ),
     "timestamp 1E+999999999 on an upsert": (
         lambda: upsert(key(93), ts="1E+999999999", city={"S": "x"}),
-        "version timestamp: magnitude above",
+        "attribute 'last_update_timestamp': magnitude above",
     ),
     "timestamp 1E+999999999 on a delete": (
         lambda: [key(94), "1E+999999999", PEER],  # wire.encode cannot even write it
