@@ -21,12 +21,20 @@ from faker import Faker
 from replication.applying import Replicator
 from replication.forwarding import Forwarder
 from replication.kinesis_sender import OutgoingRecord, SendResult
-from replication.settings import ForwarderSettings, ReplicatorSettings, TableSettings, VersionAttributes
+from replication.settings import (
+    ForwarderSettings,
+    KeyAttribute,
+    KeySchema,
+    ReplicatorSettings,
+    TableSettings,
+    VersionAttributes,
+)
 from replication.table_writer import TableWriter
 from replication_ops.local.loadgen import profile, typed
 
 REGION, PEER = "cn-north-1", "us-east-1"
 NAMES = VersionAttributes()
+KEY_SCHEMA = KeySchema(KeyAttribute("pk", "S"), KeyAttribute("sk", "S"))
 TABLE = TableSettings("profiles", "profiles-tombstones", REGION, NAMES, 86400)
 PEER_TABLE = TableSettings("profiles", "profiles-tombstones", PEER, NAMES, 86400)
 TARGETS = {
@@ -155,7 +163,7 @@ def run(changes: int, batch: int, speedup_changes: int) -> dict[str, Any]:
     # The baseline sent str() of each change's new image, one Kinesis record per change.
     baseline_bytes = sum(len(str(r["dynamodb"]["NewImage"]).encode("utf-8")) for r in records)
 
-    replicator_settings = ReplicatorSettings(PEER_TABLE, "profiles", "queue", 16)
+    replicator_settings = ReplicatorSettings(PEER_TABLE, "profiles", "queue", 16, KEY_SCHEMA)
     replicator = Replicator(replicator_settings, TableWriter(StubDynamoDB(), PEER_TABLE), sqs=None)
     events = kinesis_events(sender.records)
     cpu = time.process_time()
@@ -170,7 +178,7 @@ def run(changes: int, batch: int, speedup_changes: int) -> dict[str, Any]:
     )  # type: ignore[arg-type]
     walls = {}
     for concurrency in (1, 16):
-        settings = ReplicatorSettings(PEER_TABLE, "profiles", "queue", concurrency)
+        settings = ReplicatorSettings(PEER_TABLE, "profiles", "queue", concurrency, KEY_SCHEMA)
         slow = Replicator(settings, TableWriter(StubDynamoDB(latency_seconds=0.005), PEER_TABLE), sqs=None)
         began = time.perf_counter()
         slow.process(kinesis_events(subset.records))

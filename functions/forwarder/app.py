@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from replication.backoff import Backoff
 from replication.classify import Action, StampReason
 from replication.forwarding import Forwarder
-from replication.kinesis_sender import KinesisSender
+from replication.kinesis_sender import DEADLINE_MARGIN_SECONDS, KinesisSender
 from replication.peer_session import PeerSession
 from replication.settings import ForwarderSettings
 from replication.table_writer import TableWriter
@@ -25,15 +25,12 @@ STAMP_REASON_METRICS = {
     "ReservedAttributesStamped": StampReason.RESERVED,
 }
 
-# Lambda's deadline less this margin bounds the retries of one invocation.
-SAFETY_MARGIN_SECONDS = 5.0
-
 # Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
 REGION = os.environ.get("AWS_REGION") or None
 settings = ForwarderSettings.from_env()
 table_writer = TableWriter(boto3.client("dynamodb", region_name=REGION), settings.table)
 peer_session = PeerSession(settings, boto3.client("secretsmanager", region_name=REGION))
-sqs = boto3.client("sqs", region_name=REGION)
+failure_queue = boto3.client("sqs", region_name=REGION) if settings.failure_queue_url else None
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -46,22 +43,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sender = KinesisSender(
         peer_session, settings.peer_stream_name, backoff_factory=lambda: Backoff(deadline=deadline)
     )
-    report = Forwarder(settings, table_writer, sender, sqs=sqs).process(records)
+    report = Forwarder(settings, table_writer, sender, sqs=failure_queue).process(records)
 
     metrics.add_metric("ChangesForwarded", MetricUnit.Count, report.changes_sent)
     metrics.add_metric("EchoesSuppressed", MetricUnit.Count, report.counts[Action.ECHO])
     metrics.add_metric("ChangesStamped", MetricUnit.Count, report.stamped)
-    metrics.add_metric(
-        "InvalidVersionsStamped", MetricUnit.Count, report.stamped_by_reason[StampReason.MALFORMED]
-    )
-    metrics.add_metric("VersionsAheadStamped", MetricUnit.Count, report.stamped_by_reason[StampReason.AHEAD])
-    metrics.add_metric(
-        "ReservedAttributesStamped", MetricUnit.Count, report.stamped_by_reason[StampReason.RESERVED]
-    )
+    for name, reason in STAMP_REASON_METRICS.items():
+        metrics.add_metric(name, MetricUnit.Count, report.stamped_by_reason[reason])
     metrics.add_metric("ItemsTooLargeToVersion", MetricUnit.Count, report.too_large)
     metrics.add_metric("TtlDeletesSkipped", MetricUnit.Count, report.counts[Action.TTL])
     metrics.add_metric("RecordsSent", MetricUnit.Count, report.records_sent)
     metrics.add_metric("BytesSent", MetricUnit.Bytes, report.bytes_sent)
+    metrics.add_metric("ChangesRefused", MetricUnit.Count, report.refused)
+    metrics.add_metric("ConfigurationErrors", MetricUnit.Count, report.configuration_errors)
+    metrics.add_metric("TransientErrors", MetricUnit.Count, report.transient_errors)
     logger.info(
         "batch forwarded",
         extra={
@@ -69,6 +64,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "changes_sent": report.changes_sent,
             "kinesis_records": report.records_sent,
             "bytes_sent": report.bytes_sent,
+            "refused": report.refused,
+            "configuration_errors": report.configuration_errors,
+            "transient_errors": report.transient_errors,
             "first_failure": report.first_failure,
         },
     )
@@ -80,4 +78,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _deadline(context: LambdaContext) -> float:
     remaining = context.get_remaining_time_in_millis() / 1000.0
-    return time.monotonic() + max(1.0, remaining - SAFETY_MARGIN_SECONDS)
+    # Lambda's deadline less the margin bounds the retries of one invocation.
+    return time.monotonic() + max(1.0, remaining - DEADLINE_MARGIN_SECONDS)

@@ -1,24 +1,57 @@
-"""What the engine accepts from outside itself, beyond the wire format's validation.
+"""What the replicator accepts from the peer, checked before it writes (after the wire format's own
+validation, ``replication.wire`` and ``replication.typed_values``, which refuse malformed values and
+numbers DynamoDB does not store: at most 38 significant digits, magnitude zero or 1E-130 to
+9.99...E+125, ``limits.number_problem``).
 
-- Attribute names starting with ``RESERVED_PREFIX`` belong to the engine (its delete mark,
-  ``_ddbrep_deleting``): an application write that carries one is stamped, which removes it, and
-  never exported; a change from the peer that carries one is refused.
-- A version more than ``MAX_CLOCK_SKEW_SECONDS`` ahead of this side's clock is refused: it would win
-  against every real write until its time came (a timestamp in milliseconds, a clock years fast).
+A change DynamoDB refuses would come back as a ValidationException after a round trip: checking
+first is cheaper, names the reason precisely, and lets the replicator send just that change to the
+failure queue (docs/failure-handling.md). Checked here, with DynamoDB's documented limits from
+``replication.limits``:
 
-See docs/conflict-rules.md ("Versions", "Reserved names").
+- the key matches the table's key schema: the same attribute names, of the types the table
+  defines (S, N or B), not empty, a partition key value of at most 2,048 bytes and a sort key value
+  of at most 1,024 bytes ("Supported data types and naming rules", "Constraints");
+- the items of a set are distinct ("Each value within a set must be unique");
+- attribute names are at most 64 KB;
+- the item, attribute names included, is at most 409,600 bytes ("DynamoDB item sizes and formats").
+
+And the engine's own rules (docs/conflict-rules.md, "Versions", "Reserved names"):
+
+- a version more than ``MAX_CLOCK_SKEW_SECONDS`` ahead of this side's clock is refused: it would win
+  against every real write until its time came (a timestamp in milliseconds, a clock years fast);
+- attribute names starting with ``RESERVED_PREFIX`` belong to the engine (its delete mark,
+  ``_ddbrep_deleting``): a change from the peer that carries one is refused (an application write
+  that carries one is stamped by the forwarder, which removes it, and never exported).
+
+Messages name attributes and limits, never values.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from decimal import Decimal
+from typing import Any
 
 from replication.changes import Change
-from replication.errors import ReservedAttributeInChange, VersionAheadOfClock
-from replication.keys import TypedItem
+from replication.errors import ItemValidationError, ReservedAttributeInChange, VersionAheadOfClock
+from replication.keys import TypedItem, TypedValue
+from replication.limits import (
+    DOCUMENT_ELEMENT_BYTES,
+    DOCUMENT_OVERHEAD_BYTES,
+    MAX_ATTRIBUTE_NAME_BYTES,
+    MAX_ITEM_BYTES,
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    SCALAR_FLAG_BYTES,
+    binary_length,
+    canonical_number,
+)
+from replication.settings import KeySchema
 from replication.versions import format_timestamp
 
 RESERVED_PREFIX = "_ddbrep_"
+NAME_SHOWN_CHARACTERS = 64
 
 
 def reserved_attributes(item: TypedItem) -> tuple[str, ...]:
@@ -26,11 +59,16 @@ def reserved_attributes(item: TypedItem) -> tuple[str, ...]:
     return tuple(sorted(name for name in item if name.startswith(RESERVED_PREFIX)))
 
 
-def admit(change: Change, latest: Decimal) -> None:
-    """Raise a ``ChangeRefused`` if this side must never apply ``change``.
+def check_change(change: Change, schema: KeySchema, latest: Decimal) -> None:
+    """Raise a ``PermanentChangeError`` if this side must never apply ``change`` to a table with ``schema``.
 
     ``latest``: the latest timestamp this side's clock allows (``versions.latest_allowed``).
+    Raises ``ItemValidationError`` (DynamoDB would refuse it), ``VersionAheadOfClock`` or
+    ``ReservedAttributeInChange``.
     """
+    check_key(change.key, schema)
+    if change.item is not None:
+        check_item(change.item)
     if change.version.timestamp > latest:
         raise VersionAheadOfClock(
             f"version {format_timestamp(change.version.timestamp)} is more than the allowed clock skew "
@@ -41,3 +79,130 @@ def admit(change: Change, latest: Decimal) -> None:
         raise ReservedAttributeInChange(
             f"the item carries attribute names reserved for the replication engine: {', '.join(reserved)}"
         )
+
+
+def check_key(key: TypedItem, schema: KeySchema) -> None:
+    expected = {attribute.name for attribute in schema.attributes}
+    foreign = sorted(set(key) - expected)
+    if foreign:
+        raise ItemValidationError(
+            f"key attribute {_name(foreign[0])} is not in the table's key schema {schema.describe()}"
+        )
+    for attribute, limit, role in (
+        (schema.hash_key, MAX_PARTITION_KEY_BYTES, "partition key"),
+        (schema.range_key, MAX_SORT_KEY_BYTES, "sort key"),
+    ):
+        if attribute is None:
+            continue
+        value = key.get(attribute.name)
+        if value is None:
+            raise ItemValidationError(
+                f"the key lacks the {role} {_name(attribute.name)} ({schema.describe()})"
+            )
+        ((tag, inner),) = value.items()
+        if tag != attribute.type:
+            raise ItemValidationError(
+                f"{role} {_name(attribute.name)} is of type {tag}, "
+                f"the table's key schema has {attribute.type}"
+            )
+        if tag in ("S", "B") and not inner:
+            raise ItemValidationError(
+                f"{role} {_name(attribute.name)} is empty (DynamoDB refuses empty keys)"
+            )
+        size = _value_size(value, attribute.name)
+        if size > limit:
+            raise ItemValidationError(
+                f"{role} {_name(attribute.name)} is {size:,} bytes, above DynamoDB's {limit:,}-byte limit"
+            )
+
+
+def check_item(item: TypedItem) -> int:
+    """Check sets, names and the item's size in one walk (per change: it must be cheap); the size
+    (``limits.item_size``, attribute names included)."""
+    size = 0
+    for name, value in item.items():
+        size += (
+            len(name) if name.isascii() and len(name) <= MAX_ATTRIBUTE_NAME_BYTES else _utf8_name(name, name)
+        )
+        text = value.get("S")
+        # Most attributes are strings: counted here, without a call per attribute.
+        size += (
+            (len(text) if text.isascii() else _utf8(text)) if type(text) is str else _value_size(value, name)
+        )
+    if size > MAX_ITEM_BYTES:
+        raise ItemValidationError(
+            f"the item is {size:,} bytes with attribute names, above DynamoDB's {MAX_ITEM_BYTES:,}-byte limit"
+        )
+    return size
+
+
+def _value_size(value: TypedValue, attribute: str) -> int:
+    """``limits.value_size`` of a value inside top-level ``attribute``, checking it on the way."""
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return _utf8(inner)
+    if tag == "N":
+        return _number_size(inner)
+    if tag == "B":
+        return binary_length(inner)
+    if tag in ("BOOL", "NULL"):
+        return SCALAR_FLAG_BYTES
+    if tag == "M":
+        return DOCUMENT_OVERHEAD_BYTES + sum(
+            _utf8_name(name, attribute) + _value_size(member, attribute) + DOCUMENT_ELEMENT_BYTES
+            for name, member in inner.items()
+        )
+    if tag == "L":
+        return DOCUMENT_OVERHEAD_BYTES + sum(
+            _value_size(member, attribute) + DOCUMENT_ELEMENT_BYTES for member in inner
+        )
+    if tag == "SS":
+        _check_distinct(inner, attribute)
+        return sum(_utf8(element) for element in inner)
+    if tag == "NS":
+        size = sum(_number_size(element) for element in inner)
+        _check_distinct([canonical_number(Decimal(element)) for element in inner], attribute)
+        return size
+    if tag == "BS":
+        _check_distinct([_binary(element) for element in inner], attribute)
+        return sum(binary_length(element) for element in inner)
+    raise ItemValidationError(f"attribute {_name(attribute)}: unknown type tag")
+
+
+def _number_size(text: str) -> int:
+    """A number's size as ``limits.value_size`` counts it (1 byte per two significant digits, plus 1),
+    counted on its text: decoding checked it is a number DynamoDB stores (``limits.number_problem``),
+    so it is not parsed again here (numbers are most of this walk's cost)."""
+    mantissa = text.lstrip("+-").partition("e")[0].partition("E")[0]
+    digits = len(mantissa.replace(".", "").strip("0")) or 1
+    return (digits + 1) // 2 + 1
+
+
+def _utf8(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _utf8_name(name: str, attribute: str) -> int:
+    size = _utf8(name)
+    if size > MAX_ATTRIBUTE_NAME_BYTES:
+        raise ItemValidationError(
+            f"attribute {_name(attribute)}: a name is longer than {MAX_ATTRIBUTE_NAME_BYTES:,} bytes"
+        )
+    return size
+
+
+def _check_distinct(elements: list[Any], attribute: str) -> None:
+    if len(set(elements)) != len(elements):
+        raise ItemValidationError(f"attribute {_name(attribute)}: a set holds the same value twice")
+
+
+def _binary(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ItemValidationError("a binary value is not base64") from None
+
+
+def _name(name: str) -> str:
+    shown = name if len(name) <= NAME_SHOWN_CHARACTERS else name[:NAME_SHOWN_CHARACTERS] + "..."
+    return repr(shown)

@@ -1,5 +1,19 @@
-"""The replicator's batch: decode and validate each inbox record, route poison messages to the
-failure queue, coalesce the changes per key and apply the winners with bounded concurrency."""
+"""The replicator's batch: decode and check each inbox record, coalesce the changes per key, apply the
+winners with bounded concurrency, and sort every failure into transient, permanent or configuration
+(``replication.failures``; the table is in docs/failure-handling.md).
+
+- A record that cannot be read at all (a *poison message*) and a change that can never be applied
+  (a *refused change*: DynamoDB would refuse it, it is malformed, its version is beyond the allowed
+  clock skew or it carries a reserved attribute name; ``replication.admission``) go to the failure queue with
+  where they are and why, never their contents; the rest of the record and of the batch is applied
+  and the shard moves on.
+- Transient and configuration failures are reported in the partial batch response: Lambda retries
+  from the first record that holds such a change. Nothing is dropped that a retry could apply.
+
+Memory: a record is inflated at most to ``decode_budget_bytes`` (by the function's memory), and the
+batch is decoded and applied in runs of records whose bodies together stay within that budget, so
+what a batch holds decoded at once is bounded whatever its records inflate to.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +21,82 @@ import base64
 import binascii
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from replication.admission import admit
+from replication.admission import check_change
 from replication.changes import Change
-from replication.coalesce import Coalesced, coalesce
-from replication.errors import ChangeRefused, WireFormatError
+from replication.coalesce import coalesce
+from replication.errors import BodyTooLargeError, PermanentChangeError, WireFormatError
+from replication.failures import FailureKind, classify_failure
 from replication.keys import key_digest
 from replication.parallel import run_all
 from replication.settings import ReplicatorSettings
 from replication.table_writer import Outcome, TableWriter
 from replication.telemetry import logger
 from replication.versions import latest_allowed
-from replication.wire import KIND_PROBE, Envelope, decode
+from replication.wire import FORWARDER_BODY_BYTES, KIND_PROBE, MAX_BODY_BYTES, Envelope, decode_body, inflate
 
 POISON_MESSAGE_KIND = "poison"
-# SQS takes 256 KiB per message; the record itself is attached when it fits.
-MAX_ATTACHED_DATA_BYTES = 180 * 1024
+# SQS takes 256 KiB per message (SendMessage); a failure message stays well below.
+MAX_FAILURE_MESSAGE_BYTES = 200 * 1024
+MAX_REASON_CHARACTERS = 200
+# Decoding builds Python objects from the inflated JSON: at worst about 42 bytes of objects per byte
+# of body (lists nested in lists: an 80-byte list per 2 bytes of text, CPython 3.11), all the changes
+# made from them included. tests/engine/test_decoding_bounds.py holds the worst shapes to this figure.
+DECODE_EXPANSION = 48
+# The share of the function's memory that decoded records may use; the rest is the runtime with boto3
+# (about 100 MB), the event itself (at most 6 MB) and the writes in flight.
+DECODE_MEMORY_SHARE = 0.6
+
+
+def decode_budget_bytes(function_memory_mb: int) -> int:
+    """Inflated body bytes one run of records may hold, for a function with this much memory (MB).
+
+    512 MB (the module's minimum) gives 6.4 MiB: more than any forwarder's body
+    (``FORWARDER_BODY_BYTES``), so no record a forwarder made is refused for its size. With less
+    memory, a record beyond the budget is retried as a configuration error rather than refused.
+    """
+    by_memory = int(function_memory_mb * 1024 * 1024 * DECODE_MEMORY_SHARE / DECODE_EXPANSION)
+    return min(MAX_BODY_BYTES, by_memory)
 
 
 @dataclass
 class ApplyReport:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
-    poison: int = 0
-    refused: Counter[str] = field(default_factory=Counter)  # changes refused, by error class name
+    poison: int = 0  # records refused whole, sent to the failure queue
+    # Changes refused (permanent), sent to the failure queue, by cause: the error's class name
+    # (``VersionAheadOfClock``, ``ReservedAttributeInChange``, ``ItemValidationError``,
+    # ``WireFormatError``) or DynamoDB's error code (``ValidationException``).
+    refused: Counter[str] = field(default_factory=Counter)
+    configuration_errors: int = 0  # changes (or records) retried until a person acts
+    transient_errors: int = 0  # changes retried because of throttling, 5xx, timeouts
     probes: int = 0
     changes_received: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     failed: set[int] = field(default_factory=set)  # indices of records to retry
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One change that can never be applied: its position in its record, why, and its key's digest."""
+
+    position: int
+    reason: str
+    cause: str  # as counted in ``ApplyReport.refused``
+    key_digest: str | None = None
+
+
+@dataclass
+class _Run:
+    """Decoded changes of consecutive records, applied together."""
+
+    changes: list[tuple[int, Change]] = field(default_factory=list)  # (record index, change)
+    # id(change) -> (record index, position in the record's changes)
+    located: dict[int, tuple[int, int]] = field(default_factory=dict)
+    body_bytes: int = 0
 
 
 class Replicator:
@@ -53,125 +112,242 @@ class Replicator:
         self._writer = writer
         self._sqs = sqs
         self._clock = clock
+        self._budget = decode_budget_bytes(settings.function_memory_mb)
 
     def process(self, records: Sequence[dict[str, Any]]) -> ApplyReport:
         report = ApplyReport()
-        changes: list[tuple[int, Change]] = []
+        refusals: dict[int, list[Refusal]] = defaultdict(list)
+        run = _Run()
         for index, record in enumerate(records):
             try:
-                envelope = self._decode(record)
+                body = inflate(_record_data(record), max_body_bytes=self._budget)
+            except BodyTooLargeError as error:
+                if self._budget >= FORWARDER_BODY_BYTES:
+                    self._route_poison(index, record, str(error), report)
+                    continue
+                # A forwarder may have made it: this function is given too little memory to decode it.
+                logger.error(
+                    "record too large for this function's memory; it will be retried "
+                    "(configuration: needs a person; give the replicator at least 512 MB)",
+                    extra={"reason": str(error), "sequence_number": _location(record)["sequenceNumber"]},
+                )
+                report.configuration_errors += 1
+                report.failed.add(index)
+                continue
             except WireFormatError as error:
                 self._route_poison(index, record, str(error), report)
                 continue
+            if run.changes and run.body_bytes + len(body) > self._budget:
+                self._apply(run, refusals, report)
+                run = _Run()
+            run.body_bytes += len(body)
+            try:
+                envelope = self._check_envelope(decode_body(body))
+            except WireFormatError as error:
+                self._route_poison(index, record, str(error), report)
+                continue
+            del body
             if envelope.kind == KIND_PROBE:
                 self._receive_probe(index, envelope, report)
                 continue
-            changes.extend((index, change) for change in envelope.changes)
-        report.changes_received = len(changes)
-        winners = list(coalesce(changes).values())
-        results = run_all([slot.change for slot in winners], self._apply, self._settings.apply_concurrency)
-        applied_at = self._clock()
-        for slot, result in zip(winners, results, strict=True):
-            if isinstance(result, ChangeRefused):
-                self._route_refused(slot, result, records, report)
-                continue
-            if isinstance(result, BaseException):
-                logger.warning(
-                    "change not applied; its records will be retried",
-                    extra={"error": result.__class__.__name__, "detail": str(result)[:200]},
-                )
-                report.failed.update(slot.sources)
-                continue
-            report.outcomes[result] += 1
-            if result is Outcome.APPLIED and not slot.change.is_delete:
-                report.latencies_ms.append(
-                    max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
-                )
+            self._admit(index, envelope, run, refusals[index], report)
+        self._apply(run, refusals, report)
+        for index, refused in sorted(refusals.items()):
+            if refused:
+                self._route_refusals(index, records[index], refused, report)
         return report
 
-    def _apply(self, change: Change) -> Outcome:
-        """Apply one change, unless this side must never apply it (raises ``ChangeRefused``)."""
-        table = self._settings.table
-        admit(change, latest_allowed(self._clock(), table.max_clock_skew_seconds))
-        return self._writer.apply(change)
+    # -- decoding and admission ---------------------------------------------------------------
 
-    def _route_refused(
-        self, slot: Coalesced, error: ChangeRefused, records: Sequence[dict[str, Any]], report: ApplyReport
-    ) -> None:
-        """A refused change goes to the failure queue with its reason, its key digest and where its
-        records are (never its contents); the records are acknowledged."""
-        sequence_numbers = [records[i].get("kinesis", {}).get("sequenceNumber") for i in sorted(slot.sources)]
-        body = {
-            "kind": POISON_MESSAGE_KIND,
-            "reason": f"{error.__class__.__name__}: {error}",
-            "key_digest": key_digest(slot.change.key),
-            "change": "delete" if slot.change.is_delete else "upsert",
-            "eventSourceARN": records[min(slot.sources)].get("eventSourceARN"),
-            "sequenceNumber": sequence_numbers[0],  # where `ddb-replication redrive` lists it
-            "sequenceNumbers": sequence_numbers,
-        }
-        logger.error("change refused and routed to the failure queue", extra=body)
-        try:
-            self._sqs.send_message(QueueUrl=self._settings.failure_queue_url, MessageBody=json.dumps(body))
-        except Exception:
-            logger.exception("could not route the refused change; its records will be retried")
-            report.failed.update(slot.sources)
-            return
-        report.refused[error.__class__.__name__] += 1
-
-    def _decode(self, record: dict[str, Any]) -> Envelope:
-        try:
-            data = base64.b64decode(record["kinesis"]["data"], validate=True)
-        except (KeyError, TypeError, binascii.Error, ValueError):
-            raise WireFormatError("record data is not base64") from None
-        envelope = decode(data)
+    def _check_envelope(self, envelope: Envelope) -> Envelope:
         table = self._settings.table
         if envelope.table != self._settings.peer_table_name:
             raise WireFormatError(
-                f"message for table {envelope.table!r}, expected {self._settings.peer_table_name!r}"
+                f"message for table {envelope.table[:100]!r}, expected {self._settings.peer_table_name!r}"
             )
         if envelope.origin == table.local_region:
             raise WireFormatError(f"message claims to come from this side ({envelope.origin})")
         if envelope.version_attributes != table.version_attributes:
             raise WireFormatError(
                 "the peer uses other version attribute names "
-                f"({envelope.version_attributes.timestamp}, {envelope.version_attributes.origin})"
+                f"({envelope.version_attributes.timestamp[:100]}, {envelope.version_attributes.origin[:100]})"
             )
         return envelope
 
+    def _admit(
+        self, index: int, envelope: Envelope, run: _Run, refused: list[Refusal], report: ApplyReport
+    ) -> None:
+        """Changes DynamoDB would accept join the run; the others are refused before coalescing, so a
+        refused change never hides an older, valid change of its key."""
+        report.changes_received += len(envelope.changes) + len(envelope.refused)
+        refused.extend(
+            Refusal(position, reason, WireFormatError.__name__) for position, reason in envelope.refused
+        )
+        taken = {position for position, _ in envelope.refused}
+        positions = (p for p in range(len(envelope.changes) + len(taken)) if p not in taken)
+        latest = latest_allowed(self._clock(), self._settings.table.max_clock_skew_seconds)
+        for position, change in zip(positions, envelope.changes, strict=True):
+            try:
+                check_change(change, self._settings.key_schema, latest)
+            except PermanentChangeError as error:
+                refused.append(
+                    Refusal(position, _reason(error), error.__class__.__name__, key_digest(change.key))
+                )
+                continue
+            run.changes.append((index, change))
+            run.located[id(change)] = (index, position)
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def _apply(self, run: _Run, refusals: dict[int, list[Refusal]], report: ApplyReport) -> None:
+        if not run.changes:
+            return
+        winners = list(coalesce(run.changes).values())
+        results = run_all(
+            [slot.change for slot in winners], self._writer.apply, self._settings.apply_concurrency
+        )
+        applied_at = self._clock()
+        for slot, result in zip(winners, results, strict=True):
+            if not isinstance(result, BaseException):
+                report.outcomes[result] += 1
+                if result is Outcome.APPLIED and not slot.change.is_delete:
+                    report.latencies_ms.append(
+                        max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
+                    )
+                continue
+            kind = classify_failure(result)
+            if kind is FailureKind.PERMANENT:
+                # The newest change of its key in this run; older ones of the key were superseded by it.
+                source, position = run.located[id(slot.change)]
+                refusals[source].append(
+                    Refusal(position, _reason(result), _cause(result), key_digest(slot.change.key))
+                )
+                continue
+            _log_retried(kind, result, "change not applied; its records will be retried")
+            if kind is FailureKind.CONFIGURATION:
+                report.configuration_errors += 1
+            else:
+                report.transient_errors += 1
+            report.failed.update(slot.sources)
+
+    # -- the failure queue ---------------------------------------------------------------------
+
     def _route_poison(self, index: int, record: dict[str, Any], reason: str, report: ApplyReport) -> None:
-        kinesis = record.get("kinesis", {})
-        # Never log or forward decoded contents: only where the record is and why it was refused.
+        # Never log or send decoded contents: only where the record is and why it was refused.
         logger.error(
             "poison message routed to the failure queue",
-            extra={"reason": reason, "sequence_number": kinesis.get("sequenceNumber")},
+            extra={"reason": _truncate(reason), "sequence_number": _location(record)["sequenceNumber"]},
         )
-        data = kinesis.get("data", "")
-        body = {
-            "kind": POISON_MESSAGE_KIND,
-            "reason": reason,
-            "eventSourceARN": record.get("eventSourceARN"),
-            "eventID": record.get("eventID"),
-            "sequenceNumber": kinesis.get("sequenceNumber"),
-            "partitionKey": kinesis.get("partitionKey"),
-            "approximateArrivalTimestamp": kinesis.get("approximateArrivalTimestamp"),
-            "data": data if isinstance(data, str) and len(data) <= MAX_ATTACHED_DATA_BYTES else None,
+        if self._send({**_location(record), "reason": _truncate(reason)}, index, report):
+            report.poison += 1
+
+    def _route_refusals(
+        self, index: int, record: dict[str, Any], refused: list[Refusal], report: ApplyReport
+    ) -> None:
+        refused.sort(key=lambda refusal: refusal.position)
+        summary = (
+            f"{len(refused)} change(s) refused; first, change {refused[0].position}: {refused[0].reason}"
+        )
+        body: dict[str, Any] = {
+            **_location(record),
+            "reason": _truncate(summary),
+            "refusedCount": len(refused),
         }
+        listed: list[dict[str, Any]] = []
+        size = len(json.dumps(body)) + 32
+        for refusal in refused:
+            entry = {"change": refusal.position, "reason": _truncate(refusal.reason)}
+            if refusal.key_digest:
+                entry["keyDigest"] = refusal.key_digest
+            size += len(json.dumps(entry)) + 1
+            if size > MAX_FAILURE_MESSAGE_BYTES:
+                break  # the record itself stays in the inbox for its retention period
+            listed.append(entry)
+        body["refused"] = listed
+        logger.error(
+            "changes refused and routed to the failure queue",
+            extra={
+                "refused": len(refused),
+                "first_reason": _truncate(refused[0].reason),
+                "sequence_number": body["sequenceNumber"],
+            },
+        )
+        if self._send(body, index, report):
+            report.refused.update(refusal.cause for refusal in refused)
+
+    def _send(self, body: dict[str, Any], index: int, report: ApplyReport) -> bool:
         try:
-            self._sqs.send_message(QueueUrl=self._settings.failure_queue_url, MessageBody=json.dumps(body))
-        except Exception:
-            logger.exception("could not route the poison message; the record will be retried")
+            self._sqs.send_message(
+                QueueUrl=self._settings.failure_queue_url,
+                MessageBody=json.dumps({"kind": POISON_MESSAGE_KIND, **body}),
+            )
+        except Exception as error:
+            kind = classify_failure(error)
+            _log_retried(kind, error, "could not reach the failure queue; the record will be retried")
+            if kind is FailureKind.CONFIGURATION:
+                report.configuration_errors += 1
+            else:
+                report.transient_errors += 1
             report.failed.add(index)
-            return
-        report.poison += 1
+            return False
+        return True
 
     def _receive_probe(self, index: int, envelope: Envelope, report: ApplyReport) -> None:
         assert envelope.probe_id is not None
         try:
             self._writer.record_probe(envelope.probe_id, envelope.origin)
-        except Exception:
-            logger.exception("could not record the probe")
+        except Exception as error:
+            kind = classify_failure(error)
+            _log_retried(kind, error, "could not record the probe; its record will be retried")
+            if kind is FailureKind.CONFIGURATION:
+                report.configuration_errors += 1
+            else:
+                report.transient_errors += 1
             report.failed.add(index)
             return
         logger.info("credentials probe received", extra={"probe_id": envelope.probe_id})
         report.probes += 1
+
+
+def _record_data(record: dict[str, Any]) -> bytes:
+    try:
+        return base64.b64decode(record["kinesis"]["data"], validate=True)
+    except (KeyError, TypeError, binascii.Error, ValueError):
+        raise WireFormatError("record data is not base64") from None
+
+
+def _location(record: dict[str, Any]) -> dict[str, Any]:
+    """Where a record is: enough to read it again from the inbox while the stream retains it."""
+    kinesis = record.get("kinesis") if isinstance(record.get("kinesis"), dict) else {}
+    return {
+        "eventSourceARN": record.get("eventSourceARN"),
+        "eventID": record.get("eventID"),
+        "sequenceNumber": kinesis.get("sequenceNumber"),
+        "partitionKey": kinesis.get("partitionKey"),
+        "approximateArrivalTimestamp": kinesis.get("approximateArrivalTimestamp"),
+    }
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, PermanentChangeError):
+        return f"{error.__class__.__name__}: {error}"
+    return f"DynamoDB refused the write: {_cause(error)}"
+
+
+def _cause(error: BaseException) -> str:
+    if isinstance(error, PermanentChangeError):
+        return error.__class__.__name__
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", error.__class__.__name__))
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MAX_REASON_CHARACTERS else text[: MAX_REASON_CHARACTERS - 3] + "..."
+
+
+def _log_retried(kind: FailureKind, error: BaseException, message: str) -> None:
+    extra = {"failure": kind.value, "error": error.__class__.__name__, "detail": _truncate(str(error))}
+    if kind is FailureKind.CONFIGURATION:
+        # Loud: retrying cannot help until a person fixes the deployment (ConfigurationErrors alarm).
+        logger.error(f"{message} (configuration: needs a person)", extra=extra)
+    else:
+        logger.warning(message, extra=extra)

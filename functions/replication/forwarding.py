@@ -1,5 +1,12 @@
 """The forwarder's batch: classify each stream record, make the local writes the rules need, pack the
-changes into as few Kinesis records as fit, send them, and name the first record not safely done."""
+changes into as few Kinesis records as fit, send them, and name the first record not safely done.
+
+Failures are sorted as in ``replication.failures`` (docs/failure-handling.md): transient and
+configuration failures stop the batch at the first record they touch (Lambda retries from there;
+configuration ones are also counted and alarmed); a local write DynamoDB refuses for good, and an item
+that cannot carry a version (a version stamp or a delete mark would take it over 400 KB), send that
+stream record's location and reason to the failure queue, and the batch goes on.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +27,8 @@ from replication.classify import (
     needs_receipt,
     needs_tombstone,
 )
-from replication.errors import PeerCredentialsError, WireFormatError
+from replication.errors import ConfigurationError, PeerCredentialsError
+from replication.failures import FailureKind, classify_failure
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
 from replication.parallel import run_all
@@ -28,11 +36,12 @@ from replication.settings import ForwarderSettings
 from replication.table_writer import TOMBSTONE_SOURCE_LOCAL, StampResult, TableWriter
 from replication.telemetry import logger
 from replication.versions import clock_now, format_timestamp
-from replication.wire import pack_changes
+from replication.wire import pack_changes, partition_key
 
 LOCAL_WRITE_CONCURRENCY = 8
-# The failure queue's message kind for what the engine can never replicate (see applying.py).
-UNREPLICABLE_KIND = "poison"
+MAX_REASON_CHARACTERS = 200
+# The failure queue's message kind for what the engine can never replicate (as applying.py's).
+POISON_MESSAGE_KIND = "poison"
 TOO_LARGE_REASON = (
     "the item cannot carry a version: with the version attributes it would exceed DynamoDB's 400 KB "
     "(409,600 bytes) item limit, so it is not replicated; shrink the item (docs/conflict-rules.md, Item size)"
@@ -48,11 +57,22 @@ class ForwardReport:
     changes_sent: int = 0
     records_sent: int = 0
     bytes_sent: int = 0
+    # Stream records sent to the failure queue: a local write DynamoDB refuses for good, or an item
+    # that cannot carry a version (those also count in ``too_large``).
+    refused: int = 0
+    configuration_errors: int = 0
+    transient_errors: int = 0
     first_failure: int | None = None  # index of the first stream record not safely handled
 
     def fail_at(self, index: int) -> None:
         if self.first_failure is None or index < self.first_failure:
             self.first_failure = index
+
+    def count(self, kind: FailureKind) -> None:
+        if kind is FailureKind.CONFIGURATION:
+            self.configuration_errors += 1
+        else:
+            self.transient_errors += 1
 
 
 class Forwarder:
@@ -65,7 +85,9 @@ class Forwarder:
         sqs: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``sqs``: client for ``settings.failure_queue_url`` (items that cannot carry a version)."""
+        """``sqs``: client for ``settings.failure_queue_url`` (stream records the engine can never
+        replicate). Without it, an item that cannot carry a version is only logged and counted, and a
+        local write DynamoDB refuses for good is retried instead."""
         self._settings = settings
         self._writer = writer
         self._sender = sender
@@ -91,8 +113,8 @@ class Forwarder:
             )
             receipt_keys = [r["dynamodb"]["Keys"] for r in records if needs_receipt(r)]
             receipts = self._writer.removal_receipts(receipt_keys) if receipt_keys else {}
-        except Exception:
-            logger.exception("could not read tombstones; the whole batch will be retried")
+        except Exception as error:
+            report.count(_log_failure(error, "could not read tombstones; the whole batch will be retried"))
             report.fail_at(0)
             return report
         decisions = classify_batch(records, tombstones, context, receipts)
@@ -125,9 +147,11 @@ class Forwarder:
             if decision.action in (Action.STAMP, Action.DELETE, Action.DELETE_WINS, Action.TOO_LARGE):
                 by_key[canonical_key(decision.key)].append(index)
 
-        def write_key(indices: list[int]) -> tuple[int | None, Counter[StampReason], int]:
+        def write_key(
+            indices: list[int],
+        ) -> tuple[int | None, Counter[StampReason], FailureKind | None, list[tuple[int, str]]]:
             stamped: Counter[StampReason] = Counter()
-            too_large = 0
+            refused: list[tuple[int, str]] = []  # (record index, reason): to the failure queue
             for index in indices:
                 decision = decisions[index]
                 try:
@@ -139,14 +163,12 @@ class Forwarder:
                         if result is StampResult.STAMPED:
                             stamped[decision.reason] += 1
                         elif result is StampResult.TOO_LARGE:
-                            self._report_too_large(records[index])
-                            too_large += 1
+                            refused.append((index, TOO_LARGE_REASON))
                         elif decision.replaced is not None:
                             # Replaced before its stamp; an older version must not stay.
                             self._writer.restore(decision.key, decision.replaced, decision.stamp)
                     elif decision.action is Action.TOO_LARGE:
-                        self._report_too_large(records[index])
-                        too_large += 1
+                        refused.append((index, TOO_LARGE_REASON))
                     elif decision.action is Action.DELETE_WINS:
                         assert decision.remembered is not None
                         self._writer.delete_if_older(
@@ -161,33 +183,36 @@ class Forwarder:
                         self._writer.delete_if_older(
                             decision.key, decision.change.version, spare_unversioned=True
                         )
-                except Exception:
-                    logger.exception("local write failed", extra={"record_index": index})
-                    return index, stamped, too_large
-            return None, stamped, too_large
+                except Exception as error:
+                    kind = classify_failure(error)
+                    if kind is FailureKind.PERMANENT and self._sqs is not None:
+                        # This write can never succeed: its record goes to the failure queue. A delete
+                        # is still sent: its tombstone is written, only the local clean-up failed.
+                        refused.append((index, _reason(error)))
+                        continue
+                    _log_failure(error, "local write failed", record_index=index)
+                    # Without a failure queue, a refused write can only be retried, loudly.
+                    return (
+                        index,
+                        stamped,
+                        FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind,
+                        refused,
+                    )
+            return None, stamped, None, refused
 
-        for failed, stamped, too_large in run_all(list(by_key.values()), write_key, LOCAL_WRITE_CONCURRENCY):
+        for failed, stamped, kind, refused in run_all(
+            list(by_key.values()), write_key, LOCAL_WRITE_CONCURRENCY
+        ):
             report.stamped += sum(stamped.values())
             report.stamped_by_reason.update(stamped)
-            report.too_large += too_large
-            if failed is not None:
+            if failed is not None and kind is not None:
                 report.fail_at(failed)
-
-    def _report_too_large(self, record: dict[str, Any]) -> None:
-        """A local write that cannot carry a version: logged, counted and sent to the failure queue
-        with its key digest and stream position (never its contents); the batch goes on. Raises if
-        the queue cannot take it, so the record is retried rather than lost silently."""
-        body = {
-            "kind": UNREPLICABLE_KIND,
-            "reason": TOO_LARGE_REASON,
-            "key_digest": key_digest(record["dynamodb"]["Keys"]),
-            "eventSourceARN": record.get("eventSourceARN"),
-            "eventID": record.get("eventID"),
-            "sequenceNumber": record["dynamodb"].get("SequenceNumber"),
-        }
-        logger.error("a local write cannot carry a version and is not replicated", extra=body)
-        if self._settings.failure_queue_url and self._sqs is not None:
-            self._sqs.send_message(QueueUrl=self._settings.failure_queue_url, MessageBody=json.dumps(body))
+                report.count(kind)
+            for index, reason in refused:
+                if reason is TOO_LARGE_REASON:
+                    report.too_large += 1
+                if not self._route_refusal(records[index], reason, decisions[index], report):
+                    report.fail_at(index)
 
     def _send(self, to_send: list[tuple[int, Change]], report: ForwardReport) -> None:
         if not to_send:
@@ -201,15 +226,17 @@ class Forwarder:
                 version_attributes=table.version_attributes,
                 max_record_bytes=self._settings.max_record_bytes,
             )
-        except WireFormatError as error:
-            logger.error("cannot pack the batch", extra={"reason": str(error)})
+        except ConfigurationError as error:
+            logger.error(f"cannot pack the batch (configuration: needs a person): {error}")
+            report.count(FailureKind.CONFIGURATION)
             report.fail_at(to_send[0][0])
             return
-        outgoing = [OutgoingRecord(data, key_digest(to_send[span.start][1].key)) for data, span in packed]
+        outgoing = [OutgoingRecord(data, partition_key(to_send[span.start][1])) for data, span in packed]
         try:
             result = self._sender.send(outgoing)
         except PeerCredentialsError as error:
-            logger.error(f"no usable peer credentials, nothing sent: {error}")
+            logger.error(f"no usable peer credentials, nothing sent (configuration: needs a person): {error}")
+            report.count(FailureKind.CONFIGURATION)
             report.fail_at(to_send[0][0])
             return
         report.records_sent = len(result.delivered)
@@ -220,7 +247,58 @@ class Forwarder:
             else:
                 report.fail_at(to_send[span.start][0])
         if result.undelivered:
+            kind = result.failure_kind or FailureKind.TRANSIENT
+            report.count(kind)
             logger.error(
-                "records not delivered to the peer inbox",
+                "records not delivered to the peer inbox"
+                + (" (configuration: needs a person)" if kind is FailureKind.CONFIGURATION else ""),
                 extra={"undelivered": len(result.undelivered), "last_error": result.last_error},
             )
+
+    def _route_refusal(
+        self, record: dict[str, Any], reason: str, decision: Decision, report: ForwardReport
+    ) -> bool:
+        """Send a stream record's location and why the engine cannot replicate it (its local write is
+        refused for good, or its item cannot carry a version) to the failure queue; never its images.
+        False: the queue could not take it, and the record must be retried rather than lost silently.
+        Without a failure queue (only an item too large to carry a version gets here) it is logged."""
+        stream = record.get("dynamodb", {})
+        body = {
+            "kind": POISON_MESSAGE_KIND,
+            "reason": reason,
+            "eventSourceARN": record.get("eventSourceARN"),
+            "eventID": record.get("eventID"),
+            "sequenceNumber": stream.get("SequenceNumber"),
+            "action": decision.action.value,
+            "keyDigest": key_digest(decision.key),
+        }
+        if self._sqs is None or not self._settings.failure_queue_url:
+            logger.error("a local write cannot be replicated (no failure queue)", extra=body)
+            return True
+        logger.error(
+            "local write refused; stream record routed to the failure queue",
+            extra={"reason": reason, "sequence_number": body["sequenceNumber"]},
+        )
+        try:
+            self._sqs.send_message(QueueUrl=self._settings.failure_queue_url, MessageBody=json.dumps(body))
+        except Exception as error:
+            report.count(_log_failure(error, "could not reach the failure queue; the record will be retried"))
+            return False
+        report.refused += 1
+        return True
+
+
+def _reason(error: BaseException) -> str:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", error.__class__.__name__)
+    reason = f"DynamoDB refused the local write: {code}"
+    return reason[:MAX_REASON_CHARACTERS]
+
+
+def _log_failure(error: BaseException, message: str, **extra: Any) -> FailureKind:
+    kind = classify_failure(error)
+    details = {"failure": kind.value, "error": error.__class__.__name__, **extra}
+    if kind is FailureKind.CONFIGURATION:
+        logger.error(f"{message} (configuration: needs a person)", extra=details, exc_info=error)
+    else:
+        logger.warning(message, extra=details, exc_info=error)
+    return kind

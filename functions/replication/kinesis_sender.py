@@ -8,12 +8,23 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from replication.backoff import Backoff
+from replication.failures import FailureKind, classify_failure
 from replication.peer_session import LONGEST_CALL_SECONDS, PeerSession, is_auth_error
 from replication.telemetry import logger
 
+# PutRecords: "up to 500 records. Each record in the request can be as large as 10 MiB, up to a limit
+# of 10 MiB for the entire request, including partition keys" (Kinesis API reference, PutRecords; a
+# record's own limit is the stream's maximum record size, 1 MiB unless raised with
+# UpdateMaxRecordSize). Requests here stay at half that: a forwarder's batch (at most 6 MB of event)
+# needs at most two, a smaller request is cheaper to send again across the partition boundary, and it
+# is the limit older documentation (and moto 5.2.5) still state. A single record larger than this is
+# sent alone, within the 10 MiB.
 MAX_RECORDS_PER_REQUEST = 500
-# PutRecords takes up to 10 MiB per request in current AWS; 5 MiB keeps older limits safe.
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
+# The forwarder stops sending this long before Lambda's deadline, to report its batch in time. With
+# LONGEST_CALL_SECONDS, what one PutRecords attempt needs of an invocation: the module's
+# forwarder_timeout may not be shorter (tests/terraform/test_module_bounds.py).
+DEADLINE_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,7 @@ class OutgoingRecord:
 
     @property
     def size(self) -> int:
+        """What Kinesis counts against its record and request limits: the data and the partition key."""
         return len(self.data) + len(self.partition_key.encode("utf-8"))
 
 
@@ -33,6 +45,9 @@ class SendResult:
     attempts: int = 0
     bytes_sent: int = 0
     last_error: str | None = None
+    # Of the last failure: PutRecords refusing a request outright for a reason other than throttling
+    # (access denied, no such stream, a record above the stream's size limit) is CONFIGURATION.
+    failure_kind: FailureKind | None = None
 
 
 def request_groups(records: Sequence[OutgoingRecord]) -> list[list[int]]:
@@ -80,6 +95,7 @@ class KinesisSender:
             time_left = backoff.time_left()
             if time_left is not None and time_left < LONGEST_CALL_SECONDS:
                 result.last_error = result.last_error or "no time left in this invocation"
+                result.failure_kind = result.failure_kind or FailureKind.TRANSIENT
                 break
             result.attempts += 1
             try:
@@ -91,6 +107,9 @@ class KinesisSender:
                 )
             except ClientError as error:
                 result.last_error = error.response.get("Error", {}).get("Code", "ClientError")
+                kind = classify_failure(error)
+                # A request the inbox refuses as it is cannot be fixed by the forwarder: configuration.
+                result.failure_kind = FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind
                 if is_auth_error(error) and not refreshed:
                     # The key may have been rotated: read the secret again and retry at once.
                     refreshed = True
@@ -100,6 +119,7 @@ class KinesisSender:
                 logger.warning("PutRecords failed", extra={"error_code": result.last_error})
             except BotoCoreError as error:
                 result.last_error = error.__class__.__name__
+                result.failure_kind = classify_failure(error)
                 logger.warning("PutRecords did not reach the peer", extra={"error": result.last_error})
             else:
                 failed = []
@@ -107,6 +127,8 @@ class KinesisSender:
                     if entry.get("ErrorCode"):
                         failed.append(index)
                         result.last_error = entry["ErrorCode"]
+                        # Per record: ProvisionedThroughputExceededException or InternalFailure.
+                        result.failure_kind = FailureKind.TRANSIENT
                     else:
                         result.delivered.add(index)
                         result.bytes_sent += records[index].size

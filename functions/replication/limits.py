@@ -69,6 +69,7 @@ def _significant(value: Decimal) -> tuple[int, int, tuple[int, ...]]:
 def number_problem(text: Any) -> str | None:
     """Why DynamoDB would refuse ``text`` as a number (None if it accepts it).
 
+    The reason never holds the number itself (it may be personal data, and reasons are logged).
     Accepted: decimal notation (``NUMBER_SYNTAX``) with, once leading and trailing zeros are
     trimmed, at most 38 significant digits and a magnitude of zero or 1E-130 to
     9.9999999999999999999999999999999999999E+125.
@@ -76,11 +77,11 @@ def number_problem(text: Any) -> str | None:
     if not isinstance(text, str):
         return "a number must be given as a string"
     if NUMBER_SYNTAX.fullmatch(text) is None:
-        return f"not a number: {text[:40]!r}"
+        return "not a number DynamoDB reads"
     try:
         value = Decimal(text)
     except InvalidOperation:  # an exponent beyond what Python's decimal represents
-        return f"magnitude far outside DynamoDB's range: {text[:40]!r}"
+        return "magnitude far outside DynamoDB's number range"
     _, exponent, digits = _significant(value)
     if not digits:
         return None

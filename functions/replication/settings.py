@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ DEFAULT_TOMBSTONE_TTL_SECONDS = 30 * 24 * 3600
 DEFAULT_MAX_CLOCK_SKEW_SECONDS = 300
 MAX_CLOCK_SKEW_SECONDS_LIMIT = 86_400
 KINESIS_DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+# Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE (MB) in every function; elsewhere (an operator's
+# redrive), the module's default replicator memory.
+DEFAULT_FUNCTION_MEMORY_MB = 512
+KEY_TYPES = ("S", "N", "B")
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -103,6 +108,67 @@ class TableSettings:
 
 
 @dataclass(frozen=True)
+class KeyAttribute:
+    """One key attribute of a table: its name and type (``S``, ``N`` or ``B``)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    """A table's key schema: the partition (HASH) key and, for a composite key, the sort (RANGE) key.
+
+    Read from ``TABLE_KEY_SCHEMA``, which the Terraform module sets from the table it creates or the
+    existing table it reads: a JSON list in DynamoDB's own terms, KeySchema elements with their
+    attribute types, for example
+    ``[{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"},
+    {"AttributeName": "sk", "KeyType": "RANGE", "AttributeType": "N"}]``.
+    """
+
+    hash_key: KeyAttribute
+    range_key: KeyAttribute | None = None
+
+    @property
+    def attributes(self) -> tuple[KeyAttribute, ...]:
+        return (self.hash_key,) if self.range_key is None else (self.hash_key, self.range_key)
+
+    def describe(self) -> str:
+        """``pk (S), sk (N)``: for messages."""
+        return ", ".join(f"{a.name} ({a.type})" for a in self.attributes)
+
+    @classmethod
+    def from_json(cls, text: str, name: str = "TABLE_KEY_SCHEMA") -> KeySchema:
+        problem = f"{name} must be a JSON list of one HASH and at most one RANGE key element, each with "
+        problem += f"AttributeName, KeyType and AttributeType (S, N or B), got {text[:200]!r}"
+        try:
+            elements = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigurationError(problem) from None
+        found: dict[str, KeyAttribute] = {}
+        if not isinstance(elements, list):
+            raise ConfigurationError(problem)
+        for element in elements:
+            if not isinstance(element, dict):
+                raise ConfigurationError(problem)
+            key_type, attribute, attribute_type = (
+                element.get(f) for f in ("KeyType", "AttributeName", "AttributeType")
+            )
+            if (
+                key_type not in ("HASH", "RANGE")
+                or key_type in found
+                or not isinstance(attribute, str)
+                or not attribute
+                or attribute_type not in KEY_TYPES
+            ):
+                raise ConfigurationError(problem)
+            found[key_type] = KeyAttribute(attribute, attribute_type)
+        if "HASH" not in found or (found.get("RANGE") and found["RANGE"].name == found["HASH"].name):
+            raise ConfigurationError(problem)
+        return cls(found["HASH"], found.get("RANGE"))
+
+
+@dataclass(frozen=True)
 class ForwarderSettings:
     table: TableSettings
     peer_region: str
@@ -113,7 +179,9 @@ class ForwarderSettings:
     replicate_ttl_deletes: bool
     max_record_bytes: int
     secret_max_age_seconds: int
-    # Where an item that cannot carry a version is reported (FAILURE_QUEUE_URL; unset: logged only).
+    # FAILURE_QUEUE_URL: stream records the engine can never replicate (an item that cannot carry a
+    # version) or whose local write DynamoDB refuses for good go here. None: the first are only
+    # logged and counted, the others retried as configuration errors.
     failure_queue_url: str | None = None
 
     @classmethod
@@ -139,6 +207,8 @@ class ReplicatorSettings:
     peer_table_name: str
     failure_queue_url: str
     apply_concurrency: int
+    key_schema: KeySchema  # of this side's table: every change's key is checked against it
+    function_memory_mb: int = DEFAULT_FUNCTION_MEMORY_MB  # bounds what one batch may decode to
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReplicatorSettings:
@@ -148,4 +218,8 @@ class ReplicatorSettings:
             peer_table_name=_required(env, "PEER_TABLE_NAME"),
             failure_queue_url=_required(env, "FAILURE_QUEUE_URL"),
             apply_concurrency=_integer(env, "APPLY_CONCURRENCY", 16),
+            key_schema=KeySchema.from_json(_required(env, "TABLE_KEY_SCHEMA")),
+            function_memory_mb=_integer(
+                env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", DEFAULT_FUNCTION_MEMORY_MB, 128
+            ),
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from replication.errors import WireFormatError
 from replication.keys import TypedItem, TypedValue
-from replication.versions import parse_timestamp
+from replication.limits import number_problem
 
 MAX_NESTING = 32  # DynamoDB's limit on nested documents
 
@@ -33,10 +33,12 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
     if not isinstance(value, dict) or len(value) != 1:
         raise WireFormatError(f"{where}: expected one type tag")
     ((tag, inner),) = value.items()
+    problem = None
     if tag == "S":
         ok = isinstance(inner, str)
     elif tag == "N":
-        ok = isinstance(inner, str) and parse_timestamp(inner) is not None
+        problem = number_problem(inner)
+        ok = problem is None
     elif tag == "B":
         ok = isinstance(inner, str) and _is_base64(inner)
     elif tag == "BOOL":
@@ -46,11 +48,9 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
     elif tag == "SS":
         ok = isinstance(inner, list) and bool(inner) and all(isinstance(x, str) for x in inner)
     elif tag == "NS":
-        ok = (
-            isinstance(inner, list)
-            and bool(inner)
-            and all(isinstance(x, str) and parse_timestamp(x) is not None for x in inner)
-        )
+        ok = isinstance(inner, list) and bool(inner)
+        problem = next((p for p in map(number_problem, inner) if p is not None), None) if ok else None
+        ok = ok and problem is None
     elif tag == "BS":
         ok = (
             isinstance(inner, list)
@@ -60,17 +60,19 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
     elif tag == "M":
         ok = isinstance(inner, dict)
         if ok:
-            for name, member in inner.items():
-                _validate_value(member, f"{where}.{name}", depth + 1)
+            # Members by position: a map's member names can be data (the failure queue gets this path).
+            for position, member in enumerate(inner.values()):
+                _validate_value(member, f"{where}.M[{position}]", depth + 1)
     elif tag == "L":
         ok = isinstance(inner, list)
         if ok:
             for index, member in enumerate(inner):
                 _validate_value(member, f"{where}[{index}]", depth + 1)
     else:
-        raise WireFormatError(f"{where}: unknown type tag {tag!r}")
+        raise WireFormatError(f"{where}: unknown type tag {str(tag)[:16]!r}")
     if not ok:
-        raise WireFormatError(f"{where}: malformed {tag} value")
+        # Numbers: why DynamoDB would refuse it (one check for every number the engine reads).
+        raise WireFormatError(f"{where}: malformed {tag} value" + (f" ({problem})" if problem else ""))
 
 
 def _is_base64(text: str) -> bool:

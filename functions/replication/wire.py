@@ -7,19 +7,22 @@ for ``changes``, many changes, so one record carries a whole stream batch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from replication.changes import Change
-from replication.errors import WireFormatError
-from replication.keys import without_key
+from replication.errors import BodyTooLargeError, ConfigurationError, WireFormatError
+from replication.keys import key_digest, without_key
+from replication.limits import number_problem
 from replication.settings import VersionAttributes
 from replication.typed_values import validate_item
-from replication.versions import Version, format_timestamp, parse_timestamp, version_of
+from replication.versions import Version, format_timestamp, version_of
 
 MAGIC = b"DR"
 FORMAT_VERSION = 1
@@ -27,8 +30,18 @@ CODEC_ZLIB = 1
 HEADER_BYTES = len(MAGIC) + 2
 KIND_CHANGES = "changes"
 KIND_PROBE = "probe"
-# Bound on what one record may inflate to: a 1 MiB record of compressed changes stays far below.
-MAX_DECODED_BYTES = 64 * 1024 * 1024
+# A forwarder packs the changes of one invocation, and Lambda passes a function at most 6 MB of event
+# ("up to the payload limit for synchronous invocation (6 MB)", Lambda API reference,
+# EventSourceMappingConfiguration.BatchSize); a body is smaller than the stream records it comes from
+# (no old image, keys once, UTF-8 unescaped): no forwarder's body is larger than this.
+FORWARDER_BODY_BYTES = 6 * 1024 * 1024
+# What one record's body may inflate to: anything larger is not from a forwarder. A reader may bound it
+# lower (the replicator does, by its memory).
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# Kinesis counts the partition key with the data against the record size limit ("The record size limit
+# applies to the total size of the partition key and data blob", Kinesis API reference, PutRecords).
+# The partition key is ``key_digest`` of the record's first change: 64 hexadecimal characters.
+PARTITION_KEY_BYTES = 2 * hashlib.sha256().digest_size
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,9 @@ class Envelope:
     changes: tuple[Change, ...] = ()
     probe_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Changes of a decoded record that are malformed: (position in the record's changes, reason). The
+    # valid ones are in ``changes``, in order, at the other positions.
+    refused: tuple[tuple[int, str], ...] = ()
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -66,8 +82,20 @@ def _encode_change(change: Change) -> list[Any]:
     return [change.key, without_key(change.item, change.key)]
 
 
-def decode(data: bytes) -> Envelope:
-    """Decode and validate one record; raises WireFormatError (a poison message) on anything off."""
+def decode(data: bytes, *, max_body_bytes: int = MAX_BODY_BYTES) -> Envelope:
+    """Decode and validate one record.
+
+    Raises WireFormatError (a poison message) when the record as a whole cannot be read: bad header,
+    corrupt compression, a body inflating beyond ``max_body_bytes`` (checked while inflating: no more
+    is ever inflated) or nested deeper than the JSON decoder's recursion limit, a bad envelope. A
+    malformed change inside a good record is returned in ``Envelope.refused`` instead, so the other
+    changes of the record can still be applied.
+    """
+    return decode_body(inflate(data, max_body_bytes=max_body_bytes))
+
+
+def inflate(data: bytes, *, max_body_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The body of a record, inflated: checks the header and inflates at most ``max_body_bytes``."""
     if len(data) < HEADER_BYTES or data[:2] != MAGIC:
         raise WireFormatError("not a replication record (bad magic bytes)")
     if data[2] != FORMAT_VERSION:
@@ -78,17 +106,26 @@ def decode(data: bytes) -> Envelope:
         raise WireFormatError(f"unknown codec {data[3]}")
     inflater = zlib.decompressobj()
     try:
-        raw = inflater.decompress(data[HEADER_BYTES:], MAX_DECODED_BYTES)
+        raw = inflater.decompress(data[HEADER_BYTES:], max_body_bytes)
     except zlib.error as error:
         raise WireFormatError(f"corrupt compressed body: {error}") from None
     if inflater.unconsumed_tail:
-        raise WireFormatError(f"body inflates beyond {MAX_DECODED_BYTES} bytes")
+        raise BodyTooLargeError(f"body inflates beyond {max_body_bytes:,} bytes")
     if not inflater.eof:
         raise WireFormatError("truncated compressed body")
+    return raw
+
+
+def decode_body(raw: bytes) -> Envelope:
+    """Decode an inflated body (see ``decode``)."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise WireFormatError(f"body is not JSON: {error.__class__.__name__}") from None
+    except RecursionError:
+        # The C decoder counts its nesting against the interpreter's recursion limit and stops there,
+        # having built no more than that many containers: a cheap, exact bound on depth.
+        raise WireFormatError("body nests deeper than the JSON decoder's recursion limit") from None
     return _envelope_from_body(body)
 
 
@@ -113,10 +150,16 @@ def _envelope_from_body(body: Any) -> Envelope:
     entries = body.get("c")
     if not isinstance(entries, list) or not entries:
         raise WireFormatError("a changes message carries no changes")
-    changes = tuple(
-        _decode_change(entry, version_attributes, f"change[{index}]") for index, entry in enumerate(entries)
+    changes: list[Change] = []
+    refused: list[tuple[int, str]] = []
+    for index, entry in enumerate(entries):
+        try:
+            changes.append(_decode_change(entry, version_attributes, f"change[{index}]"))
+        except WireFormatError as error:
+            refused.append((index, str(error)))
+    return Envelope(
+        kind, origin, table, version_attributes, sent_at, changes=tuple(changes), refused=tuple(refused)
     )
-    return Envelope(kind, origin, table, version_attributes, sent_at, changes=changes)
 
 
 def _decode_change(entry: Any, names: VersionAttributes, where: str) -> Change:
@@ -126,9 +169,11 @@ def _decode_change(entry: Any, names: VersionAttributes, where: str) -> Change:
     if len(key) > 2:
         raise WireFormatError(f"{where}: a key has one or two attributes")
     if len(entry) == 3:
-        timestamp = parse_timestamp(entry[1]) if isinstance(entry[1], str) else None
-        if timestamp is None or not isinstance(entry[2], str) or not entry[2]:
-            raise WireFormatError(f"{where}: malformed delete version")
+        problem = number_problem(entry[1])
+        if problem is not None or not isinstance(entry[2], str) or not entry[2]:
+            detail = f" (version timestamp: {problem})" if problem else ""
+            raise WireFormatError(f"{where}: malformed delete version{detail}")
+        timestamp = Decimal(entry[1])
         return Change(key, Version(timestamp, entry[2], True))
     attributes = entry[1]
     if not isinstance(attributes, dict):
@@ -155,9 +200,15 @@ def pack_changes(
     """Encode changes into as few records as fit ``max_record_bytes``; each record covers a
     contiguous range of ``changes`` (so a failed record maps back to the stream records it holds).
 
-    Raises WireFormatError for a single change that cannot fit a record on its own.
+    ``max_record_bytes`` is the inbox's record size limit, which Kinesis applies to the data and the
+    partition key together: each record's data is at most ``max_record_bytes - PARTITION_KEY_BYTES``,
+    so with its partition key (``partition_key``) it fits.
+
+    Raises ConfigurationError for a single change that cannot fit a record on its own (the limit is
+    set below what a DynamoDB item can need).
     """
     sent_at = now_ms()
+    max_data_bytes = max_record_bytes - PARTITION_KEY_BYTES
 
     def encode_range(span: range) -> bytes:
         envelope = Envelope(
@@ -170,17 +221,23 @@ def pack_changes(
     while pending:
         span = pending.pop(0)
         data = encode_range(span)
-        if len(data) <= max_record_bytes:
+        if len(data) <= max_data_bytes:
             records.append((data, span))
             continue
         if len(span) == 1:
-            raise WireFormatError(
+            raise ConfigurationError(
                 f"one change compresses to {len(data)} bytes, above the inbox record limit of "
-                f"{max_record_bytes} bytes (raise MAX_RECORD_BYTES with the stream's max record size)"
+                f"{max_record_bytes} bytes with its {PARTITION_KEY_BYTES}-byte partition key "
+                "(raise MAX_RECORD_BYTES with the stream's max record size)"
             )
         middle = span.start + len(span) // 2
         pending[:0] = [range(span.start, middle), range(middle, span.stop)]
     return records
+
+
+def partition_key(change: Change) -> str:
+    """The Kinesis partition key of a record whose first change is ``change`` (PARTITION_KEY_BYTES long)."""
+    return key_digest(change.key)
 
 
 def chunk(items: Iterable[Any], size: int) -> list[list[Any]]:

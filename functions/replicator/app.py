@@ -40,10 +40,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("StaleDropped", MetricUnit.Count, report.outcomes[Outcome.STALE])
     metrics.add_metric("TombstoneHits", MetricUnit.Count, report.outcomes[Outcome.TOMBSTONED])
     metrics.add_metric("PoisonMessages", MetricUnit.Count, report.poison)
+    # Every refused change counts in ChangesRefused; the engine's own two causes also by themselves.
+    metrics.add_metric("ChangesRefused", MetricUnit.Count, report.refused.total())
     metrics.add_metric("VersionsAheadRefused", MetricUnit.Count, report.refused[VersionAheadOfClock.__name__])
     metrics.add_metric(
         "ReservedAttributesRefused", MetricUnit.Count, report.refused[ReservedAttributeInChange.__name__]
     )
+    metrics.add_metric("ConfigurationErrors", MetricUnit.Count, report.configuration_errors)
+    metrics.add_metric("TransientErrors", MetricUnit.Count, report.transient_errors)
     metrics.add_metric("ProbesReceived", MetricUnit.Count, report.probes)
     for latency in _sample(sorted(report.latencies_ms), MAX_LATENCY_SAMPLES):
         metrics.add_metric("ReplicationLatency", MetricUnit.Milliseconds, latency)
@@ -56,7 +60,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "stale": report.outcomes[Outcome.STALE],
             "tombstoned": report.outcomes[Outcome.TOMBSTONED],
             "poison": report.poison,
-            "refused": sum(report.refused.values()),
+            "refused": report.refused.total(),
+            "configuration_errors": report.configuration_errors,
+            "transient_errors": report.transient_errors,
             "failed_records": len(report.failed),
         },
     )

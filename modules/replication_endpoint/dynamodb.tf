@@ -11,6 +11,23 @@ locals {
   )
 
   table_stream_arn = var.create_table ? aws_dynamodb_table.this[0].stream_arn : data.aws_dynamodb_table.existing[0].stream_arn
+
+  # The table's key schema in DynamoDB's terms, for the replicator (TABLE_KEY_SCHEMA): it checks every
+  # change's key against it before writing. From the variable for a created table, from the table
+  # itself for an existing one (no DescribeTable grant or cold-start call in the function).
+  table_keys = var.create_table ? {
+    hash_key  = var.table_key_schema.hash_key
+    range_key = var.table_key_schema.range_key
+    types     = local.table_key_attributes
+    } : {
+    hash_key  = data.aws_dynamodb_table.existing[0].hash_key
+    range_key = data.aws_dynamodb_table.existing[0].range_key
+    types     = { for a in data.aws_dynamodb_table.existing[0].attribute : a.name => a.type }
+  }
+  table_key_schema_elements = [
+    for k in [["HASH", local.table_keys.hash_key], ["RANGE", local.table_keys.range_key]] :
+    { AttributeName = k[1], KeyType = k[0], AttributeType = local.table_keys.types[k[1]] } if k[1] != null && k[1] != ""
+  ]
 }
 
 resource "aws_dynamodb_table" "this" {

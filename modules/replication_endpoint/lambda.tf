@@ -42,6 +42,7 @@ locals {
     POWERTOOLS_SERVICE_NAME = local.replicator_name
     PEER_TABLE_NAME         = var.peer_table_name
     APPLY_CONCURRENCY       = tostring(var.replicator_apply_concurrency)
+    TABLE_KEY_SCHEMA        = jsonencode(local.table_key_schema_elements)
   }, var.replicator_environment)
 }
 

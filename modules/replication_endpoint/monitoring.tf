@@ -73,6 +73,26 @@ locals {
       threshold   = 1
       periods     = 1
     }
+    "changes-refused" = {
+      description = "The replicator ${local.replicator_name} refused changes it can never apply (DynamoDB would refuse them: key schema, item size, numbers; or the engine does: versions ahead of its clock, reserved names) and sent where they are and why to ${local.failure_queue_name}; the rest was applied."
+      namespace   = var.metrics_namespace
+      metric_name = "ChangesRefused"
+      dimensions  = local.replicator_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
+    # Configuration errors (access denied, a missing table or stream, credentials the peer rejects, an
+    # unknown error) are retried, never dropped: only a person can end them.
+    "forwarder-configuration-errors" = {
+      description = "The forwarder ${local.forwarder_name} keeps failing for a reason only a person can fix (access denied, missing stream or table, rejected peer credentials): its batches are retried until then. See its log group."
+      namespace   = var.metrics_namespace
+      metric_name = "ConfigurationErrors"
+      dimensions  = local.forwarder_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
     "versions-ahead-refused" = {
       description = "The replicator ${local.replicator_name} refused changes from ${var.peer_region} whose version is more than ${var.max_clock_skew_seconds} s ahead of its clock; they are in ${local.failure_queue_name}. Check the writers' clocks and timestamp units."
       namespace   = var.metrics_namespace
@@ -86,6 +106,15 @@ locals {
       description = "The replicator ${local.replicator_name} refused changes from ${var.peer_region} that carry attribute names the engine reserves (_ddbrep_*); they are in ${local.failure_queue_name}."
       namespace   = var.metrics_namespace
       metric_name = "ReservedAttributesRefused"
+      dimensions  = local.replicator_metric_dimensions
+      statistic   = "Sum"
+      threshold   = 1
+      periods     = 1
+    }
+    "replicator-configuration-errors" = {
+      description = "The replicator ${local.replicator_name} keeps failing for a reason only a person can fix (access denied, missing table or queue): its records are retried until then. See its log group."
+      namespace   = var.metrics_namespace
+      metric_name = "ConfigurationErrors"
       dimensions  = local.replicator_metric_dimensions
       statistic   = "Sum"
       threshold   = 1
@@ -140,11 +169,11 @@ locals {
     { title = "Replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
     { title = "Echoes suppressed / local writes stamped", stat = "Sum", metrics = [["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"]] },
     { title = "Bytes sent to the peer", stat = "Sum", metrics = [["BytesSent", "forwarder"]] },
-    { title = "Poison messages", stat = "Sum", metrics = [["PoisonMessages", "replicator"]] },
+    { title = "Sent to the failure queue: poison messages, refused changes", stat = "Sum", metrics = [["PoisonMessages", "replicator"], ["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"]] },
     { title = "Local writes stamped for an invalid / ahead version / reserved name", stat = "Sum", metrics = [["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
     { title = "Not replicated: items too large to version / peer changes refused", stat = "Sum", metrics = [["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
+    { title = "Retried: configuration and transient errors", stat = "Sum", metrics = [["ConfigurationErrors", "forwarder"], ["ConfigurationErrors", "replicator"], ["TransientErrors", "forwarder"], ["TransientErrors", "replicator"]] },
   ]
-
   # The engine's widgets fill rows of two, 6 high; the AWS widgets go below them.
   engine_widgets_height = ceil(length(local.engine_widgets) / 2) * 6
 

@@ -186,9 +186,14 @@ variable "peer_https_proxy" {
 }
 
 variable "peer_max_record_bytes" {
-  description = "Largest record the peer inbox accepts. 1048576 (1 MiB) is the Kinesis default; raise it only after raising the peer stream's maximum record size."
+  description = "Largest record the peer inbox accepts, data and partition key together: 1048576 (1 MiB, the Kinesis default) to 10485760 (10 MiB, the most UpdateMaxRecordSize allows). Raise it only after raising the peer stream's maximum record size."
   type        = number
   default     = 1048576
+
+  validation {
+    condition     = var.peer_max_record_bytes >= 1048576 && var.peer_max_record_bytes <= 10485760 && var.peer_max_record_bytes % 1024 == 0
+    error_message = "peer_max_record_bytes must be a whole number of KiB from 1048576 (1 MiB) to 10485760 (10 MiB), the stream's maximum record size."
+  }
 }
 
 variable "peer_credentials_secret_name" {
@@ -313,9 +318,14 @@ variable "forwarder_memory_size" {
 }
 
 variable "forwarder_timeout" {
-  description = "Timeout of the forwarder in seconds. 120 s leaves room for retried PutRecords calls across the partition boundary."
+  description = "Timeout of the forwarder in seconds, 30 to 900. 120 s leaves room for retried PutRecords calls across the partition boundary. The forwarder starts a PutRecords call only with 16 s left before its deadline (two tries of 3 s connect + 5 s read) and keeps 5 s for itself: below 30 s, a batch's local writes can leave no time for any call, and every invocation fails."
   type        = number
   default     = 120
+
+  validation {
+    condition     = var.forwarder_timeout >= 30 && var.forwarder_timeout <= 900 && floor(var.forwarder_timeout) == var.forwarder_timeout
+    error_message = "forwarder_timeout must be a whole number of seconds from 30 to 900: one PutRecords attempt needs 16 s and the forwarder keeps 5 s back, so with less every invocation fails."
+  }
 }
 
 variable "forwarder_reserved_concurrency" {
@@ -325,9 +335,14 @@ variable "forwarder_reserved_concurrency" {
 }
 
 variable "replicator_memory_size" {
-  description = "Memory of the replicator in MB."
+  description = "Memory of the replicator in MB, 512 to 10240. It bounds how much a batch may decode at once (60% of it, at up to 48 bytes per byte of inflated record): 512 MB admits 6.4 MiB per run of records, more than any forwarder sends in one record (its own event is at most 6 MB); with less, records a forwarder made could be refused."
   type        = number
   default     = 512
+
+  validation {
+    condition     = var.replicator_memory_size >= 512 && var.replicator_memory_size <= 10240 && floor(var.replicator_memory_size) == var.replicator_memory_size
+    error_message = "replicator_memory_size must be a whole number of MB from 512 to 10240: with less, the replicator cannot decode every record a forwarder may send."
+  }
 }
 
 variable "replicator_timeout" {

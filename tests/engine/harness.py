@@ -17,7 +17,14 @@ from replication.backoff import Backoff
 from replication.forwarding import Forwarder, ForwardReport
 from replication.keys import canonical_key
 from replication.kinesis_sender import OutgoingRecord, SendResult
-from replication.settings import ForwarderSettings, ReplicatorSettings, TableSettings, VersionAttributes
+from replication.settings import (
+    ForwarderSettings,
+    KeyAttribute,
+    KeySchema,
+    ReplicatorSettings,
+    TableSettings,
+    VersionAttributes,
+)
 from replication.table_writer import TableWriter
 from replication.typed_values import from_client
 
@@ -36,6 +43,11 @@ TABLE = "profiles"
 GET_RECORDS_LIMIT = 1000  # GetRecords' default and maximum Limit (DynamoDB Streams API reference)
 TOMBSTONES = "profiles-tombstones"
 NAMES = VersionAttributes()
+
+
+def key_schema(sort_key: bool = True, key_type: str = "S") -> KeySchema:
+    """The schema ``create_tables`` gives the table (pk, and sk with ``sort_key``, of ``key_type``)."""
+    return KeySchema(KeyAttribute("pk", key_type), KeyAttribute("sk", key_type) if sort_key else None)
 
 
 def no_sleep_backoff() -> Backoff:
@@ -108,7 +120,7 @@ class Side:
         self.sqs = session().client("sqs", region_name=self.region)
         self.stream_arn = create_tables(self.db, sort_key=self.sort_key, key_type=self.key_type)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
-        table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
+        table = self.table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
         engine_db = self.engine_client(self, self.db) if self.engine_client else self.db
         self.writer = TableWriter(engine_db, table, backoff_factory=no_sleep_backoff, clock=self._now)
         self.forwarder_settings = ForwarderSettings(
@@ -131,7 +143,10 @@ class Side:
             clock=self._now,
         )
         self.replicator = Replicator(
-            ReplicatorSettings(table, TABLE, self.queue_url, 4), self.writer, self.sqs, clock=self._now
+            ReplicatorSettings(table, TABLE, self.queue_url, 4, key_schema(self.sort_key, self.key_type)),
+            self.writer,
+            self.sqs,
+            clock=self._now,
         )
 
     def _now(self) -> float:

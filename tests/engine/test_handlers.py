@@ -14,11 +14,14 @@ from typing import Any
 import boto3
 import pytest
 
+from replication.changes import Change
+from replication.typed_values import to_client
 from replication.wire import KIND_PROBE, Envelope, decode, encode
 
 from .events import kinesis_event_record, stream_event_record, ttl_delete_record
 from .harness import NAMES, TABLE, TOMBSTONES, Side, create_tables
 from .lambda_context import FakeLambdaContext
+from .test_record_limits import items_at_the_limit
 
 KEY = {"pk": {"S": "user#1"}, "sk": {"S": "profile"}}
 SECRET = "replication/peer-credentials"
@@ -124,8 +127,29 @@ def test_forwarder_sends_a_stream_batch_as_one_record_to_the_peer_inbox(
     assert emitted_metrics(capsys.readouterr().out)["ChangesForwarded"] == 20.0
 
 
+def test_forwarder_delivers_items_whose_record_would_reach_the_limit_only_with_its_partition_key(
+    forwarder: ModuleType, china_table: str, peer_inbox: Any
+) -> None:
+    # moto, like Kinesis, refuses a record whose data and partition key exceed 1 MiB together.
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    for change in items_at_the_limit():
+        db.put_item(TableName=TABLE, Item=to_client(change.item))
+    records = stream_records("cn-north-1", china_table)
+
+    response = forwarder.handler({"Records": records}, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    sent = inbox_contents(peer_inbox)
+    assert sum(len(decode(data).changes) for data in sent) == 3
+
+
 def test_forwarder_without_peer_credentials_fails_the_batch_from_its_first_record(
-    forwarder: ModuleType, china_table: str, peer_inbox: Any, caplog: pytest.LogCaptureFixture
+    forwarder: ModuleType,
+    china_table: str,
+    peer_inbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_profiles(3)
     records = stream_records("cn-north-1", china_table)
@@ -135,6 +159,7 @@ def test_forwarder_without_peer_credentials_fails_the_batch_from_its_first_recor
     assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
     assert "ddb-replication credentials" in caplog.text
     assert inbox_contents(peer_inbox) == []
+    assert emitted_metrics(capsys.readouterr().out)["ConfigurationErrors"] == 1.0
 
 
 def test_forwarder_with_a_malformed_secret_says_what_it_must_hold(
@@ -212,6 +237,13 @@ def replicator(monkeypatch: pytest.MonkeyPatch, aws: None) -> tuple[ModuleType, 
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "PEER_TABLE_NAME": TABLE,
             "FAILURE_QUEUE_URL": side.queue_url,
+            "TABLE_KEY_SCHEMA": json.dumps(
+                [
+                    {"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"},
+                    {"AttributeName": "sk", "KeyType": "RANGE", "AttributeType": "S"},
+                ]
+            ),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         },
     )
     return app, side
@@ -284,13 +316,14 @@ def test_replicator_records_a_credentials_probe(replicator: tuple[ModuleType, Si
 
 
 def test_replicator_reports_the_records_it_could_not_apply(
-    replicator: tuple[ModuleType, Side],
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
 ) -> None:
     app, side = replicator
     records = changes_from_china()
     side.db.delete_table(TableName=TABLE)  # every write now fails
     response = app.handler({"Records": records}, FakeLambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["kinesis"]["sequenceNumber"]}]}
+    assert emitted_metrics(capsys.readouterr().out)["ConfigurationErrors"] == 1.0
 
 
 def test_forwarder_counts_the_writes_it_stamps_by_why_they_needed_a_stamp(
@@ -345,5 +378,28 @@ def test_replicator_refuses_a_change_ahead_of_its_clock_and_counts_it(
     assert (found["VersionsAheadRefused"], found["ReservedAttributesRefused"], found["ChangesApplied"]) == (
         1.0,
         0.0,
+        0.0,
+    )
+    assert found["ChangesRefused"] == 1.0
+
+
+def test_replicator_counts_a_refused_change_and_acknowledges_its_record(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, side = replicator
+    record = changes_from_china()[0]
+    (change,) = decode(base64.b64decode(record["kinesis"]["data"])).changes
+    wrong_type = Change({"pk": {"N": "1"}, "sk": {"S": "profile"}}, change.version, None)
+    refused = Envelope("changes", "cn-north-1", TABLE, NAMES, 1, (change, wrong_type))
+    record["kinesis"]["data"] = base64.b64encode(encode(refused)).decode()
+
+    response = app.handler({"Records": [record]}, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert side.get(KEY) is not None
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert (metrics["ChangesRefused"], metrics["ChangesApplied"], metrics["PoisonMessages"]) == (
+        1.0,
+        1.0,
         0.0,
     )

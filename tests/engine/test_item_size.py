@@ -145,7 +145,7 @@ def test_an_item_too_large_to_carry_a_version_is_reported_and_the_batch_goes_on(
     # the small one is stamped and replicated
     assert (report.too_large, report.stamped, report.first_failure) == (1, 1, None)
     (body,) = failure_messages(pair.china)
-    assert body["key_digest"] == key_digest(KEY)
+    assert body["keyDigest"] == key_digest(KEY)
     assert "400 KB" in body["reason"]
     assert "xxxx" not in json.dumps(body)
     assert pair.us.get(small) == pair.china.get(small)

@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from replication.backoff import Backoff
+from replication.failures import FailureKind
 from replication.kinesis_sender import MAX_REQUEST_BYTES, KinesisSender, OutgoingRecord, request_groups
 
 
@@ -109,3 +110,24 @@ def test_no_call_is_started_that_could_outlast_the_invocation() -> None:
     result = short.send(records(2))
     assert client.calls == []
     assert result.undelivered == {0, 1}
+
+
+def test_a_missing_inbox_is_a_configuration_failure() -> None:
+    missing = ClientError(
+        {"Error": {"Code": "ResourceNotFoundException", "Message": "Stream inbox not found"}}, "PutRecords"
+    )
+    result = sender(ScriptedKinesis([missing] * 10)).send(records(1))
+    assert result.undelivered == {0}
+    assert result.failure_kind is FailureKind.CONFIGURATION
+
+
+def test_a_request_the_inbox_refuses_as_invalid_is_a_configuration_failure() -> None:
+    # A record above the stream's maximum record size: MAX_RECORD_BYTES does not match the stream.
+    too_large = ClientError({"Error": {"Code": "ValidationException", "Message": "..."}}, "PutRecords")
+    result = sender(ScriptedKinesis([too_large] * 10)).send(records(1))
+    assert result.failure_kind is FailureKind.CONFIGURATION
+
+
+def test_records_still_throttled_are_a_transient_failure() -> None:
+    result = sender(ScriptedKinesis([{0}] * 10)).send(records(1))
+    assert result.failure_kind is FailureKind.TRANSIENT

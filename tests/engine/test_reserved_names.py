@@ -130,8 +130,9 @@ def test_a_peer_change_carrying_a_reserved_name_is_refused_to_the_failure_queue(
     assert pair.us.get(KEY) is None
     messages = pair.us.sqs.receive_message(QueueUrl=pair.us.queue_url).get("Messages", [])
     body = json.loads(messages[0]["Body"])
-    assert DELETE_MARK in body["reason"]
-    assert body["key_digest"] == key_digest(KEY)
+    (refused,) = body["refused"]
+    assert DELETE_MARK in refused["reason"]
+    assert refused["keyDigest"] == key_digest(KEY)
     assert "Beijing" not in json.dumps(body)
 
 

@@ -176,9 +176,10 @@ def test_a_peer_change_ahead_of_this_sides_clock_is_refused_to_the_failure_queue
     assert pair.us.get(KEY) is None
     assert (dict(report.refused), report.failed) == ({"VersionAheadOfClock": 1}, set())
     (body,) = failure_messages(pair.us)
-    assert body["reason"].startswith("VersionAheadOfClock")
-    assert body["key_digest"] == key_digest(KEY)
-    assert body["sequenceNumbers"] == [result["event"][0]["kinesis"]["sequenceNumber"]]
+    (refused,) = body["refused"]
+    assert refused["reason"].startswith("VersionAheadOfClock")
+    assert refused["keyDigest"] == key_digest(KEY)
+    assert body["sequenceNumber"] == result["event"][0]["kinesis"]["sequenceNumber"]
     assert "Beijing" not in json.dumps(body)
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from replication.changes import Change
-from replication.errors import WireFormatError
+from replication.errors import ConfigurationError, WireFormatError
 from replication.settings import VersionAttributes
 from replication.versions import Version
 from replication.wire import KIND_PROBE, Envelope, decode, encode, pack_changes
@@ -75,11 +75,11 @@ def test_records_are_split_to_respect_the_record_limit_and_cover_every_change_on
     assert covered == list(range(200))
 
 
-def test_a_change_too_large_for_any_record_is_refused_with_advice() -> None:
+def test_a_change_too_large_for_any_record_is_a_configuration_error_with_advice() -> None:
     import os
 
     huge = upsert(payload=os.urandom(3000).hex())
-    with pytest.raises(WireFormatError, match="MAX_RECORD_BYTES"):
+    with pytest.raises(ConfigurationError, match="MAX_RECORD_BYTES"):
         pack_changes([huge], origin="o", table="t", version_attributes=NAMES, max_record_bytes=2048)
 
 
@@ -120,11 +120,6 @@ GOOD_HEADER = {
     [
         ({**GOOD_HEADER, "k": "gossip"}, "unknown message kind"),
         ({**GOOD_HEADER, "c": []}, "no changes"),
-        ({**GOOD_HEADER, "c": [[{"pk": {"S": "a"}}, {"x": {"S": "1"}}]]}, "without its version"),
-        ({**GOOD_HEADER, "c": [[{"pk": {"Q": "a"}}, {}]]}, "unknown type tag"),
-        ({**GOOD_HEADER, "c": [[{"pk": {"N": "one"}}, "1", "o"]]}, "malformed N"),
-        ({**GOOD_HEADER, "c": [[{"pk": {"B": "***"}}, "1", "o"]]}, "malformed B"),
-        ({**GOOD_HEADER, "c": [[{"pk": {"S": "a"}}, "soon", "o"]]}, "malformed delete version"),
         ({**GOOD_HEADER, "o": ""}, "non-empty"),
         ({**GOOD_HEADER, "va": ["ts"]}, "version attribute names"),
     ],
@@ -132,3 +127,54 @@ GOOD_HEADER = {
 def test_malformed_messages_are_poison(body: dict, reason: str) -> None:
     with pytest.raises(WireFormatError, match=reason):
         decode(raw_record(body))
+
+
+GOOD_DELETE = [{"pk": {"S": "a"}}, "1764200000", "cn-north-1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ([{"pk": {"S": "a"}}, {"x": {"S": "1"}}], "without its version"),
+        ([{"pk": {"Q": "a"}}, {}], "unknown type tag"),
+        ([{"pk": {"N": "one"}}, "1", "o"], "malformed N"),
+        ([{"pk": {"B": "***"}}, "1", "o"], "malformed B"),
+        ([{"pk": {"S": "a"}}, "soon", "o"], "malformed delete version"),
+        ("not a change", "expected"),
+    ],
+)
+def test_a_malformed_change_is_refused_and_the_others_of_its_record_are_decoded(
+    change: object, reason: str
+) -> None:
+    envelope = decode(raw_record({**GOOD_HEADER, "c": [GOOD_DELETE, change, GOOD_DELETE]}))
+    assert [position for position, _ in envelope.refused] == [1]
+    assert reason in envelope.refused[0][1]
+    assert len(envelope.changes) == 2
+
+
+def test_refusal_reasons_name_no_map_member_and_no_value() -> None:
+    secret_member = "alice@example.com"
+    item = {
+        "prefs": {"M": {secret_member: {"N": "not-a-number-secret"}}},
+        NAMES.timestamp: {"N": "1"},
+        NAMES.origin: {"S": "cn-north-1"},
+    }
+    envelope = decode(raw_record({**GOOD_HEADER, "c": [[{"pk": {"S": "a"}}, item]]}))
+    ((_, reason),) = envelope.refused
+    assert "prefs" in reason and "malformed N" in reason
+    assert secret_member not in reason and "secret" not in reason
+
+
+def test_a_body_nested_beyond_the_decoders_limit_is_poison_not_a_recursion_error() -> None:
+    depth = 100_000
+    bomb = b"DR\x01\x01" + zlib.compress(b"[" * depth + b"]" * depth)
+    with pytest.raises(WireFormatError, match="nests deeper"):
+        decode(bomb)
+
+
+def test_inflating_stops_at_the_given_bound() -> None:
+    body = json.dumps({**GOOD_HEADER, "c": [GOOD_DELETE] * 1000}).encode()
+    record = b"DR\x01\x01" + zlib.compress(body)
+    assert len(decode(record, max_body_bytes=len(body)).changes) == 1000
+    with pytest.raises(WireFormatError, match=f"inflates beyond {len(body) - 1:,} bytes"):
+        decode(record, max_body_bytes=len(body) - 1)

@@ -14,11 +14,12 @@ from typing import Any
 import boto3
 
 from replication.applying import Replicator
-from replication.settings import ReplicatorSettings, TableSettings, VersionAttributes
+from replication.settings import KeyAttribute, KeySchema, ReplicatorSettings, TableSettings, VersionAttributes
 from replication.table_writer import TableWriter
 from replication_ops.lambda_events import kinesis_event_record
 
 NAMES = VersionAttributes()
+KEY_SCHEMA = KeySchema(KeyAttribute("pk", "S"), KeyAttribute("sk", "S"))  # the table create() makes
 TABLE = "profiles"
 TOMBSTONES = "profiles-tombstones"
 REGIONS = {"cn": "cn-north-1", "us": "us-east-1"}
@@ -117,11 +118,19 @@ class FakeSide:
                 "PEER_STREAM_NAME": f"ddbrep-{self.peer}-inbox",
                 "PEER_SECRET_ID": self.outputs["peer_credentials_secret_arn"],
                 "SECRET_MAX_AGE_SECONDS": "300",
+                "FAILURE_QUEUE_URL": self.outputs["failure_queue_url"],
             },
             "replicator": {
                 **common,
                 "PEER_TABLE_NAME": TABLE,
                 "FAILURE_QUEUE_URL": self.outputs["failure_queue_url"],
+                # As the module sets it (modules/replication_endpoint/dynamodb.tf).
+                "TABLE_KEY_SCHEMA": json.dumps(
+                    [
+                        {"AttributeName": a.name, "KeyType": kind, "AttributeType": a.type}
+                        for a, kind in zip(KEY_SCHEMA.attributes, ("HASH", "RANGE"), strict=True)
+                    ]
+                ),
             },
         }
         lam = self.client("lambda")
@@ -217,7 +226,9 @@ class InboxReplicators:
             iterator = kinesis.get_shard_iterator(
                 StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
             )["ShardIterator"]
-            settings = ReplicatorSettings(side.table_settings(), TABLE, side.outputs["failure_queue_url"], 2)
+            settings = ReplicatorSettings(
+                side.table_settings(), TABLE, side.outputs["failure_queue_url"], 2, KEY_SCHEMA
+            )
             replicator = Replicator(settings, side.writer(), side.client("sqs"))
             readers.append([side, kinesis, shard, iterator, replicator])
         while not self._stop.wait(0.1):

@@ -244,6 +244,9 @@ run "existing_table" {
       stream_enabled   = true
       stream_view_type = "NEW_AND_OLD_IMAGES"
       stream_arn       = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+      hash_key         = "order_id"
+      range_key        = "line"
+      attribute        = [{ name = "order_id", type = "S" }, { name = "line", type = "N" }, { name = "gsi_pk", type = "S" }]
     }
   }
 
@@ -254,6 +257,13 @@ run "existing_table" {
   assert {
     condition     = strcontains(aws_iam_role_policy.forwarder.policy, "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders/stream/*")
     error_message = "The forwarder reads the existing table's stream."
+  }
+  assert {
+    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [
+      { AttributeName = "order_id", KeyType = "HASH", AttributeType = "S" },
+      { AttributeName = "line", KeyType = "RANGE", AttributeType = "N" },
+    ]
+    error_message = "The replicator checks keys against the existing table's own key schema."
   }
 }
 

@@ -208,9 +208,14 @@ run "functions" {
     condition = (
       aws_lambda_function.replicator.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url &&
       aws_lambda_function.replicator.environment[0].variables["PEER_TABLE_NAME"] == "ddbrep-table" &&
-      aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16"
+      aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16" &&
+      jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }]
     )
-    error_message = "The replicator's environment follows the Lambda contract."
+    error_message = "The replicator's environment follows the Lambda contract, with the created table's key schema."
+  }
+  assert {
+    condition     = aws_lambda_function.forwarder.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url
+    error_message = "The forwarder sends stream records whose local write DynamoDB refuses to the failure queue."
   }
   assert {
     condition     = aws_lambda_function.forwarder.vpc_config[0].subnet_ids == toset(aws_subnet.private[*].id) && length(aws_lambda_function.replicator.vpc_config) == 0
@@ -348,8 +353,8 @@ run "alarms_and_dashboard" {
   }
 
   assert {
-    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages", "items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused"])
-    error_message = "Nine alarms: iterator age and errors of both functions, failure queue depth, poison messages, and the changes the engine cannot replicate (items too large to version, peer changes refused)."
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages", "items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused", "changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"])
+    error_message = "Twelve alarms: iterator age, errors and configuration errors of both functions, failure queue depth, poison messages, refused changes, and the changes the engine cannot replicate (items too large to version, peer changes refused)."
   }
   assert {
     condition = (
@@ -362,6 +367,18 @@ run "alarms_and_dashboard" {
       alltrue([for k in ["items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1])
     )
     error_message = "A single change the engine cannot replicate pages: items too large to version (forwarder), versions ahead and reserved names refused (replicator)."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["changes-refused"].metric_name == "ChangesRefused" &&
+      aws_cloudwatch_metric_alarm.this["changes-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      aws_cloudwatch_metric_alarm.this["forwarder-configuration-errors"].metric_name == "ConfigurationErrors" &&
+      aws_cloudwatch_metric_alarm.this["forwarder-configuration-errors"].dimensions == tomap({ service = "ddbrep-forwarder" }) &&
+      aws_cloudwatch_metric_alarm.this["replicator-configuration-errors"].metric_name == "ConfigurationErrors" &&
+      aws_cloudwatch_metric_alarm.this["replicator-configuration-errors"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      alltrue([for k in ["changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1 && aws_cloudwatch_metric_alarm.this[k].evaluation_periods == 1])
+    )
+    error_message = "Refused changes and configuration errors of either function alarm at the first one."
   }
   assert {
     condition = (
@@ -388,8 +405,17 @@ run "alarms_and_dashboard" {
     error_message = "The SNS topic is encrypted."
   }
   assert {
-    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
+    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused", "PoisonMessages", "ChangesRefused", "ConfigurationErrors", "TransientErrors"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
     error_message = "The dashboard shows the engine metrics."
+  }
+  assert {
+    condition = alltrue([
+      for a in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : alltrue([
+        for b in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets :
+        a == b || a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y
+      ])
+    ])
+    error_message = "No two dashboard widgets overlap."
   }
 }
 
@@ -462,4 +488,63 @@ run "rejects_a_negative_secret_max_age" {
   }
 
   expect_failures = [var.secret_max_age_seconds]
+}
+
+run "composite_key_schema_reaches_the_replicator" {
+  command = plan
+
+  variables {
+    table_key_schema = { hash_key = "tenant", hash_key_type = "B", range_key = "seq", range_key_type = "N" }
+  }
+
+  assert {
+    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [
+      { AttributeName = "tenant", KeyType = "HASH", AttributeType = "B" },
+      { AttributeName = "seq", KeyType = "RANGE", AttributeType = "N" },
+    ]
+    error_message = "TABLE_KEY_SCHEMA lists the hash and the range key with their types."
+  }
+}
+
+run "rejects_a_forwarder_timeout_too_short_for_one_put_records_attempt" {
+  command = plan
+
+  variables {
+    forwarder_timeout = 20
+  }
+
+  expect_failures = [var.forwarder_timeout]
+}
+
+run "accepts_the_shortest_forwarder_timeout" {
+  command = plan
+
+  variables {
+    forwarder_timeout = 30
+  }
+
+  assert {
+    condition     = aws_lambda_function.forwarder.timeout == 30
+    error_message = "30 s is long enough for one PutRecords attempt with the forwarder's margin."
+  }
+}
+
+run "rejects_a_replicator_too_small_to_decode_any_forwarder_record" {
+  command = plan
+
+  variables {
+    replicator_memory_size = 256
+  }
+
+  expect_failures = [var.replicator_memory_size]
+}
+
+run "rejects_a_record_limit_kinesis_does_not_have" {
+  command = plan
+
+  variables {
+    peer_max_record_bytes = 11 * 1024 * 1024
+  }
+
+  expect_failures = [var.peer_max_record_bytes]
 }
