@@ -45,7 +45,7 @@ terraform-config:
 	@test -n "$(TF_CLI_CONFIG_FILE)" && test -f "$(TF_CLI_CONFIG_FILE)" || exit 2
 
 test: $(STAMP) terraform-config package ## unit, property, build, Terraform and end to end (about 10 min)
-	$(VENV)/bin/pytest -n auto --dist loadgroup
+	$(VENV)/bin/pytest -n auto --dist loadscope
 	$(MAKE) --no-print-directory terraform-checks
 
 test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,8 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # Suites that run Terraform (two `terraform init` sharing one plugin cache race: hashicorp/terraform
-# issue 31964) or build and deploy dist/: with pytest-xdist (`make test` runs
-# `-n auto --dist loadgroup`) they all run in one worker, one after the other.
+# issue 31964) or build and deploy dist/ and share one local pair per package: with pytest-xdist
+# (`make test` runs `-n auto --dist loadscope`) they all run in one worker, one after the other.
 SERIAL_SUITES = (
     "tests/build/",
     "tests/chaos/",
@@ -64,13 +65,26 @@ SERIAL_SUITES = (
 )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per test file (module-scoped fixtures such as a moto server start once), and
-    one group for every suite in ``SERIAL_SUITES``. Without ``--dist loadgroup`` the marks do nothing."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        group = "serial" if path.startswith(SERIAL_SUITES) else path
-        item.add_marker(pytest.mark.xdist_group(group))
+def work_unit(nodeid: str) -> str:
+    """The xdist work unit of a test: ``serial`` for ``SERIAL_SUITES``, else its file (so a module's
+    fixtures, such as a moto server, start once)."""
+    path = nodeid.split("::", maxsplit=1)[0]
+    return "serial" if path.startswith(SERIAL_SUITES) else path
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` with ``work_unit`` as the scope. (xdist's ``loadgroup`` marks do not
+    reach the scheduler with pytest 9: it rewrites ``item._nodeid``, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialSuitesScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SerialSuitesScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

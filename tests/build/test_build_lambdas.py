@@ -53,6 +53,7 @@ LAMBDA_ENV = {
     "PEER_STREAM_NAME": "inbox",
     "PEER_SECRET_ID": "peer-credentials",
     "PEER_TABLE_NAME": "table",
+    "TABLE_KEY_SCHEMA": '[{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]',
     "FAILURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/failures",
     "POWERTOOLS_SERVICE_NAME": "build-test",
     "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",
