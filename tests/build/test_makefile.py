@@ -74,7 +74,9 @@ def test_terraform_rc_follows_a_corrected_mirror(tmp_path: Path, how: str) -> No
 
 
 def _config(tmp_path: Path, *argv: str, search: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("TF_PROVIDER_MIRROR", "TF_CLI_CONFIG_FILE")}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("TF_PROVIDER_MIRROR", "TF_CLI_CONFIG_FILE")
+    }
     return subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "terraform_config.sh"), *argv],
         capture_output=True,
@@ -107,3 +109,27 @@ def test_without_a_mirror_the_registry_and_the_hint_names_tf_provider_mirror(tmp
     assert hint.startswith("Terraform could not reach registry.terraform.io")
     assert "no provider mirror was found: set TF_PROVIDER_MIRROR to a folder holding" in hint
     assert "\n" not in hint
+
+
+# What makes a suite unsafe to run beside another in make test's two xdist workers: Terraform (one
+# plugin cache), dist/ and the shared local pair.
+SHARED_STATE = (
+    "local_pair",
+    "lambda_zips",
+    "LocalEnvironment(",
+    '"terraform"',
+    "terraform_config",
+    "build_lambdas",
+)
+
+
+def test_every_suite_that_runs_terraform_or_deploys_dist_runs_in_the_serial_worker() -> None:
+    from tests.conftest import work_unit
+
+    suites = sorted((REPO_ROOT / "tests").glob("*/test_*.py"))
+    sharing = [
+        p.relative_to(REPO_ROOT).as_posix() for p in suites if any(s in p.read_text() for s in SHARED_STATE)
+    ]
+    assert "tests/ops/test_e2e_local.py" in sharing
+    assert [path for path in sharing if work_unit(f"{path}::test") != "serial"] == []
+    assert work_unit("tests/engine/test_wire.py::test_a[1]") == "tests/engine/test_wire.py"
