@@ -36,7 +36,7 @@ fi
 
 # --- tflint -------------------------------------------------------------------------------------
 if command -v tflint >/dev/null 2>&1; then
-  echo "iac-lint: tflint $(tflint --version | head -n1) with .tflint.hcl"
+  echo "iac-lint: tflint $(tflint --version | sed -n 1p) with .tflint.hcl"
   # --init fetches the aws ruleset plugin named in .tflint.hcl (once; it needs network).
   if tflint --init --config "$repo_root/.tflint.hcl" &&
     tflint --config "$repo_root/.tflint.hcl" --recursive --format compact; then

@@ -39,7 +39,7 @@ step() {
   fi
 }
 
-echo "terraform $(terraform version | head -n1 | awk '{print $2}')"
+echo "terraform $(terraform version | sed -n 1p | awk '{print $2}')"
 
 step "fmt -check -recursive modules envs" terraform fmt -check -recursive -diff modules envs
 
