@@ -19,8 +19,9 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from replication.limits import MAX_ATTRIBUTE_NAME_BYTES
@@ -38,7 +39,13 @@ PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_.@+=,:/-]+$")
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) reported by the subcommand that was given the flag."""
+    """argparse with one-line errors (exit 2) reported by the subcommand that was given the flag.
+    Flags are never abbreviated (``verify --rep`` must not mean ``--repair``, which writes): a typo
+    gets the "did you mean" line instead."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -118,13 +125,21 @@ def seconds(low: float, high: float, *, low_open: bool = False) -> Callable[[str
     return number(low, high, low_open=low_open, what=" seconds")
 
 
+def _nonzero(text: str) -> bool:
+    """``text`` names a number other than zero, even one a float rounds to 0 (``1e-400``)."""
+    try:
+        return Decimal(text.strip()) != 0
+    except InvalidOperation:
+        return False
+
+
 def rate(high: float) -> Callable[[str], float]:
     """Items per second: 0 (no limit) or from 0.01 to ``high``. A tiny positive rate (1e-300) is
     refused: it means one item every 1e300 seconds, which no sleep can wait."""
 
     def parse(text: str) -> float:
         value = _number(text)
-        if value != 0 and not 0.01 <= value <= high:
+        if (value != 0 or _nonzero(text)) and not 0.01 <= value <= high:
             raise argparse.ArgumentTypeError(
                 f"{text!r}: give 0 for no limit, or from 0.01 to {_show(high)} items per second"
             )

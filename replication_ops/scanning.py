@@ -9,22 +9,26 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from replication.keys import TypedItem
 from replication.typed_values import from_client
-from replication_ops.errors import ConfigError, aws_errors
+from replication_ops.errors import ConfigError, aws_errors, error_code
 from replication_ops.sides import Side
 
 
 def key_names(side: Side, table: str | None = None) -> tuple[str, ...]:
     """The table's key attribute names (hash first), read from DescribeTable."""
     table = table or side.output("table_name")
-    try:
-        with aws_errors(f"{side.name} DynamoDB"):
+    with aws_errors(f"{side.name} DynamoDB"):
+        try:
             described = side.client("dynamodb").describe_table(TableName=table)["Table"]
-    except ConfigError:
-        raise ConfigError(
-            f"{side.name}: table {table} does not exist (check the Terraform outputs and region)"
-        ) from None
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise  # aws_errors names it: access, region, parameters
+            raise ConfigError(
+                f"{side.name}: table {table} does not exist (check the Terraform outputs and region)"
+            ) from None
     schema = sorted(described["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
     return tuple(k["AttributeName"] for k in schema)
 

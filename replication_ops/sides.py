@@ -89,6 +89,11 @@ def file_outputs(path: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read outputs file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path} is not UTF-8 (`terraform output -json > file` in PowerShell writes UTF-16): "
+            "save it as UTF-8"
+        ) from None
     try:
         return parse_outputs(json.loads(text), path)
     except json.JSONDecodeError as error:
@@ -156,9 +161,11 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         sides = document["sides"]
+        if not isinstance(sides, dict) or not all(isinstance(entry, dict) for entry in sides.values()):
+            raise TypeError("sides is not a map of side documents")
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise ConfigError(
             f"{path} is not a local environment file (`make up` writes build/local/environment.json)"
         ) from None
@@ -193,7 +200,7 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # no such process, or no pid at all
         return False
     except PermissionError:
         return True

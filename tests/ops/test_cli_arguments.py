@@ -60,7 +60,7 @@ def test_durations_are_finite_positive_numbers_of_seconds(run, command, flag, va
     assert f"argument {flag}: {value!r}" in line
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "1e-300", "-1", "0.001", "1e12", "fast"])
+@pytest.mark.parametrize("value", ["nan", "inf", "1e-300", "1e-400", "-1", "0.001", "1e12", "fast"])
 def test_rates_are_zero_or_bounded(run, value) -> None:
     line = _refused(run, "backfill", "--rate", value)
     assert "--rate" in line
@@ -147,3 +147,28 @@ def test_a_refused_adoption_wait_leaves_no_new_key(deployment, run) -> None:
     result = run("rotate", *deployment.args(), "--direction", "cn-to-us", "--adoption-wait", "nan")
     assert result.code == EXIT_BAD_INPUT
     assert deployment.us.peer_writer_keys() == before
+
+
+@pytest.mark.parametrize(("command", "abbreviation"), [("verify", "--rep"), ("redrive", "--dry")])
+def test_a_flag_is_never_abbreviated(run, command, abbreviation) -> None:
+    """``verify --rep`` must not run ``--repair`` (it writes): a prefix is an unknown flag."""
+    line = _refused(run, command, abbreviation)
+    assert abbreviation in line
+
+
+@pytest.mark.parametrize(
+    "document",
+    ['{"sides": []}', '{"sides": "cn-north-1"}', '{"sides": {"cn-north-1": [], "us-east-1": {}}}'],
+)
+def test_a_local_environment_file_of_another_shape_is_bad_input(run, tmp_path, document) -> None:
+    path = tmp_path / "environment.json"
+    path.write_text(document)
+    line = _refused(run, "status", "--local-env", str(path))
+    assert "is not a local environment file" in line
+
+
+def test_an_outputs_file_that_is_not_utf8_is_bad_input(run, tmp_path) -> None:
+    path = tmp_path / "cn.json"
+    path.write_text('{"table_name": {"value": "t"}}', encoding="utf-16")
+    line = _refused(run, "status", "--cn-outputs", str(path), "--us-outputs", str(path))
+    assert "is not UTF-8" in line
