@@ -2,7 +2,9 @@
 named its resources (``terraform output -json`` of its root, or a saved copy of that output).
 
 Sides are labelled ``cn`` and ``us`` on the command line (``--cn-profile``, ``--us-root``, ...);
-everything else (region, table, stream, secret, queue, function names) comes from the outputs.
+everything else (region, tables, stream, secret, queue, function names) comes from the outputs. An
+endpoint serves a map of tables (output ``table_names``: logical name -> this side's table); the
+commands that work on tables take a view of the pair for one logical table (``Pair.for_table``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from replication.settings import DEFAULT_TOMBSTONE_TTL_SECONDS, TableSettings, VersionAttributes
+from replication.settings import (
+    DEFAULT_TOMBSTONE_TTL_SECONDS,
+    TABLE_NAME_PATTERN,
+    SideSettings,
+    TableSettings,
+    VersionAttributes,
+    table_arn_of_stream,
+)
 from replication.table_writer import TableWriter
 from replication_ops.errors import ConfigError, aws_errors
 
@@ -104,9 +113,17 @@ class Side:
     """One side: its Terraform outputs and lazily created, thread-safe boto3 clients."""
 
     def __init__(
-        self, label: str, outputs: dict[str, Any], session: Any, endpoint_url: str | None, source: str
+        self,
+        label: str,
+        outputs: dict[str, Any],
+        session: Any,
+        endpoint_url: str | None,
+        source: str,
+        *,
+        table: str | None = None,
     ) -> None:
         self.label = label
+        self.table = table  # the logical table of this view (``for_table``), None for the whole side
         self.outputs = outputs
         self.session = session
         self.endpoint_url = endpoint_url
@@ -123,8 +140,9 @@ class Side:
 
     @property
     def name(self) -> str:
-        """How messages name this side: label and region."""
-        return f"{self.label} ({self.outputs.get('region') or self.session.region_name or '?'})"
+        """How messages name this side: label and region (and the table of a view)."""
+        region = self.outputs.get("region") or self.session.region_name or "?"
+        return f"{self.label} ({region})" + ("" if self.table is None else f" table {self.table}")
 
     def output(self, name: str) -> str:
         value = self.outputs.get(name)
@@ -141,14 +159,50 @@ class Side:
                     )
             return self._clients[service]
 
+    def tables(self) -> dict[str, str]:
+        """Logical table -> this side's DynamoDB table (output ``table_names``)."""
+        value = self.outputs.get("table_names")
+        if not value:
+            raise ConfigError(f"{self.name}: Terraform output 'table_names' is missing from {self.source}")
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and TABLE_NAME_PATTERN.fullmatch(k) and isinstance(v, str) and v
+            for k, v in value.items()
+        ):
+            raise ConfigError(
+                f"{self.name}: Terraform output 'table_names' in {self.source} is not a map of logical "
+                "table names to table names (is it the output of this project's root?)"
+            )
+        return value
+
+    def table_of_stream(self, stream_arn: str) -> str | None:
+        """The logical table whose stream ``stream_arn`` is (``...:table/NAME/stream/LABEL``), or None."""
+        table_name = table_arn_of_stream(stream_arn).rpartition(":table/")[2]
+        return next((logical for logical, name in self.tables().items() if name == table_name), None)
+
+    def for_table(self, name: str) -> Side:
+        """This side as seen by a command on logical table ``name``: same outputs, session and clients."""
+        if name not in self.tables():
+            raise ConfigError(
+                f"{self.name} has no table {name!r} (its tables: {', '.join(sorted(self.tables()))})"
+            )
+        view = Side(self.label, self.outputs, self.session, self.endpoint_url, self.source, table=name)
+        view._clients, view._lock = self._clients, self._lock
+        return view
+
+    def table_name(self) -> str:
+        """This view's DynamoDB table (``for_table``)."""
+        if self.table is None:
+            raise ValueError("a whole side has many tables: take a view with for_table(name)")
+        return self.tables()[self.table]
+
     def table_settings(self, names: VersionAttributes) -> TableSettings:
-        return TableSettings(
-            table_name=self.output("table_name"),
+        side = SideSettings(
             tombstone_table_name=self.output("tombstone_table_name"),
             local_region=self.region,
             version_attributes=names,
             tombstone_ttl_seconds=DEFAULT_TOMBSTONE_TTL_SECONDS,
         )
+        return side.table(str(self.table), self.table_name())
 
     def writer(self, names: VersionAttributes) -> TableWriter:
         return TableWriter(self.client("dynamodb"), self.table_settings(names))
@@ -241,6 +295,28 @@ class Pair:
 
     def both(self) -> tuple[Side, Side]:
         return self.cn, self.us
+
+    def tables(self, selected: str | None = None) -> list[str]:
+        """The logical tables a command works on: ``selected`` (``--table``), or every table, which
+        both sides must serve alike. ConfigError (exit 2) naming the table otherwise."""
+        cn, us = set(self.cn.tables()), set(self.us.tables())
+        if selected is not None:
+            missing = [side.name for side, names in ((self.cn, cn), (self.us, us)) if selected not in names]
+            if missing:
+                raise ConfigError(
+                    f"no table {selected!r} on {' and '.join(missing)} (tables: {', '.join(sorted(cn | us))})"
+                )
+            return [selected]
+        if cn != us:
+            raise ConfigError(
+                f"the sides serve different tables (only on cn: {', '.join(sorted(cn - us)) or 'none'}; "
+                f"only on us: {', '.join(sorted(us - cn)) or 'none'}): add them to both table maps, "
+                "or name one with --table"
+            )
+        return sorted(cn)
+
+    def for_table(self, name: str) -> Pair:
+        return Pair(self.cn.for_table(name), self.us.for_table(name))
 
 
 def make_pair(options: dict[str, SideOptions], local_env: str | None = None) -> Pair:

@@ -64,7 +64,7 @@ def _invocation_record(kind: str, info: dict, function: str) -> dict:
 
 def _stream_range(side) -> dict:
     streams = side.client("dynamodbstreams")
-    arn = side.outputs["table_stream_arn"]
+    arn = side.outputs["table_stream_arns"]["profiles"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
         "ShardIterator"

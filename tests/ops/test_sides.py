@@ -78,7 +78,8 @@ def test_no_credentials_is_an_access_problem(tmp_path, run, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     outputs = tmp_path / "o.json"
-    outputs.write_text(json.dumps({"region": "us-east-1", "table_name": "t", "tombstone_table_name": "tt"}))
+    document = {"region": "us-east-1", "table_names": {"t": "t"}, "tombstone_table_name": "tt"}
+    outputs.write_text(json.dumps(document))
     result = run(
         "verify",
         "--cn-outputs",

@@ -13,7 +13,7 @@ def _mappings(side: FakeSide) -> None:
     lam = side.client("lambda")
     lam.create_event_source_mapping(
         FunctionName=side.outputs["forwarder_function_name"],
-        EventSourceArn=side.outputs["table_stream_arn"],
+        EventSourceArn=side.outputs["table_stream_arns"]["profiles"],
         StartingPosition="TRIM_HORIZON",
     )
     lam.create_event_source_mapping(
@@ -43,7 +43,10 @@ def _metrics(side: FakeSide) -> None:
         MetricData=[
             {
                 "MetricName": "ReplicationLatency",
-                "Dimensions": [{"Name": "service", "Value": side.outputs["replicator_function_name"]}],
+                "Dimensions": [
+                    {"Name": "service", "Value": side.outputs["replicator_function_name"]},
+                    {"Name": "table", "Value": "profiles"},
+                ],
                 "Timestamp": now,
                 "Value": value,
                 "Unit": "Milliseconds",
@@ -64,7 +67,8 @@ def test_status_reports_each_side_on_one_screen(deployment, run):
     assert {m["state"] for m in cn["mappings"]} == {"Enabled"}
     forwarder = next(m for m in cn["mappings"] if m["function"] == "ddbrep-cn-forwarder")
     assert forwarder["iterator_age_ms"] == 1200.0
-    assert cn["latency_ms"] == {"average": 600.0, "maximum": 800.0}
+    assert cn["latency_ms"] == {"profiles": {"average": 600.0, "maximum": 800.0}}
+    assert forwarder["table"] == "profiles"
     assert cn["failure_queue_depth"] == 0
     text = run("status", *deployment.args())
     assert "cn (cn-north-1)" in text.out and "us (us-east-1)" in text.out
