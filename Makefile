@@ -65,8 +65,9 @@ lint: $(STAMP) ## ruff, checkov, tflint (where installed)
 package: $(STAMP) ## build dist/forwarder.zip and dist/replicator.zip (reproducible)
 	$(PY) scripts/build_lambdas.py
 
-bench: $(STAMP) ## run the engine benchmark, write build/bench.json
+bench: $(STAMP) ## run the engine benchmarks, write build/bench.json and build/bench_admission.json
 	$(PY) scripts/bench_engine.py
+	$(PY) scripts/bench_admission.py
 
 demo: $(STAMP) terraform-config package ## the local two-partition run: deploy, load both sides, verify, report
 	$(PY) -m replication_ops.local demo
