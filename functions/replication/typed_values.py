@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 from replication.errors import WireFormatError
@@ -85,35 +86,32 @@ def _is_base64(text: str) -> bool:
 
 def to_client(item: TypedItem) -> TypedItem:
     """Event/wire form -> boto3 client form (binary as bytes)."""
-    return {name: _value_to_client(value) for name, value in item.items()}
-
-
-def _value_to_client(value: TypedValue) -> TypedValue:
-    ((tag, inner),) = value.items()
-    if tag == "B":
-        return {"B": base64.b64decode(inner)}
-    if tag == "BS":
-        return {"BS": [base64.b64decode(x) for x in inner]}
-    if tag == "M":
-        return {"M": {name: _value_to_client(member) for name, member in inner.items()}}
-    if tag == "L":
-        return {"L": [_value_to_client(member) for member in inner]}
-    return value
+    return _with_binaries(item, base64.b64decode)
 
 
 def from_client(item: TypedItem) -> TypedItem:
     """boto3 client form -> event/wire form (binary as base64 text)."""
-    return {name: _value_from_client(value) for name, value in item.items()}
+    return _with_binaries(item, _base64_text)
 
 
-def _value_from_client(value: TypedValue) -> TypedValue:
+def _base64_text(raw: Any) -> str:
+    return base64.b64encode(bytes(raw)).decode("ascii")
+
+
+def _with_binaries(item: TypedItem, convert: Callable[[Any], Any]) -> TypedItem:
+    """``item`` with ``convert`` applied to every binary value (B, and each item of BS) at any depth;
+    the other values are the same objects."""
+    return {name: _value_with_binaries(value, convert) for name, value in item.items()}
+
+
+def _value_with_binaries(value: TypedValue, convert: Callable[[Any], Any]) -> TypedValue:
     ((tag, inner),) = value.items()
     if tag == "B":
-        return {"B": base64.b64encode(bytes(inner)).decode("ascii")}
+        return {"B": convert(inner)}
     if tag == "BS":
-        return {"BS": [base64.b64encode(bytes(x)).decode("ascii") for x in inner]}
+        return {"BS": [convert(x) for x in inner]}
     if tag == "M":
-        return {"M": {name: _value_from_client(member) for name, member in inner.items()}}
+        return {"M": _with_binaries(inner, convert)}
     if tag == "L":
-        return {"L": [_value_from_client(member) for member in inner]}
+        return {"L": [_value_with_binaries(member, convert) for member in inner]}
     return value
