@@ -28,8 +28,6 @@ Messages name attributes and limits, never values.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
@@ -42,6 +40,7 @@ from replication.limits import (
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
+    binary_value,
     item_size,
     utf8_length,
     value_size,
@@ -164,10 +163,10 @@ def _check_distinct(distinct: set[Any], elements: list[Any], attribute: str) -> 
 
 
 def _binary(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ItemValidationError("a binary value is not base64") from None
+    raw = binary_value(text)
+    if raw is None:
+        raise ItemValidationError("a binary value is not base64")
+    return raw
 
 
 def _name(name: str) -> str:

@@ -115,12 +115,20 @@ def canonical_number(value: Decimal) -> str:
     return format(Decimal((sign, digits, exponent)), "f")
 
 
-def binary_length(text: str) -> int:
-    """Raw byte length of base64 ``text`` (the size DynamoDB counts for a binary value)."""
+def binary_value(text: str) -> bytes | None:
+    """The raw bytes of a binary value given as base64 ``text`` (as events and the wire carry it), or
+    None if ``text`` is not strict base64 (characters outside the alphabet, wrong padding)."""
     try:
-        return len(base64.b64decode(text, validate=True))
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        return len(text)
+        return None
+
+
+def binary_length(text: str) -> int:
+    """Raw byte length of base64 ``text`` (the size DynamoDB counts for a binary value); the length
+    of ``text`` itself if it is not base64."""
+    raw = binary_value(text)
+    return len(text) if raw is None else len(raw)
 
 
 def utf8_length(text: str) -> int:

@@ -7,13 +7,12 @@ client wants bytes. Numbers stay strings end to end: never a float, so all 38 di
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable
 from typing import Any
 
 from replication.errors import WireFormatError
 from replication.keys import TypedItem, TypedValue
-from replication.limits import number_problem
+from replication.limits import binary_value, number_problem
 
 MAX_NESTING = 32  # DynamoDB's limit on nested documents
 
@@ -41,7 +40,7 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
         problem = number_problem(inner)
         ok = problem is None
     elif tag == "B":
-        ok = isinstance(inner, str) and _is_base64(inner)
+        ok = isinstance(inner, str) and binary_value(inner) is not None
     elif tag == "BOOL":
         ok = isinstance(inner, bool)
     elif tag == "NULL":
@@ -56,7 +55,7 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
         ok = (
             isinstance(inner, list)
             and bool(inner)
-            and all(isinstance(x, str) and _is_base64(x) for x in inner)
+            and all(isinstance(x, str) and binary_value(x) is not None for x in inner)
         )
     elif tag == "M":
         ok = isinstance(inner, dict)
@@ -74,14 +73,6 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
     if not ok:
         # Numbers: why DynamoDB would refuse it (one check for every number the engine reads).
         raise WireFormatError(f"{where}: malformed {tag} value" + (f" ({problem})" if problem else ""))
-
-
-def _is_base64(text: str) -> bool:
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
 
 
 def to_client(item: TypedItem) -> TypedItem:
