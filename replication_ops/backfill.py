@@ -80,7 +80,9 @@ class Checkpoint:
                 )
             if saved != identity:
                 raise ConfigError(f"{path} belongs to another backfill ({saved}), not {identity}")
-            return cls(path, identity, segments), True
+            checkpoint = cls(path, identity, segments)
+            checkpoint.save()  # the same content: proves the file can still be written, before any copy
+            return checkpoint, True
         if resume and not path.exists():
             raise ConfigError(f"nothing to resume: {path} does not exist")
         checkpoint = cls(path, identity, [SegmentState() for _ in range(total)])
@@ -88,11 +90,21 @@ class Checkpoint:
         return checkpoint, False
 
     def save(self) -> None:
+        """Rewrite the file atomically (a temporary file beside it, then ``os.replace``).
+
+        Raises ConfigError (exit 2, one line) when it cannot be written: ``open`` saves before the
+        first item is copied, so a path that cannot be written stops the backfill before it writes."""
         document = {"identity": self.identity, "segments": [asdict(s) for s in self.segments]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write the checkpoint {self.path} ({error.strerror or error}): give --checkpoint "
+                "a file in a folder you can write"
+            ) from None
 
     def advance(self, segment: int, last_key: dict[str, Any] | None, counts: dict[str, int]) -> None:
         with self._lock:

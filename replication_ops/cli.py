@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
@@ -90,6 +91,15 @@ SEGMENTS = arguments.whole(1, arguments.MAX_SCAN_SEGMENTS)
 SEGMENTS_HELP = f"parallel scan segments, one thread each, 1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
 MAX_RATE = 1_000_000
 MAX_PAGE_SIZE = 100_000
+DISTRIBUTION = "ddb-cross-partition-replication"  # pyproject.toml's project name
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or why there is none."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "(not installed: run `make venv`)"
 
 
 def _common() -> argparse.ArgumentParser:
@@ -161,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
 
@@ -404,6 +415,12 @@ def check_combinations(args: argparse.Namespace) -> str | None:
     for label in LABELS:
         if getattr(args, f"{label}_root") and getattr(args, f"{label}_outputs"):
             return f"--{label}-root and --{label}-outputs both say where the outputs are: give one"
+    if args.timestamp_attribute == args.origin_attribute:
+        return (
+            f"--timestamp-attribute and --origin-attribute are both {args.timestamp_attribute!r}: the "
+            "version needs two attributes, give each its own name (the defaults are "
+            f"{DEFAULT_TIMESTAMP_ATTRIBUTE} and {DEFAULT_ORIGIN_ATTRIBUTE})"
+        )
     if args.command == "redrive" and args.dry_run and args.delete_poison:
         return "--dry-run changes nothing, so --delete-poison would delete nothing: drop one of them"
     return None

@@ -17,12 +17,18 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import UnknownRegionError
 
 from replication.settings import DEFAULT_TOMBSTONE_TTL_SECONDS, TableSettings, VersionAttributes
 from replication.table_writer import TableWriter
+from replication_ops.arguments import REGION_PATTERN
 from replication_ops.errors import ConfigError, aws_errors
 
 LABELS = ("cn", "us")
+# The partition each side must be in: the pair replicates between AWS China and the commercial
+# partition (https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html).
+PARTITIONS = {"cn": "aws-cn", "us": "aws"}
+EXAMPLE_REGIONS = {"cn": "cn-north-1", "us": "us-east-1"}
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=5,
@@ -116,7 +122,9 @@ class Side:
 
     @property
     def region(self) -> str:
-        region = self.outputs.get("region") or self.session.region_name
+        """--cn-region/--us-region, else the Terraform output ``region``, else the profile's region
+        (the session was made with the first two)."""
+        region = self.session.region_name or self.outputs.get("region")
         if not region:
             raise ConfigError(f"{self.label}: no region (Terraform output 'region' or --{self.label}-region)")
         return str(region)
@@ -124,7 +132,34 @@ class Side:
     @property
     def name(self) -> str:
         """How messages name this side: label and region."""
-        return f"{self.label} ({self.outputs.get('region') or self.session.region_name or '?'})"
+        return f"{self.label} ({self.session.region_name or self.outputs.get('region') or '?'})"
+
+    def partition(self) -> str | None:
+        """The partition of this side's region (botocore's endpoint data), None when there is no region."""
+        region = self.session.region_name or self.outputs.get("region")
+        if not region:
+            return None
+        try:
+            return str(self.session.get_partition_for_region(str(region)))
+        except UnknownRegionError:
+            raise ConfigError(
+                f"{self.label}: region {region!r} (from {self.source}) is in no AWS partition: "
+                f"give the {self.label} side's region, e.g. {EXAMPLE_REGIONS[self.label]}"
+            ) from None
+
+    def table_arn(self) -> str | None:
+        """``arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME``, the account taken from the ARNs among
+        the outputs (None when the outputs hold no table name or region)."""
+        table, partition = self.outputs.get("table_name"), self.partition()
+        if not table or not partition:
+            return None
+        accounts = [
+            str(value).split(":")[4]
+            for value in self.outputs.values()
+            if isinstance(value, str) and value.startswith("arn:") and value.count(":") >= 5
+        ]
+        account = next((a for a in accounts if a), "?")
+        return f"arn:{partition}:dynamodb:{self.region}:{account}:table/{table}"
 
     def output(self, name: str) -> str:
         value = self.outputs.get(name)
@@ -218,6 +253,15 @@ def make_side(options: SideOptions) -> Side:
             f"{label}: say where its Terraform outputs are: --{label}-root DIR or --{label}-outputs FILE"
         )
     region = options.region or outputs.get("region")
+    if (
+        not options.region
+        and region is not None
+        and not (isinstance(region, str) and REGION_PATTERN.match(region))
+    ):
+        raise ConfigError(
+            f"{source}: the output 'region' is {region!r}, not an AWS region code "
+            f"(e.g. {EXAMPLE_REGIONS[label]}): are these the outputs of a replication root?"
+        )
     with aws_errors(f"{label} ({region})"):
         session = boto3.session.Session(
             profile_name=options.profile,
@@ -243,7 +287,45 @@ class Pair:
         return self.cn, self.us
 
 
+def _flag(options: SideOptions) -> str:
+    """The flag that decided where a side is: its region, outputs file or root."""
+    given = "region" if options.region else "outputs" if options.outputs_file else "root"
+    return f"--{options.label}-{given}"
+
+
+def check_pair(pair: Pair, options: dict[str, SideOptions]) -> None:
+    """Refuse a pair that is not a cn side in aws-cn and a us side in aws, or whose sides name the
+    same table: swapped or repeated outputs would make verify compare a table with itself and
+    backfill copy a table onto itself."""
+    cn_arn, us_arn = pair.cn.table_arn(), pair.us.table_arn()
+    if cn_arn is not None and cn_arn == us_arn:
+        raise ConfigError(
+            f"both sides name the same table {cn_arn} ({pair.cn.source}; {pair.us.source}): give the cn "
+            "side's outputs to --cn-* and the us side's to --us-*, e.g. --cn-root envs/cn-north-1 "
+            "--us-root envs/us-east-1"
+        )
+    cn_partition, us_partition = pair.cn.partition(), pair.us.partition()
+    if (cn_partition, us_partition) == (PARTITIONS["us"], PARTITIONS["cn"]):
+        raise ConfigError(
+            f"the sides are swapped: the cn side ({pair.cn.source}) is in {pair.cn.region} and the us side "
+            f"({pair.us.source}) in {pair.us.region}: exchange the values of {_flag(options['cn'])} and "
+            f"{_flag(options['us'])}"
+        )
+    for side, partition in ((pair.cn, cn_partition), (pair.us, us_partition)):
+        wanted = PARTITIONS[side.label]
+        if partition is not None and partition != wanted:
+            raise ConfigError(
+                f"the {side.label} side ({side.source}) is in {side.region}, partition {partition}, but the "
+                f"{side.label} side is in {wanted} (e.g. {EXAMPLE_REGIONS[side.label]}): give "
+                f"{_flag(options[side.label])} the {side.label} side's"
+                + (" region" if options[side.label].region else " outputs")
+            )
+
+
 def make_pair(options: dict[str, SideOptions], local_env: str | None = None) -> Pair:
+    """Both sides, checked to be a cn side in aws-cn and a us side in aws with different tables."""
     if local_env:
         apply_local_environment(options, local_env)
-    return Pair(make_side(options["cn"]), make_side(options["us"]))
+    pair = Pair(make_side(options["cn"]), make_side(options["us"]))
+    check_pair(pair, options)
+    return pair

@@ -126,3 +126,26 @@ def test_the_rate_limit_spaces_items_evenly(monkeypatch):
     for _ in range(5):
         limiter.acquire()
     assert [round(w, 3) for w in waits] == [0.01, 0.02, 0.03, 0.04]
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_a_resume_before_any_copy(deployment, run, monkeypatch):
+    """The resumed checkpoint is rewritten before the first item: a failure there is one line,
+    exit 2, and nothing was copied (it was a traceback at the first page)."""
+    deployment.cn.put("a", ts="100")
+
+    def interrupt(self, change):
+        raise KeyboardInterrupt
+
+    real_apply = TableWriter.apply
+    monkeypatch.setattr(TableWriter, "apply", interrupt)
+    assert run("backfill", "--from", "cn", *deployment.args(), "--segments", "1").code == 130
+    monkeypatch.setattr(TableWriter, "apply", real_apply)
+    checkpoint = Path(".ddb-replication/backfill-cn-to-us.json")
+    (checkpoint.parent / (checkpoint.name + ".tmp")).mkdir()  # the atomic replace's temporary name
+    result = run("backfill", "--from", "cn", *deployment.args(), "--segments", "1", "--resume")
+    assert result.code == EXIT_BAD_INPUT
+    assert result.err.strip().splitlines() == [
+        f"ddb-replication backfill: error: cannot write the checkpoint {checkpoint} (Is a directory): "
+        "give --checkpoint a file in a folder you can write"
+    ]
+    assert deployment.us.get("a") is None

@@ -77,14 +77,18 @@ def test_no_credentials_is_an_access_problem(tmp_path, run, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    outputs = tmp_path / "o.json"
-    outputs.write_text(json.dumps({"region": "us-east-1", "table_name": "t", "tombstone_table_name": "tt"}))
+    files = {}
+    for label, region in (("cn", "cn-north-1"), ("us", "us-east-1")):
+        files[label] = tmp_path / f"{label}.json"
+        files[label].write_text(
+            json.dumps({"region": region, "table_name": "t", "tombstone_table_name": "tt"})
+        )
     result = run(
         "verify",
         "--cn-outputs",
-        str(outputs),
+        str(files["cn"]),
         "--us-outputs",
-        str(outputs),
+        str(files["us"]),
         "--cn-endpoint-url",
         "http://127.0.0.1:9",
         "--us-endpoint-url",
@@ -170,3 +174,83 @@ def test_every_subcommand_has_help_with_examples_and_exit_codes(run, capsys):
 
 def test_bad_arguments_exit_2(run):
     assert run("backfill", "--from", "eu").code == EXIT_BAD_INPUT
+
+
+def _outputs(tmp_path: Path, name: str, region, account: str = "111122223333") -> Path:
+    partition = "aws-cn" if str(region).startswith("cn-") else "aws"
+    path = tmp_path / name
+    path.write_text(
+        json.dumps(
+            {
+                "region": {"value": region},
+                "table_name": {"value": "profiles"},
+                "tombstone_table_name": {"value": "profiles-tombstones"},
+                "inbox_stream_arn": {
+                    "value": f"arn:{partition}:kinesis:{region}:{account}:stream/ddbrep-inbox"
+                },
+            }
+        )
+    )
+    return path
+
+
+def _refused(run, *argv: str) -> str:
+    result = run(*argv)
+    assert result.code == EXIT_BAD_INPUT, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.err, result.err
+    return lines[0]
+
+
+@pytest.mark.parametrize("region", ["China North", "", 42, {"name": "cn-north-1"}])
+def test_the_region_in_an_outputs_file_is_checked_like_the_flag(run, tmp_path, region):
+    cn = _outputs(tmp_path, "cn.json", region)
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "status", "--cn-outputs", str(cn), "--us-outputs", str(us))
+    assert f"{cn}: the output 'region' is {region!r}, not an AWS region code (e.g. cn-north-1)" in line
+
+
+def test_swapped_outputs_files_are_refused_with_the_flags_to_exchange(run, tmp_path):
+    cn = _outputs(tmp_path, "cn.json", "cn-north-1")
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "verify", "--cn-outputs", str(us), "--us-outputs", str(cn))
+    assert "the sides are swapped" in line
+    assert "exchange the values of --cn-outputs and --us-outputs" in line
+
+
+@pytest.mark.parametrize("name", ["cn.json", "us.json"])
+def test_the_same_outputs_file_for_both_sides_is_refused(run, tmp_path, name):
+    """verify would compare a table with itself and find it identical."""
+    path = _outputs(tmp_path, name, "cn-north-1" if name == "cn.json" else "us-east-1")
+    line = _refused(run, "verify", "--cn-outputs", str(path), "--us-outputs", str(path))
+    assert "both sides name the same table arn:aws" in line
+    assert ":111122223333:table/profiles" in line
+
+
+@pytest.mark.parametrize(
+    ("cn_region", "us_region", "wrong"),
+    [("us-west-2", "us-east-1", "cn"), ("cn-north-1", "cn-northwest-1", "us")],
+)
+def test_a_side_outside_its_partition_is_refused(run, tmp_path, cn_region, us_region, wrong):
+    cn = _outputs(tmp_path, "cn.json", cn_region)
+    us = _outputs(tmp_path, "us.json", us_region, account="444455556666")
+    line = _refused(run, "status", "--cn-outputs", str(cn), "--us-outputs", str(us))
+    wanted = {"cn": "aws-cn", "us": "aws"}[wrong]
+    assert f"but the {wrong} side is in {wanted}" in line
+    assert f"give --{wrong}-outputs the {wrong} side's outputs" in line
+
+
+def test_a_region_flag_in_the_wrong_partition_names_the_flag(run, tmp_path):
+    cn = _outputs(tmp_path, "cn.json", "cn-north-1")
+    us = _outputs(tmp_path, "us.json", "us-east-1", account="444455556666")
+    line = _refused(
+        run, "status", "--cn-outputs", str(cn), "--us-outputs", str(us), "--cn-region", "us-west-2"
+    )
+    assert "give --cn-region the cn side's region" in line
+
+
+def test_a_region_in_no_partition_is_refused(run, tmp_path):
+    cn = _outputs(tmp_path, "cn.json", "xx-nowhere-1")
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "status", "--cn-outputs", str(cn), "--us-outputs", str(us))
+    assert "region 'xx-nowhere-1'" in line and "is in no AWS partition" in line
