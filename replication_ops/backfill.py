@@ -60,16 +60,19 @@ class Checkpoint:
         cls, path: Path, identity: dict[str, Any], *, resume: bool, restart: bool
     ) -> tuple[Checkpoint, bool]:
         """The checkpoint to use and whether it continues an earlier run."""
-        total = int(identity["segments"])
-        if path.exists() and not restart:
+        total = segments_given = int(identity["segments"])
+        if path.exists():
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
                 saved = {name: document["identity"][name] for name in identity}
                 segments = [SegmentState(**state) for state in document["segments"]]
             except (OSError, ValueError, KeyError, TypeError):
+                # not even --restart overwrites it: `--checkpoint cn.json` is more likely a slip
                 raise ConfigError(
-                    f"{path} is not a backfill checkpoint (remove it or use --restart)"
+                    f"{path} is not a backfill checkpoint: give --checkpoint another file name (or "
+                    "remove this file if it is a damaged checkpoint)"
                 ) from None
+        if path.exists() and not restart:
             if not resume:
                 if segments and all(state.done for state in segments):
                     raise ConfigError(
@@ -79,7 +82,16 @@ class Checkpoint:
                     f"{path} holds an unfinished backfill: --resume to continue it, --restart to start over"
                 )
             if saved != identity:
-                raise ConfigError(f"{path} belongs to another backfill ({saved}), not {identity}")
+                if {**saved, "segments": segments_given} == identity and saved["segments"] != segments_given:
+                    raise ConfigError(
+                        f"{path} was started with --segments {saved['segments']}: resume with "
+                        f"--segments {saved['segments']} (a scan position belongs to its segment count)"
+                    )
+                raise ConfigError(
+                    f"{path} belongs to another backfill ({saved['source']} -> {saved['target']}), not "
+                    f"{identity['source']} -> {identity['target']}: give --checkpoint another file, or "
+                    "--restart to overwrite it"
+                )
             checkpoint = cls(path, identity, segments)
             checkpoint.save()  # the same content: proves the file can still be written, before any copy
             return checkpoint, True

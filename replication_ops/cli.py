@@ -423,6 +423,15 @@ def check_combinations(args: argparse.Namespace) -> str | None:
         )
     if args.command == "redrive" and args.dry_run and args.delete_poison:
         return "--dry-run changes nothing, so --delete-poison would delete nothing: drop one of them"
+    missing = [
+        label
+        for label in LABELS
+        if not (args.local_env or getattr(args, f"{label}_root") or getattr(args, f"{label}_outputs"))
+    ]
+    if missing:  # said before a Terraform root of the other side is read (that takes seconds)
+        flags = " and ".join(f"--{label}-root DIR or --{label}-outputs FILE" for label in missing)
+        whose = "the cn and us sides'" if len(missing) > 1 else f"the {missing[0]} side's"
+        return f"say where {whose} Terraform outputs are: {flags} (or --local-env FILE for the local pair)"
     return None
 
 

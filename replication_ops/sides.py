@@ -7,6 +7,7 @@ everything else (region, table, stream, secret, queue, function names) comes fro
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from botocore.exceptions import UnknownRegionError
 
 from replication.settings import DEFAULT_TOMBSTONE_TTL_SECONDS, TableSettings, VersionAttributes
 from replication.table_writer import TableWriter
-from replication_ops.arguments import REGION_PATTERN
+from replication_ops.arguments import REGION_PATTERN, url
 from replication_ops.errors import ConfigError, aws_errors
 
 LABELS = ("cn", "us")
@@ -36,6 +37,9 @@ CLIENT_CONFIG = Config(
     max_pool_connections=64,
 )
 TERRAFORM_TIMEOUT_SECONDS = 120
+# Outputs every replication root has (envs/*/outputs.tf): a document with neither is some other file.
+REPLICATION_OUTPUTS = ("region", "table_name")
+SAVE_OUTPUTS = "save them with `terraform -chdir=envs/cn-north-1 output -json > cn.json`"
 
 
 @dataclass
@@ -58,16 +62,26 @@ def parse_outputs(document: Any, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: expected a JSON object of Terraform outputs")
     if not document:
         raise ConfigError(f"{source}: no outputs (has the root been applied?)")
-    return {
+    outputs = {
         name: (value["value"] if isinstance(value, dict) and "value" in value else value)
         for name, value in document.items()
     }
+    if not any(name in outputs for name in REPLICATION_OUTPUTS):
+        raise ConfigError(
+            f"{source} holds no outputs of a replication root (no {' or '.join(REPLICATION_OUTPUTS)}): "
+            f"{SAVE_OUTPUTS}"
+        )
+    return outputs
 
 
 def terraform_outputs(root: str) -> dict[str, Any]:
     source = f"terraform -chdir={root} output -json"
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: no such Terraform root")
+    if not any(Path(root).glob("*.tf")):
+        raise ConfigError(
+            f"{root} is not a Terraform root (it holds no .tf file): give a root such as envs/cn-north-1"
+        )
     try:
         done = subprocess.run(
             ["terraform", f"-chdir={root}", "output", "-json"],
@@ -103,7 +117,7 @@ def file_outputs(path: str) -> dict[str, Any]:
     try:
         return parse_outputs(json.loads(text), path)
     except json.JSONDecodeError as error:
-        raise ConfigError(f"{path} is not JSON ({error.msg}, line {error.lineno})") from None
+        raise ConfigError(f"{path} is not JSON ({error.msg}, line {error.lineno}): {SAVE_OUTPUTS}") from None
 
 
 class Side:
@@ -216,8 +230,8 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
         if len(match) != 1:
             raise ConfigError(f"{path}: no single side whose region starts with {label}-")
         entry = match[0]
-        side.endpoint_url = entry.get("endpoint_url")
-        side.region = entry.get("region")
+        side.endpoint_url = _checked(path, label, "endpoint_url", entry.get("endpoint_url"), url)
+        side.region = _checked(path, label, "region", entry.get("region"), _region)
         side.access_key_id = entry.get("aws_access_key_id") or None
         side.secret_access_key = entry.get("aws_secret_access_key") or None
         root = base / "tf" / str(entry.get("region")) / "envs" / str(entry.get("region"))
@@ -230,6 +244,24 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
             side.root = str(root)
         else:
             raise ConfigError(f"{path}: the {label} side's Terraform root {root} is gone (`make up` again)")
+
+
+def _region(text: str) -> str:
+    if not REGION_PATTERN.match(text):
+        raise argparse.ArgumentTypeError("not an AWS region code")
+    return text
+
+
+def _checked(path: str, label: str, name: str, value: Any, check: Any) -> str:
+    """A value of the local environment file, checked as its command-line flag would be."""
+    try:
+        if not isinstance(value, str):
+            raise argparse.ArgumentTypeError("not text")
+        return str(check(value))
+    except argparse.ArgumentTypeError:
+        raise ConfigError(
+            f"{path}: the {label} side's {name} {value!r} is not valid: `make up` writes the file again"
+        ) from None
 
 
 def _running(pid: int) -> bool:

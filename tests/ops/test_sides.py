@@ -27,6 +27,7 @@ def test_outputs_are_read_from_terraform_output_json(deployment, run, tmp_path, 
     for label in ("cn", "us"):
         root = tmp_path / "envs" / label
         root.mkdir(parents=True)
+        (root / "main.tf").write_text("# a Terraform root\n")
         (root / "outputs.json").write_text(getattr(deployment, f"{label}_outputs").read_text())
         roots[label] = str(root)
     result = run("verify", "--cn-root", roots["cn"], "--us-root", roots["us"], "--quiet")
@@ -254,3 +255,51 @@ def test_a_region_in_no_partition_is_refused(run, tmp_path):
     us = _outputs(tmp_path, "us.json", "us-east-1")
     line = _refused(run, "status", "--cn-outputs", str(cn), "--us-outputs", str(us))
     assert "region 'xx-nowhere-1'" in line and "is in no AWS partition" in line
+
+
+def test_a_side_without_outputs_is_named_before_the_other_sides_root_is_read(run, tmp_path, monkeypatch):
+    """`verify --cn-root envs/cn-north-1` alone ran terraform for cn, then said us had no outputs."""
+    binary = tmp_path / "bin"
+    binary.mkdir()
+    marker = tmp_path / "terraform-ran"
+    fake = binary / "terraform"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\necho '{{}}'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{binary}{os.pathsep}{os.environ['PATH']}")
+    line = _refused(run, "verify", "--cn-root", "envs/cn-north-1")
+    assert "say where the us side's Terraform outputs are: --us-root DIR or --us-outputs FILE" in line
+    assert "(or --local-env FILE for the local pair)" in line
+    assert not marker.exists()
+
+
+def test_a_folder_without_terraform_files_is_not_a_root(run, tmp_path):
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "status", "--cn-root", "docs", "--us-outputs", str(us))
+    assert "docs is not a Terraform root (it holds no .tf file): give a root such as envs/cn-north-1" in line
+
+
+def test_a_json_file_of_something_else_is_not_taken_for_outputs(run, tmp_path):
+    """The local environment's own file given as --cn-outputs said only "no region"."""
+    other = _local_environment(tmp_path)
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "status", "--cn-outputs", str(other), "--us-outputs", str(us))
+    assert f"{other} holds no outputs of a replication root (no region or table_name)" in line
+    assert "terraform -chdir=envs/cn-north-1 output -json > cn.json" in line
+
+
+def test_an_outputs_file_that_is_not_json_says_how_to_save_one(run, tmp_path):
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "status", "--cn-outputs", "README.md", "--us-outputs", str(us))
+    assert "README.md is not JSON (Expecting value, line 1): save them with `terraform" in line
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("endpoint_url", "127.0.0.1:4566"), ("region", "China"), ("region", 5)]
+)
+def test_a_local_environment_value_is_checked_as_its_flag_is(run, tmp_path, field, value):
+    path = _local_environment(tmp_path)
+    document = json.loads(path.read_text())
+    document["sides"]["cn-north-1"][field] = value
+    path.write_text(json.dumps(document))
+    line = _refused(run, "status", "--local-env", str(path))
+    assert f"the cn side's {field} {value!r} is not valid: `make up` writes the file again" in line
