@@ -100,14 +100,15 @@ class ArgumentParser(argparse.ArgumentParser):
             index += 1
         return joined
 
-    def subparsers(self) -> dict[str, argparse.ArgumentParser]:
-        """The subcommands' parsers by name (none for a parser without subcommands)."""
+    def subparsers(self) -> dict[str, tuple[argparse.ArgumentParser, str]]:
+        """The listed subcommands (not hidden ones) by name: their parser and one-line summary."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
+                summaries = {choice.dest: choice.help or "" for choice in action._choices_actions}
                 return {
-                    name: parser
+                    name: (parser, summaries[name])
                     for name, parser in action.choices.items()
-                    if isinstance(parser, argparse.ArgumentParser)
+                    if isinstance(parser, argparse.ArgumentParser) and name in summaries
                 }
         return {}
 
@@ -136,7 +137,7 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 def unrecognized(
     extras: list[str],
     parser: argparse.ArgumentParser,
-    commands: dict[str, argparse.ArgumentParser] | None = None,
+    commands: dict[str, tuple[argparse.ArgumentParser, str]] | None = None,
 ) -> str:
     """``unrecognized argument --repiar (did you mean --repair?)``; a flag of another subcommand
     (``credentials --adoption-wait``) names the subcommand that has it, and a subcommand given as an
@@ -148,11 +149,14 @@ def unrecognized(
     prog = parser.prog.rsplit(" ", 1)[0] if commands and parser.prog.count(" ") else parser.prog
     if first.startswith("-"):
         owners = [
-            name for name, command in commands.items() if command is not parser and flag in _options(command)
+            name
+            for name, (command, _) in commands.items()
+            if command is not parser and flag in _options(command)
         ]
         if owners:
-            what = "; ".join(f"`{prog} {name}` to {commands[name].description}" for name in owners)
-            return f"{message}: {flag} is a flag of another command: use {what}"
+            use = " or ".join(f"`{prog} {name}`" for name in owners)
+            summary = f" ({commands[owners[0]][1]})" if len(owners) == 1 and commands[owners[0]][1] else ""
+            return f"{message}: {flag} is a flag of another command: use {use}{summary}"
         close = difflib.get_close_matches(flag, _options(parser), n=1, cutoff=0.6)
         if close:
             message += f" (did you mean {close[0]}?)"

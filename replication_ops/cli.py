@@ -43,7 +43,9 @@ EXAMPLES = {
 
 Direction cn-to-us: a key of the us side's peer-writer user goes into the cn side's secret (the cn
 forwarder writes into the us inbox with it); a probe is then sent with that key and the command
-waits until the us replicator has recorded it. The secret key is never printed or written to disk.""",
+waits until the us replicator has recorded it. The secret key is never printed or written to disk.
+A link whose secret already holds a working key is only probed: to replace that key (with
+--adoption-wait, --delete-unused), use `ddb-replication rotate`.""",
     "rotate": f"""examples:
   ddb-replication rotate --direction cn-to-us {ROOTS} --cn-profile china --us-profile global
   ddb-replication rotate --direction both --adoption-wait 30 --local-env build/local/environment.json

@@ -299,7 +299,16 @@ def test_the_same_attribute_for_timestamp_and_origin_is_refused(run) -> None:
 )
 def test_a_flag_of_another_subcommand_names_that_subcommand(run, command, argv, right) -> None:
     line = _refused(run, command, *argv)
-    assert f"{argv[0]} is a flag of another command: use `ddb-replication {right}` to " in line
+    assert f"{argv[0]} is a flag of another command: use `ddb-replication {right}` (" in line
+
+
+def test_a_flag_of_several_other_subcommands_names_each(run) -> None:
+    line = _refused(run, "status", "--segments", "3")
+    assert "use `ddb-replication backfill` or `ddb-replication verify`" in line
+
+
+def test_credentials_help_points_to_rotate_for_replacing_a_key(run) -> None:
+    assert "use `ddb-replication rotate`" in " ".join(run("credentials", "--help").out.split())
 
 
 def test_a_subcommand_given_after_another_says_to_give_it_alone(run) -> None:
