@@ -316,11 +316,14 @@ def name(max_length: int, what: str) -> Callable[[str], str]:
 # -- paths -------------------------------------------------------------------------------------
 
 
-def _not_empty(text: str, what: str) -> None:
+def _path_text(text: str, what: str) -> str:
+    """A path as given, refused when empty; ``~`` expanded as the shell would have (it does not
+    after ``=``: ``--checkpoint=~/b.json`` would otherwise make a folder named ``~``)."""
     if not text.strip():
         raise argparse.ArgumentTypeError(
             f"{text!r} is an empty path: give {what} (is the shell variable in it set?)"
         )
+    return os.path.expanduser(text)
 
 
 def _kind(mode: int) -> str:
@@ -339,7 +342,7 @@ def existing_file(hint: str = "") -> Callable[[str], str]:
     -json)``); ``hint`` says where the file comes from, for the message when it is not there."""
 
     def parse(text: str) -> str:
-        _not_empty(text, "a file")
+        text = _path_text(text, "a file")
         try:
             mode = os.stat(text).st_mode
         except FileNotFoundError:
@@ -365,7 +368,7 @@ def existing_folder(hint: str = "") -> Callable[[str], str]:
     """A folder that exists."""
 
     def parse(text: str) -> str:
-        _not_empty(text, "a folder")
+        text = _path_text(text, "a folder")
         path = Path(text)
         if path.exists() and not path.is_dir():
             raise argparse.ArgumentTypeError(f"{text} is a file, not a folder{hint}")
@@ -383,7 +386,7 @@ def writable_file(text: str) -> Path:
     That is tried, not inferred from permission bits (root passes ``os.access`` for /proc, where
     nothing can be created, and read-only mounts): a temporary file is created in the nearest folder
     that exists and removed at once."""
-    _not_empty(text, "a file name")
+    text = _path_text(text, "a file name")
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name")
@@ -413,7 +416,7 @@ def _can_create_in(text: str, folder: Path) -> None:
 def writable_folder(text: str) -> Path:
     """A folder to write into: a folder, or a path where one can be made (tried as for
     ``writable_file``)."""
-    _not_empty(text, "a folder")
+    text = _path_text(text, "a folder")
     path = Path(text)
     for candidate in (path, *path.absolute().parents):
         if candidate.exists():

@@ -97,11 +97,19 @@ def terraform_outputs(root: str) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         raise ConfigError(f"{source} took more than {TERRAFORM_TIMEOUT_SECONDS} s") from None
     if done.returncode != 0:
-        raise ConfigError(f"{source} failed: {done.stderr.strip().splitlines()[-1:] or ['no output']}")
+        raise ConfigError(f"{source} failed: {_terraform_error(done.stderr)}")
     try:
         return parse_outputs(json.loads(done.stdout or "{}"), source)
     except json.JSONDecodeError:
         raise ConfigError(f"{source} did not print JSON") from None
+
+
+def _terraform_error(stderr: str) -> str:
+    """Terraform's error line, without the box it draws around diagnostics (``│ Error: ...``)."""
+    lines = [line.strip().lstrip("│╷╵ ").strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines[-1:] or ["no message"])[0]
 
 
 def file_outputs(path: str) -> dict[str, Any]:

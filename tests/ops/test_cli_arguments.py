@@ -321,3 +321,12 @@ def test_version_is_the_distributions_version(run) -> None:
     result = run("--version")
     assert result.code == 0
     assert result.out == f"ddb-replication {project['version']}\n"
+
+
+def test_a_home_folder_after_an_equals_sign_is_expanded_as_the_shell_would(
+    run, tmp_path, monkeypatch
+) -> None:
+    """bash leaves ``~`` alone in ``--checkpoint=~/b.json``: it once meant a folder named ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    line = _refused(run, "status", "--cn-outputs=~/cn.json")
+    assert f"{tmp_path}/cn.json: no such file" in line

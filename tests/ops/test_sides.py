@@ -303,3 +303,20 @@ def test_a_local_environment_value_is_checked_as_its_flag_is(run, tmp_path, fiel
     path.write_text(json.dumps(document))
     line = _refused(run, "status", "--local-env", str(path))
     assert f"the cn side's {field} {value!r} is not valid: `make up` writes the file again" in line
+
+
+def test_a_terraform_failure_is_its_error_line_without_the_box(run, tmp_path, monkeypatch):
+    binary = tmp_path / "bin"
+    binary.mkdir()
+    fake = binary / "terraform"
+    fake.write_text(
+        "#!/bin/sh\nprintf '╷\\n│ Error: Backend initialization required\\n│ \\n' >&2\n"
+        "printf '│ Run terraform init.\\n╵\\n' >&2\nexit 1\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{binary}{os.pathsep}{os.environ['PATH']}")
+    us = _outputs(tmp_path, "us.json", "us-east-1")
+    line = _refused(run, "status", "--cn-root", "envs/cn-north-1", "--us-outputs", str(us))
+    assert line.endswith(
+        "terraform -chdir=envs/cn-north-1 output -json failed: Error: Backend initialization required"
+    )
