@@ -32,7 +32,8 @@ SIDES_HELP = """Each side is named cn or us. Its resource names come from `terra
 (--cn-root envs/cn-north-1) or a saved copy of that output (--cn-outputs cn.json); its credentials
 from a profile (--cn-profile) or the environment; --cn-endpoint-url for local or private endpoints.
 --local-env build/local/environment.json fills endpoints, keys and roots from `make up` (then give no
-other --cn-*/--us-* flag)."""
+other --cn-*/--us-* flag but saved --cn-outputs/--us-outputs). The cn side must be in the aws-cn
+partition and the us side in aws, and the two must be different tables."""
 
 ROOTS = "--cn-root envs/cn-north-1 --us-root envs/us-east-1"
 
@@ -88,9 +89,10 @@ LOCAL_ENV_HINT = " (`make up` writes build/local/environment.json; is the local 
 ROOT_HINT = " (a Terraform root such as envs/cn-north-1)"
 OUTPUTS_HINT = " (save one with `terraform -chdir=ROOT output -json > FILE`)"
 PROBE_TIMEOUT = arguments.seconds(0, 3600, low_open=True)
-PROBE_HELP = "wait for the probe, up to 3600 (60)"
+PROBE_HELP = "seconds to wait for the probe, more than 0 and up to 3600 (60)"
 SEGMENTS = arguments.whole(1, arguments.MAX_SCAN_SEGMENTS)
-SEGMENTS_HELP = f"parallel scan segments, one thread each, 1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
+SEGMENTS_HELP = "parallel scan segments, one thread each"
+SEGMENTS_RANGE = f"1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
 MAX_RATE = 1_000_000
 MAX_PAGE_SIZE = 100_000
 DISTRIBUTION = "ddb-cross-partition-replication"  # pyproject.toml's project name
@@ -214,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
     p.add_argument("--from", dest="source", choices=LABELS, required=True, help="the side to copy from")
-    p.add_argument("--segments", type=SEGMENTS, default=4, metavar="N", help=SEGMENTS_HELP)
+    p.add_argument(
+        "--segments", type=SEGMENTS, default=4, metavar="N", help=f"{SEGMENTS_HELP}, {SEGMENTS_RANGE}"
+    )
     p.add_argument(
         "--rate",
         type=arguments.rate(MAX_RATE),
@@ -226,26 +230,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--page-size",
         type=arguments.whole(1, MAX_PAGE_SIZE),
         metavar="N",
-        help="items per scan page (checkpoint unit)",
+        help=f"items per scan page (the checkpoint unit), 1 to {MAX_PAGE_SIZE:,} "
+        "(default: DynamoDB's 1 MB page)",
     )
     p.add_argument(
         "--checkpoint",
         type=arguments.writable_file,
         metavar="FILE",
-        help="default .ddb-replication/backfill-FROM-to-TO.json",
+        help="written before the first copy and after every page "
+        "(default .ddb-replication/backfill-FROM-to-TO.json)",
     )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    group.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint (give the same --segments)"
+    )
     group.add_argument("--restart", action="store_true", help="ignore and overwrite an existing checkpoint")
 
     p = command("verify", "compare both tables; --repair resolves differences by the replication rules")
-    p.add_argument("--segments", type=SEGMENTS, default=4, metavar="N", help=SEGMENTS_HELP + " per table")
+    p.add_argument(
+        "--segments",
+        type=SEGMENTS,
+        default=4,
+        metavar="N",
+        help=f"{SEGMENTS_HELP} per table, {SEGMENTS_RANGE}",
+    )
     p.add_argument(
         "--samples",
         type=arguments.whole(0, 10_000),
         default=10,
         metavar="N",
-        help="sample keys per kind of difference (10)",
+        help="sample keys per kind of difference, 0 to 10,000 (10)",
     )
     p.add_argument("--show-items", action="store_true", help="also print the sampled items of both sides")
     p.add_argument(
@@ -276,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=arguments.whole(1, 1_000_000),
         default=1000,
         metavar="N",
-        help="stop after N (1000)",
+        help="stop after N, 1 to 1,000,000 (1000)",
     )
 
     p = command("status", "mappings, iterator age, failure queue, alarms and latency of both sides")
