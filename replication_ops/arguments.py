@@ -388,7 +388,7 @@ def writable_file(text: str) -> Path:
     that exists and removed at once."""
     text = _path_text(text, "a file name")
     path = Path(text)
-    if path.is_dir():
+    if path.is_dir() or text.endswith(("/", os.sep)):
         raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name")
     if path.exists() and not path.is_file():
         # os.replace would put a regular file in place of /dev/null

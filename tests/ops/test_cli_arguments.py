@@ -278,6 +278,11 @@ def test_a_checkpoint_in_a_read_only_folder_is_refused(run, tmp_path) -> None:
         folder.chmod(0o755)
 
 
+def test_a_checkpoint_named_as_a_folder_that_does_not_exist_yet_is_refused(run) -> None:
+    line = _refused(run, "backfill", "--checkpoint", "checkpoints/")
+    assert "checkpoints/ is a folder: give a file name" in line
+
+
 def test_a_checkpoint_that_is_a_device_is_refused(run) -> None:
     """os.replace would put a regular file in place of /dev/null."""
     assert "/dev/null is a device: give a file name" in _refused(run, "backfill", "--checkpoint", "/dev/null")
