@@ -96,7 +96,10 @@ class Checkpoint:
             checkpoint.save()  # the same content: proves the file can still be written, before any copy
             return checkpoint, True
         if resume and not path.exists():
-            raise ConfigError(f"nothing to resume: {path} does not exist")
+            raise ConfigError(
+                f"nothing to resume: {path} does not exist (drop --resume to start, or give the "
+                "--checkpoint the backfill was started with)"
+            )
         checkpoint = cls(path, identity, [SegmentState() for _ in range(total)])
         checkpoint.save()
         return checkpoint, False
