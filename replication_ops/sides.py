@@ -362,10 +362,34 @@ def check_pair(pair: Pair, options: dict[str, SideOptions]) -> None:
             )
 
 
+PAIRED_OUTPUTS = ("region", "table_name", "inbox_stream_name")  # peer_settings keys named like outputs
+
+
+def check_peers(pair: Pair) -> None:
+    """Each root's ``peer_settings`` output says which peer it was deployed with: outputs of two
+    different deployments (a staging cn with a production us) are refused before they are compared
+    or copied between."""
+    for side in pair.both():
+        expected = side.outputs.get("peer_settings")
+        if not isinstance(expected, dict):
+            continue
+        peer = pair.peer(side)
+        for name in PAIRED_OUTPUTS:
+            wanted, actual = expected.get(name), peer.outputs.get(name)
+            if wanted and actual and wanted != actual:
+                raise ConfigError(
+                    f"the two sides are not one pair: {side.source} expects its peer's {name} to be "
+                    f"{wanted!r}, but {peer.source} has {actual!r}: give the outputs of the two roots "
+                    "deployed together"
+                )
+
+
 def make_pair(options: dict[str, SideOptions], local_env: str | None = None) -> Pair:
-    """Both sides, checked to be a cn side in aws-cn and a us side in aws with different tables."""
+    """Both sides, checked to be a cn side in aws-cn and a us side in aws with different tables,
+    deployed as each other's peer."""
     if local_env:
         apply_local_environment(options, local_env)
     pair = Pair(make_side(options["cn"]), make_side(options["us"]))
     check_pair(pair, options)
+    check_peers(pair)
     return pair

@@ -320,3 +320,29 @@ def test_a_terraform_failure_is_its_error_line_without_the_box(run, tmp_path, mo
     assert line.endswith(
         "terraform -chdir=envs/cn-north-1 output -json failed: Error: Backend initialization required"
     )
+
+
+def _with_peer(path: Path, **peer) -> Path:
+    document = json.loads(path.read_text())
+    document["peer_settings"] = {"value": {"credentials_secret": "s", "https_proxy": None, **peer}}
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_outputs_of_two_deployments_are_not_a_pair(run, tmp_path):
+    """Each root's peer_settings output names the peer it was deployed with."""
+    cn = _with_peer(_outputs(tmp_path, "cn.json", "cn-north-1"), region="us-east-1", table_name="staging")
+    us = _with_peer(_outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_name="profiles")
+    line = _refused(run, "verify", "--cn-outputs", str(cn), "--us-outputs", str(us))
+    assert f"the two sides are not one pair: {cn} expects its peer's table_name to be 'staging'" in line
+    assert f"but {us} has 'profiles': give the outputs of the two roots deployed together" in line
+
+
+def test_outputs_deployed_together_are_a_pair(run, tmp_path):
+    cn = _with_peer(_outputs(tmp_path, "cn.json", "cn-north-1"), region="us-east-1", table_name="profiles")
+    us = _with_peer(_outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_name="profiles")
+    from replication_ops.sides import SideOptions, make_pair
+
+    options = {"cn": SideOptions("cn", outputs_file=str(cn)), "us": SideOptions("us", outputs_file=str(us))}
+    pair = make_pair(options)
+    assert (pair.cn.region, pair.us.region) == ("cn-north-1", "us-east-1")
