@@ -19,7 +19,7 @@ from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATT
 from replication_ops import arguments, backfill, credentials, redrive, status, verify
 from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, OpsError
 from replication_ops.progress import bars_enabled
-from replication_ops.sides import LABELS, Pair, SideOptions, make_pair
+from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
 
 EXIT_CODES = """exit codes:
   0  success (verify: the tables are identical; status: healthy)
@@ -405,6 +405,9 @@ def _status(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> R
     return (EXIT_OK if document["healthy"] else EXIT_DIFFERENCES), document, status.render(statuses)
 
 
+# The subcommands that read or write item versions (status reads none).
+USES_VERSION_ATTRIBUTES = frozenset({"credentials", "rotate", "backfill", "verify", "redrive"})
+
 HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Result]] = {
     "credentials": _credentials,
     "rotate": _credentials,
@@ -460,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         pair = _pair(args)
         names = VersionAttributes(args.timestamp_attribute, args.origin_attribute)
+        if args.command in USES_VERSION_ATTRIBUTES:
+            check_version_attributes(pair, names)
         code, document, text = HANDLERS[args.command](args, pair, names)
     except OpsError as error:
         print(f"ddb-replication {args.command}: error: {error}", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import UnknownRegionError
+from botocore.exceptions import BotoCoreError, ClientError, UnknownRegionError
 
 from replication.settings import DEFAULT_TOMBSTONE_TTL_SECONDS, TableSettings, VersionAttributes
 from replication.table_writer import TableWriter
@@ -359,6 +359,34 @@ def check_pair(pair: Pair, options: dict[str, SideOptions]) -> None:
                 f"{side.label} side is in {wanted} (e.g. {EXAMPLE_REGIONS[side.label]}): give "
                 f"{_flag(options[side.label])} the {side.label} side's"
                 + (" region" if options[side.label].region else " outputs")
+            )
+
+
+def deployed_version_attributes(side: Side) -> VersionAttributes | None:
+    """The version attributes this side's replicator uses: its Lambda environment, read by the
+    engine's own ``VersionAttributes.from_env``. None when the function cannot be read (no output
+    naming it, no right to GetFunctionConfiguration, unreachable): then the flags are taken as given."""
+    name = side.outputs.get("replicator_function_name")
+    if not name:
+        return None
+    try:
+        config = side.client("lambda").get_function_configuration(FunctionName=str(name))
+    except (ClientError, BotoCoreError, ConfigError):
+        return None
+    return VersionAttributes.from_env(config.get("Environment", {}).get("Variables", {}))
+
+
+def check_version_attributes(pair: Pair, names: VersionAttributes) -> None:
+    """Refuse --timestamp-attribute/--origin-attribute that differ from what the replicators use:
+    backfill would write every item as unversioned, verify --repair would judge by the wrong
+    attributes."""
+    for side in pair.both():
+        deployed = deployed_version_attributes(side)
+        if deployed is not None and deployed != names:
+            raise ConfigError(
+                f"{side.name}: its replicator versions items with {deployed.timestamp!r} and "
+                f"{deployed.origin!r}, not {names.timestamp!r} and {names.origin!r}: give "
+                f"--timestamp-attribute {deployed.timestamp} --origin-attribute {deployed.origin}"
             )
 
 

@@ -346,3 +346,18 @@ def test_outputs_deployed_together_are_a_pair(run, tmp_path):
     options = {"cn": SideOptions("cn", outputs_file=str(cn)), "us": SideOptions("us", outputs_file=str(us))}
     pair = make_pair(options)
     assert (pair.cn.region, pair.us.region) == ("cn-north-1", "us-east-1")
+
+
+def test_version_attributes_other_than_the_replicators_are_refused(deployment, run):
+    """A backfill with the wrong --timestamp-attribute would write every item as unversioned."""
+    lam = deployment.us.client("lambda")
+    name = deployment.us.outputs["replicator_function_name"]
+    variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {**variables, "TIMESTAMP_ATTRIBUTE": "v_ts"}}
+    )
+    deployment.cn.put("a", ts="100")
+    line = _refused(run, "backfill", "--from", "cn", *deployment.args())
+    assert "us (us-east-1): its replicator versions items with 'v_ts' and 'last_updater_region'" in line
+    assert "give --timestamp-attribute v_ts --origin-attribute last_updater_region" in line
+    assert deployment.us.get("a") is None
