@@ -23,6 +23,7 @@ import math
 import os
 import re
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -72,9 +73,9 @@ class ArgumentParser(argparse.ArgumentParser):
         this class too, so this applies to every flag of every subcommand)."""
         return super().parse_known_args(self._join_negative_values(args), namespace)
 
-    def _join_negative_values(self, args: Sequence[str] | None) -> list[str] | None:
+    def _join_negative_values(self, args: Sequence[str] | None) -> list[str]:
         if args is None:
-            return None
+            args = sys.argv[1:]  # what argparse reads when given nothing
         joined: list[str] = []
         tokens = list(args)
         index = 0
