@@ -113,6 +113,18 @@ class ArgumentParser(argparse.ArgumentParser):
                 }
         return {}
 
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """A mistyped subcommand lists the listed subcommands only (not hidden ones such as the
+        local environment's ``_serve``) and the nearest one."""
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            listed = [choice.dest for choice in action._choices_actions]
+            close = difflib.get_close_matches(str(value), listed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r} (choose from {', '.join(map(repr, listed))}{hint})"
+            )
+        super()._check_value(action, value)
+
     def chosen_subparser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):

@@ -120,7 +120,19 @@ def test_a_mistyped_subcommand_lists_the_subcommands(run) -> None:
     result = run("verfy")
     assert result.code == EXIT_BAD_INPUT
     assert "invalid choice: 'verfy'" in result.err and "'verify'" in result.err
+    assert "did you mean 'verify'?" in result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_a_mistyped_local_environment_command_lists_only_the_listed_commands(capsys) -> None:
+    from replication_ops.local.__main__ import build_parser as local_parser
+
+    with pytest.raises(SystemExit) as refused:
+        local_parser().parse_args(["updown"])
+    assert refused.value.code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "invalid choice: 'updown' (choose from 'demo', 'up', 'down'" in err
+    assert "_serve" not in err
 
 
 @pytest.mark.parametrize(
