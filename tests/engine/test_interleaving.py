@@ -29,6 +29,7 @@ from .interleaving import (
     MIDDLE,
     NEWEST,
     OLDER_THAN_V1,
+    OLDEST,
     V1,
     V2,
     WRITES,
@@ -499,4 +500,47 @@ def test_two_unversioned_writes_stamped_in_one_batch_get_different_versions(aws:
     run.settle()
     assert b.get(KEY) is not None and b.get(KEY)["city"] == {"S": "third"}
     assert run.peer.get(KEY) == b.get(KEY)
+    assert run.problems() == []
+
+
+def test_an_unversioned_update_lost_to_older_versions_before_its_stamp_leaves_the_version_it_kept(
+    aws: None,
+) -> None:
+    """Both hold X (v1 from A). B's application updates a field of X without a version (X keeps v1),
+    then puts X with a version older than v1, before B's forwarder reads either; while the forwarder
+    stamps that batch, B's application puts X again with an older version. Neither stamp landed; the
+    second write's restore put back the image it replaced: the update's content under v1, which A
+    never had. B and A held the same version with different contents. Last-writer-wins: the update
+    is lost to the later writes, which are older than v1: both sides hold v1 as A wrote it (the
+    update's own restore puts that back, before the second write's finds v1 there)."""
+    run = start(SCENARIOS_BY_NAME["stamp-update"], "us-east-1")
+    a, b = run.peer, run.local
+    held = a.get(KEY)
+    run.put(b, OLDEST, city="older")
+    run.act(before={"UpdateItem 2": lambda: run.put(b, OLDEST + Decimal("0.001"), city="older, again")})
+    run.settle()
+    assert held is not None and held[NAMES.origin] == {"S": "cn-north-1"}
+    assert b.get(KEY) == held
+    assert a.get(KEY) == held
+    assert run.problems() == []
+
+
+def test_an_unversioned_update_lost_to_older_versions_across_stream_batches_leaves_the_version_it_kept(
+    aws: None,
+) -> None:
+    """As above, across two stream batches: B's forwarder reads the update alone; before its stamp,
+    B's application puts X with an older version; after the batch, once more. The second batch's
+    first record (the first put) shows the update's content under v1 as the item it replaced, and
+    nothing in that batch said otherwise: its restore put that back. The update's own restore (its
+    stamp failed) puts back v1 as A wrote it, and its record, in the next batch, shows the forwarder
+    which item v1 is."""
+    run = start(SCENARIOS_BY_NAME["stamp-update"], "us-east-1")
+    a, b = run.peer, run.local
+    held = a.get(KEY)
+    run.act(before={"UpdateItem": lambda: run.put(b, OLDEST, city="older")})
+    run.put(b, OLDEST - Decimal("0.001"), city="older, again")
+    run.settle()
+    assert held is not None and held[NAMES.origin] == {"S": "cn-north-1"}
+    assert b.get(KEY) == held
+    assert a.get(KEY) == held
     assert run.problems() == []
