@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from replication.keys import key_digest
 
@@ -33,9 +34,11 @@ from .interleaving import (
     V1,
     V2,
     WRITES,
+    WRITES_BY_NAME,
     Case,
     Run,
     Scenario,
+    World,
     check,
     every_case,
     start,
@@ -304,8 +307,45 @@ def test_an_application_write_at_any_call_boundary_converges_to_the_last_writer_
         if problems:
             failures.append(text)
     elapsed = time.monotonic() - started
+    print(f"interleaving {scenario.name}: {ran} cases, {len(failures)} diverge ({elapsed:.0f} s)")
     summary = f"{len(failures)} of {ran} cases diverge ({elapsed:.0f} s):"
     assert not failures, "\n\n".join([summary, *failures])
+
+
+def _ran(run: Run) -> tuple[list[tuple[str, str, str, str]], list[Any]]:
+    """What a case did, without what depends on when it ran (the versions' timestamps): the engine's
+    calls on the key with their outcomes, and what each side holds at the end."""
+    calls = [
+        (entry.side, entry.actor, entry.text, entry.outcome)
+        for entry in run.log
+        if entry.actor != "application"
+    ]
+    held = [
+        None if item is None else {name: value for name, value in item.items() if name != NAMES.timestamp}
+        for item in (side.get(KEY) for side in run.pair.sides())
+    ]
+    return calls, held
+
+
+def test_a_case_in_a_pair_put_back_to_its_set_up_runs_as_in_a_fresh_pair() -> None:
+    """The exhaustive run (``every_case``) runs a scenario's cases one after another in one pair, put
+    back to the state after the set-up for each (``World``): a case run there after another makes
+    the same calls with the same outcomes, and ends with the same items, as in a fresh pair."""
+    scenario = SCENARIOS_BY_NAME["replicated-delete"]
+    case = Case(scenario, "us-east-1", ((2, WRITES_BY_NAME["put-middle"]),))
+    with mock_aws():
+        fresh = start(scenario, "us-east-1")
+        fresh.act(case.writes)
+        fresh.settle()
+        expected = _ran(fresh)
+    with mock_aws():
+        world = World(scenario, "us-east-1")
+        for writes in ((), ((3, WRITES_BY_NAME["delete"]),), case.writes):
+            run = world.run()
+            run.act(writes)
+            run.settle()
+        assert _ran(run) == expected
+        assert run.problems() == []
 
 
 # -- regressions: each divergence the harness found, with its right value ----------------------------
