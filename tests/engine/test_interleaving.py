@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from moto import mock_aws
 
 from replication.keys import key_digest
+from replication.kinesis_sender import OutgoingRecord
 
 from .harness import NAMES, Side
 from .interleaving import (
@@ -581,6 +582,117 @@ def test_an_unversioned_update_lost_to_older_versions_across_stream_batches_leav
     run.put(b, OLDEST - Decimal("0.001"), city="older, again")
     run.settle()
     assert held is not None and held[NAMES.origin] == {"S": "cn-north-1"}
+    assert b.get(KEY) == held
+    assert a.get(KEY) == held
+    assert run.problems() == []
+
+
+# -- earlier losses of make demo and make chaos, each with its right value ---------------------------
+
+
+def _held_back(run: Run, peer: Side, late: list[OutgoingRecord]) -> None:
+    """Forward the peer's latest write, but hold what it sent back in ``late`` (a slow link)."""
+    run.forward(peer)
+    late.extend(peer.sender.outbox)
+    peer.sender.outbox = []
+
+
+def _late_upsert_then_delete(late: list[OutgoingRecord]) -> Callable[[Run, Side, Side], None]:
+    """Both hold X (v1 from the peer); the peer writes X at ``MIDDLE`` (held back in ``late``) and
+    then deletes X; the delete arrives first."""
+
+    def setup(run: Run, local: Side, peer: Side) -> None:
+        run.put(peer, V1)
+        run.settle()
+        run.put(peer, MIDDLE, city="late")
+        _held_back(run, peer, late)
+        run.delete(peer)
+        run.forward(peer)
+
+    return setup
+
+
+def test_an_older_replicated_upsert_that_replaces_a_deletes_mark_is_deleted_too(aws: None) -> None:
+    """make demo, before the interleaving harness: A writes X (middle) and deletes it; the delete
+    reaches B first. B's replicator remembers the delete and marks X; before its DeleteItem, A's
+    older upsert arrives and replaces X, and with it the mark. The delete found no mark, and X stayed
+    on B while A had deleted it: the key was lost. The delete is A's newest write: X is gone on both
+    sides, and B remembers that delete."""
+    late: list[OutgoingRecord] = []
+    scenario = Scenario("replicated-delete-late-upsert", "", "replicator", _late_upsert_then_delete(late))
+    run = start(scenario, "us-east-1")
+    a, b = run.peer, run.local
+    deleted = _remembered(a)
+    run.act(before={"DeleteItem": lambda: b.replicate(late)})
+    run.settle()
+    assert b.get(KEY) is None
+    assert a.get(KEY) is None
+    assert _remembered(b) == deleted
+    assert run.problems() == []
+
+
+def _peer_version_then_a_write_behind(run: Run, local: Side, peer: Side) -> None:
+    """The peer's X (AHEAD of the stream clock) is on both sides; the local application, its clock 30 s
+    behind, puts X with a version 30 s before the stream clock."""
+    run.put(peer, AHEAD)
+    run.settle()
+    run.put(local, OLDEST)
+
+
+def test_a_write_from_a_clock_behind_is_stamped_right_after_the_version_it_replaced(aws: None) -> None:
+    """make chaos scenario 1 (a conflict key, one writer 20-40 s behind): a local put whose version is
+    older than the one it replaced is stamped; the stamp must come after the replaced version even
+    when that version is ahead of the forwarder's clock (docs/conflict-rules.md: max(clock, newest
+    version it follows + 1 µs)), or the peer keeps its version and the sides differ."""
+    scenario = Scenario("stamp-behind", "", "forwarder", _peer_version_then_a_write_behind)
+    run = start(scenario, "us-east-1")
+    a, b = run.peer, run.local
+    written = b.get(KEY)
+    run.act()
+    run.settle()
+    assert written is not None
+    expected = {
+        **written,
+        NAMES.timestamp: {"N": str(run.at(AHEAD) + Decimal("0.000001"))},
+        NAMES.origin: {"S": "us-east-1"},
+    }
+    assert b.get(KEY) == expected
+    assert a.get(KEY) == expected
+    assert run.problems() == []
+
+
+def _held_upsert_then_v1_then_a_write_behind(late: list[OutgoingRecord]) -> Callable[[Run, Side, Side], None]:
+    """The peer writes X at ``OLDER_THAN_V1`` (held back in ``late``, as on a link down for half a
+    minute), then at v1, which arrives; the local application, 30 s behind, puts X at ``OLDEST``."""
+
+    def setup(run: Run, local: Side, peer: Side) -> None:
+        run.put(peer, OLDER_THAN_V1, city="late")
+        _held_back(run, peer, late)
+        run.put(peer, V1)
+        run.settle()
+        run.put(local, OLDEST)
+
+    return setup
+
+
+def test_a_late_replicated_upsert_before_the_stamp_of_a_write_behind_leaves_the_replaced_version(
+    aws: None,
+) -> None:
+    """make chaos scenario 1 (a link down for 30 s, a conflict key, one writer 20-40 s behind): B holds
+    A's v1; B's application puts X with a version 30 s behind; before B's forwarder stamps it, A's
+    older upsert, held back by the outage, arrives and replaces it (newer than B's put, older than
+    v1). The stamp's floor, v1, never held on B: B kept A's older upsert while A kept v1. The put is
+    lost to the replicated change, which is older than v1: v1 is on both sides."""
+    late: list[OutgoingRecord] = []
+    scenario = Scenario(
+        "stamp-behind-late-upsert", "", "forwarder", _held_upsert_then_v1_then_a_write_behind(late)
+    )
+    run = start(scenario, "us-east-1")
+    a, b = run.peer, run.local
+    held = a.get(KEY)
+    run.act(before={"UpdateItem": lambda: b.replicate(late)})
+    run.settle()
+    assert held is not None and held[NAMES.timestamp] == {"N": str(run.at(V1))}
     assert b.get(KEY) == held
     assert a.get(KEY) == held
     assert run.problems() == []
