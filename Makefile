@@ -28,14 +28,14 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml functions/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  echo "make: '$(PYTHON)' is not Python 3.11 or newer: install it, or name one with make PYTHON=python3.11 ..." >&2; \
 	  exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
-	$(PIP) install --quiet --no-deps -e .
+	$(PIP) install --quiet --no-deps -e functions -e .
 	@touch $@
 
 venv: $(STAMP) ## create .venv with everything the tests need
@@ -65,8 +65,9 @@ lint: $(STAMP) ## ruff, checkov, tflint (where installed)
 package: $(STAMP) ## build dist/forwarder.zip and dist/replicator.zip (reproducible)
 	$(PY) scripts/build_lambdas.py
 
-bench: $(STAMP) ## run the engine benchmark, write build/bench.json
+bench: $(STAMP) ## run the engine benchmarks, write build/bench.json and build/bench_admission.json
 	$(PY) scripts/bench_engine.py
+	$(PY) scripts/bench_admission.py
 
 demo: $(STAMP) terraform-config package ## the local two-partition run: deploy, load both sides, verify, report
 	$(PY) -m replication_ops.local demo

@@ -9,7 +9,10 @@ let ``--adoption-wait nan`` through to a crash after a new key had been created 
 
 The parser prints ``PROG: error: MESSAGE (see `PROG --help`)`` instead of argparse's usage block,
 says which subcommand an unknown flag was given to (argparse reports it against the top-level
-parser) and suggests the nearest flag it knows.
+parser), suggests the nearest flag it knows or the subcommand that has it, and takes a value that
+looks like a negative number (``--segments -inf``, ``--rate -1e3``) as the flag's value, so its
+type says what is wrong with it (argparse alone takes only ``-5`` and ``-.5`` as numbers and calls
+the rest a missing value).
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
+import os
 import re
+import stat
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -25,6 +32,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from replication.limits import MAX_ATTRIBUTE_NAME_BYTES
+from replication.settings import TABLE_NAME_PATTERN
 
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html: TotalSegments is
 # 1 to 1,000,000; each segment is scanned by a thread of its own here, hence a lower bound of ours.
@@ -56,8 +64,67 @@ class ArgumentParser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             parser = self.chosen_subparser(parsed) or self
-            parser.error(unrecognized(extras, parser))
+            parser.error(unrecognized(extras, parser, self.subparsers()))
         return parsed
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """argparse's, with ``--flag -1e9`` read as ``--flag=-1e9`` (the subcommands' parsers are of
+        this class too, so this applies to every flag of every subcommand)."""
+        return super().parse_known_args(self._join_negative_values(args), namespace)
+
+    def _join_negative_values(self, args: Sequence[str] | None) -> list[str]:
+        if args is None:
+            args = sys.argv[1:]  # what argparse reads when given nothing
+        joined: list[str] = []
+        tokens = list(args)
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            action = self._option_string_actions.get(token)
+            following = tokens[index + 1] if index + 1 < len(tokens) else None
+            if token == "--":
+                joined.extend(tokens[index:])
+                break
+            if (
+                action is not None
+                and action.nargs is None
+                and following is not None
+                and following.startswith("-")
+                and following not in self._option_string_actions
+                and _looks_numeric(following)
+            ):
+                joined.append(f"{token}={following}")
+                index += 2
+                continue
+            joined.append(token)
+            index += 1
+        return joined
+
+    def subparsers(self) -> dict[str, tuple[argparse.ArgumentParser, str]]:
+        """The listed subcommands (not hidden ones) by name: their parser and one-line summary."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                summaries = {choice.dest: choice.help or "" for choice in action._choices_actions}
+                return {
+                    name: (parser, summaries[name])
+                    for name, parser in action.choices.items()
+                    if isinstance(parser, argparse.ArgumentParser) and name in summaries
+                }
+        return {}
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """A mistyped subcommand lists the listed subcommands only (not hidden ones such as the
+        local environment's ``_serve``) and the nearest one."""
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            listed = [choice.dest for choice in action._choices_actions]
+            close = difflib.get_close_matches(str(value), listed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r} (choose from {', '.join(map(repr, listed))}{hint})"
+            )
+        super()._check_value(action, value)
 
     def chosen_subparser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
         for action in self._actions:
@@ -68,15 +135,47 @@ class ArgumentParser(argparse.ArgumentParser):
         return None
 
 
-def unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
-    """``unrecognized argument --repiar (did you mean --repair?)``."""
-    known = [option for action in parser._actions for option in action.option_strings]
+def _looks_numeric(text: str) -> bool:
+    """``-inf``, ``-nan``, ``-1e9``, ``-1_000``: text Python reads as a number."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+def unrecognized(
+    extras: list[str],
+    parser: argparse.ArgumentParser,
+    commands: dict[str, tuple[argparse.ArgumentParser, str]] | None = None,
+) -> str:
+    """``unrecognized argument --repiar (did you mean --repair?)``; a flag of another subcommand
+    (``credentials --adoption-wait``) names the subcommand that has it, and a subcommand given as an
+    argument (``credentials rotate``) says to give it first."""
+    commands = commands or {}
     first = extras[0]
     message = f"unrecognized argument{'s' if len(extras) > 1 else ''} {' '.join(extras)}"
+    flag = first.split("=", 1)[0]
+    prog = parser.prog.rsplit(" ", 1)[0] if commands and parser.prog.count(" ") else parser.prog
     if first.startswith("-"):
-        close = difflib.get_close_matches(first.split("=", 1)[0], known, n=1, cutoff=0.6)
+        owners = [
+            name
+            for name, (command, _) in commands.items()
+            if command is not parser and flag in _options(command)
+        ]
+        if owners:
+            use = " or ".join(f"`{prog} {name}`" for name in owners)
+            summary = f" ({commands[owners[0]][1]})" if len(owners) == 1 and commands[owners[0]][1] else ""
+            return f"{message}: {flag} is a flag of another command: use {use}{summary}"
+        close = difflib.get_close_matches(flag, _options(parser), n=1, cutoff=0.6)
         if close:
             message += f" (did you mean {close[0]}?)"
+    elif first in commands:
+        message += f": {first} is a command of its own (use `{prog} {first} ...`)"
     return message
 
 
@@ -214,6 +313,17 @@ def attribute_name(text: str) -> str:
     return text
 
 
+def logical_table(text: str) -> str:
+    """A logical table name as the table map takes it (``--table``): 1 to 64 of DynamoDB's table-name
+    characters (the engine's ``TABLE_NAME_PATTERN``; whether a side serves it is checked when the
+    outputs are read)."""
+    if not TABLE_NAME_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a logical table name: 1 to 64 of a-z, A-Z, 0-9, '_', '-' and '.'"
+        )
+    return text
+
+
 def name(max_length: int, what: str) -> Callable[[str], str]:
     """Printable text without spaces, 1 to ``max_length`` characters (an alarm name prefix, say)."""
 
@@ -231,15 +341,48 @@ def name(max_length: int, what: str) -> Callable[[str], str]:
 # -- paths -------------------------------------------------------------------------------------
 
 
+def _path_text(text: str, what: str) -> str:
+    """A path as given, refused when empty; ``~`` expanded as the shell would have (it does not
+    after ``=``: ``--checkpoint=~/b.json`` would otherwise make a folder named ``~``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is an empty path: give {what} (is the shell variable in it set?)"
+        )
+    return os.path.expanduser(text)
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is (for ``/dev/null``: a character device)."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def existing_file(hint: str = "") -> Callable[[str], str]:
-    """A file that exists (``hint`` says where it comes from, for the message when it does not)."""
+    """A regular file that exists and is not empty, or a pipe (``--cn-outputs <(terraform output
+    -json)``); ``hint`` says where the file comes from, for the message when it is not there."""
 
     def parse(text: str) -> str:
-        path = Path(text)
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text} is a folder, not a file{hint}")
-        if not path.is_file():
-            raise argparse.ArgumentTypeError(f"{text}: no such file{hint}")
+        text = _path_text(text, "a file")
+        try:
+            mode = os.stat(text).st_mode
+        except FileNotFoundError:
+            raise argparse.ArgumentTypeError(f"{text}: no such file{hint}") from None
+        except NotADirectoryError:
+            raise argparse.ArgumentTypeError(f"{text}: a part of that path is a file, not a folder") from None
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"{text}: cannot read it ({error.strerror})") from None
+        if stat.S_ISFIFO(mode):
+            return text
+        if not stat.S_ISREG(mode):
+            kind = _kind(mode)
+            raise argparse.ArgumentTypeError(f"{text} is {kind}, not a file{hint}")
+        if os.stat(text).st_size == 0:
+            raise argparse.ArgumentTypeError(f"{text} is empty{hint}")
         return text
 
     parse.__name__ = "existing_file"
@@ -250,6 +393,7 @@ def existing_folder(hint: str = "") -> Callable[[str], str]:
     """A folder that exists."""
 
     def parse(text: str) -> str:
+        text = _path_text(text, "a folder")
         path = Path(text)
         if path.exists() and not path.is_dir():
             raise argparse.ArgumentTypeError(f"{text} is a file, not a folder{hint}")
@@ -262,24 +406,47 @@ def existing_folder(hint: str = "") -> Callable[[str], str]:
 
 
 def writable_file(text: str) -> Path:
-    """A file to write: not a folder, and its folder is a folder (or can be made)."""
+    """A file to write by atomic replacement (a temporary file beside it, then ``os.replace``): a
+    regular file or no file yet, in a folder that exists or can be made, where a file can be created.
+    That is tried, not inferred from permission bits (root passes ``os.access`` for /proc, where
+    nothing can be created, and read-only mounts): a temporary file is created in the nearest folder
+    that exists and removed at once."""
+    text = _path_text(text, "a file name")
     path = Path(text)
-    if path.is_dir():
+    if path.is_dir() or text.endswith(("/", os.sep)):
         raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name")
+    if path.exists() and not path.is_file():
+        # os.replace would put a regular file in place of /dev/null
+        raise argparse.ArgumentTypeError(f"{text} is {_kind(path.stat().st_mode)}: give a file name")
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+            _can_create_in(text, parent)
             break
     return path
 
 
+def _can_create_in(text: str, folder: Path) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text}: no file can be created in {folder} ({error.strerror}): "
+            "give a path in a folder you can write"
+        ) from None
+
+
 def writable_folder(text: str) -> Path:
-    """A folder to write into: a folder, or a path where one can be made."""
+    """A folder to write into: a folder, or a path where one can be made (tried as for
+    ``writable_file``)."""
+    text = _path_text(text, "a folder")
     path = Path(text)
     for candidate in (path, *path.absolute().parents):
         if candidate.exists():
             if not candidate.is_dir():
                 raise argparse.ArgumentTypeError(f"{text}: {candidate} is a file, not a folder")
+            _can_create_in(text, candidate)
             break
     return path

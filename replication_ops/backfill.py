@@ -60,16 +60,19 @@ class Checkpoint:
         cls, path: Path, identity: dict[str, Any], *, resume: bool, restart: bool
     ) -> tuple[Checkpoint, bool]:
         """The checkpoint to use and whether it continues an earlier run."""
-        total = int(identity["segments"])
-        if path.exists() and not restart:
+        total = segments_given = int(identity["segments"])
+        if path.exists():
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
                 saved = {name: document["identity"][name] for name in identity}
                 segments = [SegmentState(**state) for state in document["segments"]]
             except (OSError, ValueError, KeyError, TypeError):
+                # not even --restart overwrites it: `--checkpoint cn.json` is more likely a slip
                 raise ConfigError(
-                    f"{path} is not a backfill checkpoint (remove it or use --restart)"
+                    f"{path} is not a backfill checkpoint: give --checkpoint another file name (or "
+                    "remove this file if it is a damaged checkpoint)"
                 ) from None
+        if path.exists() and not restart:
             if not resume:
                 if segments and all(state.done for state in segments):
                     raise ConfigError(
@@ -79,20 +82,44 @@ class Checkpoint:
                     f"{path} holds an unfinished backfill: --resume to continue it, --restart to start over"
                 )
             if saved != identity:
-                raise ConfigError(f"{path} belongs to another backfill ({saved}), not {identity}")
-            return cls(path, identity, segments), True
+                if {**saved, "segments": segments_given} == identity and saved["segments"] != segments_given:
+                    raise ConfigError(
+                        f"{path} was started with --segments {saved['segments']}: resume with "
+                        f"--segments {saved['segments']} (a scan position belongs to its segment count)"
+                    )
+                raise ConfigError(
+                    f"{path} belongs to another backfill ({saved['source']} -> {saved['target']}), not "
+                    f"{identity['source']} -> {identity['target']}: give --checkpoint another file, or "
+                    "--restart to overwrite it"
+                )
+            checkpoint = cls(path, identity, segments)
+            checkpoint.save()  # the same content: proves the file can still be written, before any copy
+            return checkpoint, True
         if resume and not path.exists():
-            raise ConfigError(f"nothing to resume: {path} does not exist")
+            raise ConfigError(
+                f"nothing to resume: {path} does not exist (drop --resume to start, or give the "
+                "--checkpoint the backfill was started with)"
+            )
         checkpoint = cls(path, identity, [SegmentState() for _ in range(total)])
         checkpoint.save()
         return checkpoint, False
 
     def save(self) -> None:
+        """Rewrite the file atomically (a temporary file beside it, then ``os.replace``).
+
+        Raises ConfigError (exit 2, one line) when it cannot be written: ``open`` saves before the
+        first item is copied, so a path that cannot be written stops the backfill before it writes."""
         document = {"identity": self.identity, "segments": [asdict(s) for s in self.segments]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(document, indent=1), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write the checkpoint {self.path} ({error.strerror or error}): give --checkpoint "
+                "a file in a folder you can write"
+            ) from None
 
     def advance(self, segment: int, last_key: dict[str, Any] | None, counts: dict[str, int]) -> None:
         with self._lock:

@@ -12,18 +12,14 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
-from replication.settings import (
-    DEFAULT_ORIGIN_ATTRIBUTE,
-    DEFAULT_TIMESTAMP_ATTRIBUTE,
-    TABLE_NAME_PATTERN,
-    VersionAttributes,
-)
+from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
 from replication_ops import arguments, backfill, credentials, redrive, status, verify
 from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
 from replication_ops.progress import bars_enabled
-from replication_ops.sides import LABELS, Pair, SideOptions, make_pair
+from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
 
 EXIT_CODES = """exit codes:
   0  success (verify: the tables are identical; status: healthy)
@@ -36,7 +32,8 @@ SIDES_HELP = """Each side is named cn or us. Its resource names come from `terra
 (--cn-root envs/cn-north-1) or a saved copy of that output (--cn-outputs cn.json); its credentials
 from a profile (--cn-profile) or the environment; --cn-endpoint-url for local or private endpoints.
 --local-env build/local/environment.json fills endpoints, keys and roots from `make up` (then give no
-other --cn-*/--us-* flag)."""
+other --cn-*/--us-* flag but saved --cn-outputs/--us-outputs). The cn side must be in the aws-cn
+partition and the us side in aws, and the two must be different tables."""
 
 ROOTS = "--cn-root envs/cn-north-1 --us-root envs/us-east-1"
 
@@ -47,7 +44,9 @@ EXAMPLES = {
 
 Direction cn-to-us: a key of the us side's peer-writer user goes into the cn side's secret (the cn
 forwarder writes into the us inbox with it); a probe is then sent with that key and the command
-waits until the us replicator has recorded it. The secret key is never printed or written to disk.""",
+waits until the us replicator has recorded it. The secret key is never printed or written to disk.
+A link whose secret already holds a working key is only probed: to replace that key (with
+--adoption-wait, --delete-unused), use `ddb-replication rotate`.""",
     "rotate": f"""examples:
   ddb-replication rotate --direction cn-to-us {ROOTS} --cn-profile china --us-profile global
   ddb-replication rotate --direction both --adoption-wait 30 --local-env build/local/environment.json
@@ -90,12 +89,22 @@ LOCAL_ENV_HINT = " (`make up` writes build/local/environment.json; is the local 
 ROOT_HINT = " (a Terraform root such as envs/cn-north-1)"
 OUTPUTS_HINT = " (save one with `terraform -chdir=ROOT output -json > FILE`)"
 PROBE_TIMEOUT = arguments.seconds(0, 3600, low_open=True)
-PROBE_HELP = "wait for the probe, up to 3600 (60)"
+PROBE_HELP = "seconds to wait for the probe, more than 0 and up to 3600 (60)"
 SEGMENTS = arguments.whole(1, arguments.MAX_SCAN_SEGMENTS)
-SEGMENTS_HELP = f"parallel scan segments, one thread each, 1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
+SEGMENTS_HELP = "parallel scan segments, one thread each"
+SEGMENTS_RANGE = f"1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
 TABLE_HELP = "work on this logical table only (a key of the table map; default: every table)"
 MAX_RATE = 1_000_000
 MAX_PAGE_SIZE = 100_000
+DISTRIBUTION = "ddb-cross-partition-replication"  # pyproject.toml's project name
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml), or why there is none."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "(not installed: run `make venv`)"
 
 
 def _common() -> argparse.ArgumentParser:
@@ -159,15 +168,6 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
-def logical_table(text: str) -> str:
-    """A logical table name as the table map takes it (``--table``)."""
-    if not TABLE_NAME_PATTERN.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a logical table name: 1 to 64 of a-z, A-Z, 0-9, '_', '-' and '.'"
-        )
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = arguments.ArgumentParser(
         prog="ddb-replication",
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
 
@@ -215,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
-    p.add_argument("--table", type=logical_table, metavar="NAME", help=TABLE_HELP)
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument("--from", dest="source", choices=LABELS, required=True, help="the side to copy from")
-    p.add_argument("--segments", type=SEGMENTS, default=4, metavar="N", help=SEGMENTS_HELP)
+    p.add_argument(
+        "--segments", type=SEGMENTS, default=4, metavar="N", help=f"{SEGMENTS_HELP}, {SEGMENTS_RANGE}"
+    )
     p.add_argument(
         "--rate",
         type=arguments.rate(MAX_RATE),
@@ -229,27 +232,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--page-size",
         type=arguments.whole(1, MAX_PAGE_SIZE),
         metavar="N",
-        help="items per scan page (checkpoint unit)",
+        help=f"items per scan page (the checkpoint unit), 1 to {MAX_PAGE_SIZE:,} "
+        "(default: DynamoDB's 1 MB page)",
     )
     p.add_argument(
         "--checkpoint",
         type=arguments.writable_file,
         metavar="FILE",
-        help="default .ddb-replication/backfill-FROM-to-TO.json",
+        help="written before the first copy and after every page "
+        "(default .ddb-replication/backfill-FROM-to-TO-TABLE.json; one table's, so with --table)",
     )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    group.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint (give the same --segments)"
+    )
     group.add_argument("--restart", action="store_true", help="ignore and overwrite an existing checkpoint")
 
     p = command("verify", "compare both tables; --repair resolves differences by the replication rules")
-    p.add_argument("--table", type=logical_table, metavar="NAME", help=TABLE_HELP)
-    p.add_argument("--segments", type=SEGMENTS, default=4, metavar="N", help=SEGMENTS_HELP + " per table")
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
+    p.add_argument(
+        "--segments",
+        type=SEGMENTS,
+        default=4,
+        metavar="N",
+        help=f"{SEGMENTS_HELP} per table, {SEGMENTS_RANGE}",
+    )
     p.add_argument(
         "--samples",
         type=arguments.whole(0, 10_000),
         default=10,
         metavar="N",
-        help="sample keys per kind of difference (10)",
+        help="sample keys per kind of difference, 0 to 10,000 (10)",
     )
     p.add_argument("--show-items", action="store_true", help="also print the sampled items of both sides")
     p.add_argument(
@@ -258,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="write the winning version where it is missing")
 
     p = command("redrive", "re-process failed batches from the failure queue(s)")
-    p.add_argument("--table", type=logical_table, metavar="NAME", help=TABLE_HELP)
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument("--side", choices=(*LABELS, "both"), default="both", help="whose failure queue (both)")
     p.add_argument(
         "--via",
@@ -281,11 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=arguments.whole(1, 1_000_000),
         default=1000,
         metavar="N",
-        help="stop after N (1000)",
+        help="stop after N, 1 to 1,000,000 (1000)",
     )
 
     p = command("status", "mappings, iterator age, failure queue, alarms and latency of both sides")
-    p.add_argument("--table", type=logical_table, metavar="NAME", help=TABLE_HELP)
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument(
         "--alarm-prefix",
         type=arguments.name(255, "an alarm name prefix"),
@@ -426,6 +439,9 @@ def _status(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> R
     return (EXIT_OK if document["healthy"] else EXIT_DIFFERENCES), document, status.render(statuses)
 
 
+# The subcommands that read or write item versions (status reads none).
+USES_VERSION_ATTRIBUTES = frozenset({"credentials", "rotate", "backfill", "verify", "redrive"})
+
 HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Result]] = {
     "credentials": _credentials,
     "rotate": _credentials,
@@ -452,8 +468,23 @@ def check_combinations(args: argparse.Namespace) -> str | None:
     for label in LABELS:
         if getattr(args, f"{label}_root") and getattr(args, f"{label}_outputs"):
             return f"--{label}-root and --{label}-outputs both say where the outputs are: give one"
+    if args.timestamp_attribute == args.origin_attribute:
+        return (
+            f"--timestamp-attribute and --origin-attribute are both {args.timestamp_attribute!r}: the "
+            "version needs two attributes, give each its own name (the defaults are "
+            f"{DEFAULT_TIMESTAMP_ATTRIBUTE} and {DEFAULT_ORIGIN_ATTRIBUTE})"
+        )
     if args.command == "redrive" and args.dry_run and args.delete_poison:
         return "--dry-run changes nothing, so --delete-poison would delete nothing: drop one of them"
+    missing = [
+        label
+        for label in LABELS
+        if not (args.local_env or getattr(args, f"{label}_root") or getattr(args, f"{label}_outputs"))
+    ]
+    if missing:  # said before a Terraform root of the other side is read (that takes seconds)
+        flags = " and ".join(f"--{label}-root DIR or --{label}-outputs FILE" for label in missing)
+        whose = "the cn and us sides'" if len(missing) > 1 else f"the {missing[0]} side's"
+        return f"say where {whose} Terraform outputs are: {flags} (or --local-env FILE for the local pair)"
     return None
 
 
@@ -466,6 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         pair = _pair(args)
         names = VersionAttributes(args.timestamp_attribute, args.origin_attribute)
+        if args.command in USES_VERSION_ATTRIBUTES:
+            check_version_attributes(pair, names)
         code, document, text = HANDLERS[args.command](args, pair, names)
     except OpsError as error:
         print(f"ddb-replication {args.command}: error: {error}", file=sys.stderr)

@@ -9,6 +9,7 @@ commands that work on tables take a view of the pair for one logical table (``Pa
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, UnknownRegionError
 
 from replication.settings import (
     DEFAULT_TOMBSTONE_TTL_SECONDS,
@@ -29,9 +31,14 @@ from replication.settings import (
     table_arn_of_stream,
 )
 from replication.table_writer import TableWriter
+from replication_ops.arguments import REGION_PATTERN, url
 from replication_ops.errors import ConfigError, aws_errors
 
 LABELS = ("cn", "us")
+# The partition each side must be in: the pair replicates between AWS China and the commercial
+# partition (https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html).
+PARTITIONS = {"cn": "aws-cn", "us": "aws"}
+EXAMPLE_REGIONS = {"cn": "cn-north-1", "us": "us-east-1"}
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=5,
@@ -39,6 +46,9 @@ CLIENT_CONFIG = Config(
     max_pool_connections=64,
 )
 TERRAFORM_TIMEOUT_SECONDS = 120
+# Outputs every replication root has (envs/*/outputs.tf): a document with neither is some other file.
+REPLICATION_OUTPUTS = ("region", "table_names")
+SAVE_OUTPUTS = "save them with `terraform -chdir=envs/cn-north-1 output -json > cn.json`"
 
 
 @dataclass
@@ -61,16 +71,26 @@ def parse_outputs(document: Any, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: expected a JSON object of Terraform outputs")
     if not document:
         raise ConfigError(f"{source}: no outputs (has the root been applied?)")
-    return {
+    outputs = {
         name: (value["value"] if isinstance(value, dict) and "value" in value else value)
         for name, value in document.items()
     }
+    if not any(name in outputs for name in REPLICATION_OUTPUTS):
+        raise ConfigError(
+            f"{source} holds no outputs of a replication root (no {' or '.join(REPLICATION_OUTPUTS)}): "
+            f"{SAVE_OUTPUTS}"
+        )
+    return outputs
 
 
 def terraform_outputs(root: str) -> dict[str, Any]:
     source = f"terraform -chdir={root} output -json"
     if not Path(root).is_dir():
         raise ConfigError(f"{root}: no such Terraform root")
+    if not any(Path(root).glob("*.tf")):
+        raise ConfigError(
+            f"{root} is not a Terraform root (it holds no .tf file): give a root such as envs/cn-north-1"
+        )
     try:
         done = subprocess.run(
             ["terraform", f"-chdir={root}", "output", "-json"],
@@ -86,11 +106,19 @@ def terraform_outputs(root: str) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         raise ConfigError(f"{source} took more than {TERRAFORM_TIMEOUT_SECONDS} s") from None
     if done.returncode != 0:
-        raise ConfigError(f"{source} failed: {done.stderr.strip().splitlines()[-1:] or ['no output']}")
+        raise ConfigError(f"{source} failed: {_terraform_error(done.stderr)}")
     try:
         return parse_outputs(json.loads(done.stdout or "{}"), source)
     except json.JSONDecodeError:
         raise ConfigError(f"{source} did not print JSON") from None
+
+
+def _terraform_error(stderr: str) -> str:
+    """Terraform's error line, without the box it draws around diagnostics (``│ Error: ...``)."""
+    lines = [line.strip().lstrip("│╷╵ ").strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines[-1:] or ["no message"])[0]
 
 
 def file_outputs(path: str) -> dict[str, Any]:
@@ -106,7 +134,7 @@ def file_outputs(path: str) -> dict[str, Any]:
     try:
         return parse_outputs(json.loads(text), path)
     except json.JSONDecodeError as error:
-        raise ConfigError(f"{path} is not JSON ({error.msg}, line {error.lineno})") from None
+        raise ConfigError(f"{path} is not JSON ({error.msg}, line {error.lineno}): {SAVE_OUTPUTS}") from None
 
 
 class Side:
@@ -133,7 +161,9 @@ class Side:
 
     @property
     def region(self) -> str:
-        region = self.outputs.get("region") or self.session.region_name
+        """--cn-region/--us-region, else the Terraform output ``region``, else the profile's region
+        (the session was made with the first two)."""
+        region = self.session.region_name or self.outputs.get("region")
         if not region:
             raise ConfigError(f"{self.label}: no region (Terraform output 'region' or --{self.label}-region)")
         return str(region)
@@ -141,8 +171,40 @@ class Side:
     @property
     def name(self) -> str:
         """How messages name this side: label and region (and the table of a view)."""
-        region = self.outputs.get("region") or self.session.region_name or "?"
+        region = self.session.region_name or self.outputs.get("region") or "?"
         return f"{self.label} ({region})" + ("" if self.table is None else f" table {self.table}")
+
+    def partition(self) -> str | None:
+        """The partition of this side's region (botocore's endpoint data), None when there is no region."""
+        region = self.session.region_name or self.outputs.get("region")
+        if not region:
+            return None
+        try:
+            return str(self.session.get_partition_for_region(str(region)))
+        except UnknownRegionError:
+            raise ConfigError(
+                f"{self.label}: region {region!r} (from {self.source}) is in no AWS partition: "
+                f"give the {self.label} side's region, e.g. {EXAMPLE_REGIONS[self.label]}"
+            ) from None
+
+    def table_arns(self) -> dict[str, str]:
+        """Logical table -> ``arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME`` of this side's table,
+        the account taken from the ARNs among the outputs. Empty when the outputs hold no region or no
+        map ``table_names`` (the commands that work on tables refuse that through ``tables``)."""
+        names, partition = self.outputs.get("table_names"), self.partition()
+        if not isinstance(names, dict) or not partition:
+            return {}
+        accounts = [
+            str(value).split(":")[4]
+            for value in self.outputs.values()
+            if isinstance(value, str) and value.startswith("arn:") and value.count(":") >= 5
+        ]
+        account = next((a for a in accounts if a), "?")
+        return {
+            logical: f"arn:{partition}:dynamodb:{self.region}:{account}:table/{name}"
+            for logical, name in names.items()
+            if isinstance(name, str) and name
+        }
 
     def output(self, name: str) -> str:
         value = self.outputs.get(name)
@@ -235,8 +297,8 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
         if len(match) != 1:
             raise ConfigError(f"{path}: no single side whose region starts with {label}-")
         entry = match[0]
-        side.endpoint_url = entry.get("endpoint_url")
-        side.region = entry.get("region")
+        side.endpoint_url = _checked(path, label, "endpoint_url", entry.get("endpoint_url"), url)
+        side.region = _checked(path, label, "region", entry.get("region"), _region)
         side.access_key_id = entry.get("aws_access_key_id") or None
         side.secret_access_key = entry.get("aws_secret_access_key") or None
         root = base / "tf" / str(entry.get("region")) / "envs" / str(entry.get("region"))
@@ -249,6 +311,24 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
             side.root = str(root)
         else:
             raise ConfigError(f"{path}: the {label} side's Terraform root {root} is gone (`make up` again)")
+
+
+def _region(text: str) -> str:
+    if not REGION_PATTERN.match(text):
+        raise argparse.ArgumentTypeError("not an AWS region code")
+    return text
+
+
+def _checked(path: str, label: str, name: str, value: Any, check: Any) -> str:
+    """A value of the local environment file, checked as its command-line flag would be."""
+    try:
+        if not isinstance(value, str):
+            raise argparse.ArgumentTypeError("not text")
+        return str(check(value))
+    except argparse.ArgumentTypeError:
+        raise ConfigError(
+            f"{path}: the {label} side's {name} {value!r} is not valid: `make up` writes the file again"
+        ) from None
 
 
 def _running(pid: int) -> bool:
@@ -272,6 +352,15 @@ def make_side(options: SideOptions) -> Side:
             f"{label}: say where its Terraform outputs are: --{label}-root DIR or --{label}-outputs FILE"
         )
     region = options.region or outputs.get("region")
+    if (
+        not options.region
+        and region is not None
+        and not (isinstance(region, str) and REGION_PATTERN.match(region))
+    ):
+        raise ConfigError(
+            f"{source}: the output 'region' is {region!r}, not an AWS region code "
+            f"(e.g. {EXAMPLE_REGIONS[label]}): are these the outputs of a replication root?"
+        )
     with aws_errors(f"{label} ({region})"):
         session = boto3.session.Session(
             profile_name=options.profile,
@@ -319,7 +408,107 @@ class Pair:
         return Pair(self.cn.for_table(name), self.us.for_table(name))
 
 
+def _flag(options: SideOptions) -> str:
+    """The flag that decided where a side is: its region, outputs file or root."""
+    given = "region" if options.region else "outputs" if options.outputs_file else "root"
+    return f"--{options.label}-{given}"
+
+
+def check_pair(pair: Pair, options: dict[str, SideOptions]) -> None:
+    """Refuse a pair that is not a cn side in aws-cn and a us side in aws, or whose sides name the
+    same table (under any logical names of the two table maps): swapped or repeated outputs would
+    make verify compare a table with itself and backfill copy a table onto itself."""
+    same = sorted(set(pair.cn.table_arns().values()) & set(pair.us.table_arns().values()))
+    if same:
+        raise ConfigError(
+            f"both sides name the same table {same[0]} ({pair.cn.source}; {pair.us.source}): give the cn "
+            "side's outputs to --cn-* and the us side's to --us-*, e.g. --cn-root envs/cn-north-1 "
+            "--us-root envs/us-east-1"
+        )
+    cn_partition, us_partition = pair.cn.partition(), pair.us.partition()
+    if (cn_partition, us_partition) == (PARTITIONS["us"], PARTITIONS["cn"]):
+        raise ConfigError(
+            f"the sides are swapped: the cn side ({pair.cn.source}) is in {pair.cn.region} and the us side "
+            f"({pair.us.source}) in {pair.us.region}: exchange the values of {_flag(options['cn'])} and "
+            f"{_flag(options['us'])}"
+        )
+    for side, partition in ((pair.cn, cn_partition), (pair.us, us_partition)):
+        wanted = PARTITIONS[side.label]
+        if partition is not None and partition != wanted:
+            raise ConfigError(
+                f"the {side.label} side ({side.source}) is in {side.region}, partition {partition}, but the "
+                f"{side.label} side is in {wanted} (e.g. {EXAMPLE_REGIONS[side.label]}): give "
+                f"{_flag(options[side.label])} the {side.label} side's"
+                + (" region" if options[side.label].region else " outputs")
+            )
+
+
+def deployed_version_attributes(side: Side) -> VersionAttributes | None:
+    """The version attributes this side's replicator uses: its Lambda environment, read by the
+    engine's own ``VersionAttributes.from_env``. None when the function cannot be read (no output
+    naming it, no right to GetFunctionConfiguration, unreachable): then the flags are taken as given."""
+    name = side.outputs.get("replicator_function_name")
+    if not name:
+        return None
+    try:
+        config = side.client("lambda").get_function_configuration(FunctionName=str(name))
+    except (ClientError, BotoCoreError, ConfigError):
+        return None
+    return VersionAttributes.from_env(config.get("Environment", {}).get("Variables", {}))
+
+
+def check_version_attributes(pair: Pair, names: VersionAttributes) -> None:
+    """Refuse --timestamp-attribute/--origin-attribute that differ from what the replicators use:
+    backfill would write every item as unversioned, verify --repair would judge by the wrong
+    attributes."""
+    for side in pair.both():
+        deployed = deployed_version_attributes(side)
+        if deployed is not None and deployed != names:
+            raise ConfigError(
+                f"{side.name}: its replicator versions items with {deployed.timestamp!r} and "
+                f"{deployed.origin!r}, not {names.timestamp!r} and {names.origin!r}: give "
+                f"--timestamp-attribute {deployed.timestamp} --origin-attribute {deployed.origin}"
+            )
+
+
+PAIRED_OUTPUTS = ("region", "table_names", "inbox_stream_name")  # peer_settings keys named like outputs
+
+
+def check_peers(pair: Pair) -> None:
+    """Each root's ``peer_settings`` output says which peer it was deployed with: outputs of two
+    different deployments (a staging cn with a production us) are refused before they are compared
+    or copied between. ``table_names`` is compared per logical table both maps hold (a table only
+    one side serves is ``Pair.tables``' to refuse, or to leave out with ``--table``)."""
+    for side in pair.both():
+        expected = side.outputs.get("peer_settings")
+        if not isinstance(expected, dict):
+            continue
+        peer = pair.peer(side)
+        for name in PAIRED_OUTPUTS:
+            for what, wanted, actual in _paired(name, expected.get(name), peer.outputs.get(name)):
+                if wanted and actual and wanted != actual:
+                    raise ConfigError(
+                        f"the two sides are not one pair: {side.source} expects its peer's {what} to be "
+                        f"{wanted!r}, but {peer.source} has {actual!r}: give the outputs of the two roots "
+                        "deployed together"
+                    )
+
+
+def _paired(name: str, wanted: Any, actual: Any) -> list[tuple[str, Any, Any]]:
+    """(what, expected, found) to compare for one key of ``peer_settings``: a map is compared per key
+    present in both (``table_names``: the peer's table of each logical table)."""
+    if isinstance(wanted, dict) and isinstance(actual, dict):
+        shared = sorted(wanted.keys() & actual.keys())
+        return [(f'{name}["{key}"]', wanted[key], actual[key]) for key in shared]
+    return [(name, wanted, actual)]
+
+
 def make_pair(options: dict[str, SideOptions], local_env: str | None = None) -> Pair:
+    """Both sides, checked to be a cn side in aws-cn and a us side in aws with different tables,
+    deployed as each other's peer."""
     if local_env:
         apply_local_environment(options, local_env)
-    return Pair(make_side(options["cn"]), make_side(options["us"]))
+    pair = Pair(make_side(options["cn"]), make_side(options["us"]))
+    check_pair(pair, options)
+    check_peers(pair)
+    return pair

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from replication_ops.errors import aws_errors
+from replication_ops.errors import ConfigError, aws_errors
 from replication_ops.sides import Pair, Side
 
 WINDOW = dt.timedelta(minutes=15)
@@ -162,7 +162,28 @@ def run(
     """Both sides' status, for every table or for ``table`` (``--table``)."""
     now = now or dt.datetime.now(dt.UTC)
     tables = pair.tables(table)
+    _check_alarm_prefixes(pair, alarm_prefixes)
     return [side_status(side, alarm_prefixes.get(side.label), now, tables) for side in pair.both()]
+
+
+def _has_alarms(side: Side, prefix: str) -> bool:
+    with aws_errors(f"{side.name} CloudWatch"):
+        found = side.client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix, MaxRecords=1)
+    return bool(found.get("MetricAlarms") or found.get("CompositeAlarms"))
+
+
+def _check_alarm_prefixes(pair: Pair, alarm_prefixes: dict[str, str | None]) -> None:
+    """A given prefix that names no alarm (in any state) on either side is a typo, not "no alarm in
+    ALARM": refused, so that status does not call a pair healthy by looking at nothing."""
+    given = [(side, alarm_prefixes.get(side.label)) for side in pair.both()]
+    given = [(side, prefix) for side, prefix in given if prefix is not None]
+    if given and not any(_has_alarms(side, prefix) for side, prefix in given):
+        prefixes = sorted({prefix for _, prefix in given})
+        defaults = ", ".join(repr(default_alarm_prefix(side)) for side, _ in given)
+        raise ConfigError(
+            f"no alarm name on either side starts with {' or '.join(map(repr, prefixes))}: check "
+            f"--alarm-prefix (without it each side's is taken from its function names: {defaults})"
+        )
 
 
 def _ms(value: float | None) -> str:

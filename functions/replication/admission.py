@@ -28,24 +28,22 @@ Messages name attributes and limits, never values.
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
 from replication.changes import Change
 from replication.errors import ItemValidationError, ReservedAttributeInChange, VersionAheadOfClock
-from replication.keys import TypedItem, TypedValue
+from replication.keys import TypedItem
 from replication.limits import (
-    DOCUMENT_ELEMENT_BYTES,
-    DOCUMENT_OVERHEAD_BYTES,
     MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
-    SCALAR_FLAG_BYTES,
-    binary_length,
-    canonical_number,
+    binary_value,
+    item_size,
+    utf8_length,
+    value_size,
 )
 from replication.settings import KeySchema
 from replication.versions import format_timestamp
@@ -109,7 +107,7 @@ def check_key(key: TypedItem, schema: KeySchema) -> None:
             raise ItemValidationError(
                 f"{role} {_name(attribute.name)} is empty (DynamoDB refuses empty keys)"
             )
-        size = _value_size(value, attribute.name)
+        size = value_size(value)
         if size > limit:
             raise ItemValidationError(
                 f"{role} {_name(attribute.name)} is {size:,} bytes, above DynamoDB's {limit:,}-byte limit"
@@ -117,18 +115,14 @@ def check_key(key: TypedItem, schema: KeySchema) -> None:
 
 
 def check_item(item: TypedItem) -> int:
-    """Check sets, names and the item's size in one walk (per change: it must be cheap); the size
-    (``limits.item_size``, attribute names included)."""
-    size = 0
-    for name, value in item.items():
-        size += (
-            len(name) if name.isascii() and len(name) <= MAX_ATTRIBUTE_NAME_BYTES else _utf8_name(name, name)
-        )
-        text = value.get("S")
-        # Most attributes are strings: counted here, without a call per attribute.
-        size += (
-            (len(text) if text.isascii() else _utf8(text)) if type(text) is str else _value_size(value, name)
-        )
+    """Raise ``ItemValidationError`` if DynamoDB would refuse ``item`` (names, sets, size); return its
+    size (``limits.item_size``, attribute names included).
+
+    One walk (per change: it must be cheap): ``limits.item_size`` counts, and calls
+    ``_check_contents`` with each document and set on its way.
+    """
+    size = item_size(item, _check_contents)
+    _check_names(item, None, size)
     if size > MAX_ITEM_BYTES:
         raise ItemValidationError(
             f"the item is {size:,} bytes with attribute names, above DynamoDB's {MAX_ITEM_BYTES:,}-byte limit"
@@ -136,71 +130,43 @@ def check_item(item: TypedItem) -> int:
     return size
 
 
-def _value_size(value: TypedValue, attribute: str) -> int:
-    """``limits.value_size`` of a value inside top-level ``attribute``, checking it on the way."""
-    ((tag, inner),) = value.items()
-    if tag == "S":
-        return _utf8(inner)
-    if tag == "N":
-        return _number_size(inner)
-    if tag == "B":
-        return binary_length(inner)
-    if tag in ("BOOL", "NULL"):
-        return SCALAR_FLAG_BYTES
+def _check_contents(attribute: str, tag: str, contents: Any, size: int) -> None:
+    """``limits.ContentsCheck``: a map's member names are at most 64 KB, a set's items are distinct
+    ("Each value within a set must be unique": numbers by value, binaries by their bytes)."""
     if tag == "M":
-        return DOCUMENT_OVERHEAD_BYTES + sum(
-            _utf8_name(name, attribute) + _value_size(member, attribute) + DOCUMENT_ELEMENT_BYTES
-            for name, member in inner.items()
-        )
-    if tag == "L":
-        return DOCUMENT_OVERHEAD_BYTES + sum(
-            _value_size(member, attribute) + DOCUMENT_ELEMENT_BYTES for member in inner
-        )
-    if tag == "SS":
-        _check_distinct(inner, attribute)
-        return sum(_utf8(element) for element in inner)
-    if tag == "NS":
-        size = sum(_number_size(element) for element in inner)
-        _check_distinct([canonical_number(Decimal(element)) for element in inner], attribute)
-        return size
-    if tag == "BS":
-        _check_distinct([_binary(element) for element in inner], attribute)
-        return sum(binary_length(element) for element in inner)
-    raise ItemValidationError(f"attribute {_name(attribute)}: unknown type tag")
+        _check_names(contents, attribute, size)
+    elif tag == "SS":
+        _check_distinct(set(contents), contents, attribute)
+    elif tag == "NS":
+        _check_distinct(set(map(Decimal, contents)), contents, attribute)
+    elif tag == "BS":
+        _check_distinct({_binary(element) for element in contents}, contents, attribute)
 
 
-def _number_size(text: str) -> int:
-    """A number's size as ``limits.value_size`` counts it (1 byte per two significant digits, plus 1),
-    counted on its text: decoding checked it is a number DynamoDB stores (``limits.number_problem``),
-    so it is not parsed again here (numbers are most of this walk's cost)."""
-    mantissa = text.lstrip("+-").partition("e")[0].partition("E")[0]
-    digits = len(mantissa.replace(".", "").strip("0")) or 1
-    return (digits + 1) // 2 + 1
+def _check_names(names: Collection[str], attribute: str | None, size: int) -> None:
+    """Names of at most ``MAX_ATTRIBUTE_NAME_BYTES`` UTF-8 bytes. ``attribute``: the top-level
+    attribute they are in (None: they are the top-level names); ``size``: the size of the item or
+    map they name, which counts their bytes: at most the limit, no name can be over it."""
+    if size <= MAX_ATTRIBUTE_NAME_BYTES:
+        return
+    for name in names:
+        if utf8_length(name) > MAX_ATTRIBUTE_NAME_BYTES:
+            where = _name(name if attribute is None else attribute)
+            raise ItemValidationError(
+                f"attribute {where}: a name is longer than {MAX_ATTRIBUTE_NAME_BYTES:,} bytes"
+            )
 
 
-def _utf8(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def _utf8_name(name: str, attribute: str) -> int:
-    size = _utf8(name)
-    if size > MAX_ATTRIBUTE_NAME_BYTES:
-        raise ItemValidationError(
-            f"attribute {_name(attribute)}: a name is longer than {MAX_ATTRIBUTE_NAME_BYTES:,} bytes"
-        )
-    return size
-
-
-def _check_distinct(elements: list[Any], attribute: str) -> None:
-    if len(set(elements)) != len(elements):
+def _check_distinct(distinct: set[Any], elements: list[Any], attribute: str) -> None:
+    if len(distinct) != len(elements):
         raise ItemValidationError(f"attribute {_name(attribute)}: a set holds the same value twice")
 
 
 def _binary(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ItemValidationError("a binary value is not base64") from None
+    raw = binary_value(text)
+    if raw is None:
+        raise ItemValidationError("a binary value is not base64")
+    return raw
 
 
 def _name(name: str) -> str:

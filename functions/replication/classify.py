@@ -6,7 +6,7 @@ See docs/conflict-rules.md for why each rule is what it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -70,8 +70,9 @@ class Decision:
     reason: StampReason | None = None  # STAMP, TOO_LARGE: why the write needs a stamp
     remove: tuple[str, ...] = ()  # STAMP: engine-reserved attributes the stamp removes
     remembered: Version | None = None  # DELETE_WINS: the remembered delete that wins
-    # STAMP of a write that lowered the item's version: the item it replaced, put back if something
-    # older than that replaces the write before its stamp (TableWriter.restore).
+    # STAMP of a write over an item with a version: that version's item as its write made it, put
+    # back if something older replaces the write before its stamp (TableWriter.restore;
+    # ``classify_batch`` sets which image that is).
     replaced: TypedItem | None = None
 
 
@@ -146,7 +147,13 @@ def classify_batch(
     the whole batch, comes after every version and delete of its key in the batch and after the
     batch's earlier stamps of the key: a stamp lands on whatever write holds the version it saw (an
     unversioned write later in the batch too), so it must be newer than anything that write
-    followed, and two stamps of a batch must never give two writes the same version."""
+    followed, and two stamps of a batch must never give two writes the same version.
+
+    The item a stamp's restore puts back (``Decision.replaced``) is its version's item as the write
+    that set the version made it (``_written_items``): a write without a newer version of its own
+    (an ``UpdateItem`` of one field) leaves the version as it was, and until its stamp its content
+    is not that version's; where it is lost (to a later write), an image of it under the version
+    must not come back."""
     receipts = receipts or {}
     seen: dict[str, Version] = {}
     for record in records:
@@ -172,7 +179,55 @@ def classify_batch(
         if decision.action is Action.STAMP and decision.stamp is not None:
             seen[digest] = decision.stamp
         decisions.append(decision)
-    return decisions
+    return _with_written_items(records, decisions, context)
+
+
+def _with_written_items(
+    records: Sequence[dict[str, Any]], decisions: list[Decision], context: ClassifyContext
+) -> list[Decision]:
+    """``decisions``, each ``replaced`` the item of its version as the batch shows it was written."""
+    keys = {key_digest(decision.key) for decision in decisions if decision.replaced is not None}
+    if not keys:
+        return decisions
+    written = _written_items(records, context, keys)
+
+    def with_written(decision: Decision) -> Decision:
+        version = read_version(decision.replaced, context.names, context.latest).version
+        if version is None:
+            return decision
+        item = written.get((key_digest(decision.key), version.timestamp, version.origin))
+        return decision if item is None else replace(decision, replaced=item)
+
+    return [with_written(decision) for decision in decisions]
+
+
+def _written_items(
+    records: Sequence[dict[str, Any]], context: ClassifyContext, keys: set[str]
+) -> dict[tuple[str, Decimal, str], TypedItem]:
+    """Each version's item as the write that set it made it, by (key digest, timestamp, origin), as
+    far as the batch shows: the new image of a record that changed the version (the application's
+    versioned write, a stamp, the replicator's write, the forwarder's restore), else the old image of
+    the key's first record. A write that kept the version (the same version in both images) is not
+    that version's: its stamp is still to come. Reserved attributes left out. Only for ``keys`` (key
+    digests)."""
+    found: dict[tuple[str, Decimal, str], TypedItem] = {}
+    first: dict[tuple[str, Decimal, str], TypedItem] = {}
+    started: set[str] = set()
+    for record in records:
+        stream = record["dynamodb"]
+        digest = key_digest(stream["Keys"])
+        if digest not in keys:
+            continue
+        old_image = stream.get("OldImage") or {}
+        old = read_version(old_image, context.names, context.latest).version
+        if old is not None and digest not in started:
+            first[(digest, old.timestamp, old.origin)] = _without(old_image, reserved_attributes(old_image))
+        started.add(digest)
+        new_image = stream.get("NewImage")
+        new = read_version(new_image, context.names, context.latest).version if new_image else None
+        if new_image and new is not None and new != old:
+            found[(digest, new.timestamp, new.origin)] = _without(new_image, reserved_attributes(new_image))
+    return {**first, **found}
 
 
 def _versions_in(record: dict[str, Any], context: ClassifyContext) -> list[Version]:
@@ -247,7 +302,6 @@ def classify(
     }
     if item_size(stamped) > MAX_ITEM_BYTES:
         return Decision(Action.TOO_LARGE, key, seen=new.seen, stamp=stamp, reason=reason, remove=reserved)
-    lowered = old_version is not None and (new_version is None or new_version < old_version)
     return Decision(
         Action.STAMP,
         key,
@@ -255,7 +309,7 @@ def classify(
         stamp=stamp,
         reason=reason,
         remove=reserved,
-        replaced=_without(old_image, reserved_attributes(old_image)) if lowered else None,
+        replaced=_without(old_image, reserved_attributes(old_image)) if old_version is not None else None,
     )
 
 

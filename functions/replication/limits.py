@@ -6,7 +6,8 @@ Sources (the DynamoDB developer guide):
   them; leading and trailing zeros are trimmed. Attribute names are 1 character to under 64 KB.
 - "Constraints": an item is at most 400 KB (409,600 bytes), attribute names included; a partition
   key value 1 to 2,048 bytes, a sort key value 1 to 1,024 bytes; documents nest at most 32 levels.
-- "DynamoDB item sizes and formats": how an item's size is counted (see ``item_size``).
+- "DynamoDB item sizes and formats" (CapacityUnitCalculations.html): how an item's size is counted
+  (``value_size``, ``item_size``: one walk, which the replicator's checks ride, ``ContentsCheck``).
 
 Every number here is exact: nothing passes through Python's default 28-digit decimal context
 (``Decimal.normalize()``, arithmetic and ``Decimal(float)`` all round in it). ``NUMBER_CONTEXT`` is
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from decimal import Clamped, Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
 from typing import Any
 
@@ -113,68 +115,110 @@ def canonical_number(value: Decimal) -> str:
     return format(Decimal((sign, digits, exponent)), "f")
 
 
-def significant_digits(value: Decimal) -> int:
-    """How many digits DynamoDB keeps of ``value`` (zero counts one)."""
-    return max(1, len(_significant(value)[2]))
+def binary_value(text: str) -> bytes | None:
+    """The raw bytes of a binary value given as base64 ``text`` (as events and the wire carry it), or
+    None if ``text`` is not strict base64 (characters outside the alphabet, wrong padding)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def binary_length(text: str) -> int:
-    """Raw byte length of base64 ``text`` (the size DynamoDB counts for a binary value)."""
-    try:
-        return len(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        return len(text)
+    """Raw byte length of base64 ``text`` (the size DynamoDB counts for a binary value); the length
+    of ``text`` itself if it is not base64."""
+    raw = binary_value(text)
+    return len(text) if raw is None else len(raw)
 
 
-def _utf8(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+def utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (lone surrogates as 3 bytes each, as they are encoded)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+ContentsCheck = Callable[[str, str, Any, int], None]
+"""``check(attribute, tag, contents, size)``, given to ``item_size``: called with each List, Map and
+set in the walk once it is counted (innermost first), with the name of the top-level attribute it is
+in and its ``value_size``; it raises to refuse the item (the walk stops there). Checks ride the walk
+that counts, so an item is walked once (the replicator's per-change checks, ``admission``).
+
+Scalars (S, N, B, BOOL, NULL) are not passed: a call per scalar would cost more than counting it,
+and what can be wrong with a scalar alone is checked where it is decoded (``typed_values``)."""
 
 
 def value_size(value: dict[str, Any]) -> int:
-    """Bytes DynamoDB counts for one typed value, without its attribute name.
+    """Bytes DynamoDB counts for one typed value, without its attribute name ("DynamoDB item sizes and
+    formats", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
 
-    Numbers: 1 byte per two significant digits, plus 1 (DynamoDB calls this an approximation; the
-    engine keeps a margin wherever it matters). Lists and maps: 3 bytes, plus each element's size
-    and 1 byte per element (a map element's name counts too). Sets: the sum of their elements.
+    Strings: their UTF-8 bytes. Numbers: 1 byte per two significant digits, plus 1 (DynamoDB calls
+    this an approximation; the engine keeps a margin wherever it matters, ``item_size_bound``).
+    Binary: the raw bytes. Null and Boolean: 1 byte. Lists and maps: 3 bytes, plus each element's
+    size and 1 byte per element (a map element's name counts too). Sets: the sum of their elements
+    (the page gives no overhead for a set). Raises ValueError for an unknown type tag.
     """
+    return _walk(value, "", None)
+
+
+def _walk(value: dict[str, Any], attribute: str, check: ContentsCheck | None) -> int:
+    """``value_size``, calling ``check`` on the way (the one walk over a value's contents)."""
     ((tag, inner),) = value.items()
     if tag == "S":
-        return _utf8(inner)
+        return len(inner) if inner.isascii() else utf8_length(inner)
     if tag == "N":
         return _number_size(inner)
     if tag == "B":
         return binary_length(inner)
     if tag in ("BOOL", "NULL"):
         return SCALAR_FLAG_BYTES
-    if tag == "SS":
-        return sum(_utf8(x) for x in inner)
-    if tag == "NS":
-        return sum(_number_size(x) for x in inner)
-    if tag == "BS":
-        return sum(binary_length(x) for x in inner)
     if tag == "M":
-        return DOCUMENT_OVERHEAD_BYTES + sum(
-            _utf8(name) + value_size(member) + DOCUMENT_ELEMENT_BYTES for name, member in inner.items()
-        )
-    if tag == "L":
-        return DOCUMENT_OVERHEAD_BYTES + sum(value_size(member) + DOCUMENT_ELEMENT_BYTES for member in inner)
-    raise ValueError(f"unknown type tag {tag!r}")
+        size = DOCUMENT_OVERHEAD_BYTES + DOCUMENT_ELEMENT_BYTES * len(inner)
+        for name, member in inner.items():
+            size += utf8_length(name) + _walk(member, attribute, check)
+    elif tag == "L":
+        size = DOCUMENT_OVERHEAD_BYTES + DOCUMENT_ELEMENT_BYTES * len(inner)
+        for member in inner:
+            size += _walk(member, attribute, check)
+    elif tag == "SS":
+        size = sum(map(utf8_length, inner))
+    elif tag == "NS":
+        size = sum(map(_number_size, inner))
+    elif tag == "BS":
+        size = sum(map(binary_length, inner))
+    else:
+        raise ValueError(f"unknown type tag {str(tag)[:16]!r}")
+    if check is not None:
+        check(attribute, tag, inner, size)
+    return size
 
 
 def _number_size(text: str) -> int:
-    value = parse_number(text)
-    digits = significant_digits(value) if value is not None else len(text)
+    """A number's size, counted on its text: its significant digits are the mantissa's digits with
+    leading and trailing zeros trimmed (zero has one), whatever the exponent. For every text in
+    ``NUMBER_SYNTAX`` that is the count of the parsed number's digits, got without parsing it (numbers
+    are most of a walk's cost); decoding refuses any other text (``number_problem``)."""
+    mantissa = text.lstrip("+-").partition("e")[0].partition("E")[0]
+    digits = len(mantissa.replace(".", "").strip("0")) or 1
     return (digits + 1) // 2 + 1
 
 
 def attribute_size(name: str, value: dict[str, Any]) -> int:
-    """Bytes one attribute counts for: its name's UTF-8 bytes plus its value's size."""
-    return _utf8(name) + value_size(value)
+    """Bytes one attribute counts for: its name's UTF-8 bytes plus its value's size (``value_size``)."""
+    return utf8_length(name) + _walk(value, name, None)
 
 
-def item_size(item: dict[str, dict[str, Any]]) -> int:
-    """Bytes DynamoDB counts for an item against its 409,600-byte limit: names and values."""
-    return sum(attribute_size(name, value) for name, value in item.items())
+def item_size(item: dict[str, dict[str, Any]], check: ContentsCheck | None = None) -> int:
+    """Bytes DynamoDB counts for an item against its 409,600-byte limit: names and values
+    (``attribute_size`` of each attribute), calling ``check`` on their contents if given
+    (``ContentsCheck``)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name) if name.isascii() else utf8_length(name)
+        text = value.get("S")
+        if type(text) is str:  # most attributes are strings: counted here, without a call
+            size += len(text) if text.isascii() else utf8_length(text)
+        else:
+            size += _walk(value, name, check)
+    return size
 
 
 def item_size_bound(item: dict[str, dict[str, Any]]) -> int:

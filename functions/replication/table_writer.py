@@ -492,9 +492,10 @@ class TableWriter:
         return StampResult.STAMPED
 
     def restore(self, key: TypedItem, replaced: TypedItem, stamp: Version) -> bool:
-        """After a failed stamp of a write that lowered the item's version (set none, or an older
-        one): nothing older than ``replaced`` (the item that write replaced, with its version, without
-        engine-reserved names) may stay, since the peer holds that version or a newer one.
+        """After a failed stamp of a write over an item with a version (a write that kept that
+        version, set none, or set an older one): nothing older than ``replaced`` (that version's item
+        as the write that set it made it, without engine-reserved names: ``classify.classify_batch``)
+        may stay, since the peer holds that version or a newer one.
         Last-writer-wins: the unstamped write is lost to what replaced it, but
 
         - a version older than ``replaced`` (a replicated change that was stale on this side, a

@@ -7,12 +7,12 @@ client wants bytes. Numbers stay strings end to end: never a float, so all 38 di
 from __future__ import annotations
 
 import base64
-import binascii
+from collections.abc import Callable
 from typing import Any
 
 from replication.errors import WireFormatError
 from replication.keys import TypedItem, TypedValue
-from replication.limits import number_problem
+from replication.limits import binary_value, number_problem
 
 MAX_NESTING = 32  # DynamoDB's limit on nested documents
 
@@ -40,7 +40,7 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
         problem = number_problem(inner)
         ok = problem is None
     elif tag == "B":
-        ok = isinstance(inner, str) and _is_base64(inner)
+        ok = isinstance(inner, str) and binary_value(inner) is not None
     elif tag == "BOOL":
         ok = isinstance(inner, bool)
     elif tag == "NULL":
@@ -55,7 +55,7 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
         ok = (
             isinstance(inner, list)
             and bool(inner)
-            and all(isinstance(x, str) and _is_base64(x) for x in inner)
+            and all(isinstance(x, str) and binary_value(x) is not None for x in inner)
         )
     elif tag == "M":
         ok = isinstance(inner, dict)
@@ -75,45 +75,34 @@ def _validate_value(value: Any, where: str, depth: int) -> None:
         raise WireFormatError(f"{where}: malformed {tag} value" + (f" ({problem})" if problem else ""))
 
 
-def _is_base64(text: str) -> bool:
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
-
-
 def to_client(item: TypedItem) -> TypedItem:
     """Event/wire form -> boto3 client form (binary as bytes)."""
-    return {name: _value_to_client(value) for name, value in item.items()}
-
-
-def _value_to_client(value: TypedValue) -> TypedValue:
-    ((tag, inner),) = value.items()
-    if tag == "B":
-        return {"B": base64.b64decode(inner)}
-    if tag == "BS":
-        return {"BS": [base64.b64decode(x) for x in inner]}
-    if tag == "M":
-        return {"M": {name: _value_to_client(member) for name, member in inner.items()}}
-    if tag == "L":
-        return {"L": [_value_to_client(member) for member in inner]}
-    return value
+    return _with_binaries(item, base64.b64decode)
 
 
 def from_client(item: TypedItem) -> TypedItem:
     """boto3 client form -> event/wire form (binary as base64 text)."""
-    return {name: _value_from_client(value) for name, value in item.items()}
+    return _with_binaries(item, _base64_text)
 
 
-def _value_from_client(value: TypedValue) -> TypedValue:
+def _base64_text(raw: Any) -> str:
+    return base64.b64encode(bytes(raw)).decode("ascii")
+
+
+def _with_binaries(item: TypedItem, convert: Callable[[Any], Any]) -> TypedItem:
+    """``item`` with ``convert`` applied to every binary value (B, and each item of BS) at any depth;
+    the other values are the same objects."""
+    return {name: _value_with_binaries(value, convert) for name, value in item.items()}
+
+
+def _value_with_binaries(value: TypedValue, convert: Callable[[Any], Any]) -> TypedValue:
     ((tag, inner),) = value.items()
     if tag == "B":
-        return {"B": base64.b64encode(bytes(inner)).decode("ascii")}
+        return {"B": convert(inner)}
     if tag == "BS":
-        return {"BS": [base64.b64encode(bytes(x)).decode("ascii") for x in inner]}
+        return {"BS": [convert(x) for x in inner]}
     if tag == "M":
-        return {"M": {name: _value_from_client(member) for name, member in inner.items()}}
+        return {"M": _with_binaries(inner, convert)}
     if tag == "L":
-        return {"L": [_value_from_client(member) for member in inner]}
+        return {"L": [_value_with_binaries(member, convert) for member in inner]}
     return value

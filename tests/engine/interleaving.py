@@ -28,6 +28,7 @@ divergence, and so is a pipeline failure.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodbstreams.models import dynamodbstreams_backends
 
 from replication.keys import key_digest
 from replication.table_writer import DELETE_MARK
@@ -44,7 +48,7 @@ from replication.typed_values import from_client
 from replication_ops.local import moto_fidelity
 
 from .events import stream_event_record
-from .harness import NAMES, TABLE, Pair, Side
+from .harness import NAMES, TABLE, TOMBSTONES, Pair, Side
 
 moto_fidelity.apply()  # for runs outside pytest too (tests/conftest.py applies it for the suite)
 
@@ -288,6 +292,56 @@ class Run:
         self.local = self.pair.china if local == self.pair.china.region else self.pair.us
         self.peer = self.pair.peer(self.local)
         self._cities = 0
+
+    # -- the world's state, kept and put back (``World``) ------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Everything a case changes: both sides' tables and streams inside moto (items, stream
+        records, shard iterators), where each pipeline stands, and this run's log."""
+        tables, streams, iterators = {}, {}, {}
+        for side in self.pair.sides():
+            backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][side.region]
+            for name in (TABLE, TOMBSTONES):
+                tables[(side.region, name)] = copy.deepcopy(backend.tables[name].items)
+            streams[side.region] = len(backend.tables[TABLE].stream_shard.items)
+            iterators[side.region] = dict(
+                dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][side.region].shard_iterators
+            )
+        own = (
+            self.base,
+            self.log,
+            self.writes,
+            self.problems_seen,
+            self._cities,
+            {region: tap.records for region, tap in self._taps.items()},
+            {side.region: (side._iterators, side._unread, side.sender.outbox) for side in self.pair.sides()},
+        )
+        return Snapshot(time.monotonic(), tables, streams, iterators, copy.deepcopy(own))
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the world back as ``snapshot`` found it (the stream records written since are gone, as
+        if never written: their sequence numbers are given again)."""
+        for side in self.pair.sides():
+            backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][side.region]
+            for name in (TABLE, TOMBSTONES):
+                backend.tables[name].items = copy.deepcopy(snapshot.tables[(side.region, name)])
+            del backend.tables[TABLE].stream_shard.items[snapshot.streams[side.region] :]
+            streams = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][side.region]
+            streams.shard_iterators = dict(snapshot.iterators[side.region])
+        base, log, writes, problems, cities, taps, sides = copy.deepcopy(snapshot.own)
+        self.base, self.log, self.writes, self.problems_seen, self._cities = (
+            base,
+            log,
+            writes,
+            problems,
+            cities,
+        )
+        for region, records in taps.items():
+            self._taps[region].records = records
+        for side in self.pair.sides():
+            side._iterators, side._unread, side.sender.outbox = sides[side.region]
+        self.actor, self.acting, self.act_calls, self._seen = "application", False, [], {}
+        self._armed, self._before = {}, {}
 
     # -- the timeline --------------------------------------------------------------------------
 
@@ -568,6 +622,46 @@ class Run:
 # -- running cases ---------------------------------------------------------------------------------
 
 
+@dataclass
+class Snapshot:
+    """A run's world at one moment (``Run.snapshot``)."""
+
+    taken: float  # time.monotonic()
+    tables: dict[tuple[str, str], Any]
+    streams: dict[str, int]
+    iterators: dict[str, dict[str, Any]]
+    own: Any
+
+
+# How long one set-up serves cases: the scenarios' points in time are relative to the set-up's start
+# (``Run.base``) and keep their margins to the stream clock only for a short while.
+MAX_SNAPSHOT_AGE = 3.0
+
+
+class World:
+    """One pair for every case of a scenario on one side, inside one ``mock_aws``: set up once, and
+    put back to the state after the set-up for each case (``Run.restore``) instead of creating four
+    tables and replaying the set-up every time. The set-up runs again, on the emptied tables, once
+    it is ``MAX_SNAPSHOT_AGE`` old."""
+
+    def __init__(self, scenario: Scenario, local: str) -> None:
+        self._run = Run(scenario, local)
+        self._empty = self._run.snapshot()
+        self._ready: Snapshot | None = None
+
+    def run(self) -> Run:
+        """The run, as the scenario's set-up left it."""
+        run = self._run
+        if self._ready is None or time.monotonic() - self._ready.taken > MAX_SNAPSHOT_AGE:
+            run.restore(self._empty)
+            run.base = Decimal(int(time.time()))
+            run.scenario.setup(run, run.local, run.peer)
+            self._ready = run.snapshot()
+        else:
+            run.restore(self._ready)
+        return run
+
+
 def start(scenario: Scenario, local: str) -> Run:
     run = Run(scenario, local)
     scenario.setup(run, run.local, run.peer)
@@ -609,27 +703,43 @@ def every_case(scenario: Scenario, local: str) -> Iterator[tuple[Case, list[str]
     One write at every boundary of the sequence the dry run took. Where that write led the engine
     to calls the dry run never made (more calls, or other ones at a position: a retried delete, a
     mark taken off, a restore), a second write before each of those calls, so that calls only an
-    interleaving reaches are interleaved too (each such path once).
+    interleaving reaches are interleaved too (each such path once). All of them in one pair, put
+    back to the set-up's state for each case (``World``); a failure's replay (``check``) runs in a
+    fresh one.
     """
     with mock_aws():
-        dry = dry_run(scenario, local)
-    usual = [entry.text for entry in dry.act_calls]
-    explored: set[tuple[tuple[str, str], ...]] = set()
-    for boundary in boundaries_of(dry):
-        for write in WRITES:
-            case = Case(scenario, local, ((boundary, write),))
-            problems, text, run = check(case)
-            yield case, problems, text
-            for second in range(boundary + 1, len(run.act_calls) + 1):
-                new_call = second > len(usual) or run.act_calls[second - 1].text != usual[second - 1]
-                path = run.continuation(second)
-                if not new_call or path in explored:
-                    continue
-                explored.add(path)
-                for then in WRITES:
-                    deeper = Case(scenario, local, ((boundary, write), (second, then)))
-                    problems, text, _ = check(deeper)
-                    yield deeper, problems, text
+        world = World(scenario, local)
+        dry = world.run()
+        dry.act()
+        usual = [entry.text for entry in dry.act_calls]
+        boundaries = boundaries_of(dry)
+
+        def one(case: Case) -> tuple[list[str], str, Run]:
+            run = world.run()
+            run.act(case.writes)
+            run.settle()
+            problems = run.problems()
+            return problems, report(case, problems, run) if problems else "", run
+
+        explored: set[tuple[tuple[str, str], ...]] = set()
+        for boundary in boundaries:
+            for write in WRITES:
+                case = Case(scenario, local, ((boundary, write),))
+                problems, text, run = one(case)
+                paths = [
+                    (second, run.continuation(second))
+                    for second in range(boundary + 1, len(run.act_calls) + 1)
+                    if second > len(usual) or run.act_calls[second - 1].text != usual[second - 1]
+                ]
+                yield case, problems, text
+                for second, path in paths:
+                    if path in explored:
+                        continue
+                    explored.add(path)
+                    for then in WRITES:
+                        deeper = Case(scenario, local, ((boundary, write), (second, then)))
+                        problems, text, _ = one(deeper)
+                        yield deeper, problems, text
 
 
 def report(case: Case, problems: list[str], run: Run) -> str:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from replication.keys import key_digest
+from replication.kinesis_sender import OutgoingRecord
 
 from .harness import NAMES, Side
 from .interleaving import (
@@ -29,12 +31,15 @@ from .interleaving import (
     MIDDLE,
     NEWEST,
     OLDER_THAN_V1,
+    OLDEST,
     V1,
     V2,
     WRITES,
+    WRITES_BY_NAME,
     Case,
     Run,
     Scenario,
+    World,
     check,
     every_case,
     start,
@@ -303,8 +308,45 @@ def test_an_application_write_at_any_call_boundary_converges_to_the_last_writer_
         if problems:
             failures.append(text)
     elapsed = time.monotonic() - started
+    print(f"interleaving {scenario.name}: {ran} cases, {len(failures)} diverge ({elapsed:.0f} s)")
     summary = f"{len(failures)} of {ran} cases diverge ({elapsed:.0f} s):"
     assert not failures, "\n\n".join([summary, *failures])
+
+
+def _ran(run: Run) -> tuple[list[tuple[str, str, str, str]], list[Any]]:
+    """What a case did, without what depends on when it ran (the versions' timestamps): the engine's
+    calls on the key with their outcomes, and what each side holds at the end."""
+    calls = [
+        (entry.side, entry.actor, entry.text, entry.outcome)
+        for entry in run.log
+        if entry.actor != "application"
+    ]
+    held = [
+        None if item is None else {name: value for name, value in item.items() if name != NAMES.timestamp}
+        for item in (side.get(KEY) for side in run.pair.sides())
+    ]
+    return calls, held
+
+
+def test_a_case_in_a_pair_put_back_to_its_set_up_runs_as_in_a_fresh_pair() -> None:
+    """The exhaustive run (``every_case``) runs a scenario's cases one after another in one pair, put
+    back to the state after the set-up for each (``World``): a case run there after another makes
+    the same calls with the same outcomes, and ends with the same items, as in a fresh pair."""
+    scenario = SCENARIOS_BY_NAME["replicated-delete"]
+    case = Case(scenario, "us-east-1", ((2, WRITES_BY_NAME["put-middle"]),))
+    with mock_aws():
+        fresh = start(scenario, "us-east-1")
+        fresh.act(case.writes)
+        fresh.settle()
+        expected = _ran(fresh)
+    with mock_aws():
+        world = World(scenario, "us-east-1")
+        for writes in ((), ((3, WRITES_BY_NAME["delete"]),), case.writes):
+            run = world.run()
+            run.act(writes)
+            run.settle()
+        assert _ran(run) == expected
+        assert run.problems() == []
 
 
 # -- regressions: each divergence the harness found, with its right value ----------------------------
@@ -499,4 +541,158 @@ def test_two_unversioned_writes_stamped_in_one_batch_get_different_versions(aws:
     run.settle()
     assert b.get(KEY) is not None and b.get(KEY)["city"] == {"S": "third"}
     assert run.peer.get(KEY) == b.get(KEY)
+    assert run.problems() == []
+
+
+def test_an_unversioned_update_lost_to_older_versions_before_its_stamp_leaves_the_version_it_kept(
+    aws: None,
+) -> None:
+    """Both hold X (v1 from A). B's application updates a field of X without a version (X keeps v1),
+    then puts X with a version older than v1, before B's forwarder reads either; while the forwarder
+    stamps that batch, B's application puts X again with an older version. Neither stamp landed; the
+    second write's restore put back the image it replaced: the update's content under v1, which A
+    never had. B and A held the same version with different contents. Last-writer-wins: the update
+    is lost to the later writes, which are older than v1: both sides hold v1 as A wrote it (the
+    update's own restore puts that back, before the second write's finds v1 there)."""
+    run = start(SCENARIOS_BY_NAME["stamp-update"], "us-east-1")
+    a, b = run.peer, run.local
+    held = a.get(KEY)
+    run.put(b, OLDEST, city="older")
+    run.act(before={"UpdateItem 2": lambda: run.put(b, OLDEST + Decimal("0.001"), city="older, again")})
+    run.settle()
+    assert held is not None and held[NAMES.origin] == {"S": "cn-north-1"}
+    assert b.get(KEY) == held
+    assert a.get(KEY) == held
+    assert run.problems() == []
+
+
+def test_an_unversioned_update_lost_to_older_versions_across_stream_batches_leaves_the_version_it_kept(
+    aws: None,
+) -> None:
+    """As above, across two stream batches: B's forwarder reads the update alone; before its stamp,
+    B's application puts X with an older version; after the batch, once more. The second batch's
+    first record (the first put) shows the update's content under v1 as the item it replaced, and
+    nothing in that batch said otherwise: its restore put that back. The update's own restore (its
+    stamp failed) puts back v1 as A wrote it, and its record, in the next batch, shows the forwarder
+    which item v1 is."""
+    run = start(SCENARIOS_BY_NAME["stamp-update"], "us-east-1")
+    a, b = run.peer, run.local
+    held = a.get(KEY)
+    run.act(before={"UpdateItem": lambda: run.put(b, OLDEST, city="older")})
+    run.put(b, OLDEST - Decimal("0.001"), city="older, again")
+    run.settle()
+    assert held is not None and held[NAMES.origin] == {"S": "cn-north-1"}
+    assert b.get(KEY) == held
+    assert a.get(KEY) == held
+    assert run.problems() == []
+
+
+# -- earlier losses of make demo and make chaos, each with its right value ---------------------------
+
+
+def _held_back(run: Run, peer: Side, late: list[OutgoingRecord]) -> None:
+    """Forward the peer's latest write, but hold what it sent back in ``late`` (a slow link)."""
+    run.forward(peer)
+    late.extend(peer.sender.outbox)
+    peer.sender.outbox = []
+
+
+def _late_upsert_then_delete(late: list[OutgoingRecord]) -> Callable[[Run, Side, Side], None]:
+    """Both hold X (v1 from the peer); the peer writes X at ``MIDDLE`` (held back in ``late``) and
+    then deletes X; the delete arrives first."""
+
+    def setup(run: Run, local: Side, peer: Side) -> None:
+        run.put(peer, V1)
+        run.settle()
+        run.put(peer, MIDDLE, city="late")
+        _held_back(run, peer, late)
+        run.delete(peer)
+        run.forward(peer)
+
+    return setup
+
+
+def test_an_older_replicated_upsert_that_replaces_a_deletes_mark_is_deleted_too(aws: None) -> None:
+    """make demo, before the interleaving harness: A writes X (middle) and deletes it; the delete
+    reaches B first. B's replicator remembers the delete and marks X; before its DeleteItem, A's
+    older upsert arrives and replaces X, and with it the mark. The delete found no mark, and X stayed
+    on B while A had deleted it: the key was lost. The delete is A's newest write: X is gone on both
+    sides, and B remembers that delete."""
+    late: list[OutgoingRecord] = []
+    scenario = Scenario("replicated-delete-late-upsert", "", "replicator", _late_upsert_then_delete(late))
+    run = start(scenario, "us-east-1")
+    a, b = run.peer, run.local
+    deleted = _remembered(a)
+    run.act(before={"DeleteItem": lambda: b.replicate(late)})
+    run.settle()
+    assert b.get(KEY) is None
+    assert a.get(KEY) is None
+    assert _remembered(b) == deleted
+    assert run.problems() == []
+
+
+def _peer_version_then_a_write_behind(run: Run, local: Side, peer: Side) -> None:
+    """The peer's X (AHEAD of the stream clock) is on both sides; the local application, its clock 30 s
+    behind, puts X with a version 30 s before the stream clock."""
+    run.put(peer, AHEAD)
+    run.settle()
+    run.put(local, OLDEST)
+
+
+def test_a_write_from_a_clock_behind_is_stamped_right_after_the_version_it_replaced(aws: None) -> None:
+    """make chaos scenario 1 (a conflict key, one writer 20-40 s behind): a local put whose version is
+    older than the one it replaced is stamped; the stamp must come after the replaced version even
+    when that version is ahead of the forwarder's clock (docs/conflict-rules.md: max(clock, newest
+    version it follows + 1 µs)), or the peer keeps its version and the sides differ."""
+    scenario = Scenario("stamp-behind", "", "forwarder", _peer_version_then_a_write_behind)
+    run = start(scenario, "us-east-1")
+    a, b = run.peer, run.local
+    written = b.get(KEY)
+    run.act()
+    run.settle()
+    assert written is not None
+    expected = {
+        **written,
+        NAMES.timestamp: {"N": str(run.at(AHEAD) + Decimal("0.000001"))},
+        NAMES.origin: {"S": "us-east-1"},
+    }
+    assert b.get(KEY) == expected
+    assert a.get(KEY) == expected
+    assert run.problems() == []
+
+
+def _held_upsert_then_v1_then_a_write_behind(late: list[OutgoingRecord]) -> Callable[[Run, Side, Side], None]:
+    """The peer writes X at ``OLDER_THAN_V1`` (held back in ``late``, as on a link down for half a
+    minute), then at v1, which arrives; the local application, 30 s behind, puts X at ``OLDEST``."""
+
+    def setup(run: Run, local: Side, peer: Side) -> None:
+        run.put(peer, OLDER_THAN_V1, city="late")
+        _held_back(run, peer, late)
+        run.put(peer, V1)
+        run.settle()
+        run.put(local, OLDEST)
+
+    return setup
+
+
+def test_a_late_replicated_upsert_before_the_stamp_of_a_write_behind_leaves_the_replaced_version(
+    aws: None,
+) -> None:
+    """make chaos scenario 1 (a link down for 30 s, a conflict key, one writer 20-40 s behind): B holds
+    A's v1; B's application puts X with a version 30 s behind; before B's forwarder stamps it, A's
+    older upsert, held back by the outage, arrives and replaces it (newer than B's put, older than
+    v1). The stamp's floor, v1, never held on B: B kept A's older upsert while A kept v1. The put is
+    lost to the replicated change, which is older than v1: v1 is on both sides."""
+    late: list[OutgoingRecord] = []
+    scenario = Scenario(
+        "stamp-behind-late-upsert", "", "forwarder", _held_upsert_then_v1_then_a_write_behind(late)
+    )
+    run = start(scenario, "us-east-1")
+    a, b = run.peer, run.local
+    held = a.get(KEY)
+    run.act(before={"UpdateItem": lambda: b.replicate(late)})
+    run.settle()
+    assert held is not None and held[NAMES.timestamp] == {"N": str(run.at(V1))}
+    assert b.get(KEY) == held
+    assert a.get(KEY) == held
     assert run.problems() == []

@@ -3,6 +3,8 @@ developer guide: "Supported data types and naming rules", "Constraints", "Item s
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from decimal import Decimal, Inexact
 
 import pytest
@@ -16,7 +18,10 @@ from replication.limits import (
     item_size,
     number_problem,
     parse_number,
+    value_size,
 )
+
+from .test_numbers import dynamodb_numbers
 
 LARGEST = "9.9999999999999999999999999999999999999E+125"
 
@@ -120,3 +125,25 @@ def test_item_size_counts_names_and_values_as_documented() -> None:
 def test_the_item_limit_is_400_kb_with_names() -> None:
     assert MAX_ITEM_BYTES == 409_600
     assert item_size({"pk": {"S": "k"}, "d": {"S": "x" * (409_600 - 4)}}) == MAX_ITEM_BYTES
+
+
+# The same number as a writer may send it (DynamoDB reads them all: "Supported data types and naming
+# rules"; leading and trailing zeros are trimmed).
+NOTATIONS: dict[str, Callable[[str], str]] = {
+    "as drawn": lambda text: text,
+    "plus sign": lambda text: text if text.startswith("-") else "+" + text,
+    "leading zeros": lambda text: "-00" + text[1:] if text.startswith("-") else "00" + text,
+    "scientific, lower-case e": lambda text: format(Decimal(text), "e"),
+    "scientific, upper-case E": lambda text: format(Decimal(text), "E"),
+}
+
+
+@given(dynamodb_numbers(), st.sampled_from(sorted(NOTATIONS)))
+def test_a_numbers_size_counts_its_significant_digits_whatever_its_notation(text: str, notation: str) -> None:
+    # "DynamoDB item sizes and formats" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+    # CapacityUnitCalculations.html): "Leading and trailing zeroes are trimmed. The size of a number is
+    # approximately ... (1 byte per two significant digits) + (1 byte)."
+    written = NOTATIONS[notation](text)
+    assert number_problem(written) is None
+    significant = "".join(map(str, Decimal(written).as_tuple().digits)).strip("0")
+    assert value_size({"N": written}) == math.ceil(max(1, len(significant)) / 2) + 1

@@ -96,7 +96,7 @@ def test_an_existing_checkpoint_needs_resume_or_restart(deployment, run):
     assert restarted.json["tables"]["profiles"]["totals"]["stale"] == 1
 
 
-def test_resume_refuses_a_checkpoint_of_another_backfill(deployment, run):
+def test_a_resume_with_another_segment_count_names_the_one_to_give(deployment, run):
     deployment.cn.put("a", ts="1")
     run("backfill", "--from", "cn", *deployment.args(), "--segments", "2", "--checkpoint", "cp.json")
     result = run(
@@ -111,7 +111,19 @@ def test_resume_refuses_a_checkpoint_of_another_backfill(deployment, run):
         "--resume",
     )
     assert result.code == EXIT_BAD_INPUT
-    assert "belongs to another backfill" in result.err
+    assert "cp.json was started with --segments 2: resume with --segments 2" in result.err
+
+
+def test_resume_refuses_a_checkpoint_of_another_backfill(deployment, run):
+    deployment.cn.put("a", ts="1")
+    run("backfill", "--from", "cn", *deployment.args(), "--checkpoint", "cp.json")
+    result = run("backfill", "--from", "us", *deployment.args(), "--checkpoint", "cp.json", "--resume")
+    assert result.code == EXIT_BAD_INPUT
+    assert (
+        "cp.json belongs to another backfill (cn-north-1/profiles -> us-east-1/profiles), not "
+        "us-east-1/profiles -> cn-north-1/profiles: give --checkpoint another file, or --restart"
+        in result.err
+    )
 
 
 def test_an_unknown_table_is_bad_input(deployment, run):
@@ -129,3 +141,45 @@ def test_the_rate_limit_spaces_items_evenly(monkeypatch):
     for _ in range(5):
         limiter.acquire()
     assert [round(w, 3) for w in waits] == [0.01, 0.02, 0.03, 0.04]
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_a_resume_before_any_copy(deployment, run, monkeypatch):
+    """The resumed checkpoint is rewritten before the first item: a failure there is one line,
+    exit 2, and nothing was copied (it was a traceback at the first page)."""
+    deployment.cn.put("a", ts="100")
+
+    def interrupt(self, change):
+        raise KeyboardInterrupt
+
+    real_apply = TableWriter.apply
+    monkeypatch.setattr(TableWriter, "apply", interrupt)
+    assert run("backfill", "--from", "cn", *deployment.args(), "--segments", "1").code == 130
+    monkeypatch.setattr(TableWriter, "apply", real_apply)
+    checkpoint = Path(".ddb-replication/backfill-cn-to-us-profiles.json")
+    (checkpoint.parent / (checkpoint.name + ".tmp")).mkdir()  # the atomic replace's temporary name
+    result = run("backfill", "--from", "cn", *deployment.args(), "--segments", "1", "--resume")
+    assert result.code == EXIT_BAD_INPUT
+    assert result.err.strip().splitlines() == [
+        f"ddb-replication backfill: error: cannot write the checkpoint {checkpoint} (Is a directory): "
+        "give --checkpoint a file in a folder you can write"
+    ]
+    assert deployment.us.get("a") is None
+
+
+def test_restart_never_overwrites_a_file_that_is_not_a_checkpoint(deployment, run):
+    """`--checkpoint cn.json --restart` would have replaced the outputs file with a checkpoint."""
+    before = deployment.cn_outputs.read_text()
+    result = run(
+        "backfill",
+        "--from",
+        "cn",
+        *deployment.args(),
+        "--checkpoint",
+        str(deployment.cn_outputs),
+        "--restart",
+    )
+    assert result.code == EXIT_BAD_INPUT
+    assert f"{deployment.cn_outputs} is not a backfill checkpoint: give --checkpoint another file name" in (
+        result.err
+    )
+    assert deployment.cn_outputs.read_text() == before

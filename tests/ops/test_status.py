@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from replication_ops.errors import EXIT_DIFFERENCES
+from replication_ops.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK
 
 from .fakes import FakeSide
 
@@ -106,3 +106,23 @@ def test_a_function_without_a_mapping_is_a_problem(deployment, run):
     result = run("status", *deployment.args(), "--json")
     assert result.code == EXIT_DIFFERENCES
     assert "ddbrep-cn-forwarder has no event source mapping" in result.json["sides"][0]["problems"]
+
+
+def test_an_alarm_prefix_that_names_no_alarm_is_a_typo_not_a_healthy_pair(deployment, run):
+    for side in (deployment.cn, deployment.us):
+        _mappings(side)
+    deployment.us.client("cloudwatch").put_metric_alarm(
+        AlarmName="ddbrep-us-replicator-errors",
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    typo = run("status", *deployment.args(), "--alarm-prefix", "dbrep-")
+    assert typo.code == EXIT_BAD_INPUT
+    assert "no alarm name on either side starts with 'dbrep-': check --alarm-prefix" in typo.err
+    assert "'ddbrep-cn-', 'ddbrep-us-'" in typo.err
+    assert run("status", *deployment.args(), "--alarm-prefix", "ddbrep-").code == EXIT_OK
