@@ -95,6 +95,11 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime, tables: 
                 status.problems.append(f"{function} mapping is {entry.state}")
             if entry.last_result not in HEALTHY_RESULTS and entry.last_result != "-":
                 status.problems.append(f"{function} last processing result: {entry.last_result}")
+        if is_forwarder and mappings:
+            read = {m.table for m in status.mappings if m.function == function}
+            status.problems.extend(
+                f"table {t}: no event source mapping reads its stream" for t in tables if t not in read
+            )
     queue = side.output("failure_queue_url")
     with aws_errors(f"{side.name} SQS"):
         attributes = side.client("sqs").get_queue_attributes(
@@ -120,11 +125,6 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime, tables: 
         )
     if status.alarms_in_alarm:
         status.problems.append(f"{len(status.alarms_in_alarm)} alarm(s) in ALARM")
-        if is_forwarder:
-            read = {m.table for m in status.mappings if m.function == function}
-            status.problems.extend(
-                f"table {t}: no event source mapping reads its stream" for t in tables if t not in read
-            )
     replicator = side.output("replicator_function_name")
     for table in tables:
         status.latency_ms[table] = {

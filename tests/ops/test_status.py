@@ -108,6 +108,34 @@ def test_a_function_without_a_mapping_is_a_problem(deployment, run):
     assert "ddbrep-cn-forwarder has no event source mapping" in result.json["sides"][0]["problems"]
 
 
+def test_a_table_whose_stream_no_mapping_reads_is_a_problem(deployment, run):
+    """The forwarder has a mapping, but on a stream of a table outside the map: the map's table is
+    not forwarded (each table's stream needs its own mapping)."""
+    _mappings(deployment.us)
+    other = deployment.cn.client("dynamodb").create_table(
+        TableName="not-in-the-map",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    lam = deployment.cn.client("lambda")
+    lam.create_event_source_mapping(
+        FunctionName=deployment.cn.outputs["forwarder_function_name"],
+        EventSourceArn=other["TableDescription"]["LatestStreamArn"],
+        StartingPosition="TRIM_HORIZON",
+    )
+    lam.create_event_source_mapping(
+        FunctionName=deployment.cn.outputs["replicator_function_name"],
+        EventSourceArn=deployment.cn.outputs["inbox_stream_arn"],
+        StartingPosition="TRIM_HORIZON",
+    )
+    result = run("status", *deployment.args(), "--json")
+    assert result.code == EXIT_DIFFERENCES
+    assert result.json["sides"][0]["problems"] == ["table profiles: no event source mapping reads its stream"]
+    assert result.json["sides"][1]["problems"] == []
+
+
 def test_an_alarm_prefix_that_names_no_alarm_is_a_typo_not_a_healthy_pair(deployment, run):
     for side in (deployment.cn, deployment.us):
         _mappings(side)
