@@ -81,7 +81,9 @@ chaos: $(STAMP) terraform-config package ## fault injection: every failure scena
 down: $(STAMP) ## stop the local environment
 	$(PY) -m replication_ops.local down
 
-clean: ## remove build outputs (keeps .venv)
+clean: ## stop the local environment if it runs, remove build outputs (keeps .venv)
+	@# build/local/up.pid is how `make down` finds the environment: never remove it from under one.
+	@if [ -e build/local/up.pid ] && [ -x $(PY) ]; then $(PY) -m replication_ops.local down; fi
 	rm -rf build dist
 
 # A target that does not exist (a typo): say so in one line. Files named as prerequisites exist.

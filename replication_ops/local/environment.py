@@ -44,16 +44,22 @@ log = logging.getLogger(__name__)
 
 
 def check_port_free(port: int, flag: str) -> None:
-    """A fixed port on 127.0.0.1 must be free before the partitions start (0: any free port)."""
+    """A fixed port on 127.0.0.1 must be free before the partitions start (0: any free port).
+
+    Probed as the moto servers bind it, with ``SO_REUSEADDR`` (their ``http.server`` base sets
+    ``allow_reuse_address``): connections of a stopped environment left in TIME_WAIT (about a minute
+    on Linux) do not keep a new server from listening, so they must not count as "in use" either;
+    a socket still listening there does."""
     if not port:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
             raise SetupError(
-                f"port {port} on 127.0.0.1 is in use (another `make up`? `make down` stops it; or choose "
-                f"another with {flag})"
+                f"port {port} on 127.0.0.1 is in use (a local environment still running? `make down` stops "
+                f"it; or start on another port: .venv/bin/python -m replication_ops.local up {flag} PORT)"
             ) from None
 
 

@@ -38,6 +38,14 @@ def test_a_mistyped_target_says_make_help() -> None:
     assert done.stderr.splitlines()[0] == "make: there is no target 'dmeo': `make help` lists them"
 
 
+def test_clean_stops_a_running_local_environment_before_it_removes_build() -> None:
+    """`make down` finds the environment by build/local/up.pid: a `make clean` that removed it first
+    would leave the servers running, unreachable by `make down` (found by a fresh user)."""
+    recipe = _make("-n", "clean").stdout
+    assert "build/local/up.pid" in recipe and "-m replication_ops.local down" in recipe
+    assert recipe.index("-m replication_ops.local down") < recipe.index("rm -rf build dist")
+
+
 def test_a_python_older_than_3_11_is_refused_before_the_venv(tmp_path: Path) -> None:
     old = tmp_path / "python3.9"
     old.write_text("#!/bin/sh\nexec python3 -c 'import sys; sys.exit(1)'\n")

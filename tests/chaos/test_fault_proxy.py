@@ -16,7 +16,13 @@ from moto.server import ThreadedMotoServer
 from replication_ops.chaos.faults import FaultPlan, LinkState, Reset
 from replication_ops.chaos.proxy import FaultProxy
 
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=1)
+# One attempt per call, so that every fault shows as the call's own error ("max_attempts" counts
+# retries, "total_max_attempts" all attempts:
+# https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html). A retried
+# CreateStream whose first reply came late was answered ResourceInUseException on a loaded machine.
+# The read timeout is generous (the server may be slow); a blackholed link is tested with a short one.
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=60)
+SHORT_READ_TIMEOUT = NO_RETRIES.merge(Config(read_timeout=1))
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +41,8 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
     proxy.stop()
 
 
-def kinesis(proxy: FaultProxy) -> object:
-    return boto3.client("kinesis", region_name="us-east-1", endpoint_url=proxy.url, config=NO_RETRIES)
+def kinesis(proxy: FaultProxy, config: Config = NO_RETRIES) -> object:
+    return boto3.client("kinesis", region_name="us-east-1", endpoint_url=proxy.url, config=config)
 
 
 def records_in(endpoint: str, name: str) -> list[bytes]:
@@ -96,7 +102,7 @@ def test_a_refused_link_also_breaks_connections_already_open(proxy: FaultProxy) 
 
 
 def test_a_blackholed_link_accepts_and_never_answers(proxy: FaultProxy) -> None:
-    client = kinesis(proxy)
+    client = kinesis(proxy, SHORT_READ_TIMEOUT)
     proxy.set_state(LinkState.BLACKHOLE)
     with pytest.raises(ReadTimeoutError):
         client.list_streams()  # type: ignore[attr-defined]

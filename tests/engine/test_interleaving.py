@@ -23,8 +23,10 @@ from moto import mock_aws
 
 from replication.keys import key_digest
 from replication.kinesis_sender import OutgoingRecord
+from replication.table_writer import DELETE_MARK
+from replication.typed_values import from_client
 
-from .harness import NAMES, Side
+from .harness import NAMES, TABLE, Side
 from .interleaving import (
     AHEAD,
     KEY,
@@ -696,3 +698,156 @@ def test_a_late_replicated_upsert_before_the_stamp_of_a_write_behind_leaves_the_
     assert b.get(KEY) == held
     assert a.get(KEY) == held
     assert run.problems() == []
+
+
+# -- a forwarder killed mid-batch (make chaos scenario 5, crash-mid-batch) ---------------------------
+
+
+class Killed(BaseException):
+    """The forwarder's worker killed (SIGKILL) right before one of its calls: nothing after it runs,
+    and Lambda hands the same records again: "If the function returns an error, split the batch in
+    two and retry" (BisectBatchOnFunctionError, which the module sets; Lambda API reference,
+    CreateEventSourceMapping; https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html)."""
+
+
+def _kill_forwarder(run: Run, side: Side, records: list[dict[str, Any]], call: int | None) -> bool:
+    """Run ``side``'s forwarder on ``records``, killed right before its ``call``-th call on the key
+    (None: not killed); True if it ran to the end."""
+    calls = 0
+    engine_call = run.engine_call
+
+    def killing(at: Side, operation: str, request: dict[str, Any]) -> Any:
+        nonlocal calls
+        if at is side and run.actor == "forwarder":
+            calls += 1
+            if calls == call:
+                raise Killed(operation)
+        return engine_call(at, operation, request)
+
+    run.engine_call = killing  # type: ignore[method-assign]
+    try:
+        side.forwarder.process(records)
+        return True
+    except Killed:
+        return False
+    finally:
+        run.engine_call = engine_call  # type: ignore[method-assign]
+
+
+def _local_put_lowered_while_the_peers_older_put_is_late(
+    late: list[OutgoingRecord], held: dict[str, Any]
+) -> Callable[[Run, Side, Side], None]:
+    """make chaos scenario 5 (crash-mid-batch), its trace reduced to one key: both hold X (v1 from
+    the peer); the peer puts X at ``MIDDLE`` (held back in ``late``); the local application deletes X
+    (the delete's version, its stream second, is newer than ``MIDDLE``), puts X at ``AHEAD`` (N, kept
+    in ``held``) and updates it with the version (``MIDDLE``, local region): older than N, equal in
+    timestamp to the peer's put, which wins the tie."""
+
+    def setup(run: Run, local: Side, peer: Side) -> None:
+        run.put(peer, V1)
+        run.settle()
+        run.put(peer, MIDDLE, city="the peer's put")
+        _held_back(run, peer, late)
+        run.delete(local)
+        run.put(local, AHEAD, city="N")
+        held["N"] = local.get(KEY)
+        run.update(local, MIDDLE, city="an older version")
+
+    return setup
+
+
+def _crash_retry(first_kill: int, halves: int, second_kill: int | None) -> tuple[Run, dict[str, Any]]:
+    """The trace's batch (the local delete, N's INSERT and the MODIFY that lowered N) on B = cn-north-1:
+    B's forwarder killed right before its ``first_kill``-th call; B's replicator applies the peer's
+    late put (it replaces the lowered version, which it is newer than); Lambda hands the same records
+    again, in ``halves`` (1, or 2 as BisectBatchOnFunctionError splits them), the first of them
+    killed again right before its ``second_kill``-th call, and then once more; then both pipelines
+    settle."""
+    late: list[OutgoingRecord] = []
+    held: dict[str, Any] = {}
+    scenario = Scenario(
+        "crash-mid-batch", "", "forwarder", _local_put_lowered_while_the_peers_older_put_is_late(late, held)
+    )
+    run = start(scenario, "cn-north-1")
+    b = run.local
+    batch = list(b.pending())
+    assert [record["eventName"] for record in batch] == ["REMOVE", "INSERT", "MODIFY"]
+    assert not _kill_forwarder(run, b, batch, first_kill)
+    b.replicate(late)
+    middle = len(batch) // 2
+    parts = [batch] if halves == 1 else [batch[:middle], batch[middle:]]
+    for index, part in enumerate(parts):
+        if not _kill_forwarder(run, b, part, second_kill if index == 0 else None):
+            assert _kill_forwarder(run, b, part, None)
+    del b._unread[: len(batch)]  # done with: Lambda's checkpoint moves past the batch
+    run.settle()
+    return run, held["N"]
+
+
+@pytest.mark.parametrize(
+    ("first_kill", "halves", "second_kill"),
+    [(1, 1, None), (2, 2, None), (3, 1, 4)],
+    ids=[
+        "killed-before-reading-tombstones",
+        "killed-before-the-tombstone-write-retried-in-halves",
+        "killed-again-between-mark-and-delete",
+    ],
+)
+def test_a_put_whose_lowering_update_a_late_replicated_put_replaced_is_on_both_sides_after_a_killed_batch(
+    aws: None, first_kill: int, halves: int, second_kill: int | None
+) -> None:
+    """make chaos scenario 5 (crash-mid-batch) lost B's put N: B deleted X, put N, and lowered its
+    version with an UpdateItem to (t, B) before its forwarder, killed mid-batch, had handled any of
+    it; A's older put (t, A) reached B in between and replaced the lowered version (A wins the tie).
+    By last-writer-wins N is newer than A's put and than B's delete (which A's put is older than):
+    once the batch is handed again, the forwarder removes A's put for the delete and puts N back
+    (the lowering update is lost to the replicated put, docs/conflict-rules.md), and N reaches A."""
+    run, n = _crash_retry(first_kill, halves, second_kill)
+    assert n is not None and n["city"] == {"S": "N"}
+    assert run.local.get(KEY) == n
+    assert run.peer.get(KEY) == n
+    assert run.problems() == []
+
+
+def test_an_update_made_while_a_killed_batch_waits_for_its_retry_keeps_the_item_it_was_made_on(
+    aws: None,
+) -> None:
+    """The trace of make chaos scenario 5 (crash-mid-batch) itself, on the same set-up: B's forwarder
+    is killed after writing the delete's tombstone; A's put replaces the lowered version; the retry
+    is killed between marking A's put for B's delete and deleting it; then B's application updates
+    X (UpdateItem SET note and a version newer than everything, which keeps the mark); the next retry
+    finds the newer update, takes its mark off, and N's restore is stale. The update is the newest
+    write, and DynamoDB made it on the item B held then, A's put: both sides hold that. N is lost not
+    to a rule but to the time the forwarder takes to put it back, here the killed batch's retries
+    (docs/conflict-rules.md, Writes without a newer version)."""
+    late: list[OutgoingRecord] = []
+    held: dict[str, Any] = {}
+    scenario = Scenario(
+        "crash-mid-batch", "", "forwarder", _local_put_lowered_while_the_peers_older_put_is_late(late, held)
+    )
+    run = start(scenario, "cn-north-1")
+    a, b = run.peer, run.local
+    batch = list(b.pending())
+    assert not _kill_forwarder(run, b, batch, 3)  # the tombstone read and written
+    b.replicate(late)
+    peers_put = b.get(KEY)
+    assert not _kill_forwarder(run, b, batch, 4)  # X marked, not deleted
+    updated = b.db.update_item(
+        TableName=TABLE,
+        Key=KEY,
+        UpdateExpression="SET note = :note, #ts = :ts, #origin = :origin",
+        ExpressionAttributeNames={"#ts": NAMES.timestamp, "#origin": NAMES.origin},
+        ExpressionAttributeValues={
+            ":note": {"S": "updated while the batch waits"},
+            ":ts": {"N": str(run.at(NEWEST))},
+            ":origin": {"S": "cn-north-1"},
+        },
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    assert _kill_forwarder(run, b, batch, None)
+    del b._unread[: len(batch)]
+    run.settle()
+    expected = {name: value for name, value in from_client(updated).items() if name != DELETE_MARK}
+    assert peers_put is not None and expected["city"] == peers_put["city"] == {"S": "the peer's put"}
+    assert b.get(KEY) == expected
+    assert a.get(KEY) == expected

@@ -94,3 +94,21 @@ def test_a_port_in_use_is_named_with_the_fix() -> None:
         with pytest.raises(SetupError, match=rf"port {port} on 127.0.0.1 is in use .*`make down`.*--cn-port"):
             check_port_free(port, "--cn-port")
     check_port_free(0, "--cn-port")  # any free port: nothing to check
+
+
+def test_a_port_whose_last_connection_waits_in_time_wait_is_free() -> None:
+    """After `make down`, the server side of each closed connection waits in TIME_WAIT on the port
+    (the side that closes first does, RFC 9293 3.6); a new server binds it with SO_REUSEADDR, so
+    `make up` right after `make down` must not call it in use."""
+    with socket.socket() as listener:
+        # As moto's server (http.server.HTTPServer.allow_reuse_address); Linux lets a port be bound
+        # over a TIME_WAIT socket only when both set SO_REUSEADDR (socket(7)).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()  # the server closes first: its end (this port) enters TIME_WAIT
+            client.recv(1)
+    check_port_free(port, "--cn-port")
