@@ -32,6 +32,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from replication.limits import MAX_ATTRIBUTE_NAME_BYTES
+from replication.settings import TABLE_NAME_PATTERN
 
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html: TotalSegments is
 # 1 to 1,000,000; each segment is scanned by a thread of its own here, hence a lower bound of ours.
@@ -308,6 +309,17 @@ def attribute_name(text: str) -> str:
     if not 1 <= size <= MAX_ATTRIBUTE_NAME_BYTES:
         raise argparse.ArgumentTypeError(
             f"an attribute name is 1 to {MAX_ATTRIBUTE_NAME_BYTES:,} bytes of UTF-8, not {size:,}"
+        )
+    return text
+
+
+def logical_table(text: str) -> str:
+    """A logical table name as the table map takes it (``--table``): 1 to 64 of DynamoDB's table-name
+    characters (the engine's ``TABLE_NAME_PATTERN``; whether a side serves it is checked when the
+    outputs are read)."""
+    if not TABLE_NAME_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a logical table name: 1 to 64 of a-z, A-Z, 0-9, '_', '-' and '.'"
         )
     return text
 

@@ -148,7 +148,8 @@ class BackfillReport:
 
 
 def default_checkpoint(source: Side, target: Side) -> Path:
-    return Path(".ddb-replication") / f"backfill-{source.label}-to-{target.label}.json"
+    """One checkpoint per direction and logical table."""
+    return Path(".ddb-replication") / f"backfill-{source.label}-to-{target.label}-{source.table}.json"
 
 
 def run(
@@ -171,12 +172,12 @@ def run(
     except ValueError as error:
         raise ConfigError(f"--rate: {error}") from None
     keys = same_key_schema(source, target)
-    source_table = source.output("table_name")
+    source_table = source.table_name()
     writer = target.writer(names)
     path = checkpoint_path or default_checkpoint(source, target)
     identity = {
         "source": f"{source.region}/{source_table}",
-        "target": f"{target.region}/{target.output('table_name')}",
+        "target": f"{target.region}/{target.table_name()}",
         "segments": segments,
     }
     checkpoint, resumed = Checkpoint.open(path, identity, resume=resume, restart=restart)
@@ -186,7 +187,11 @@ def run(
     began = time.monotonic()
     with aws_errors(f"{source.name} DynamoDB"):
         estimate = source.client("dynamodb").describe_table(TableName=source_table)["Table"].get("ItemCount")
-    bar = Bar(f"backfill {source.label} -> {target.label}", total=estimate or None, enabled=show_progress)
+    bar = Bar(
+        f"backfill {source.table}: {source.label} -> {target.label}",
+        total=estimate or None,
+        enabled=show_progress,
+    )
     bar.update(checkpoint.totals()["scanned"])
 
     def copy_segment(segment: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
 from replication_ops import arguments, backfill, credentials, redrive, status, verify
-from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, OpsError
+from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
 from replication_ops.progress import bars_enabled
 from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
 
@@ -93,6 +93,7 @@ PROBE_HELP = "seconds to wait for the probe, more than 0 and up to 3600 (60)"
 SEGMENTS = arguments.whole(1, arguments.MAX_SCAN_SEGMENTS)
 SEGMENTS_HELP = "parallel scan segments, one thread each"
 SEGMENTS_RANGE = f"1 to {arguments.MAX_SCAN_SEGMENTS:,} (4)"
+TABLE_HELP = "work on this logical table only (a key of the table map; default: every table)"
 MAX_RATE = 1_000_000
 MAX_PAGE_SIZE = 100_000
 DISTRIBUTION = "ddb-cross-partition-replication"  # pyproject.toml's project name
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument("--from", dest="source", choices=LABELS, required=True, help="the side to copy from")
     p.add_argument(
         "--segments", type=SEGMENTS, default=4, metavar="N", help=f"{SEGMENTS_HELP}, {SEGMENTS_RANGE}"
@@ -238,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=arguments.writable_file,
         metavar="FILE",
         help="written before the first copy and after every page "
-        "(default .ddb-replication/backfill-FROM-to-TO.json)",
+        "(default .ddb-replication/backfill-FROM-to-TO-TABLE.json; one table's, so with --table)",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
@@ -247,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--restart", action="store_true", help="ignore and overwrite an existing checkpoint")
 
     p = command("verify", "compare both tables; --repair resolves differences by the replication rules")
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument(
         "--segments",
         type=SEGMENTS,
@@ -268,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="write the winning version where it is missing")
 
     p = command("redrive", "re-process failed batches from the failure queue(s)")
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument("--side", choices=(*LABELS, "both"), default="both", help="whose failure queue (both)")
     p.add_argument(
         "--via",
@@ -294,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command("status", "mappings, iterator age, failure queue, alarms and latency of both sides")
+    p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument(
         "--alarm-prefix",
         type=arguments.name(255, "an alarm name prefix"),
@@ -349,41 +354,69 @@ def _credentials(args: argparse.Namespace, pair: Pair, names: VersionAttributes)
     return code, {"links": _plain(reports)}, credentials.render(reports)
 
 
+def _per_table(reports: dict[str, Any], render: Callable[[Any], str]) -> str:
+    """Each table's report under its name (one table: its report alone, as before the table map)."""
+    if len(reports) == 1:
+        return render(next(iter(reports.values())))
+    return "\n".join(f"table {name}:\n" + _indent(render(report)) for name, report in reports.items())
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
 def _backfill(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
-    source = pair.side(args.source)
-    report = backfill.run(
-        source,
-        pair.peer(source),
-        names,
-        segments=args.segments,
-        rate=args.rate,
-        page_size=args.page_size,
-        checkpoint_path=args.checkpoint,
-        resume=args.resume,
-        restart=args.restart,
-        show_progress=bars_enabled(args.quiet),
-    )
-    return (EXIT_OK if report.complete else EXIT_DIFFERENCES), _plain(report), backfill.render(report)
+    tables = pair.tables(args.table)
+    if args.checkpoint and len(tables) > 1:
+        raise ConfigError("--checkpoint names one table's checkpoint: give --table NAME with it")
+    reports = {}
+    for table in tables:
+        view = pair.for_table(table)
+        source = view.side(args.source)
+        reports[table] = backfill.run(
+            source,
+            view.peer(source),
+            names,
+            segments=args.segments,
+            rate=args.rate,
+            page_size=args.page_size,
+            checkpoint_path=args.checkpoint,
+            resume=args.resume,
+            restart=args.restart,
+            show_progress=bars_enabled(args.quiet),
+        )
+    complete = all(report.complete for report in reports.values())
+    document = {"tables": {name: _plain(report) for name, report in reports.items()}}
+    return (EXIT_OK if complete else EXIT_DIFFERENCES), document, _per_table(reports, backfill.render)
 
 
 def _verify(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
-    report = verify.run(
-        pair,
-        names,
-        segments=args.segments,
-        samples=max(0, args.samples),
-        show_items=args.show_items,
-        do_repair=args.repair,
-        consistent=args.consistent,
-        show_progress=bars_enabled(args.quiet),
-    )
-    ok = report.identical or (args.repair and report.unresolved == 0)
-    return (EXIT_OK if ok else EXIT_DIFFERENCES), _plain(report), verify.render(report)
+    reports = {
+        table: verify.run(
+            pair.for_table(table),
+            names,
+            segments=args.segments,
+            samples=max(0, args.samples),
+            show_items=args.show_items,
+            do_repair=args.repair,
+            consistent=args.consistent,
+            show_progress=bars_enabled(args.quiet),
+        )
+        for table in pair.tables(args.table)
+    }
+    ok = all(r.identical or (args.repair and r.unresolved == 0) for r in reports.values())
+    document = {
+        "identical": all(r.identical for r in reports.values()),
+        "tables": {name: _plain(report) for name, report in reports.items()},
+    }
+    return (EXIT_OK if ok else EXIT_DIFFERENCES), document, _per_table(reports, verify.render)
 
 
 def _redrive(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
     report = redrive.RedriveReport()
     sides = pair.both() if args.side == "both" else (pair.side(args.side),)
+    if args.table is not None:
+        pair.tables(args.table)  # a table both sides serve, or exit 2
     for side in sides:
         redrive.redrive_side(
             side,
@@ -394,13 +427,14 @@ def _redrive(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> 
             visibility_timeout=args.visibility_timeout,
             max_messages=args.max_messages,
             show_progress=bars_enabled(args.quiet),
+            table=args.table,
         )
     code = EXIT_OK if report.clean or args.dry_run else EXIT_DIFFERENCES
     return code, {"via": report.via, "entries": _plain(report.entries)}, redrive.render(report)
 
 
 def _status(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
-    statuses = status.run(pair, dict.fromkeys(LABELS, args.alarm_prefix))
+    statuses = status.run(pair, dict.fromkeys(LABELS, args.alarm_prefix), table=args.table)
     document = status.as_json(statuses)
     return (EXIT_OK if document["healthy"] else EXIT_DIFFERENCES), document, status.render(statuses)
 

@@ -168,11 +168,15 @@ def send_probe(link: Link, key: dict[str, str], names: VersionAttributes, *, gra
     )
     kinesis = session.client("kinesis", endpoint_url=receiver.endpoint_url, config=CLIENT_CONFIG)
     probe_id = str(uuid.uuid4())
+    # A probe is about the endpoint's key, not a table: the replicator checks no table of it; it names
+    # the sender's first table as the format asks for one.
+    first = min(link.sender.tables())
     data = encode(
         Envelope(
             KIND_PROBE,
             origin=link.sender.region,
-            table=link.sender.output("table_name"),
+            table=link.sender.tables()[first],
+            name=first,
             version_attributes=names,
             sent_at_ms=now_ms(),
             probe_id=probe_id,

@@ -11,6 +11,11 @@ reported, left in the queue, and ``verify --repair`` brings the tables together 
 
 Messages of kind ``poison`` (records the replicator refused, see ``replication.applying``) are
 listed with their reason and left in place unless ``--delete-poison``.
+
+Each entry names its logical table where the message tells it: a table stream's batch by its stream,
+a refusal by its ``table``. An inbox batch mixes tables and a poison message may belong to none; with
+``--table NAME`` only the entries known to be of NAME are touched, the others are left as they are
+(``skipped``) for a run without ``--table``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from replication.backoff import Backoff
 from replication.forwarding import Forwarder
 from replication.kinesis_sender import KinesisSender
 from replication.peer_session import PeerSession
+from replication.routing import forward_batch
 from replication.settings import ForwarderSettings, ReplicatorSettings
 from replication.table_writer import TableWriter
 from replication_ops.errors import ConfigError, OpsError, aws_errors, describe, error_code
@@ -55,6 +61,7 @@ class Entry:
     source: str = ""
     detail: str = ""
     records: int = 0
+    table: str | None = None  # the logical table, when the message tells it
 
 
 @dataclass
@@ -67,7 +74,7 @@ class RedriveReport:
 
     @property
     def clean(self) -> bool:
-        return all(e.status in ("redriven", "deleted", "listed") for e in self.entries)
+        return all(e.status in ("redriven", "deleted", "listed", "skipped") for e in self.entries)
 
 
 # -- reading a range again -------------------------------------------------------------------
@@ -202,21 +209,26 @@ class Processor:
 
     def _forward(self, function: str, records: list[dict[str, Any]]) -> str | None:
         settings = ForwarderSettings.from_env(self.environment(function))
-        writer = TableWriter(self.side.client("dynamodb"), settings.table)
+        dynamodb, sqs = self.side.client("dynamodb"), self.side.client("sqs")
         session = PeerSession(settings, self.side.client("secretsmanager"))
         deadline = time.monotonic() + REDRIVE_DEADLINE_SECONDS
         sender = KinesisSender(
             session, settings.peer_stream_name, backoff_factory=lambda: Backoff(deadline=deadline)
         )
-        report = Forwarder(settings, writer, sender, sqs=self.side.client("sqs")).process(records)
-        if report.first_failure is None:
+        forwarders = {
+            name: Forwarder(settings, TableWriter(dynamodb, table.table), sender, table=table, sqs=sqs)
+            for name, table in settings.tables.items()
+        }
+        batch = forward_batch(settings, forwarders, records)
+        if batch.first_failure is None:
             return None
-        return f"forwarding failed again from record {report.first_failure} (see the log above)"
+        return f"forwarding failed again from record {batch.first_failure} (see the log above)"
 
     def _replicate(self, function: str, records: list[dict[str, Any]]) -> str | None:
         settings = ReplicatorSettings.from_env(self.environment(function))
-        writer = TableWriter(self.side.client("dynamodb"), settings.table)
-        report = Replicator(settings, writer, self.side.client("sqs")).process(records)
+        dynamodb = self.side.client("dynamodb")
+        writers = {name: TableWriter(dynamodb, table.table) for name, table in settings.tables.items()}
+        report = Replicator(settings, writers, self.side.client("sqs")).process(records)
         if not report.failed:
             return None
         return f"{len(report.failed)} record(s) failed again"
@@ -299,7 +311,9 @@ def redrive_side(
     visibility_timeout: int,
     max_messages: int,
     show_progress: bool,
+    table: str | None = None,
 ) -> None:
+    """Redrive ``side``'s failure queue; ``table``: only the entries known to be of that logical table."""
     sqs = side.client("sqs")
     queue = side.output("failure_queue_url")
     processor = Processor(side, via)
@@ -323,8 +337,12 @@ def redrive_side(
                 seen.add(message["MessageId"])
                 kind, document = _classify(message.get("Body", ""))
                 entry = Entry(side.label, message["MessageId"], kind, "left")
+                entry.table = _table_of(side, document)
                 report.entries.append(entry)
-                if kind == "poison" and document is not None:
+                if table is not None and entry.table != table:
+                    entry.status = "skipped"
+                    entry.detail = f"not known to be of table {table}: left for a run without --table"
+                elif kind == "poison" and document is not None:
                     entry.source = f"{document.get('eventSourceARN')} {document.get('sequenceNumber')}"
                     entry.detail = str(document.get("reason", ""))
                     entry.status = "deleted" if delete_poison and not dry_run else "left"
@@ -352,6 +370,21 @@ def redrive_side(
             sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=handle, VisibilityTimeout=0)
 
 
+def _table_of(side: Side, document: dict[str, Any] | None) -> str | None:
+    """The logical table a failure message is about, when it says: a table stream's batch (its
+    stream), a refusal of the replicator (``table``) or a stream record the forwarder could not
+    replicate (its stream). An inbox batch mixes tables: None."""
+    if not document:
+        return None
+    if isinstance(document.get("table"), str):
+        return document["table"]
+    info = document.get("DDBStreamBatchInfo")
+    stream = info.get("streamArn") if isinstance(info, dict) else document.get("eventSourceARN")
+    if isinstance(stream, str) and ":dynamodb:" in stream:
+        return side.table_of_stream(stream)
+    return None
+
+
 def default_via(side: Side) -> str:
     return "local" if side.endpoint_url else "invoke"
 
@@ -361,13 +394,14 @@ def render(report: RedriveReport) -> str:
         return "the failure queues are empty"
     lines = []
     for e in report.entries:
-        lines.append(f"{e.side} {e.kind:<7} {e.status:<9} {e.message_id}  {e.source}")
+        table = f" table {e.table}" if e.table else ""
+        lines.append(f"{e.side} {e.kind:<7} {e.status:<9} {e.message_id}{table}  {e.source}")
         if e.detail:
             lines.append(f"    {e.detail}")
     lines.append(
         ", ".join(
             f"{status} {report.count(status)}"
-            for status in ("redriven", "failed", "expired", "left", "deleted")
+            for status in ("redriven", "failed", "expired", "left", "deleted", "skipped")
         )
     )
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from replication_ops.sides import Side
 
 def key_names(side: Side, table: str | None = None) -> tuple[str, ...]:
     """The table's key attribute names (hash first), read from DescribeTable."""
-    table = table or side.output("table_name")
+    table = table or side.table_name()
     with aws_errors(f"{side.name} DynamoDB"):
         try:
             described = side.client("dynamodb").describe_table(TableName=table)["Table"]

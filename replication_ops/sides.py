@@ -2,7 +2,9 @@
 named its resources (``terraform output -json`` of its root, or a saved copy of that output).
 
 Sides are labelled ``cn`` and ``us`` on the command line (``--cn-profile``, ``--us-root``, ...);
-everything else (region, table, stream, secret, queue, function names) comes from the outputs.
+everything else (region, tables, stream, secret, queue, function names) comes from the outputs. An
+endpoint serves a map of tables (output ``table_names``: logical name -> this side's table); the
+commands that work on tables take a view of the pair for one logical table (``Pair.for_table``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, UnknownRegionError
 
-from replication.settings import DEFAULT_TOMBSTONE_TTL_SECONDS, TableSettings, VersionAttributes
+from replication.settings import (
+    DEFAULT_TOMBSTONE_TTL_SECONDS,
+    TABLE_NAME_PATTERN,
+    SideSettings,
+    TableSettings,
+    VersionAttributes,
+    table_arn_of_stream,
+)
 from replication.table_writer import TableWriter
 from replication_ops.arguments import REGION_PATTERN, url
 from replication_ops.errors import ConfigError, aws_errors
@@ -38,7 +47,7 @@ CLIENT_CONFIG = Config(
 )
 TERRAFORM_TIMEOUT_SECONDS = 120
 # Outputs every replication root has (envs/*/outputs.tf): a document with neither is some other file.
-REPLICATION_OUTPUTS = ("region", "table_name")
+REPLICATION_OUTPUTS = ("region", "table_names")
 SAVE_OUTPUTS = "save them with `terraform -chdir=envs/cn-north-1 output -json > cn.json`"
 
 
@@ -132,9 +141,17 @@ class Side:
     """One side: its Terraform outputs and lazily created, thread-safe boto3 clients."""
 
     def __init__(
-        self, label: str, outputs: dict[str, Any], session: Any, endpoint_url: str | None, source: str
+        self,
+        label: str,
+        outputs: dict[str, Any],
+        session: Any,
+        endpoint_url: str | None,
+        source: str,
+        *,
+        table: str | None = None,
     ) -> None:
         self.label = label
+        self.table = table  # the logical table of this view (``for_table``), None for the whole side
         self.outputs = outputs
         self.session = session
         self.endpoint_url = endpoint_url
@@ -153,8 +170,9 @@ class Side:
 
     @property
     def name(self) -> str:
-        """How messages name this side: label and region."""
-        return f"{self.label} ({self.session.region_name or self.outputs.get('region') or '?'})"
+        """How messages name this side: label and region (and the table of a view)."""
+        region = self.session.region_name or self.outputs.get("region") or "?"
+        return f"{self.label} ({region})" + ("" if self.table is None else f" table {self.table}")
 
     def partition(self) -> str | None:
         """The partition of this side's region (botocore's endpoint data), None when there is no region."""
@@ -169,19 +187,24 @@ class Side:
                 f"give the {self.label} side's region, e.g. {EXAMPLE_REGIONS[self.label]}"
             ) from None
 
-    def table_arn(self) -> str | None:
-        """``arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME``, the account taken from the ARNs among
-        the outputs (None when the outputs hold no table name or region)."""
-        table, partition = self.outputs.get("table_name"), self.partition()
-        if not table or not partition:
-            return None
+    def table_arns(self) -> dict[str, str]:
+        """Logical table -> ``arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME`` of this side's table,
+        the account taken from the ARNs among the outputs. Empty when the outputs hold no region or no
+        map ``table_names`` (the commands that work on tables refuse that through ``tables``)."""
+        names, partition = self.outputs.get("table_names"), self.partition()
+        if not isinstance(names, dict) or not partition:
+            return {}
         accounts = [
             str(value).split(":")[4]
             for value in self.outputs.values()
             if isinstance(value, str) and value.startswith("arn:") and value.count(":") >= 5
         ]
         account = next((a for a in accounts if a), "?")
-        return f"arn:{partition}:dynamodb:{self.region}:{account}:table/{table}"
+        return {
+            logical: f"arn:{partition}:dynamodb:{self.region}:{account}:table/{name}"
+            for logical, name in names.items()
+            if isinstance(name, str) and name
+        }
 
     def output(self, name: str) -> str:
         value = self.outputs.get(name)
@@ -198,14 +221,50 @@ class Side:
                     )
             return self._clients[service]
 
+    def tables(self) -> dict[str, str]:
+        """Logical table -> this side's DynamoDB table (output ``table_names``)."""
+        value = self.outputs.get("table_names")
+        if not value:
+            raise ConfigError(f"{self.name}: Terraform output 'table_names' is missing from {self.source}")
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and TABLE_NAME_PATTERN.fullmatch(k) and isinstance(v, str) and v
+            for k, v in value.items()
+        ):
+            raise ConfigError(
+                f"{self.name}: Terraform output 'table_names' in {self.source} is not a map of logical "
+                "table names to table names (is it the output of this project's root?)"
+            )
+        return value
+
+    def table_of_stream(self, stream_arn: str) -> str | None:
+        """The logical table whose stream ``stream_arn`` is (``...:table/NAME/stream/LABEL``), or None."""
+        table_name = table_arn_of_stream(stream_arn).rpartition(":table/")[2]
+        return next((logical for logical, name in self.tables().items() if name == table_name), None)
+
+    def for_table(self, name: str) -> Side:
+        """This side as seen by a command on logical table ``name``: same outputs, session and clients."""
+        if name not in self.tables():
+            raise ConfigError(
+                f"{self.name} has no table {name!r} (its tables: {', '.join(sorted(self.tables()))})"
+            )
+        view = Side(self.label, self.outputs, self.session, self.endpoint_url, self.source, table=name)
+        view._clients, view._lock = self._clients, self._lock
+        return view
+
+    def table_name(self) -> str:
+        """This view's DynamoDB table (``for_table``)."""
+        if self.table is None:
+            raise ValueError("a whole side has many tables: take a view with for_table(name)")
+        return self.tables()[self.table]
+
     def table_settings(self, names: VersionAttributes) -> TableSettings:
-        return TableSettings(
-            table_name=self.output("table_name"),
+        side = SideSettings(
             tombstone_table_name=self.output("tombstone_table_name"),
             local_region=self.region,
             version_attributes=names,
             tombstone_ttl_seconds=DEFAULT_TOMBSTONE_TTL_SECONDS,
         )
+        return side.table(str(self.table), self.table_name())
 
     def writer(self, names: VersionAttributes) -> TableWriter:
         return TableWriter(self.client("dynamodb"), self.table_settings(names))
@@ -326,6 +385,28 @@ class Pair:
     def both(self) -> tuple[Side, Side]:
         return self.cn, self.us
 
+    def tables(self, selected: str | None = None) -> list[str]:
+        """The logical tables a command works on: ``selected`` (``--table``), or every table, which
+        both sides must serve alike. ConfigError (exit 2) naming the table otherwise."""
+        cn, us = set(self.cn.tables()), set(self.us.tables())
+        if selected is not None:
+            missing = [side.name for side, names in ((self.cn, cn), (self.us, us)) if selected not in names]
+            if missing:
+                raise ConfigError(
+                    f"no table {selected!r} on {' and '.join(missing)} (tables: {', '.join(sorted(cn | us))})"
+                )
+            return [selected]
+        if cn != us:
+            raise ConfigError(
+                f"the sides serve different tables (only on cn: {', '.join(sorted(cn - us)) or 'none'}; "
+                f"only on us: {', '.join(sorted(us - cn)) or 'none'}): add them to both table maps, "
+                "or name one with --table"
+            )
+        return sorted(cn)
+
+    def for_table(self, name: str) -> Pair:
+        return Pair(self.cn.for_table(name), self.us.for_table(name))
+
 
 def _flag(options: SideOptions) -> str:
     """The flag that decided where a side is: its region, outputs file or root."""
@@ -335,12 +416,12 @@ def _flag(options: SideOptions) -> str:
 
 def check_pair(pair: Pair, options: dict[str, SideOptions]) -> None:
     """Refuse a pair that is not a cn side in aws-cn and a us side in aws, or whose sides name the
-    same table: swapped or repeated outputs would make verify compare a table with itself and
-    backfill copy a table onto itself."""
-    cn_arn, us_arn = pair.cn.table_arn(), pair.us.table_arn()
-    if cn_arn is not None and cn_arn == us_arn:
+    same table (under any logical names of the two table maps): swapped or repeated outputs would
+    make verify compare a table with itself and backfill copy a table onto itself."""
+    same = sorted(set(pair.cn.table_arns().values()) & set(pair.us.table_arns().values()))
+    if same:
         raise ConfigError(
-            f"both sides name the same table {cn_arn} ({pair.cn.source}; {pair.us.source}): give the cn "
+            f"both sides name the same table {same[0]} ({pair.cn.source}; {pair.us.source}): give the cn "
             "side's outputs to --cn-* and the us side's to --us-*, e.g. --cn-root envs/cn-north-1 "
             "--us-root envs/us-east-1"
         )
@@ -390,26 +471,36 @@ def check_version_attributes(pair: Pair, names: VersionAttributes) -> None:
             )
 
 
-PAIRED_OUTPUTS = ("region", "table_name", "inbox_stream_name")  # peer_settings keys named like outputs
+PAIRED_OUTPUTS = ("region", "table_names", "inbox_stream_name")  # peer_settings keys named like outputs
 
 
 def check_peers(pair: Pair) -> None:
     """Each root's ``peer_settings`` output says which peer it was deployed with: outputs of two
     different deployments (a staging cn with a production us) are refused before they are compared
-    or copied between."""
+    or copied between. ``table_names`` is compared per logical table both maps hold (a table only
+    one side serves is ``Pair.tables``' to refuse, or to leave out with ``--table``)."""
     for side in pair.both():
         expected = side.outputs.get("peer_settings")
         if not isinstance(expected, dict):
             continue
         peer = pair.peer(side)
         for name in PAIRED_OUTPUTS:
-            wanted, actual = expected.get(name), peer.outputs.get(name)
-            if wanted and actual and wanted != actual:
-                raise ConfigError(
-                    f"the two sides are not one pair: {side.source} expects its peer's {name} to be "
-                    f"{wanted!r}, but {peer.source} has {actual!r}: give the outputs of the two roots "
-                    "deployed together"
-                )
+            for what, wanted, actual in _paired(name, expected.get(name), peer.outputs.get(name)):
+                if wanted and actual and wanted != actual:
+                    raise ConfigError(
+                        f"the two sides are not one pair: {side.source} expects its peer's {what} to be "
+                        f"{wanted!r}, but {peer.source} has {actual!r}: give the outputs of the two roots "
+                        "deployed together"
+                    )
+
+
+def _paired(name: str, wanted: Any, actual: Any) -> list[tuple[str, Any, Any]]:
+    """(what, expected, found) to compare for one key of ``peer_settings``: a map is compared per key
+    present in both (``table_names``: the peer's table of each logical table)."""
+    if isinstance(wanted, dict) and isinstance(actual, dict):
+        shared = sorted(wanted.keys() & actual.keys())
+        return [(f'{name}["{key}"]', wanted[key], actual[key]) for key in shared]
+    return [(name, wanted, actual)]
 
 
 def make_pair(options: dict[str, SideOptions], local_env: str | None = None) -> Pair:

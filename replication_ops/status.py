@@ -1,6 +1,7 @@
 """Status: is the pair healthy? Per side: the event source mappings (state, last processing result),
 iterator age (CloudWatch, the last 15 minutes), failure queue depth, alarms in ALARM and recent
-replication latency (namespace DynamoDBReplication, dimension ``service`` = the replicator's name)."""
+replication latency per table (namespace DynamoDBReplication, dimensions ``service`` = the replicator's
+name and ``table`` = the logical table). Each table's stream has its own mapping to the forwarder."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class MappingStatus:
     state: str
     last_result: str
     iterator_age_ms: float | None = None
+    table: str | None = None  # the logical table whose stream a forwarder mapping reads
 
 
 @dataclass
@@ -34,7 +36,7 @@ class SideStatus:
     failure_queue_depth: int | None = None
     failure_queue_in_flight: int | None = None
     alarms_in_alarm: list[str] = field(default_factory=list)
-    latency_ms: dict[str, float | None] = field(default_factory=dict)
+    latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per logical table
     problems: list[str] = field(default_factory=list)
 
 
@@ -57,7 +59,8 @@ def _statistic(
     return max(values) if statistic == "Maximum" else sum(values) / len(values)
 
 
-def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime) -> SideStatus:
+def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime, tables: list[str]) -> SideStatus:
+    """``tables``: the logical tables to report (every table, or the one of ``--table``)."""
     status = SideStatus(side.label, side.region)
     lam = side.client("lambda")
     for output in ("forwarder_function_name", "replicator_function_name"):
@@ -74,19 +77,29 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime) -> SideS
             statistic="Maximum",
             now=now,
         )
+        is_forwarder = output == "forwarder_function_name"
         for mapping in mappings:
+            source = str(mapping.get("EventSourceArn", ""))
             entry = MappingStatus(
                 function=function,
-                source=str(mapping.get("EventSourceArn", "")),
+                source=source,
                 state=str(mapping.get("State", "?")),
                 last_result=str(mapping.get("LastProcessingResult", "-")),
                 iterator_age_ms=age,
+                table=side.table_of_stream(source) if is_forwarder else None,
             )
+            if is_forwarder and entry.table not in tables:
+                continue
             status.mappings.append(entry)
             if entry.state != "Enabled":
                 status.problems.append(f"{function} mapping is {entry.state}")
             if entry.last_result not in HEALTHY_RESULTS and entry.last_result != "-":
                 status.problems.append(f"{function} last processing result: {entry.last_result}")
+        if is_forwarder and mappings:
+            read = {m.table for m in status.mappings if m.function == function}
+            status.problems.extend(
+                f"table {t}: no event source mapping reads its stream" for t in tables if t not in read
+            )
     queue = side.output("failure_queue_url")
     with aws_errors(f"{side.name} SQS"):
         attributes = side.client("sqs").get_queue_attributes(
@@ -113,17 +126,20 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime) -> SideS
     if status.alarms_in_alarm:
         status.problems.append(f"{len(status.alarms_in_alarm)} alarm(s) in ALARM")
     replicator = side.output("replicator_function_name")
-    for statistic in ("Average", "Maximum"):
-        status.latency_ms[statistic.lower()] = _latency(side, replicator, statistic, now)
+    for table in tables:
+        status.latency_ms[table] = {
+            statistic.lower(): _latency(side, replicator, table, statistic, now)
+            for statistic in ("Average", "Maximum")
+        }
     return status
 
 
-def _latency(side: Side, replicator: str, statistic: str, now: dt.datetime) -> float | None:
+def _latency(side: Side, replicator: str, table: str, statistic: str, now: dt.datetime) -> float | None:
     value = _statistic(
         side,
         namespace=METRICS_NAMESPACE,
         metric="ReplicationLatency",
-        dimensions={"service": replicator},
+        dimensions={"service": replicator, "table": table},
         statistic=statistic,
         now=now,
     )
@@ -137,11 +153,17 @@ def default_alarm_prefix(side: Side) -> str:
 
 
 def run(
-    pair: Pair, alarm_prefixes: dict[str, str | None], now: dt.datetime | None = None
+    pair: Pair,
+    alarm_prefixes: dict[str, str | None],
+    now: dt.datetime | None = None,
+    *,
+    table: str | None = None,
 ) -> list[SideStatus]:
+    """Both sides' status, for every table or for ``table`` (``--table``)."""
     now = now or dt.datetime.now(dt.UTC)
+    tables = pair.tables(table)
     _check_alarm_prefixes(pair, alarm_prefixes)
-    return [side_status(side, alarm_prefixes.get(side.label), now) for side in pair.both()]
+    return [side_status(side, alarm_prefixes.get(side.label), now, tables) for side in pair.both()]
 
 
 def _has_alarms(side: Side, prefix: str) -> bool:
@@ -173,17 +195,23 @@ def render(statuses: list[SideStatus]) -> str:
     for s in statuses:
         health = "healthy" if not s.problems else "NEEDS ATTENTION"
         lines.append(f"{s.side} ({s.region}): {health}")
-        lines.append(f"  {'function':<32} {'state':<10} {'last result':<24} iterator age (max 15 min)")
+        lines.append(
+            f"  {'function':<32} {'table':<16} {'state':<10} {'last result':<24} iterator age (max 15 min)"
+        )
         for m in s.mappings:
-            lines.append(f"  {m.function:<32} {m.state:<10} {m.last_result:<24} {_ms(m.iterator_age_ms)}")
+            table = m.table or "-"
+            lines.append(
+                f"  {m.function:<32} {table:<16} {m.state:<10} {m.last_result:<24} {_ms(m.iterator_age_ms)}"
+            )
         lines.append(
             f"  failure queue: {s.failure_queue_depth} waiting, {s.failure_queue_in_flight} in flight;"
             f" alarms in ALARM: {', '.join(s.alarms_in_alarm) or 'none'}"
         )
-        lines.append(
-            f"  replication latency (15 min): average {_ms(s.latency_ms.get('average'))}, "
-            f"max {_ms(s.latency_ms.get('maximum'))}"
-        )
+        for table, latency in s.latency_ms.items():
+            lines.append(
+                f"  table {table}: replication latency (15 min): average {_ms(latency.get('average'))}, "
+                f"max {_ms(latency.get('maximum'))}"
+            )
         lines.extend(f"  ! {problem}" for problem in s.problems)
     return "\n".join(lines)
 

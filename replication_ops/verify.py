@@ -89,7 +89,7 @@ class Differences:
 
 
 def hashes(side: Side, keys: tuple[str, ...], segments: int, bar: Bar, consistent: bool) -> dict[str, bytes]:
-    table = side.output("table_name")
+    table = side.table_name()
     stop = threading.Event()
 
     def scan(segment: int) -> dict[str, bytes]:
@@ -110,7 +110,7 @@ def read_item(side: Side, key: TypedItem) -> TypedItem | None:
     with aws_errors(f"{side.name} DynamoDB"):
         item = (
             side.client("dynamodb")
-            .get_item(TableName=side.output("table_name"), Key=to_client(key), ConsistentRead=True)
+            .get_item(TableName=side.table_name(), Key=to_client(key), ConsistentRead=True)
             .get("Item")
         )
     return from_client(item) if item else None
@@ -126,7 +126,9 @@ def compare(pair: Pair, *, segments: int, consistent: bool, show_progress: bool)
     keys = same_key_schema(pair.cn, pair.us)
     scanned: dict[str, dict[str, bytes]] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        bars = {side.label: Bar(f"scan {side.label}", enabled=show_progress) for side in pair.both()}
+        bars = {
+            side.label: Bar(f"scan {side.table}: {side.label}", enabled=show_progress) for side in pair.both()
+        }
         futures = {
             side.label: pool.submit(hashes, side, keys, segments, bars[side.label], consistent)
             for side in pair.both()

@@ -26,7 +26,8 @@ from replication.settings import (
     KeyAttribute,
     KeySchema,
     ReplicatorSettings,
-    TableSettings,
+    ServedTable,
+    SideSettings,
     VersionAttributes,
 )
 from replication.table_writer import TableWriter
@@ -35,8 +36,17 @@ from replication_ops.local.loadgen import profile, typed
 REGION, PEER = "cn-north-1", "us-east-1"
 NAMES = VersionAttributes()
 KEY_SCHEMA = KeySchema(KeyAttribute("pk", "S"), KeyAttribute("sk", "S"))
-TABLE = TableSettings("profiles", "profiles-tombstones", REGION, NAMES, 86400)
-PEER_TABLE = TableSettings("profiles", "profiles-tombstones", PEER, NAMES, 86400)
+SIDE = SideSettings("profiles-tombstones", REGION, NAMES, 86400)
+PEER_SIDE = SideSettings("profiles-tombstones", PEER, NAMES, 86400)
+TABLE = SIDE.table("profiles", "profiles")
+PEER_TABLE = PEER_SIDE.table("profiles", "profiles")
+# The one table of each side's map (the stream records below name its stream).
+SERVED = ServedTable(
+    TABLE, "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/profiles", "profiles", KEY_SCHEMA
+)
+PEER_SERVED = ServedTable(
+    PEER_TABLE, "arn:aws:dynamodb:us-east-1:123456789012:table/profiles", "profiles", KEY_SCHEMA
+)
 TARGETS = {
     "bytes_per_change": ("<=", 110),
     "changes_per_record": (">=", 100),
@@ -147,24 +157,26 @@ def run(changes: int, batch: int, speedup_changes: int) -> dict[str, Any]:
     records = stream_records(changes, seed=42)
     sender = CapturingSender()
     forwarder_settings = ForwarderSettings(
-        TABLE, PEER, "inbox", "secret", None, None, False, 1024 * 1024, 300
+        SIDE, {"profiles": SERVED}, PEER, "inbox", "secret", None, None, 1024 * 1024, 300
     )
-    forwarder = Forwarder(forwarder_settings, TableWriter(StubDynamoDB(), TABLE), sender)  # type: ignore[arg-type]
+    forwarder = Forwarder(forwarder_settings, TableWriter(StubDynamoDB(), TABLE), sender, table=SERVED)  # type: ignore[arg-type]
 
     cpu = time.process_time()
     for start in range(0, changes, batch):
         report = forwarder.process(records[start : start + batch])
         assert report.first_failure is None
     forwarder_cpu = time.process_time() - cpu
-    spare = Forwarder(forwarder_settings, TableWriter(StubDynamoDB(), TABLE), CapturingSender())  # type: ignore[arg-type]
+    spare = Forwarder(forwarder_settings, TableWriter(StubDynamoDB(), TABLE), CapturingSender(), table=SERVED)  # type: ignore[arg-type]
     forwarder_peak = peak_bytes(lambda: spare.process(records[:batch]))
 
     sent_bytes = sum(r.size for r in sender.records)
     # The baseline sent str() of each change's new image, one Kinesis record per change.
     baseline_bytes = sum(len(str(r["dynamodb"]["NewImage"]).encode("utf-8")) for r in records)
 
-    replicator_settings = ReplicatorSettings(PEER_TABLE, "profiles", "queue", 16, KEY_SCHEMA)
-    replicator = Replicator(replicator_settings, TableWriter(StubDynamoDB(), PEER_TABLE), sqs=None)
+    replicator_settings = ReplicatorSettings(PEER_SIDE, {"profiles": PEER_SERVED}, "queue", 16)
+    replicator = Replicator(
+        replicator_settings, {"profiles": TableWriter(StubDynamoDB(), PEER_TABLE)}, sqs=None
+    )
     events = kinesis_events(sender.records)
     cpu = time.process_time()
     report = replicator.process(events)
@@ -173,13 +185,14 @@ def run(changes: int, batch: int, speedup_changes: int) -> dict[str, Any]:
     assert sum(report.outcomes.values()) == changes and not report.failed
 
     subset = CapturingSender()
-    Forwarder(forwarder_settings, TableWriter(StubDynamoDB(), TABLE), subset).process(
+    Forwarder(forwarder_settings, TableWriter(StubDynamoDB(), TABLE), subset, table=SERVED).process(
         records[:speedup_changes]
     )  # type: ignore[arg-type]
     walls = {}
     for concurrency in (1, 16):
-        settings = ReplicatorSettings(PEER_TABLE, "profiles", "queue", concurrency, KEY_SCHEMA)
-        slow = Replicator(settings, TableWriter(StubDynamoDB(latency_seconds=0.005), PEER_TABLE), sqs=None)
+        settings = ReplicatorSettings(PEER_SIDE, {"profiles": PEER_SERVED}, "queue", concurrency)
+        slow_writer = TableWriter(StubDynamoDB(latency_seconds=0.005), PEER_TABLE)
+        slow = Replicator(settings, {"profiles": slow_writer}, sqs=None)
         began = time.perf_counter()
         slow.process(kinesis_events(subset.records))
         walls[concurrency] = time.perf_counter() - began

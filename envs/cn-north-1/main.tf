@@ -3,17 +3,11 @@ module "replication" {
 
   name = var.name
 
-  create_table              = var.create_table
-  table_name                = var.table_name
-  table_key_schema          = var.table_key_schema
-  table_ttl_attribute       = var.table_ttl_attribute
-  table_deletion_protection = var.table_deletion_protection
-  replicate_ttl_deletes     = var.replicate_ttl_deletes
-  max_clock_skew_seconds    = var.max_clock_skew_seconds
+  tables                 = var.tables
+  max_clock_skew_seconds = var.max_clock_skew_seconds
 
   peer_region            = var.peer_region
   peer_inbox_stream_name = var.peer_inbox_stream_name
-  peer_table_name        = var.peer_table_name
   peer_endpoint_url      = var.peer_endpoint_url
   peer_https_proxy       = var.peer_https_proxy
   peer_credentials       = var.peer_credentials

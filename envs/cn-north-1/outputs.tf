@@ -15,9 +15,9 @@ output "inbox_stream_arn" {
   value       = module.replication.inbox_stream_arn
 }
 
-output "table_name" {
-  description = "This side's replicated table (the peer's peer_table_name)."
-  value       = module.replication.table_name
+output "table_names" {
+  description = "This side's replicated table of each logical table (the peer's tables[*].peer_table_name)."
+  value       = module.replication.table_names
 }
 
 output "tombstone_table_name" {

@@ -26,45 +26,37 @@ variable "tags" {
 # Table
 ################################################################################
 
-variable "create_table" {
-  description = "true: create the table; false: use the existing table table_name (its stream must be NEW_AND_OLD_IMAGES)."
-  type        = bool
-  default     = true
-}
+variable "tables" {
+  description = "The replicated tables by logical name (the same names on both sides): the module's tables input, see modules/replication_endpoint/README.md. Default: one table, \"table\", created as \"<name>-table\", whose peer table is the peer root's default."
+  type = map(object({
+    create     = optional(bool, true)
+    table_name = optional(string)
+    key_schema = optional(object({
+      hash_key       = string
+      hash_key_type  = optional(string, "S")
+      range_key      = optional(string)
+      range_key_type = optional(string, "S")
+    }), { hash_key = "pk" })
+    billing_mode           = optional(string, "PAY_PER_REQUEST")
+    read_capacity          = optional(number, 5)
+    write_capacity         = optional(number, 5)
+    ttl_attribute          = optional(string)
+    point_in_time_recovery = optional(bool, true)
+    deletion_protection    = optional(bool, true)
+    peer_table_name        = optional(string)
+    replicate_ttl_deletes  = optional(bool, false)
+    residency              = optional(any) # reserved: refused by the module until residency rules exist
+  }))
+  default = {
+    table = {
+      peer_table_name = "ddbrep-us-table"
+    }
+  }
 
-variable "table_name" {
-  description = "Replicated table of this side. Null: \"<name>-table\"."
-  type        = string
-  default     = null
-}
-
-variable "table_key_schema" {
-  description = "Key schema of a created table: hash_key, optional range_key, types S/N/B (default S)."
-  type = object({
-    hash_key       = string
-    hash_key_type  = optional(string, "S")
-    range_key      = optional(string)
-    range_key_type = optional(string, "S")
-  })
-  default = { hash_key = "pk" }
-}
-
-variable "table_ttl_attribute" {
-  description = "TTL attribute of a created table (null: none)."
-  type        = string
-  default     = null
-}
-
-variable "table_deletion_protection" {
-  description = "Deletion protection of a created table."
-  type        = bool
-  default     = true
-}
-
-variable "replicate_ttl_deletes" {
-  description = "Replicate TTL expiries to the peer."
-  type        = bool
-  default     = false
+  validation {
+    condition     = length(var.tables) >= 1
+    error_message = "tables needs at least one table."
+  }
 }
 
 variable "max_clock_skew_seconds" {
@@ -87,12 +79,6 @@ variable "peer_inbox_stream_name" {
   description = "The peer's inbox stream (output inbox_stream_name of envs/us-east-1)."
   type        = string
   default     = "ddbrep-us-inbox"
-}
-
-variable "peer_table_name" {
-  description = "The peer's replicated table (output table_name of envs/us-east-1)."
-  type        = string
-  default     = "ddbrep-us-table"
 }
 
 variable "peer_endpoint_url" {

@@ -11,12 +11,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from replication.backoff import Backoff
 from replication.classify import Action, StampReason
-from replication.forwarding import Forwarder
+from replication.forwarding import Forwarder, ForwardReport
 from replication.kinesis_sender import DEADLINE_MARGIN_SECONDS, KinesisSender
 from replication.peer_session import PeerSession
+from replication.routing import forward_batch
 from replication.settings import ForwarderSettings
 from replication.table_writer import TableWriter
-from replication.telemetry import MetricUnit, logger, metrics
+from replication.telemetry import MetricUnit, logger, metrics, table_metrics
 
 # Stamped writes counted by why they needed a stamp (each one also counts in ChangesStamped).
 STAMP_REASON_METRICS = {
@@ -28,7 +29,8 @@ STAMP_REASON_METRICS = {
 # Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
 REGION = os.environ.get("AWS_REGION") or None
 settings = ForwarderSettings.from_env()
-table_writer = TableWriter(boto3.client("dynamodb", region_name=REGION), settings.table)
+dynamodb = boto3.client("dynamodb", region_name=REGION)
+table_writers = {name: TableWriter(dynamodb, table.table) for name, table in settings.tables.items()}
 peer_session = PeerSession(settings, boto3.client("secretsmanager", region_name=REGION))
 failure_queue = boto3.client("sqs", region_name=REGION) if settings.failure_queue_url else None
 
@@ -43,37 +45,57 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sender = KinesisSender(
         peer_session, settings.peer_stream_name, backoff_factory=lambda: Backoff(deadline=deadline)
     )
-    report = Forwarder(settings, table_writer, sender, sqs=failure_queue).process(records)
-
-    metrics.add_metric("ChangesForwarded", MetricUnit.Count, report.changes_sent)
-    metrics.add_metric("EchoesSuppressed", MetricUnit.Count, report.counts[Action.ECHO])
-    metrics.add_metric("ChangesStamped", MetricUnit.Count, report.stamped)
-    for name, reason in STAMP_REASON_METRICS.items():
-        metrics.add_metric(name, MetricUnit.Count, report.stamped_by_reason[reason])
-    metrics.add_metric("ItemsTooLargeToVersion", MetricUnit.Count, report.too_large)
-    metrics.add_metric("TtlDeletesSkipped", MetricUnit.Count, report.counts[Action.TTL])
-    metrics.add_metric("RecordsSent", MetricUnit.Count, report.records_sent)
-    metrics.add_metric("BytesSent", MetricUnit.Bytes, report.bytes_sent)
-    metrics.add_metric("ChangesRefused", MetricUnit.Count, report.refused)
-    metrics.add_metric("ConfigurationErrors", MetricUnit.Count, report.configuration_errors)
-    metrics.add_metric("TransientErrors", MetricUnit.Count, report.transient_errors)
-    logger.info(
-        "batch forwarded",
-        extra={
-            "stream_records": len(records),
-            "changes_sent": report.changes_sent,
-            "kinesis_records": report.records_sent,
-            "bytes_sent": report.bytes_sent,
-            "refused": report.refused,
-            "configuration_errors": report.configuration_errors,
-            "transient_errors": report.transient_errors,
-            "first_failure": report.first_failure,
-        },
+    forwarders = {
+        name: Forwarder(settings, table_writers[name], sender, table=table, sqs=failure_queue)
+        for name, table in settings.tables.items()
+    }
+    batch = forward_batch(settings, forwarders, records)
+    for run in batch.runs:
+        _table_metrics(run.name, run.report)
+    # The endpoint's totals, which its alarms watch (a stream unknown to TABLES counts here only).
+    configuration = batch.unknown_streams + sum(r.report.configuration_errors for r in batch.runs)
+    metrics.add_metric("ConfigurationErrors", MetricUnit.Count, configuration)
+    metrics.add_metric(
+        "TransientErrors", MetricUnit.Count, sum(r.report.transient_errors for r in batch.runs)
     )
-    if report.first_failure is None:
+    for run in batch.runs:
+        report = run.report
+        logger.info(
+            "batch forwarded",
+            extra={
+                "table": run.name,
+                "stream_records": run.stop - run.start,
+                "changes_sent": report.changes_sent,
+                "kinesis_records": report.records_sent,
+                "bytes_sent": report.bytes_sent,
+                "refused": report.refused,
+                "configuration_errors": report.configuration_errors,
+                "transient_errors": report.transient_errors,
+                "first_failure": None if report.first_failure is None else run.start + report.first_failure,
+            },
+        )
+    if batch.first_failure is None:
         return {"batchItemFailures": []}
-    sequence_number = records[report.first_failure]["dynamodb"]["SequenceNumber"]
+    sequence_number = records[batch.first_failure]["dynamodb"]["SequenceNumber"]
     return {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
+
+
+def _table_metrics(name: str, report: ForwardReport) -> None:
+    """One table's share of the batch, with the ``table`` dimension."""
+    table = table_metrics(name)
+    table.add_metric("ChangesForwarded", MetricUnit.Count, report.changes_sent)
+    table.add_metric("EchoesSuppressed", MetricUnit.Count, report.counts[Action.ECHO])
+    table.add_metric("ChangesStamped", MetricUnit.Count, report.stamped)
+    for metric, reason in STAMP_REASON_METRICS.items():
+        table.add_metric(metric, MetricUnit.Count, report.stamped_by_reason[reason])
+    table.add_metric("ItemsTooLargeToVersion", MetricUnit.Count, report.too_large)
+    table.add_metric("TtlDeletesSkipped", MetricUnit.Count, report.counts[Action.TTL])
+    table.add_metric("RecordsSent", MetricUnit.Count, report.records_sent)
+    table.add_metric("BytesSent", MetricUnit.Bytes, report.bytes_sent)
+    table.add_metric("ChangesRefused", MetricUnit.Count, report.refused)
+    table.add_metric("ConfigurationErrors", MetricUnit.Count, report.configuration_errors)
+    table.add_metric("TransientErrors", MetricUnit.Count, report.transient_errors)
+    table.flush_metrics()
 
 
 def _deadline(context: LambdaContext) -> float:

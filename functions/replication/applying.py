@@ -1,8 +1,10 @@
-"""The replicator's batch: decode and check each inbox record, coalesce the changes per key, apply the
-winners with bounded concurrency, and sort every failure into transient, permanent or configuration
+"""The replicator's batch: decode and check each inbox record, route it to the served table it names,
+coalesce the changes per table and key, apply the winners with bounded concurrency, and sort every
+failure into transient, permanent or configuration
 (``replication.failures``; the table is in docs/failure-handling.md).
 
-- A record that cannot be read at all (a *poison message*) and a change that can never be applied
+- A record that cannot be read at all, or is for a table this replicator does not serve (a *poison
+  message*), and a change that can never be applied
   (a *refused change*: DynamoDB would refuse it, it is malformed, its version is beyond the allowed
   clock skew or it carries a reserved attribute name; ``replication.admission``) go to the failure queue with
   where they are and why, never their contents; the rest of the record and of the batch is applied
@@ -22,7 +24,7 @@ import binascii
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +35,7 @@ from replication.errors import BodyTooLargeError, PermanentChangeError, WireForm
 from replication.failures import FailureKind, classify_failure
 from replication.keys import key_digest
 from replication.parallel import run_all
-from replication.settings import ReplicatorSettings
+from replication.settings import ReplicatorSettings, ServedTable
 from replication.table_writer import Outcome, TableWriter
 from replication.telemetry import logger
 from replication.versions import latest_allowed
@@ -64,7 +66,22 @@ def decode_budget_bytes(function_memory_mb: int) -> int:
 
 
 @dataclass
+class TableApplyReport:
+    """What one served table's changes came to in a batch (its metrics carry the ``table`` dimension)."""
+
+    changes_received: int = 0
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)  # by cause, as ``ApplyReport.refused``
+    configuration_errors: int = 0
+    transient_errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
 class ApplyReport:
+    """The batch's totals, and in ``tables`` the share of each served table (by logical name). A
+    poison message, a probe and a failure of the failure queue itself belong to no table."""
+
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     poison: int = 0  # records refused whole, sent to the failure queue
     # Changes refused (permanent), sent to the failure queue, by cause: the error's class name
@@ -77,6 +94,7 @@ class ApplyReport:
     changes_received: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     failed: set[int] = field(default_factory=set)  # indices of records to retry
+    tables: defaultdict[str, TableApplyReport] = field(default_factory=lambda: defaultdict(TableApplyReport))
 
 
 @dataclass(frozen=True)
@@ -93,7 +111,8 @@ class Refusal:
 class _Run:
     """Decoded changes of consecutive records, applied together."""
 
-    changes: list[tuple[int, Change]] = field(default_factory=list)  # (record index, change)
+    # Logical table -> (record index, change): keys are coalesced within their table only.
+    tables: defaultdict[str, list[tuple[int, Change]]] = field(default_factory=lambda: defaultdict(list))
     # id(change) -> (record index, position in the record's changes)
     located: dict[int, tuple[int, int]] = field(default_factory=dict)
     body_bytes: int = 0
@@ -103,13 +122,14 @@ class Replicator:
     def __init__(
         self,
         settings: ReplicatorSettings,
-        writer: TableWriter,
+        writers: Mapping[str, TableWriter],
         sqs: Any,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``writers``: one per served table, by logical name (``settings.tables``)."""
         self._settings = settings
-        self._writer = writer
+        self._writers = writers
         self._sqs = sqs
         self._clock = clock
         self._budget = decode_budget_bytes(settings.function_memory_mb)
@@ -117,6 +137,7 @@ class Replicator:
     def process(self, records: Sequence[dict[str, Any]]) -> ApplyReport:
         report = ApplyReport()
         refusals: dict[int, list[Refusal]] = defaultdict(list)
+        record_tables: dict[int, str] = {}  # record index -> its served table
         run = _Run()
         for index, record in enumerate(records):
             try:
@@ -137,83 +158,124 @@ class Replicator:
             except WireFormatError as error:
                 self._route_poison(index, record, str(error), report)
                 continue
-            if run.changes and run.body_bytes + len(body) > self._budget:
+            if run.tables and run.body_bytes + len(body) > self._budget:
                 self._apply(run, refusals, report)
                 run = _Run()
             run.body_bytes += len(body)
             try:
                 envelope = self._check_envelope(decode_body(body))
+                table = None if envelope.kind == KIND_PROBE else self._served_table(envelope)
             except WireFormatError as error:
                 self._route_poison(index, record, str(error), report)
                 continue
             del body
-            if envelope.kind == KIND_PROBE:
+            if table is None:
                 self._receive_probe(index, envelope, report)
                 continue
-            self._admit(index, envelope, run, refusals[index], report)
+            record_tables[index] = table.name
+            self._admit(index, envelope, table=table, run=run, refused=refusals[index], report=report)
         self._apply(run, refusals, report)
         for index, refused in sorted(refusals.items()):
             if refused:
-                self._route_refusals(index, records[index], refused, report)
+                self._route_refusals(index, records[index], refused, report, record_tables[index])
         return report
 
     # -- decoding and admission ---------------------------------------------------------------
 
     def _check_envelope(self, envelope: Envelope) -> Envelope:
-        table = self._settings.table
-        if envelope.table != self._settings.peer_table_name:
-            raise WireFormatError(
-                f"message for table {envelope.table[:100]!r}, expected {self._settings.peer_table_name!r}"
-            )
-        if envelope.origin == table.local_region:
+        side = self._settings.side
+        if envelope.origin == side.local_region:
             raise WireFormatError(f"message claims to come from this side ({envelope.origin})")
-        if envelope.version_attributes != table.version_attributes:
+        if envelope.version_attributes != side.version_attributes:
             raise WireFormatError(
                 "the peer uses other version attribute names "
                 f"({envelope.version_attributes.timestamp[:100]}, {envelope.version_attributes.origin[:100]})"
             )
         return envelope
 
+    def _served_table(self, envelope: Envelope) -> ServedTable:
+        """The served table a changes message is for: by its logical table name, or, in a record from
+        a forwarder older than the table map (no name), by its sender table (docs/wire-format.md,
+        "Versions"). A table this replicator does not serve, or a sender table other than the served
+        table's peer table, makes the record a poison message (permanent: retrying cannot route it;
+        it goes to the failure queue with its reason, and the shard moves on for the other tables)."""
+        served = ", ".join(sorted(self._settings.tables)) or "none"
+        if envelope.name is None:
+            table = self._settings.table_for_peer_table(envelope.table)
+            if table is None:
+                raise WireFormatError(
+                    f"message without a logical table name for sender table {envelope.table[:100]!r}, "
+                    f"which is no served table's peer table (served: {served[:200]})"
+                )
+            return table
+        table = self._settings.tables.get(envelope.name)
+        if table is None:
+            raise WireFormatError(
+                f"message for table {envelope.name[:100]!r}, which this replicator does not serve "
+                f"(served: {served[:200]}); add it to the table map on both sides, then redrive"
+            )
+        if envelope.table != table.peer_table_name:
+            raise WireFormatError(
+                f"message for table {table.name!r} from sender table {envelope.table[:100]!r}, "
+                f"expected {table.peer_table_name!r}"
+            )
+        return table
+
     def _admit(
-        self, index: int, envelope: Envelope, run: _Run, refused: list[Refusal], report: ApplyReport
+        self,
+        index: int,
+        envelope: Envelope,
+        *,
+        table: ServedTable,
+        run: _Run,
+        refused: list[Refusal],
+        report: ApplyReport,
     ) -> None:
         """Changes DynamoDB would accept join the run; the others are refused before coalescing, so a
         refused change never hides an older, valid change of its key."""
-        report.changes_received += len(envelope.changes) + len(envelope.refused)
+        received = len(envelope.changes) + len(envelope.refused)
+        report.changes_received += received
+        report.tables[table.name].changes_received += received
         refused.extend(
             Refusal(position, reason, WireFormatError.__name__) for position, reason in envelope.refused
         )
         taken = {position for position, _ in envelope.refused}
         positions = (p for p in range(len(envelope.changes) + len(taken)) if p not in taken)
-        latest = latest_allowed(self._clock(), self._settings.table.max_clock_skew_seconds)
+        latest = latest_allowed(self._clock(), self._settings.side.max_clock_skew_seconds)
         for position, change in zip(positions, envelope.changes, strict=True):
             try:
-                check_change(change, self._settings.key_schema, latest)
+                check_change(change, table.key_schema, latest)
             except PermanentChangeError as error:
                 refused.append(
                     Refusal(position, _reason(error), error.__class__.__name__, key_digest(change.key))
                 )
                 continue
-            run.changes.append((index, change))
+            run.tables[table.name].append((index, change))
             run.located[id(change)] = (index, position)
 
     # -- applying -----------------------------------------------------------------------------
 
     def _apply(self, run: _Run, refusals: dict[int, list[Refusal]], report: ApplyReport) -> None:
-        if not run.changes:
+        winners = [
+            (name, slot) for name, changes in run.tables.items() for slot in coalesce(changes).values()
+        ]
+        if not winners:
             return
-        winners = list(coalesce(run.changes).values())
         results = run_all(
-            [slot.change for slot in winners], self._writer.apply, self._settings.apply_concurrency
+            winners,
+            lambda winner: self._writers[winner[0]].apply(winner[1].change),
+            self._settings.apply_concurrency,
         )
         applied_at = self._clock()
-        for slot, result in zip(winners, results, strict=True):
+        for (name, slot), result in zip(winners, results, strict=True):
+            tally = report.tables[name]
             if not isinstance(result, BaseException):
                 report.outcomes[result] += 1
+                tally.outcomes[result] += 1
                 if result is Outcome.APPLIED and not slot.change.is_delete:
-                    report.latencies_ms.append(
-                        max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
-                    )
+                    latency = max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
+                    report.latencies_ms.append(latency)
+                    tally.latencies_ms.append(latency)
                 continue
             kind = classify_failure(result)
             if kind is FailureKind.PERMANENT:
@@ -226,8 +288,10 @@ class Replicator:
             _log_retried(kind, result, "change not applied; its records will be retried")
             if kind is FailureKind.CONFIGURATION:
                 report.configuration_errors += 1
+                tally.configuration_errors += 1
             else:
                 report.transient_errors += 1
+                tally.transient_errors += 1
             report.failed.update(slot.sources)
 
     # -- the failure queue ---------------------------------------------------------------------
@@ -242,7 +306,7 @@ class Replicator:
             report.poison += 1
 
     def _route_refusals(
-        self, index: int, record: dict[str, Any], refused: list[Refusal], report: ApplyReport
+        self, index: int, record: dict[str, Any], refused: list[Refusal], report: ApplyReport, table: str
     ) -> None:
         refused.sort(key=lambda refusal: refusal.position)
         summary = (
@@ -250,6 +314,7 @@ class Replicator:
         )
         body: dict[str, Any] = {
             **_location(record),
+            "table": table,
             "reason": _truncate(summary),
             "refusedCount": len(refused),
         }
@@ -268,12 +333,14 @@ class Replicator:
             "changes refused and routed to the failure queue",
             extra={
                 "refused": len(refused),
+                "table": table,
                 "first_reason": _truncate(refused[0].reason),
                 "sequence_number": body["sequenceNumber"],
             },
         )
         if self._send(body, index, report):
             report.refused.update(refusal.cause for refusal in refused)
+            report.tables[table].refused.update(refusal.cause for refusal in refused)
 
     def _send(self, body: dict[str, Any], index: int, report: ApplyReport) -> bool:
         try:
@@ -295,7 +362,8 @@ class Replicator:
     def _receive_probe(self, index: int, envelope: Envelope, report: ApplyReport) -> None:
         assert envelope.probe_id is not None
         try:
-            self._writer.record_probe(envelope.probe_id, envelope.origin)
+            # Any table's writer: probes are rows of the shared tombstone table, for no table.
+            next(iter(self._writers.values())).record_probe(envelope.probe_id, envelope.origin)
         except Exception as error:
             kind = classify_failure(error)
             _log_retried(kind, error, "could not record the probe; its record will be retried")

@@ -32,7 +32,7 @@ from replication.failures import FailureKind, classify_failure
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
 from replication.parallel import run_all
-from replication.settings import ForwarderSettings
+from replication.settings import ForwarderSettings, ServedTable
 from replication.table_writer import TOMBSTONE_SOURCE_LOCAL, StampResult, TableWriter
 from replication.telemetry import logger
 from replication.versions import clock_now, format_timestamp
@@ -82,13 +82,16 @@ class Forwarder:
         writer: TableWriter,
         sender: KinesisSender,
         *,
+        table: ServedTable,
         sqs: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``sqs``: client for ``settings.failure_queue_url`` (stream records the engine can never
+        """Forwards the stream records of one served ``table`` (its ``writer`` writes that table).
+        ``sqs``: client for ``settings.failure_queue_url`` (stream records the engine can never
         replicate). Without it, an item that cannot carry a version is only logged and counted, and a
         local write DynamoDB refuses for good is retried instead."""
         self._settings = settings
+        self._table = table
         self._writer = writer
         self._sender = sender
         self._sqs = sqs
@@ -98,12 +101,12 @@ class Forwarder:
         report = ForwardReport()
         if not records:
             return report
-        table = self._settings.table
+        table = self._table.table
         context = ClassifyContext(
             names=table.version_attributes,
             local_region=table.local_region,
             peer_region=self._settings.peer_region,
-            replicate_ttl_deletes=self._settings.replicate_ttl_deletes,
+            replicate_ttl_deletes=self._table.replicate_ttl_deletes,
             now=clock_now(self._clock()),
             max_clock_skew_seconds=table.max_clock_skew_seconds,
         )
@@ -217,12 +220,13 @@ class Forwarder:
     def _send(self, to_send: list[tuple[int, Change]], report: ForwardReport) -> None:
         if not to_send:
             return
-        table = self._settings.table
+        table = self._table.table
         try:
             packed = pack_changes(
                 [change for _, change in to_send],
                 origin=table.local_region,
                 table=table.table_name,
+                name=table.name,
                 version_attributes=table.version_attributes,
                 max_record_bytes=self._settings.max_record_bytes,
             )

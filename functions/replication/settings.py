@@ -1,11 +1,19 @@
-"""Settings read from the function's environment (set by the Terraform module)."""
+"""Settings read from the function's environment (set by the Terraform module).
+
+One endpoint serves a map of tables: ``TABLES`` holds, per logical table name, what the functions
+need to know about that table (docs/architecture.md, "Lambda contract"); the rest of the environment
+is shared by every table. Everything is validated at cold start: a wrong value is a
+ConfigurationError naming the variable, the table and the fix, before any record is read.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from replication.errors import ConfigurationError
 
@@ -24,6 +32,17 @@ KINESIS_DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
 # redrive), the module's default replicator memory.
 DEFAULT_FUNCTION_MEMORY_MB = 512
 KEY_TYPES = ("S", "N", "B")
+# A logical table name: DynamoDB's own table-name characters ("Naming rules", DynamoDB developer guide:
+# a-z, A-Z, 0-9, _, -, .), at most 64 long (a CloudWatch dimension value takes 1,024; a tombstone id
+# adds it to a 64-character digest). It never holds "/" or "#", so the tombstone table's ids
+# ("NAME/DIGEST", "removed#NAME/DIGEST", "probe#ID") cannot collide.
+TABLE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# The keys of one entry of TABLES. ``residency`` is reserved for the residency rules (issue 11): it is
+# refused until they exist, so no deployment believes it has rules that are not applied.
+TABLE_ENTRY_KEYS = frozenset(
+    {"table_name", "table_arn", "peer_table_name", "key_schema", "replicate_ttl_deletes"}
+)
+RESERVED_TABLE_ENTRY_KEYS = frozenset({"residency"})
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -76,8 +95,11 @@ class VersionAttributes:
 
 @dataclass(frozen=True)
 class TableSettings:
-    """What both functions need to know about their own side."""
+    """What the engine's writers need to know about one local table: its logical name (which
+    qualifies its rows in the shared tombstone table), its DynamoDB table and this side's shared
+    settings."""
 
+    name: str
     table_name: str
     tombstone_table_name: str
     local_region: str
@@ -86,13 +108,24 @@ class TableSettings:
     # A version more than this ahead of the engine's clock is no version (MAX_CLOCK_SKEW_SECONDS).
     max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
 
+
+@dataclass(frozen=True)
+class SideSettings:
+    """What every table of this side shares: the tombstone table, the region written as origin, the
+    version attribute names, how long deletes are remembered and the allowed clock skew."""
+
+    tombstone_table_name: str
+    local_region: str
+    version_attributes: VersionAttributes
+    tombstone_ttl_seconds: int
+    max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
+
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> TableSettings:
+    def from_env(cls, env: Mapping[str, str]) -> SideSettings:
         local_region = env.get("LOCAL_REGION", "").strip() or env.get("AWS_REGION", "").strip()
         if not local_region:
             raise ConfigurationError("LOCAL_REGION (or AWS_REGION) is required but not set")
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
             tombstone_table_name=_required(env, "TOMBSTONE_TABLE_NAME"),
             local_region=local_region,
             version_attributes=VersionAttributes.from_env(env),
@@ -104,6 +137,18 @@ class TableSettings:
                 minimum=1,
                 maximum=MAX_CLOCK_SKEW_SECONDS_LIMIT,
             ),
+        )
+
+    def table(self, name: str, table_name: str) -> TableSettings:
+        """The writers' settings for the local table ``table_name``, served as ``name``."""
+        return TableSettings(
+            name=name,
+            table_name=table_name,
+            tombstone_table_name=self.tombstone_table_name,
+            local_region=self.local_region,
+            version_attributes=self.version_attributes,
+            tombstone_ttl_seconds=self.tombstone_ttl_seconds,
+            max_clock_skew_seconds=self.max_clock_skew_seconds,
         )
 
 
@@ -138,13 +183,17 @@ class KeySchema:
         return ", ".join(f"{a.name} ({a.type})" for a in self.attributes)
 
     @classmethod
-    def from_json(cls, text: str, name: str = "TABLE_KEY_SCHEMA") -> KeySchema:
-        problem = f"{name} must be a JSON list of one HASH and at most one RANGE key element, each with "
-        problem += f"AttributeName, KeyType and AttributeType (S, N or B), got {text[:200]!r}"
+    def from_json(cls, text: str, name: str = "key_schema") -> KeySchema:
         try:
             elements = json.loads(text)
         except json.JSONDecodeError:
-            raise ConfigurationError(problem) from None
+            elements = text
+        return cls.from_elements(elements, name)
+
+    @classmethod
+    def from_elements(cls, elements: Any, name: str = "key_schema") -> KeySchema:
+        problem = f"{name} must be a list of one HASH and at most one RANGE key element, each with "
+        problem += f"AttributeName, KeyType and AttributeType (S, N or B), got {json.dumps(elements)[:200]!r}"
         found: dict[str, KeyAttribute] = {}
         if not isinstance(elements, list):
             raise ConfigurationError(problem)
@@ -169,14 +218,115 @@ class KeySchema:
 
 
 @dataclass(frozen=True)
-class ForwarderSettings:
+class ServedTable:
+    """One entry of ``TABLES``: a local table this endpoint replicates, under its logical name.
+
+    ``table_arn`` is the local table's ARN: the forwarder finds a stream record's table by it (a stream
+    record's ``eventSourceARN`` is the stream's ARN, ``<table ARN>/stream/<label>``; see
+    ``table_arn_of_stream``). ``peer_table_name`` is the peer's DynamoDB table for the same logical
+    table: the replicator refuses a message for this table that names another sender table.
+    ``key_schema`` is this side's key, checked before every write. ``replicate_ttl_deletes``: whether
+    this table's TTL expiries are sent to the peer."""
+
     table: TableSettings
+    table_arn: str
+    peer_table_name: str
+    key_schema: KeySchema
+    replicate_ttl_deletes: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+
+def table_arn_of_stream(event_source_arn: str) -> str:
+    """The table ARN of a DynamoDB stream ARN: ``arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME`` of
+    ``...:table/NAME/stream/LABEL``, as in the DynamoDB Streams API reference, DescribeStream's
+    example ``arn:aws:dynamodb:us-west-2:111122223333:table/Forum/stream/2015-05-20T20:51:10.252``.
+    The table ARN, unlike the stream's, stays the same when the stream is disabled and enabled again.
+    Anything else is returned as it is."""
+    table_arn, found, _ = event_source_arn.partition("/stream/")
+    return table_arn if found else event_source_arn
+
+
+def read_tables(env: Mapping[str, str], side: SideSettings) -> dict[str, ServedTable]:
+    """``TABLES``: a JSON object from logical table name to its entry::
+
+        {"profiles": {"table_name": "profiles-cn", "table_arn": "arn:aws-cn:dynamodb:...:table/profiles-cn",
+                      "peer_table_name": "profiles-us", "replicate_ttl_deletes": false,
+                      "key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]}}
+
+    Every key of an entry is required (the Terraform module writes them all). Raises
+    ConfigurationError, naming the table and the key, for anything else: no table, a name DynamoDB
+    would not take, an unknown key (``residency`` included: not supported yet), two logical tables on
+    one local table or one peer table."""
+    text = _required(env, "TABLES")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigurationError(f"TABLES must be a JSON object of tables, got {text[:200]!r}") from None
+    if not isinstance(document, dict) or not document:
+        raise ConfigurationError("TABLES must be a JSON object with at least one table")
+    tables: dict[str, ServedTable] = {}
+    for name, entry in document.items():
+        tables[name] = _served_table(name, entry, side)
+    for field_name in ("table_name", "peer_table_name", "table_arn"):
+        seen: dict[str, str] = {}
+        for table in tables.values():
+            value = table.table.table_name if field_name == "table_name" else getattr(table, field_name)
+            if value in seen:
+                raise ConfigurationError(
+                    f"TABLES: tables {seen[value]!r} and {table.name!r} have the same {field_name} "
+                    f"{value!r}; each logical table needs its own"
+                )
+            seen[value] = table.name
+    return tables
+
+
+def _served_table(name: str, entry: Any, side: SideSettings) -> ServedTable:
+    where = f"TABLES[{name!r}]"
+    if not isinstance(name, str) or not TABLE_NAME_PATTERN.fullmatch(name):
+        raise ConfigurationError(
+            f"TABLES: table name {name[:100]!r} must be 1 to 64 of a-z, A-Z, 0-9, '_', '-' and '.'"
+        )
+    if not isinstance(entry, dict):
+        raise ConfigurationError(f"{where} must be an object")
+    reserved = sorted(RESERVED_TABLE_ENTRY_KEYS & entry.keys())
+    if reserved:
+        raise ConfigurationError(f"{where}: {reserved[0]!r} is not supported by this version; remove it")
+    unknown = sorted(entry.keys() - TABLE_ENTRY_KEYS)
+    missing = sorted(TABLE_ENTRY_KEYS - entry.keys())
+    if unknown or missing:
+        problem = f"unknown key {unknown[0]!r}" if unknown else f"{missing[0]!r} is required"
+        raise ConfigurationError(f"{where}: {problem} (keys: {', '.join(sorted(TABLE_ENTRY_KEYS))})")
+    for key in ("table_name", "table_arn", "peer_table_name"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise ConfigurationError(f"{where}.{key} must be a non-empty string")
+    if not isinstance(entry["replicate_ttl_deletes"], bool):
+        raise ConfigurationError(f"{where}.replicate_ttl_deletes must be true or false")
+    if table_arn_of_stream(entry["table_arn"]) != entry["table_arn"] or ":table/" not in entry["table_arn"]:
+        raise ConfigurationError(
+            f"{where}.table_arn must be a table's ARN (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME), "
+            f"got {entry['table_arn'][:200]!r}"
+        )
+    return ServedTable(
+        table=side.table(name, entry["table_name"].strip()),
+        table_arn=entry["table_arn"],
+        peer_table_name=entry["peer_table_name"].strip(),
+        key_schema=KeySchema.from_elements(entry["key_schema"], f"{where}.key_schema"),
+        replicate_ttl_deletes=entry["replicate_ttl_deletes"],
+    )
+
+
+@dataclass(frozen=True)
+class ForwarderSettings:
+    side: SideSettings
+    tables: Mapping[str, ServedTable]
     peer_region: str
     peer_stream_name: str
     peer_secret_id: str
     peer_endpoint_url: str | None
     peer_https_proxy: str | None
-    replicate_ttl_deletes: bool
     max_record_bytes: int
     secret_max_age_seconds: int
     # FAILURE_QUEUE_URL: stream records the engine can never replicate (an item that cannot carry a
@@ -187,39 +337,48 @@ class ForwarderSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ForwarderSettings:
         env = os.environ if env is None else env
+        side = SideSettings.from_env(env)
         return cls(
-            table=TableSettings.from_env(env),
+            side=side,
+            tables=read_tables(env, side),
             peer_region=_required(env, "PEER_REGION"),
             peer_stream_name=_required(env, "PEER_STREAM_NAME"),
             peer_secret_id=_required(env, "PEER_SECRET_ID"),
             peer_endpoint_url=env.get("PEER_ENDPOINT_URL", "").strip() or None,
             peer_https_proxy=env.get("PEER_HTTPS_PROXY", "").strip() or None,
-            replicate_ttl_deletes=_flag(env, "REPLICATE_TTL_DELETES"),
             max_record_bytes=_integer(env, "MAX_RECORD_BYTES", KINESIS_DEFAULT_MAX_RECORD_BYTES, 1024),
             secret_max_age_seconds=_integer(env, "SECRET_MAX_AGE_SECONDS", 300, 0),
             failure_queue_url=env.get("FAILURE_QUEUE_URL", "").strip() or None,
         )
 
+    def table_for_stream(self, event_source_arn: str) -> ServedTable | None:
+        """The served table whose stream a record's ``eventSourceARN`` is, or None."""
+        table_arn = table_arn_of_stream(event_source_arn)
+        return next((t for t in self.tables.values() if t.table_arn == table_arn), None)
+
 
 @dataclass(frozen=True)
 class ReplicatorSettings:
-    table: TableSettings
-    peer_table_name: str
+    side: SideSettings
+    tables: Mapping[str, ServedTable]
     failure_queue_url: str
     apply_concurrency: int
-    key_schema: KeySchema  # of this side's table: every change's key is checked against it
     function_memory_mb: int = DEFAULT_FUNCTION_MEMORY_MB  # bounds what one batch may decode to
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReplicatorSettings:
         env = os.environ if env is None else env
+        side = SideSettings.from_env(env)
         return cls(
-            table=TableSettings.from_env(env),
-            peer_table_name=_required(env, "PEER_TABLE_NAME"),
+            side=side,
+            tables=read_tables(env, side),
             failure_queue_url=_required(env, "FAILURE_QUEUE_URL"),
             apply_concurrency=_integer(env, "APPLY_CONCURRENCY", 16),
-            key_schema=KeySchema.from_json(_required(env, "TABLE_KEY_SCHEMA")),
             function_memory_mb=_integer(
                 env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", DEFAULT_FUNCTION_MEMORY_MB, 128
             ),
         )
+
+    def table_for_peer_table(self, peer_table_name: str) -> ServedTable | None:
+        """The served table whose peer table is ``peer_table_name`` (a record without a logical name)."""
+        return next((t for t in self.tables.values() if t.peer_table_name == peer_table_name), None)

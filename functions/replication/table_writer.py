@@ -2,7 +2,8 @@
 
 Every write carries the comparison in its condition expression, so concurrent writers (the
 application, the replicator, the forwarder) can never let an older version replace a newer one.
-Tombstones live in a small table keyed by the digest of the item key, with a TTL.
+Tombstones live in a small table shared by the endpoint's tables, keyed by the logical table name and the
+digest of the item key ("NAME/DIGEST"), with a TTL.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ MAX_TIMESTAMP_TEXT = 3 + (MAX_NUMBER_DIGITS - 1 - MIN_NUMBER_EXPONENT)
 # Bytes the mark can add to an item, its name included (DynamoDB's accounting: limits.attribute_size).
 MARK_RESERVE_BYTES = attribute_size(DELETE_MARK, {"S": "x" * (MAX_TIMESTAMP_TEXT + 1 + MARK_ORIGIN_BYTES)})
 # A delete that cannot mark its item (the mark would take it over 400 KB) removes it in one
-# transaction with a removal receipt: a row of the tombstone table keyed RECEIPT_PREFIX + key digest,
+# transaction with a removal receipt: a row of the tombstone table keyed RECEIPT_PREFIX + "NAME/DIGEST",
 # holding the newest delete version the engine removed an item of that key with.
 RECEIPT_PREFIX = "removed#"
 # Mark-and-delete rounds before a delete gives up for now (each lost round: the application rewrote
@@ -164,8 +165,14 @@ class TableWriter:
         self._db = dynamodb
         self._settings = settings
         self._names = settings.version_attributes
+        # The tombstone table is shared by every table of the endpoint: its rows are qualified by the
+        # logical table name ("NAME/DIGEST"; a name holds no "/" or "#", settings.TABLE_NAME_PATTERN).
+        self._tombstone_prefix = f"{settings.name}/"
         self._backoff_factory = backoff_factory
         self._clock = clock
+
+    def _tombstone_id(self, key: TypedItem) -> str:
+        return self._tombstone_prefix + key_digest(key)
 
     # -- the replicator's writes -------------------------------------------------------------
 
@@ -222,7 +229,7 @@ class TableWriter:
                     {
                         "ConditionCheck": {
                             "TableName": self._settings.tombstone_table_name,
-                            "Key": {TOMBSTONE_KEY: {"S": key_digest(key)}},
+                            "Key": {TOMBSTONE_KEY: {"S": self._tombstone_id(key)}},
                             "ConditionExpression": "attribute_not_exists(#k) OR "
                             + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False),
                             "ExpressionAttributeNames": tombstone_names,
@@ -270,7 +277,7 @@ class TableWriter:
             self._db.put_item(
                 TableName=self._settings.tombstone_table_name,
                 Item={
-                    TOMBSTONE_KEY: {"S": key_digest(key)},
+                    TOMBSTONE_KEY: {"S": self._tombstone_id(key)},
                     "key": {"M": to_client(key)},
                     "ts": values[":ts"],
                     "o": values[":origin"],
@@ -389,7 +396,7 @@ class TableWriter:
             spare_unversioned=spare_unversioned,
         )
         receipt = {
-            TOMBSTONE_KEY: {"S": RECEIPT_PREFIX + key_digest(key)},
+            TOMBSTONE_KEY: {"S": RECEIPT_PREFIX + self._tombstone_id(key)},
             "ts": values[":ts"],
             "o": values[":origin"],
             "expires_at": {"N": str(int(self._clock()) + self._settings.tombstone_ttl_seconds)},
@@ -524,7 +531,8 @@ class TableWriter:
         version is beyond the allowed clock skew is not remembered (written before the bound)."""
         latest = self._latest()
         found: dict[str, Tombstone] = {}
-        for digest, row in self._rows({key_digest(key) for key in keys}).items():
+        for row_id, row in self._rows({self._tombstone_id(key) for key in keys}).items():
+            digest = row_id.removeprefix(self._tombstone_prefix)
             tombstone = _tombstone_from_row(row)
             if tombstone is not None and tombstone.version.timestamp <= latest:
                 found[digest] = tombstone
@@ -532,12 +540,12 @@ class TableWriter:
 
     def removal_receipts(self, keys: Iterable[TypedItem]) -> dict[str, Version]:
         """The removal receipts (see ``delete_with_receipt``) of these keys by key digest."""
-        rows = self._rows({RECEIPT_PREFIX + key_digest(key) for key in keys})
+        rows = self._rows({RECEIPT_PREFIX + self._tombstone_id(key) for key in keys})
         found: dict[str, Version] = {}
         for row_id, row in rows.items():
             tombstone = _tombstone_from_row(row)
             if tombstone is not None:
-                found[row_id.removeprefix(RECEIPT_PREFIX)] = tombstone.version
+                found[row_id.removeprefix(RECEIPT_PREFIX + self._tombstone_prefix)] = tombstone.version
         return found
 
     def _rows(self, ids: set[str]) -> dict[str, dict[str, Any]]:

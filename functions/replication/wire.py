@@ -1,8 +1,15 @@
 """The wire format: what a forwarder puts into the peer's inbox (see docs/wire-format.md).
 
 A Kinesis record's data is ``b"DR" | format version (1 byte) | codec (1 byte) | compressed body``.
-The body is compact JSON: a header (kind, origin, table, version attribute names, send time) and,
-for ``changes``, many changes, so one record carries a whole stream batch.
+The body is compact JSON: a header (kind, origin, sender table, logical table, version attribute
+names, send time) and, for ``changes``, many changes of that table, so one record carries a whole
+stream batch.
+
+Versioning (docs/wire-format.md, "Versions"): the header's format version changes only when an older
+reader would misread a record; a body field an older reader may ignore and stay correct is added in
+the same version, and a reader handles its absence explicitly. The logical table name ``n`` is such a
+field: an older replicator ignores it and checks ``t`` (its one peer table), and a record without it
+(from an older forwarder) is routed by ``t`` (``Envelope.name`` is None).
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ PARTITION_KEY_BYTES = 2 * hashlib.sha256().digest_size
 class Envelope:
     kind: str
     origin: str
-    table: str
+    table: str  # the sender's DynamoDB table
     version_attributes: VersionAttributes
     sent_at_ms: int
     changes: tuple[Change, ...] = ()
@@ -57,6 +64,9 @@ class Envelope:
     # Changes of a decoded record that are malformed: (position in the record's changes, reason). The
     # valid ones are in ``changes``, in order, at the other positions.
     refused: tuple[tuple[int, str], ...] = ()
+    # The logical table (``n``): the name both sides give the table in their table maps. None only in a
+    # record from a forwarder older than the table map; the replicator then routes it by ``table``.
+    name: str | None = None
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -64,6 +74,7 @@ def encode(envelope: Envelope) -> bytes:
         "k": envelope.kind,
         "o": envelope.origin,
         "t": envelope.table,
+        **({"n": envelope.name} if envelope.name is not None else {}),
         "va": [envelope.version_attributes.timestamp, envelope.version_attributes.origin],
         "at": envelope.sent_at_ms,
     }
@@ -141,12 +152,15 @@ def _envelope_from_body(body: Any) -> Envelope:
         raise WireFormatError("version attribute names missing")
     if not isinstance(sent_at, int) or isinstance(sent_at, bool):
         raise WireFormatError("send time missing")
+    name = body.get("n")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise WireFormatError("the logical table name, when present, must be a non-empty string")
     version_attributes = VersionAttributes(names[0], names[1])
     if kind == KIND_PROBE:
         probe_id = body.get("p")
         if not isinstance(probe_id, str) or not probe_id:
             raise WireFormatError("probe without an id")
-        return Envelope(kind, origin, table, version_attributes, sent_at, probe_id=probe_id)
+        return Envelope(kind, origin, table, version_attributes, sent_at, probe_id=probe_id, name=name)
     entries = body.get("c")
     if not isinstance(entries, list) or not entries:
         raise WireFormatError("a changes message carries no changes")
@@ -158,7 +172,14 @@ def _envelope_from_body(body: Any) -> Envelope:
         except WireFormatError as error:
             refused.append((index, str(error)))
     return Envelope(
-        kind, origin, table, version_attributes, sent_at, changes=tuple(changes), refused=tuple(refused)
+        kind,
+        origin,
+        table,
+        version_attributes,
+        sent_at,
+        changes=tuple(changes),
+        refused=tuple(refused),
+        name=name,
     )
 
 
@@ -194,11 +215,13 @@ def pack_changes(
     *,
     origin: str,
     table: str,
+    name: str,
     version_attributes: VersionAttributes,
     max_record_bytes: int,
 ) -> list[tuple[bytes, range]]:
     """Encode changes into as few records as fit ``max_record_bytes``; each record covers a
     contiguous range of ``changes`` (so a failed record maps back to the stream records it holds).
+    ``table`` is the sender's DynamoDB table, ``name`` its logical name (the same on both sides).
 
     ``max_record_bytes`` is the inbox's record size limit, which Kinesis applies to the data and the
     partition key together: each record's data is at most ``max_record_bytes - PARTITION_KEY_BYTES``,
@@ -212,7 +235,13 @@ def pack_changes(
 
     def encode_range(span: range) -> bytes:
         envelope = Envelope(
-            KIND_CHANGES, origin, table, version_attributes, sent_at, tuple(changes[i] for i in span)
+            KIND_CHANGES,
+            origin,
+            table,
+            version_attributes,
+            sent_at,
+            tuple(changes[i] for i in span),
+            name=name,
         )
         return encode(envelope)
 

@@ -8,11 +8,11 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from replication.applying import Replicator
+from replication.applying import Replicator, TableApplyReport
 from replication.errors import ReservedAttributeInChange, VersionAheadOfClock
 from replication.settings import ReplicatorSettings
 from replication.table_writer import Outcome, TableWriter
-from replication.telemetry import MetricUnit, logger, metrics
+from replication.telemetry import MetricUnit, logger, metrics, table_metrics
 
 # EMF takes at most 100 values per metric in one document.
 MAX_LATENCY_SAMPLES = 100
@@ -20,9 +20,10 @@ MAX_LATENCY_SAMPLES = 100
 # Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
 REGION = os.environ.get("AWS_REGION") or None
 settings = ReplicatorSettings.from_env()
+dynamodb = boto3.client("dynamodb", region_name=REGION)
 replicator = Replicator(
     settings,
-    TableWriter(boto3.client("dynamodb", region_name=REGION), settings.table),
+    {name: TableWriter(dynamodb, table.table) for name, table in settings.tables.items()},
     boto3.client("sqs", region_name=REGION),
 )
 
@@ -35,22 +36,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     report = replicator.process(records)
 
-    metrics.add_metric("ChangesReceived", MetricUnit.Count, report.changes_received)
-    metrics.add_metric("ChangesApplied", MetricUnit.Count, report.outcomes[Outcome.APPLIED])
-    metrics.add_metric("StaleDropped", MetricUnit.Count, report.outcomes[Outcome.STALE])
-    metrics.add_metric("TombstoneHits", MetricUnit.Count, report.outcomes[Outcome.TOMBSTONED])
+    for name, tally in report.tables.items():
+        _table_metrics(name, tally)
+    # The endpoint's own: records of no table, and the totals its alarms watch.
     metrics.add_metric("PoisonMessages", MetricUnit.Count, report.poison)
-    # Every refused change counts in ChangesRefused; the engine's own two causes also by themselves.
-    metrics.add_metric("ChangesRefused", MetricUnit.Count, report.refused.total())
-    metrics.add_metric("VersionsAheadRefused", MetricUnit.Count, report.refused[VersionAheadOfClock.__name__])
-    metrics.add_metric(
-        "ReservedAttributesRefused", MetricUnit.Count, report.refused[ReservedAttributeInChange.__name__]
-    )
+    metrics.add_metric("ProbesReceived", MetricUnit.Count, report.probes)
     metrics.add_metric("ConfigurationErrors", MetricUnit.Count, report.configuration_errors)
     metrics.add_metric("TransientErrors", MetricUnit.Count, report.transient_errors)
-    metrics.add_metric("ProbesReceived", MetricUnit.Count, report.probes)
-    for latency in _sample(sorted(report.latencies_ms), MAX_LATENCY_SAMPLES):
-        metrics.add_metric("ReplicationLatency", MetricUnit.Milliseconds, latency)
     logger.info(
         "batch applied",
         extra={
@@ -71,6 +63,26 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             {"itemIdentifier": records[index]["kinesis"]["sequenceNumber"]} for index in sorted(report.failed)
         ]
     }
+
+
+def _table_metrics(name: str, tally: TableApplyReport) -> None:
+    """One table's share of the batch, with the ``table`` dimension."""
+    table = table_metrics(name)
+    table.add_metric("ChangesReceived", MetricUnit.Count, tally.changes_received)
+    table.add_metric("ChangesApplied", MetricUnit.Count, tally.outcomes[Outcome.APPLIED])
+    table.add_metric("StaleDropped", MetricUnit.Count, tally.outcomes[Outcome.STALE])
+    table.add_metric("TombstoneHits", MetricUnit.Count, tally.outcomes[Outcome.TOMBSTONED])
+    # Every refused change counts in ChangesRefused; the engine's own two causes also by themselves.
+    table.add_metric("ChangesRefused", MetricUnit.Count, tally.refused.total())
+    table.add_metric("VersionsAheadRefused", MetricUnit.Count, tally.refused[VersionAheadOfClock.__name__])
+    table.add_metric(
+        "ReservedAttributesRefused", MetricUnit.Count, tally.refused[ReservedAttributeInChange.__name__]
+    )
+    table.add_metric("ConfigurationErrors", MetricUnit.Count, tally.configuration_errors)
+    table.add_metric("TransientErrors", MetricUnit.Count, tally.transient_errors)
+    for latency in _sample(sorted(tally.latencies_ms), MAX_LATENCY_SAMPLES):
+        table.add_metric("ReplicationLatency", MetricUnit.Milliseconds, latency)
+    table.flush_metrics()
 
 
 def _sample(values: list[float], limit: int) -> list[float]:

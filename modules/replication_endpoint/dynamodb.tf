@@ -1,54 +1,86 @@
 ################################################################################
-# The replicated table: created here, or an existing one
+# The replicated tables: each created here, or an existing one
 ################################################################################
 
 locals {
-  table_name = coalesce(var.table_name, "${var.name}-table")
-
-  table_key_attributes = merge(
-    { (var.table_key_schema.hash_key) = var.table_key_schema.hash_key_type },
-    var.table_key_schema.range_key == null ? {} : { (var.table_key_schema.range_key) = var.table_key_schema.range_key_type },
-  )
-
-  table_stream_arn = var.create_table ? aws_dynamodb_table.this[0].stream_arn : data.aws_dynamodb_table.existing[0].stream_arn
-
-  # The table's key schema in DynamoDB's terms, for the replicator (TABLE_KEY_SCHEMA): it checks every
-  # change's key against it before writing. From the variable for a created table, from the table
-  # itself for an existing one (no DescribeTable grant or cold-start call in the function).
-  table_keys = var.create_table ? {
-    hash_key  = var.table_key_schema.hash_key
-    range_key = var.table_key_schema.range_key
-    types     = local.table_key_attributes
-    } : {
-    hash_key  = data.aws_dynamodb_table.existing[0].hash_key
-    range_key = data.aws_dynamodb_table.existing[0].range_key
-    types     = { for a in data.aws_dynamodb_table.existing[0].attribute : a.name => a.type }
+  # One entry per logical table, names resolved. A single table is the map with one entry.
+  tables = {
+    for name, t in var.tables : name => merge(t, {
+      table_name      = coalesce(t.table_name, "${var.name}-${name}")
+      peer_table_name = coalesce(t.peer_table_name, t.table_name, "${var.name}-${name}")
+    })
   }
-  table_key_schema_elements = [
-    for k in [["HASH", local.table_keys.hash_key], ["RANGE", local.table_keys.range_key]] :
-    { AttributeName = k[1], KeyType = k[0], AttributeType = local.table_keys.types[k[1]] } if k[1] != null && k[1] != ""
-  ]
+  created_tables  = { for name, t in local.tables : name => t if t.create }
+  existing_tables = { for name, t in local.tables : name => t if !t.create }
+
+  table_names = { for name, t in local.tables : name => t.table_name }
+  # Built from names, so policies are known at plan time (and readable in it).
+  table_arns        = { for name, t in local.tables : name => "${local.arn_prefix}:dynamodb:${local.region}:${local.account_id}:table/${t.table_name}" }
+  table_streams_arn = [for arn in values(local.table_arns) : "${arn}/stream/*"]
+
+  table_stream_arns = {
+    for name, t in local.tables : name => t.create ? aws_dynamodb_table.this[name].stream_arn : data.aws_dynamodb_table.existing[name].stream_arn
+  }
+
+  table_key_attributes = {
+    for name, t in local.tables : name => merge(
+      { (t.key_schema.hash_key) = t.key_schema.hash_key_type },
+      t.key_schema.range_key == null ? {} : { (t.key_schema.range_key) = t.key_schema.range_key_type },
+    )
+  }
+
+  # Each table's key schema in DynamoDB's terms, for the replicator (TABLES, key_schema): it checks
+  # every change's key against it before writing. From the variable for a created table, from the
+  # table itself for an existing one (no DescribeTable grant or cold-start call in the function).
+  table_keys = {
+    for name, t in local.tables : name => t.create ? {
+      hash_key  = t.key_schema.hash_key
+      range_key = t.key_schema.range_key
+      types     = local.table_key_attributes[name]
+      } : {
+      hash_key  = data.aws_dynamodb_table.existing[name].hash_key
+      range_key = data.aws_dynamodb_table.existing[name].range_key
+      types     = { for a in data.aws_dynamodb_table.existing[name].attribute : a.name => a.type }
+    }
+  }
+  table_key_schema_elements = {
+    for name, keys in local.table_keys : name => [
+      for k in [["HASH", keys.hash_key], ["RANGE", keys.range_key]] :
+      { AttributeName = k[1], KeyType = k[0], AttributeType = keys.types[k[1]] } if k[1] != null && k[1] != ""
+    ]
+  }
+
+  # TABLES, read by both functions (docs/architecture.md, Lambda contract).
+  tables_environment = jsonencode({
+    for name, t in local.tables : name => {
+      table_name            = t.table_name
+      table_arn             = local.table_arns[name]
+      peer_table_name       = t.peer_table_name
+      key_schema            = local.table_key_schema_elements[name]
+      replicate_ttl_deletes = t.replicate_ttl_deletes
+    }
+  })
 }
 
 resource "aws_dynamodb_table" "this" {
-  count = var.create_table ? 1 : 0
+  for_each = local.created_tables
 
-  name         = local.table_name
-  billing_mode = var.table_billing_mode
-  hash_key     = var.table_key_schema.hash_key
-  range_key    = var.table_key_schema.range_key
+  name         = each.value.table_name
+  billing_mode = each.value.billing_mode
+  hash_key     = each.value.key_schema.hash_key
+  range_key    = each.value.key_schema.range_key
 
-  read_capacity  = var.table_billing_mode == "PROVISIONED" ? var.table_read_capacity : null
-  write_capacity = var.table_billing_mode == "PROVISIONED" ? var.table_write_capacity : null
+  read_capacity  = each.value.billing_mode == "PROVISIONED" ? each.value.read_capacity : null
+  write_capacity = each.value.billing_mode == "PROVISIONED" ? each.value.write_capacity : null
 
   # The forwarder needs both images: the new one to forward, the old one to tell its own echoes apart.
   stream_enabled   = true
   stream_view_type = "NEW_AND_OLD_IMAGES"
 
-  deletion_protection_enabled = var.table_deletion_protection
+  deletion_protection_enabled = each.value.deletion_protection
 
   dynamic "attribute" {
-    for_each = local.table_key_attributes
+    for_each = local.table_key_attributes[each.key]
     content {
       name = attribute.key
       type = attribute.value
@@ -56,15 +88,15 @@ resource "aws_dynamodb_table" "this" {
   }
 
   dynamic "ttl" {
-    for_each = var.table_ttl_attribute == null ? [] : [true]
+    for_each = each.value.ttl_attribute == null ? [] : [true]
     content {
       enabled        = true
-      attribute_name = var.table_ttl_attribute
+      attribute_name = each.value.ttl_attribute
     }
   }
 
   point_in_time_recovery {
-    enabled = var.table_point_in_time_recovery
+    enabled = each.value.point_in_time_recovery
   }
 
   server_side_encryption {
@@ -72,18 +104,19 @@ resource "aws_dynamodb_table" "this" {
     kms_key_arn = local.kms_key_arn
   }
 
-  tags = local.tags
+  tags = merge(local.tags, { "replication:table" = each.key })
+
 }
 
 data "aws_dynamodb_table" "existing" {
-  count = var.create_table ? 0 : 1
+  for_each = local.existing_tables
 
-  name = local.table_name
+  name = each.value.table_name
 
   lifecycle {
     postcondition {
       condition     = self.stream_enabled && self.stream_view_type == "NEW_AND_OLD_IMAGES"
-      error_message = "Table ${local.table_name} needs a stream with view type NEW_AND_OLD_IMAGES. Enable it with: aws dynamodb update-table --table-name ${local.table_name} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES (or adopt the table with create_table = true and an import block, see the README)."
+      error_message = "Table ${each.value.table_name} (tables[\"${each.key}\"]) needs a stream with view type NEW_AND_OLD_IMAGES. Enable it with: aws dynamodb update-table --table-name ${each.value.table_name} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES (or adopt the table with create = true and an import block, see the README)."
     }
   }
 }
@@ -108,7 +141,7 @@ resource "aws_dynamodb_table" "tombstones" {
   }
 
   point_in_time_recovery {
-    enabled = var.table_point_in_time_recovery
+    enabled = var.tombstone_point_in_time_recovery
   }
 
   server_side_encryption {

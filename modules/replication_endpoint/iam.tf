@@ -75,7 +75,7 @@ locals {
           Sid      = "ReadTableStream"
           Effect   = "Allow"
           Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
-          Resource = local.table_streams_arn
+          Resource = local.table_streams_arn # every table's stream
         },
         {
           # ListStreams has no resource-level permission.
@@ -98,7 +98,7 @@ locals {
           Sid      = "StampTable"
           Effect   = "Allow"
           Action   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:PutItem"]
-          Resource = local.table_arn
+          Resource = values(local.table_arns)
         },
         {
           # Tombstone look-ups (BatchGetItem), local deletes remembered (PutItem), and a restored
@@ -181,7 +181,7 @@ locals {
           Sid      = "ApplyChanges"
           Effect   = "Allow"
           Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-          Resource = local.table_arn
+          Resource = values(local.table_arns)
         },
         {
           # Replicated deletes and probe receipts (PutItem); a new item's tombstone check, the

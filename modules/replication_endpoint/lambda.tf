@@ -17,7 +17,7 @@ locals {
   } : k => v if v != null }
 
   common_environment = merge({
-    TABLE_NAME                   = local.table_name
+    TABLES                       = local.tables_environment
     TOMBSTONE_TABLE_NAME         = local.tombstone_table_name
     TIMESTAMP_ATTRIBUTE          = var.timestamp_attribute
     ORIGIN_ATTRIBUTE             = var.origin_attribute
@@ -33,16 +33,13 @@ locals {
     PEER_REGION             = var.peer_region
     PEER_STREAM_NAME        = var.peer_inbox_stream_name
     PEER_SECRET_ID          = aws_secretsmanager_secret.peer_credentials.arn
-    REPLICATE_TTL_DELETES   = tostring(var.replicate_ttl_deletes)
     MAX_RECORD_BYTES        = tostring(var.peer_max_record_bytes)
     SECRET_MAX_AGE_SECONDS  = tostring(var.secret_max_age_seconds)
   }, local.optional_forwarder_environment, var.forwarder_environment)
 
   replicator_environment = merge(local.common_environment, {
     POWERTOOLS_SERVICE_NAME = local.replicator_name
-    PEER_TABLE_NAME         = var.peer_table_name
     APPLY_CONCURRENCY       = tostring(var.replicator_apply_concurrency)
-    TABLE_KEY_SCHEMA        = jsonencode(local.table_key_schema_elements)
   }, var.replicator_environment)
 }
 
@@ -68,7 +65,7 @@ resource "aws_lambda_function" "forwarder" {
   #checkov:skip=CKV_AWS_116:Invoked only by a stream event source mapping, which ignores a function DLQ; its on-failure destination is the failure queue.
   #checkov:skip=CKV_AWS_272:No signing profile exists in either partition for these zips; they are built reproducibly by `make package` and pinned by source_code_hash. Adopters with AWS Signer can add a code signing config.
   function_name = local.forwarder_name
-  description   = "DynamoDB stream of ${local.table_name} -> ${var.peer_region} inbox ${var.peer_inbox_stream_name}"
+  description   = substr("DynamoDB streams of ${join(", ", sort(keys(local.tables)))} -> ${var.peer_region} inbox ${var.peer_inbox_stream_name}", 0, 256)
   role          = aws_iam_role.forwarder.arn
 
   filename         = local.forwarder_zip_path
@@ -100,6 +97,13 @@ resource "aws_lambda_function" "forwarder" {
 
   tags = local.tags
 
+  lifecycle {
+    precondition {
+      condition     = length(distinct(values(local.table_names))) == length(local.tables) && length(distinct([for t in values(local.tables) : t.peer_table_name])) == length(local.tables)
+      error_message = "Two logical tables in tables have the same table_name or the same peer_table_name: each logical table needs its own local table and its own peer table."
+    }
+  }
+
   depends_on = [aws_cloudwatch_log_group.forwarder, aws_iam_role_policy.forwarder]
 }
 
@@ -107,7 +111,7 @@ resource "aws_lambda_function" "replicator" {
   #checkov:skip=CKV_AWS_116:Invoked only by a stream event source mapping, which ignores a function DLQ; poison messages go to the failure queue (FAILURE_QUEUE_URL) and failed batches to the mapping's on-failure destination.
   #checkov:skip=CKV_AWS_272:No signing profile exists in either partition for these zips; they are built reproducibly by `make package` and pinned by source_code_hash. Adopters with AWS Signer can add a code signing config.
   function_name = local.replicator_name
-  description   = "Inbox ${local.inbox_stream_name} -> ${local.table_name}"
+  description   = substr("Inbox ${local.inbox_stream_name} -> ${join(", ", sort(keys(local.tables)))}", 0, 256)
   role          = aws_iam_role.replicator.arn
 
   filename         = local.replicator_zip_path
@@ -143,12 +147,14 @@ resource "aws_lambda_function" "replicator" {
 }
 
 ################################################################################
-# Event source mappings: table stream -> forwarder, inbox -> replicator
+# Event source mappings: each table's stream -> the forwarder, inbox -> replicator
 ################################################################################
 
 resource "aws_lambda_event_source_mapping" "forwarder" {
+  for_each = local.tables
+
   function_name     = aws_lambda_function.forwarder.arn
-  event_source_arn  = local.table_stream_arn
+  event_source_arn  = local.table_stream_arns[each.key]
   starting_position = var.starting_position
 
   batch_size                         = var.forwarder_batch_size

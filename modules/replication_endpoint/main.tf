@@ -37,8 +37,6 @@ locals {
   flow_log_group_name       = "/aws/vpc-flow-logs/${var.name}"
 
   # ARNs that follow from names are built here, so policies are known at plan time (and readable in it).
-  table_arn           = "${local.arn_prefix}:dynamodb:${local.region}:${local.account_id}:table/${local.table_name}"
-  table_streams_arn   = "${local.table_arn}/stream/*"
   tombstone_table_arn = "${local.arn_prefix}:dynamodb:${local.region}:${local.account_id}:table/${local.tombstone_table_name}"
   inbox_stream_arn    = "${local.arn_prefix}:kinesis:${local.region}:${local.account_id}:stream/${local.inbox_stream_name}"
   failure_queue_arn   = "${local.arn_prefix}:sqs:${local.region}:${local.account_id}:${local.failure_queue_name}"

@@ -5,13 +5,63 @@
 locals {
   alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarm_actions)
 
-  # The engine's metrics carry one dimension, `service` (POWERTOOLS_SERVICE_NAME = function name).
+  # The engine's metrics carry the dimension `service` (POWERTOOLS_SERVICE_NAME = function name); each
+  # table's counts also `table` (its logical name). Records of no table and the endpoint's totals of
+  # configuration and transient errors carry `service` alone.
   forwarder_metric_dimensions  = { service = local.forwarder_name }
   replicator_metric_dimensions = { service = local.replicator_name }
+  table_metric_dimensions = {
+    for name in keys(local.tables) : name => {
+      forwarder  = merge(local.forwarder_metric_dimensions, { table = name })
+      replicator = merge(local.replicator_metric_dimensions, { table = name })
+    }
+  }
 
-  alarms = {
+  # Alarms on one table's metrics, one of each per table ("<table>-<alarm>").
+  table_alarms = merge([
+    for name, t in local.tables : {
+      "${name}-items-too-large-to-version" = {
+        description = "Local writes to ${t.table_name} (table ${name}) that cannot carry a version (with it the item would exceed 400 KB) are not replicated; their key digests are in ${local.failure_queue_name}. Shrink the items (docs/conflict-rules.md, Item size)."
+        namespace   = var.metrics_namespace
+        metric_name = "ItemsTooLargeToVersion"
+        dimensions  = local.table_metric_dimensions[name].forwarder
+        statistic   = "Sum"
+        threshold   = 1
+        periods     = 1
+      }
+      "${name}-changes-refused" = {
+        description = "The replicator ${local.replicator_name} refused changes of table ${name} it can never apply (DynamoDB would refuse them: key schema, item size, numbers; or the engine does: versions ahead of its clock, reserved names) and sent where they are and why to ${local.failure_queue_name}; the rest was applied."
+        namespace   = var.metrics_namespace
+        metric_name = "ChangesRefused"
+        dimensions  = local.table_metric_dimensions[name].replicator
+        statistic   = "Sum"
+        threshold   = 1
+        periods     = 1
+      }
+      "${name}-versions-ahead-refused" = {
+        description = "The replicator ${local.replicator_name} refused changes of table ${name} from ${var.peer_region} whose version is more than ${var.max_clock_skew_seconds} s ahead of its clock; they are in ${local.failure_queue_name}. Check the writers' clocks and timestamp units."
+        namespace   = var.metrics_namespace
+        metric_name = "VersionsAheadRefused"
+        dimensions  = local.table_metric_dimensions[name].replicator
+        statistic   = "Sum"
+        threshold   = 1
+        periods     = 1
+      }
+      "${name}-reserved-attributes-refused" = {
+        description = "The replicator ${local.replicator_name} refused changes of table ${name} from ${var.peer_region} that carry attribute names the engine reserves (_ddbrep_*); they are in ${local.failure_queue_name}."
+        namespace   = var.metrics_namespace
+        metric_name = "ReservedAttributesRefused"
+        dimensions  = local.table_metric_dimensions[name].replicator
+        statistic   = "Sum"
+        threshold   = 1
+        periods     = 1
+      }
+    }
+  ]...)
+
+  alarms = merge(local.table_alarms, {
     "forwarder-iterator-age" = {
-      description = "Changes of ${local.table_name} wait more than ${var.iterator_age_alarm_threshold_ms} ms to be forwarded to ${var.peer_region}: the forwarder is failing or too slow."
+      description = "Changes of ${join(", ", sort(keys(local.tables)))} wait more than ${var.iterator_age_alarm_threshold_ms} ms to be forwarded to ${var.peer_region}: the forwarder is failing or too slow."
       namespace   = "AWS/Lambda"
       metric_name = "IteratorAge"
       dimensions  = { FunctionName = local.forwarder_name }
@@ -64,24 +114,6 @@ locals {
       threshold   = 1
       periods     = 1
     }
-    "items-too-large-to-version" = {
-      description = "Local writes to ${local.table_name} that cannot carry a version (with it the item would exceed 400 KB) are not replicated; their key digests are in ${local.failure_queue_name}. Shrink the items (docs/conflict-rules.md, Item size)."
-      namespace   = var.metrics_namespace
-      metric_name = "ItemsTooLargeToVersion"
-      dimensions  = local.forwarder_metric_dimensions
-      statistic   = "Sum"
-      threshold   = 1
-      periods     = 1
-    }
-    "changes-refused" = {
-      description = "The replicator ${local.replicator_name} refused changes it can never apply (DynamoDB would refuse them: key schema, item size, numbers; or the engine does: versions ahead of its clock, reserved names) and sent where they are and why to ${local.failure_queue_name}; the rest was applied."
-      namespace   = var.metrics_namespace
-      metric_name = "ChangesRefused"
-      dimensions  = local.replicator_metric_dimensions
-      statistic   = "Sum"
-      threshold   = 1
-      periods     = 1
-    }
     # Configuration errors (access denied, a missing table or stream, credentials the peer rejects, an
     # unknown error) are retried, never dropped: only a person can end them.
     "forwarder-configuration-errors" = {
@@ -89,24 +121,6 @@ locals {
       namespace   = var.metrics_namespace
       metric_name = "ConfigurationErrors"
       dimensions  = local.forwarder_metric_dimensions
-      statistic   = "Sum"
-      threshold   = 1
-      periods     = 1
-    }
-    "versions-ahead-refused" = {
-      description = "The replicator ${local.replicator_name} refused changes from ${var.peer_region} whose version is more than ${var.max_clock_skew_seconds} s ahead of its clock; they are in ${local.failure_queue_name}. Check the writers' clocks and timestamp units."
-      namespace   = var.metrics_namespace
-      metric_name = "VersionsAheadRefused"
-      dimensions  = local.replicator_metric_dimensions
-      statistic   = "Sum"
-      threshold   = 1
-      periods     = 1
-    }
-    "reserved-attributes-refused" = {
-      description = "The replicator ${local.replicator_name} refused changes from ${var.peer_region} that carry attribute names the engine reserves (_ddbrep_*); they are in ${local.failure_queue_name}."
-      namespace   = var.metrics_namespace
-      metric_name = "ReservedAttributesRefused"
-      dimensions  = local.replicator_metric_dimensions
       statistic   = "Sum"
       threshold   = 1
       periods     = 1
@@ -120,7 +134,7 @@ locals {
       threshold   = 1
       periods     = 1
     }
-  }
+  })
 }
 
 resource "aws_sns_topic" "alarms" {
@@ -158,50 +172,83 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 ################################################################################
 
 locals {
-  engine_metric = {
-    forwarder  = [for k, v in local.forwarder_metric_dimensions : [k, v]][0]
-    replicator = [for k, v in local.replicator_metric_dimensions : [k, v]][0]
-  }
-
-  engine_widgets = [
-    { title = "Changes forwarded / received / applied", stat = "Sum", metrics = [["ChangesForwarded", "forwarder"], ["ChangesReceived", "replicator"], ["ChangesApplied", "replicator"]] },
-    { title = "Changes dropped as stale / tombstoned", stat = "Sum", metrics = [["StaleDropped", "replicator"], ["TombstoneHits", "replicator"]] },
-    { title = "Replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
-    { title = "Echoes suppressed / local writes stamped", stat = "Sum", metrics = [["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"]] },
-    { title = "Bytes sent to the peer", stat = "Sum", metrics = [["BytesSent", "forwarder"]] },
-    { title = "Sent to the failure queue: poison messages, refused changes", stat = "Sum", metrics = [["PoisonMessages", "replicator"], ["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"]] },
-    { title = "Local writes stamped for an invalid / ahead version / reserved name", stat = "Sum", metrics = [["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
-    { title = "Not replicated: items too large to version / peer changes refused", stat = "Sum", metrics = [["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
-    { title = "Retried: configuration and transient errors", stat = "Sum", metrics = [["ConfigurationErrors", "forwarder"], ["ConfigurationErrors", "replicator"], ["TransientErrors", "forwarder"], ["TransientErrors", "replicator"]] },
+  # One row per table: its counts on both functions (dimension table), then the endpoint's own row.
+  table_widgets = [
+    { title = "changes forwarded / received / applied", stat = "Sum", metrics = [["ChangesForwarded", "forwarder"], ["ChangesReceived", "replicator"], ["ChangesApplied", "replicator"]] },
+    { title = "stale / tombstoned / echoes / stamped (invalid, ahead, reserved)", stat = "Sum", metrics = [["StaleDropped", "replicator"], ["TombstoneHits", "replicator"], ["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"], ["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
+    { title = "not replicated: refused / too large / ahead / reserved", stat = "Sum", metrics = [["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"], ["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
+    { title = "replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
   ]
-  # The engine's widgets fill rows of two, 6 high; the AWS widgets go below them.
-  engine_widgets_height = ceil(length(local.engine_widgets) / 2) * 6
+  table_rows = [
+    for row, name in sort(keys(local.tables)) : [
+      for i, w in local.table_widgets : {
+        type   = "metric"
+        x      = i * 6
+        y      = row * 6
+        width  = 6
+        height = 6
+        properties = {
+          title  = "${name}: ${w.title}"
+          region = local.region
+          view   = "timeSeries"
+          stat   = w.stat
+          period = 60
+          metrics = concat(
+            [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), [{ label = "${m[0]} (${m[1]})" }])],
+            try(w.p99, false) ? [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), [{ label = "${m[0]} p99", stat = "p99" }])] : [],
+          )
+        }
+      }
+    ]
+  ]
+  tables_height = length(local.tables) * 6
 
   dashboard_widgets = concat(
-    [for i, w in local.engine_widgets : {
-      type   = "metric"
-      x      = (i % 2) * 12
-      y      = floor(i / 2) * 6
-      width  = 12
-      height = 6
-      properties = {
-        title  = w.title
-        region = local.region
-        view   = "timeSeries"
-        stat   = w.stat
-        period = 60
-        metrics = concat(
-          [for m in w.metrics : concat([var.metrics_namespace, m[0]], local.engine_metric[m[1]], [{ label = "${m[0]} (${m[1]})" }])],
-          try(w.p99, false) ? [for m in w.metrics : concat([var.metrics_namespace, m[0]], local.engine_metric[m[1]], [{ label = "${m[0]} p99", stat = "p99" }])] : [],
-        )
-      }
-    }],
+    flatten(local.table_rows),
     [
       {
         type   = "metric"
         x      = 0
-        y      = local.engine_widgets_height
-        width  = 12
+        y      = local.tables_height
+        width  = 6
+        height = 6
+        properties = {
+          title  = "Endpoint: poison messages, configuration and transient errors"
+          region = local.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 60
+          metrics = [
+            [var.metrics_namespace, "PoisonMessages", "service", local.replicator_name, { label = "PoisonMessages (replicator)" }],
+            [var.metrics_namespace, "ConfigurationErrors", "service", local.forwarder_name, { label = "ConfigurationErrors (forwarder)" }],
+            [var.metrics_namespace, "ConfigurationErrors", "service", local.replicator_name, { label = "ConfigurationErrors (replicator)" }],
+            [var.metrics_namespace, "TransientErrors", "service", local.forwarder_name, { label = "TransientErrors (forwarder)" }],
+            [var.metrics_namespace, "TransientErrors", "service", local.replicator_name, { label = "TransientErrors (replicator)" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 6
+        y      = local.tables_height
+        width  = 6
+        height = 6
+        properties = {
+          title  = "Bytes sent to the peer, per table"
+          region = local.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 60
+          metrics = [
+            for name in sort(keys(local.tables)) : [var.metrics_namespace, "BytesSent", "service", local.forwarder_name, "table", name, { label = name }]
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = local.tables_height
+        width  = 6
         height = 6
         properties = {
           title  = "Iterator age (ms)"
@@ -217,9 +264,9 @@ locals {
       },
       {
         type   = "metric"
-        x      = 12
-        y      = local.engine_widgets_height
-        width  = 12
+        x      = 18
+        y      = local.tables_height
+        width  = 6
         height = 6
         properties = {
           title  = "Function errors and failure queue"

@@ -47,14 +47,24 @@ output "peer_credentials_secret_name" {
   value       = aws_secretsmanager_secret.peer_credentials.name
 }
 
-output "table_name" {
-  description = "Name of the replicated table (the peer's peer_table_name)."
-  value       = local.table_name
+output "table_names" {
+  description = "Local DynamoDB table of each logical table (the peer's tables[*].peer_table_name)."
+  value       = local.table_names
 }
 
-output "table_stream_arn" {
-  description = "ARN of the replicated table's stream (read by the forwarder)."
-  value       = local.table_stream_arn
+output "table_arns" {
+  description = "ARN of each logical table's local table."
+  value       = local.table_arns
+}
+
+output "table_stream_arns" {
+  description = "ARN of each logical table's stream (read by the forwarder, one event source mapping each)."
+  value       = local.table_stream_arns
+}
+
+output "peer_table_names" {
+  description = "The peer's table of each logical table, as the replicator expects it."
+  value       = { for name, t in local.tables : name => t.peer_table_name }
 }
 
 output "tombstone_table_name" {
@@ -113,11 +123,11 @@ output "forwarder_security_group_ids" {
 }
 
 output "peer_settings" {
-  description = "What this side expects of its peer, as given: region, inbox stream name, table name, endpoint override, proxy."
+  description = "What this side expects of its peer, as given: region, inbox stream name, table names (by logical table), endpoint override, proxy."
   value = {
     region             = var.peer_region
     inbox_stream_name  = var.peer_inbox_stream_name
-    table_name         = var.peer_table_name
+    table_names        = { for name, t in local.tables : name => t.peer_table_name }
     endpoint_url       = var.peer_endpoint_url
     https_proxy        = var.peer_https_proxy
     max_record_bytes   = var.peer_max_record_bytes

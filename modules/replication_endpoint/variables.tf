@@ -41,71 +41,62 @@ variable "log_retention_days" {
 # Table
 ################################################################################
 
-variable "create_table" {
-  description = "true: create the replicated table here. false: use the existing table `table_name`, whose stream must already be enabled with view type NEW_AND_OLD_IMAGES (the plan fails with the command to enable it otherwise)."
-  type        = bool
-  default     = true
-}
-
-variable "table_name" {
-  description = "Name of the replicated table (created or existing). Null: \"<name>-table\". The peer's replicator checks this name: pass it to the peer as its peer_table_name."
-  type        = string
-  default     = null
-}
-
-variable "table_key_schema" {
-  description = "Key schema of the created table: hash_key (and optional range_key) attribute names, types S, N or B. Ignored for an existing table."
-  type = object({
-    hash_key       = string
-    hash_key_type  = optional(string, "S")
-    range_key      = optional(string)
-    range_key_type = optional(string, "S")
-  })
-  default = { hash_key = "pk" }
+variable "tables" {
+  description = "The replicated tables, by logical name: the same names on both sides (the wire carries them), 1 to 64 of a-z A-Z 0-9 _ - . each. One inbox, one peer credential, one forwarder and one replicator serve them all; a single table is a map with one entry. Per table: create (true: created here; false: the existing table_name, whose stream must be on with view type NEW_AND_OLD_IMAGES), table_name (null: \"<name>-<logical name>\"; the peer's peer_table_name for this table), key_schema (of a created table: hash_key, optional range_key, types S, N or B; an existing table's own is read), billing_mode (PAY_PER_REQUEST or PROVISIONED with read_capacity and write_capacity), ttl_attribute (epoch-seconds expiry of a created table; null: no TTL), point_in_time_recovery and deletion_protection (of a created table; both on by default), peer_table_name (the peer's table of this logical name, null: this table_name; the replicator refuses messages for this table from any other), replicate_ttl_deletes (true: TTL expiries are deleted on the peer too; false: each side expires items by its own TTL). residency is reserved for data-residency rules and refused until they exist. Two logical tables may not share a table_name or a peer_table_name."
+  type = map(object({
+    create     = optional(bool, true)
+    table_name = optional(string)
+    key_schema = optional(object({
+      hash_key       = string
+      hash_key_type  = optional(string, "S")
+      range_key      = optional(string)
+      range_key_type = optional(string, "S")
+    }), { hash_key = "pk" })
+    billing_mode           = optional(string, "PAY_PER_REQUEST")
+    read_capacity          = optional(number, 5)
+    write_capacity         = optional(number, 5)
+    ttl_attribute          = optional(string)
+    point_in_time_recovery = optional(bool, true)
+    deletion_protection    = optional(bool, true)
+    peer_table_name        = optional(string)
+    replicate_ttl_deletes  = optional(bool, false)
+    residency              = optional(any)
+  }))
+  # One table, "<name>-table", key pk (S), whose peer table has the same name.
+  default = { table = {} }
 
   validation {
-    condition     = contains(["S", "N", "B"], var.table_key_schema.hash_key_type) && contains(["S", "N", "B"], var.table_key_schema.range_key_type)
-    error_message = "Key attribute types must be S, N or B."
+    condition     = length(var.tables) >= 1
+    error_message = "tables needs at least one table."
+  }
+  validation {
+    condition     = alltrue([for name in keys(var.tables) : can(regex("^[A-Za-z0-9_.-]{1,64}$", name))])
+    error_message = "Each key of tables (a logical table name) must be 1 to 64 of a-z, A-Z, 0-9, '_', '-' and '.'."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : contains(["S", "N", "B"], t.key_schema.hash_key_type) && contains(["S", "N", "B"], t.key_schema.range_key_type)])
+    error_message = "Key attribute types (tables[*].key_schema) must be S, N or B."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : contains(["PAY_PER_REQUEST", "PROVISIONED"], t.billing_mode)])
+    error_message = "tables[*].billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : t.table_name == null || can(regex("^[a-zA-Z0-9_.-]{3,255}$", t.table_name))])
+    error_message = "tables[*].table_name must be a DynamoDB table name: 3 to 255 of a-z, A-Z, 0-9, '_', '-' and '.'."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : t.peer_table_name == null || can(regex("^[a-zA-Z0-9_.-]{3,255}$", t.peer_table_name))])
+    error_message = "tables[*].peer_table_name must be a DynamoDB table name: 3 to 255 of a-z, A-Z, 0-9, '_', '-' and '.'."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : t.residency == null])
+    error_message = "tables[*].residency (data-residency rules) is not supported by this version of the module; remove it."
   }
 }
 
-variable "table_billing_mode" {
-  description = "Billing mode of the created table. PAY_PER_REQUEST (on demand) absorbs bursts of replicated writes without throttling."
-  type        = string
-  default     = "PAY_PER_REQUEST"
-
-  validation {
-    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.table_billing_mode)
-    error_message = "table_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
-  }
-}
-
-variable "table_read_capacity" {
-  description = "Read capacity units of the created table when table_billing_mode is PROVISIONED."
-  type        = number
-  default     = 5
-}
-
-variable "table_write_capacity" {
-  description = "Write capacity units of the created table when table_billing_mode is PROVISIONED. Remember that the table takes the peer's writes too."
-  type        = number
-  default     = 5
-}
-
-variable "table_ttl_attribute" {
-  description = "Attribute holding the item expiry (epoch seconds) of the created table. Null: no TTL. See replicate_ttl_deletes."
-  type        = string
-  default     = null
-}
-
-variable "table_point_in_time_recovery" {
-  description = "Point-in-time recovery on the created tables (the replicated table and the tombstone table). On by default: replication copies mistakes to the peer, so backups matter."
-  type        = bool
-  default     = true
-}
-
-variable "table_deletion_protection" {
-  description = "Deletion protection on the created replicated table. On by default; turn it off for throwaway environments."
+variable "tombstone_point_in_time_recovery" {
+  description = "Point-in-time recovery on the tombstone table (shared by all tables)."
   type        = bool
   default     = true
 }
@@ -145,12 +136,6 @@ variable "max_clock_skew_seconds" {
   }
 }
 
-variable "replicate_ttl_deletes" {
-  description = "true: items expired by DynamoDB TTL are deleted on the peer too. false (default): each side expires items by its own TTL, which avoids a flood of deletes crossing the partition boundary."
-  type        = bool
-  default     = false
-}
-
 ################################################################################
 # Peer (the other partition)
 ################################################################################
@@ -165,12 +150,6 @@ variable "peer_inbox_stream_name" {
   description = "Name of the peer's inbox Kinesis stream (the peer module's inbox_stream_name output)."
   type        = string
   default     = "ddbrep-inbox"
-}
-
-variable "peer_table_name" {
-  description = "Name of the peer's replicated table. The replicator rejects messages that carry another table name."
-  type        = string
-  default     = "ddbrep-table"
 }
 
 variable "peer_endpoint_url" {

@@ -196,10 +196,11 @@ class LocalEnvironment:
         self.say("terraform apply (both roots in parallel; about a minute or two)")
         parallelism = self.options.terraform_parallelism
         in_parallel(list(self.roots.values()), lambda root: root.apply(parallelism))
+        expected = {self.options.table_name: self.options.table_name}
         for region, root in self.roots.items():
-            table = root.outputs.get("table_name")
-            if table and table != self.options.table_name:
-                raise TerraformError(f"{region} created table {table}, expected {self.options.table_name}")
+            tables = root.outputs.get("table_names")
+            if tables and tables != expected:
+                raise TerraformError(f"{region} created tables {tables}, expected {expected}")
 
     def _credentials(self) -> None:
         """Each side's peer-writer key into the other side's secret, with the operations CLI's
@@ -245,7 +246,9 @@ class LocalEnvironment:
     # -- what users get --------------------------------------------------------------------------
 
     def table(self, region: str) -> str:
-        return str(self.roots[region].outputs.get("table_name") or self.options.table_name)
+        """The demo's table on this side (its one logical table, ``options.table_name``)."""
+        tables = self.roots[region].outputs.get("table_names") or {}
+        return str(tables.get(self.options.table_name) or self.options.table_name)
 
     def environment_document(self) -> dict[str, Any]:
         sides: dict[str, Any] = {}

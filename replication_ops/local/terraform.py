@@ -80,18 +80,23 @@ def demo_variables(
     return {
         "region": side.region,
         "name": side_name_prefix(side.region),
-        "create_table": True,
-        "table_name": table_name,
-        "table_key_schema": {
-            "hash_key": HASH_KEY,
-            "hash_key_type": "S",
-            "range_key": RANGE_KEY,
-            "range_key_type": "S",
+        # The table map with the demo's one table, under its own name as logical name on both sides.
+        "tables": {
+            table_name: {
+                "create": True,
+                "table_name": table_name,
+                "key_schema": {
+                    "hash_key": HASH_KEY,
+                    "hash_key_type": "S",
+                    "range_key": RANGE_KEY,
+                    "range_key_type": "S",
+                },
+                "deletion_protection": False,
+                "peer_table_name": table_name,
+            }
         },
-        "table_deletion_protection": False,
         "peer_region": side.peer,
         "peer_inbox_stream_name": f"{side_name_prefix(side.peer)}-inbox",
-        "peer_table_name": table_name,
         "peer_endpoint_url": peer_endpoint_url,
         "forwarder_zip_path": str((dist_dir / "forwarder.zip").resolve()),
         "replicator_zip_path": str((dist_dir / "replicator.zip").resolve()),

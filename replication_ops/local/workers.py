@@ -39,9 +39,14 @@ class WorkerError(RuntimeError):
 
 @dataclass
 class MetricTotals:
-    """EMF metrics of one function, summed over its invocations (values kept for distributions)."""
+    """EMF metrics of one function, summed over its invocations (values kept for distributions).
 
-    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    A document with the ``table`` dimension counts for that table; one without it for the endpoint.
+    A metric emitted both ways (``ConfigurationErrors``, ``TransientErrors``: the endpoint's total is
+    what its alarms watch) totals the endpoint's figure alone, as a CloudWatch query of the
+    ``service`` dimension set would; a metric emitted per table only totals the tables'."""
+
+    sums: dict[tuple[str, str | None], float] = field(default_factory=lambda: defaultdict(float))
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     documents: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -59,23 +64,43 @@ class MetricTotals:
         with self.lock:
             self.documents += 1
             for directive in directives:
+                dimensions = {name for names in directive.get("Dimensions", []) for name in names}
+                table = document.get("table") if "table" in dimensions else None
                 for metric in directive.get("Metrics", []):
                     name = metric.get("Name")
                     value = document.get(name)
                     values = value if isinstance(value, list) else [value]
                     for item in values:
                         if isinstance(item, int | float):
-                            self.sums[name] += item
+                            self.sums[(name, table)] += item
                             self.values[name].append(float(item))
         return document
 
     def total(self, name: str) -> float:
+        """The endpoint's total of ``name`` (see the class docstring)."""
         with self.lock:
-            return self.sums.get(name, 0.0)
+            return self._totals().get(name, 0.0)
 
     def as_dict(self) -> dict[str, float]:
         with self.lock:
-            return dict(self.sums)
+            return self._totals()
+
+    def by_table(self) -> dict[str, dict[str, float]]:
+        """Each table's sums: ``{table: {metric: sum}}``."""
+        tables: dict[str, dict[str, float]] = defaultdict(dict)
+        with self.lock:
+            for (name, table), value in self.sums.items():
+                if table is not None:
+                    tables[table][name] = value
+        return dict(tables)
+
+    def _totals(self) -> dict[str, float]:
+        endpoint = {name: value for (name, table), value in self.sums.items() if table is None}
+        per_table: dict[str, float] = defaultdict(float)
+        for (name, table), value in self.sums.items():
+            if table is not None:
+                per_table[name] += value
+        return {**per_table, **endpoint}
 
 
 class _LogSink:

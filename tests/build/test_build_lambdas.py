@@ -46,14 +46,14 @@ LAMBDA_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_LAMBDA_FUNCTION_NAME": "build-test",
-    "TABLE_NAME": "table",
+    "TABLES": '{"table": {"table_name": "table", "table_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/table", '
+    '"peer_table_name": "table", "replicate_ttl_deletes": false, '
+    '"key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]}}',
     "TOMBSTONE_TABLE_NAME": "tombstones",
     "LOCAL_REGION": "us-east-1",
     "PEER_REGION": "cn-north-1",
     "PEER_STREAM_NAME": "inbox",
     "PEER_SECRET_ID": "peer-credentials",
-    "PEER_TABLE_NAME": "table",
-    "TABLE_KEY_SCHEMA": '[{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]',
     "FAILURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/failures",
     "POWERTOOLS_SERVICE_NAME": "build-test",
     "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",

@@ -22,7 +22,8 @@ from replication.settings import (
     KeyAttribute,
     KeySchema,
     ReplicatorSettings,
-    TableSettings,
+    ServedTable,
+    SideSettings,
     VersionAttributes,
 )
 from replication.table_writer import TableWriter
@@ -40,6 +41,7 @@ def session() -> boto3.session.Session:
 
 
 TABLE = "profiles"
+LOGICAL = "profiles"  # the table's logical name in both sides' table maps
 GET_RECORDS_LIMIT = 1000  # GetRecords' default and maximum Limit (DynamoDB Streams API reference)
 TOMBSTONES = "profiles-tombstones"
 NAMES = VersionAttributes()
@@ -48,6 +50,44 @@ NAMES = VersionAttributes()
 def key_schema(sort_key: bool = True, key_type: str = "S") -> KeySchema:
     """The schema ``create_tables`` gives the table (pk, and sk with ``sort_key``, of ``key_type``)."""
     return KeySchema(KeyAttribute("pk", key_type), KeyAttribute("sk", key_type) if sort_key else None)
+
+
+def side_settings(region: str) -> SideSettings:
+    return SideSettings(TOMBSTONES, region, NAMES, 86400)
+
+
+def served_table(
+    region: str,
+    *,
+    name: str = LOGICAL,
+    table: str = TABLE,
+    peer_table: str = TABLE,
+    schema: KeySchema | None = None,
+    replicate_ttl_deletes: bool = False,
+) -> ServedTable:
+    """One entry of a side's table map, as ``settings.read_tables`` makes it from ``TABLES``."""
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return ServedTable(
+        side_settings(region).table(name, table),
+        f"arn:{partition}:dynamodb:{region}:123456789012:table/{table}",
+        peer_table,
+        schema or key_schema(),
+        replicate_ttl_deletes,
+    )
+
+
+def tables_entry(served: ServedTable) -> dict[str, Any]:
+    """The ``TABLES`` entry (JSON) of a served table."""
+    return {
+        "table_name": served.table.table_name,
+        "table_arn": served.table_arn,
+        "peer_table_name": served.peer_table_name,
+        "replicate_ttl_deletes": served.replicate_ttl_deletes,
+        "key_schema": [
+            {"AttributeName": a.name, "KeyType": kind, "AttributeType": a.type}
+            for a, kind in zip(served.key_schema.attributes, ("HASH", "RANGE"), strict=False)
+        ],
+    }
 
 
 def no_sleep_backoff() -> Backoff:
@@ -120,17 +160,19 @@ class Side:
         self.sqs = session().client("sqs", region_name=self.region)
         self.stream_arn = create_tables(self.db, sort_key=self.sort_key, key_type=self.key_type)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
-        table = self.table = TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
+        self.served = served_table(self.region, schema=key_schema(self.sort_key, self.key_type))
+        table = self.table = self.served.table
         engine_db = self.engine_client(self, self.db) if self.engine_client else self.db
         self.writer = TableWriter(engine_db, table, backoff_factory=no_sleep_backoff, clock=self._now)
+        tables = {LOGICAL: self.served}
         self.forwarder_settings = ForwarderSettings(
-            table,
+            side_settings(self.region),
+            tables,
             self.peer_region,
             "inbox",
             "peer-secret",
             None,
             None,
-            False,
             1024 * 1024,
             300,
             self.queue_url,
@@ -139,12 +181,13 @@ class Side:
             self.forwarder_settings,
             self.writer,
             self.sender,  # type: ignore[arg-type]
+            table=self.served,
             sqs=self.sqs,
             clock=self._now,
         )
         self.replicator = Replicator(
-            ReplicatorSettings(table, TABLE, self.queue_url, 4, key_schema(self.sort_key, self.key_type)),
-            self.writer,
+            ReplicatorSettings(side_settings(self.region), tables, self.queue_url, 4),
+            {LOGICAL: self.writer},
             self.sqs,
             clock=self._now,
         )

@@ -19,7 +19,7 @@ from replication.typed_values import to_client
 from replication.wire import KIND_PROBE, Envelope, decode, encode
 
 from .events import kinesis_event_record, stream_event_record, ttl_delete_record
-from .harness import NAMES, TABLE, TOMBSTONES, Side, create_tables
+from .harness import LOGICAL, NAMES, TABLE, TOMBSTONES, Side, create_tables, served_table, tables_entry
 from .lambda_context import FakeLambdaContext
 from .test_record_limits import items_at_the_limit
 
@@ -52,6 +52,12 @@ def china_table(aws: None) -> Iterator[str]:
     yield create_tables(db)
 
 
+def china_tables(stream_arn: str, replicate_ttl_deletes: bool = False) -> str:
+    """TABLES for the China side's one table, whose stream is ``stream_arn``."""
+    entry = tables_entry(served_table("cn-north-1", replicate_ttl_deletes=replicate_ttl_deletes))
+    return json.dumps({LOGICAL: {**entry, "table_arn": stream_arn.partition("/stream/")[0]}})
+
+
 @pytest.fixture
 def peer_inbox(aws: None) -> Any:
     kinesis = boto3.client("kinesis", region_name="us-east-1")
@@ -67,7 +73,7 @@ def forwarder(monkeypatch: pytest.MonkeyPatch, china_table: str, peer_inbox: Any
         {
             "AWS_REGION": "cn-north-1",
             "AWS_DEFAULT_REGION": "cn-north-1",
-            "TABLE_NAME": TABLE,
+            "TABLES": china_tables(china_table),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "PEER_REGION": "us-east-1",
             "PEER_STREAM_NAME": "inbox",
@@ -183,13 +189,12 @@ def test_forwarder_skips_ttl_expiries_by_default(forwarder: ModuleType, peer_inb
 def test_forwarder_replicates_ttl_expiries_when_asked(
     monkeypatch: pytest.MonkeyPatch, china_table: str, peer_inbox: Any
 ) -> None:
-    monkeypatch.setenv("REPLICATE_TTL_DELETES", "true")
     app = load_app(
         "forwarder",
         monkeypatch,
         {
             "AWS_REGION": "cn-north-1",
-            "TABLE_NAME": TABLE,
+            "TABLES": china_tables(china_table, replicate_ttl_deletes=True),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "PEER_REGION": "us-east-1",
             "PEER_STREAM_NAME": "inbox",
@@ -213,7 +218,7 @@ def test_forwarder_refuses_to_start_without_its_settings(monkeypatch: pytest.Mon
             monkeypatch,
             {
                 "AWS_REGION": "cn-north-1",
-                "TABLE_NAME": "t",
+                "TABLES": json.dumps({LOGICAL: tables_entry(served_table("cn-north-1"))}),
                 "TOMBSTONE_TABLE_NAME": "x",
                 "PEER_REGION": "us-east-1",
                 "PEER_SECRET_ID": "s",
@@ -233,16 +238,9 @@ def replicator(monkeypatch: pytest.MonkeyPatch, aws: None) -> tuple[ModuleType, 
         {
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "TABLE_NAME": TABLE,
+            "TABLES": json.dumps({LOGICAL: tables_entry(served_table("us-east-1"))}),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
-            "PEER_TABLE_NAME": TABLE,
             "FAILURE_QUEUE_URL": side.queue_url,
-            "TABLE_KEY_SCHEMA": json.dumps(
-                [
-                    {"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"},
-                    {"AttributeName": "sk", "KeyType": "RANGE", "AttributeType": "S"},
-                ]
-            ),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         },
     )
@@ -269,6 +267,44 @@ def test_replicator_applies_the_peer_changes(
     metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics["ChangesApplied"] == 1.0
     assert metrics["ReplicationLatency"] >= 0
+
+
+def metric_dimensions(output: str) -> dict[str, list[dict[str, str]]]:
+    """Metric name -> the dimensions of every EMF document that carries it."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            directive = document["_aws"]["CloudWatchMetrics"][0]
+            dimensions = {name: document[name] for names in directive["Dimensions"] for name in names}
+            for definition in directive["Metrics"]:
+                found.setdefault(definition["Name"], []).append(dimensions)
+    return found
+
+
+def test_the_replicator_counts_each_table_under_its_logical_name(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, _ = replicator
+    app.handler({"Records": changes_from_china()}, FakeLambdaContext())
+    found = metric_dimensions(capsys.readouterr().out)
+    for name in ("ChangesReceived", "ChangesApplied", "ReplicationLatency", "ChangesRefused"):
+        assert [d.get("table") for d in found[name]] == [LOGICAL], name
+    # Records of no table, and the totals the endpoint's alarms watch, carry the service alone.
+    assert [d.get("table") for d in found["PoisonMessages"]] == [None]
+    assert sorted(str(d.get("table")) for d in found["ConfigurationErrors"]) == ["None", LOGICAL]
+
+
+def test_the_forwarder_counts_each_table_under_its_logical_name(
+    forwarder: ModuleType, china_table: str, peer_inbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    write_profiles(2)
+    forwarder.handler({"Records": stream_records("cn-north-1", china_table)}, FakeLambdaContext())
+    found = metric_dimensions(capsys.readouterr().out)
+    for name in ("ChangesForwarded", "ChangesStamped", "RecordsSent", "ChangesRefused"):
+        assert [d.get("table") for d in found[name]] == [LOGICAL], name
+    assert sorted(str(d.get("table")) for d in found["ConfigurationErrors"]) == ["None", LOGICAL]
 
 
 def test_replicator_routes_a_poison_message_to_the_failure_queue_and_keeps_going(

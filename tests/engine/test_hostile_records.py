@@ -12,6 +12,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,7 @@ from replication.table_writer import Outcome
 from replication.versions import Version
 from replication.wire import FORWARDER_BODY_BYTES, KIND_CHANGES, PARTITION_KEY_BYTES, Envelope, encode
 
-from .harness import NAMES, TABLE, Side, key_schema
+from .harness import LOGICAL, NAMES, TABLE, Side, key_schema, side_settings
 
 PEER = "cn-north-1"
 TS = "1764200000.25"
@@ -164,6 +165,7 @@ def test_a_failure_message_carries_no_item_contents(side: Side) -> None:
     assert "data" not in message
     assert set(message) == {
         "kind",
+        "table",
         "reason",
         "eventSourceARN",
         "eventID",
@@ -217,6 +219,14 @@ def test_a_record_inflating_beyond_what_the_functions_memory_can_decode_is_poiso
     assert f"inflates beyond {budget:,} bytes" in message["reason"]
 
 
+def replicator_settings(
+    side: Side, memory: int = DEFAULT_FUNCTION_MEMORY_MB, schema: KeySchema | None = None
+) -> ReplicatorSettings:
+    """The side's replicator settings with this much memory (MB) and this key schema for its table."""
+    tables = {LOGICAL: replace(side.served, key_schema=schema or key_schema())}
+    return ReplicatorSettings(side_settings(side.region), tables, side.queue_url, 4, memory)
+
+
 def test_the_decode_budget_admits_every_body_a_forwarder_can_make() -> None:
     assert decode_budget_bytes(DEFAULT_FUNCTION_MEMORY_MB) >= FORWARDER_BODY_BYTES
 
@@ -224,9 +234,7 @@ def test_the_decode_budget_admits_every_body_a_forwarder_can_make() -> None:
 def test_a_replicator_with_too_little_memory_retries_a_large_record_instead_of_refusing_it(aws: None) -> None:
     # 128 MB decodes 1.6 MiB at once: a forwarder's record may be larger. Not dropped: retried, loudly.
     side = Side("us-east-1", PEER)
-    side.replicator = Replicator(
-        ReplicatorSettings(side.table, TABLE, side.queue_url, 4, key_schema(), 128), side.writer, side.sqs
-    )
+    side.replicator = Replicator(replicator_settings(side, 128), {LOGICAL: side.writer}, side.sqs)
     padding = base64.b64encode(os.urandom(250 * 1024)).decode()
     large = record(*(upsert(key(n), pad={"S": padding}) for n in range(6)))
     report = side.replicate([large, record(upsert(key(9), city={"S": "x"}))])["report"]
@@ -245,8 +253,8 @@ def test_records_beyond_the_decode_budget_together_are_decoded_and_applied_in_ru
     newer = record(*(upsert(key(n), ts="1764200000.2", pad={"S": padding + "b"}) for n in range(3)))
     for memory, writes in ((1024, 3), (128, 6)):
         side.replicator = Replicator(
-            ReplicatorSettings(side.table, TABLE, side.queue_url, 4, key_schema(), memory),
-            side.writer,
+            replicator_settings(side, memory),
+            {LOGICAL: side.writer},
             side.sqs,
         )
         for n in range(3):
@@ -261,9 +269,7 @@ def test_a_change_dynamodb_refuses_after_the_checks_goes_to_the_failure_queue(aw
     # The replicator believes pk is a number; the table says S: DynamoDB answers ValidationException.
     side = Side("us-east-1", PEER)
     believed = KeySchema(KeyAttribute("pk", "N"), KeyAttribute("sk", "S"))
-    side.replicator = Replicator(
-        ReplicatorSettings(side.table, TABLE, side.queue_url, 4, believed), side.writer, side.sqs
-    )
+    side.replicator = Replicator(replicator_settings(side, schema=believed), {LOGICAL: side.writer}, side.sqs)
     wrong = upsert({"pk": {"N": "1"}, "sk": {"S": "profile"}}, city={"S": "x"})
     report = side.replicate([record(wrong)])["report"]
     assert (report.refused.total(), report.failed) == (1, set())

@@ -56,7 +56,12 @@ def test_the_partition_key_is_as_long_as_packing_assumes() -> None:
 def test_records_fit_the_limit_with_their_partition_key() -> None:
     changes = items_at_the_limit()
     packed = pack_changes(
-        changes, origin="cn-north-1", table="profiles", version_attributes=NAMES, max_record_bytes=LIMIT
+        changes,
+        origin="cn-north-1",
+        table="profiles",
+        name="profiles",
+        version_attributes=NAMES,
+        max_record_bytes=LIMIT,
     )
     assert len(packed) > 1
     for data, span in packed:

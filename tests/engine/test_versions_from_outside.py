@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from replication.classify import Action, StampReason
 from replication.errors import ConfigurationError
 from replication.keys import key_digest
-from replication.settings import DEFAULT_MAX_CLOCK_SKEW_SECONDS, TableSettings
+from replication.settings import DEFAULT_MAX_CLOCK_SKEW_SECONDS, SideSettings
 from replication.table_writer import TOMBSTONE_KEY, Outcome
 from replication.versions import Version, clock_now, stamp_version, version_of
 
@@ -219,12 +219,12 @@ def test_an_item_holding_a_version_ahead_does_not_block_a_replicated_change(pair
 
 
 def test_the_clock_skew_bound_is_read_from_the_environment() -> None:
-    env = {"TABLE_NAME": "t", "TOMBSTONE_TABLE_NAME": "x", "LOCAL_REGION": "cn-north-1"}
-    assert TableSettings.from_env(env).max_clock_skew_seconds == DEFAULT_MAX_CLOCK_SKEW_SECONDS == 300
-    assert TableSettings.from_env({**env, "MAX_CLOCK_SKEW_SECONDS": "60"}).max_clock_skew_seconds == 60
+    env = {"TOMBSTONE_TABLE_NAME": "x", "LOCAL_REGION": "cn-north-1"}
+    assert SideSettings.from_env(env).max_clock_skew_seconds == DEFAULT_MAX_CLOCK_SKEW_SECONDS == 300
+    assert SideSettings.from_env({**env, "MAX_CLOCK_SKEW_SECONDS": "60"}).max_clock_skew_seconds == 60
     for wrong in ("0", "86401", "5m"):
         with pytest.raises(ConfigurationError, match="MAX_CLOCK_SKEW_SECONDS"):
-            TableSettings.from_env({**env, "MAX_CLOCK_SKEW_SECONDS": wrong})
+            SideSettings.from_env({**env, "MAX_CLOCK_SKEW_SECONDS": wrong})
 
 
 # -- fault 6: where an unversioned write is ordered ------------------------------------------------

@@ -57,6 +57,7 @@ def test_a_whole_batch_fits_one_record() -> None:
         [upsert(i) for i in range(500)],
         origin="cn-north-1",
         table="profiles",
+        name="profiles",
         version_attributes=NAMES,
         max_record_bytes=1024 * 1024,
     )
@@ -67,7 +68,12 @@ def test_a_whole_batch_fits_one_record() -> None:
 def test_records_are_split_to_respect_the_record_limit_and_cover_every_change_once() -> None:
     changes = [upsert(i, payload=random.Random(i).randbytes(300).hex()) for i in range(200)]
     records = pack_changes(
-        changes, origin="cn-north-1", table="profiles", version_attributes=NAMES, max_record_bytes=4096
+        changes,
+        origin="cn-north-1",
+        table="profiles",
+        name="profiles",
+        version_attributes=NAMES,
+        max_record_bytes=4096,
     )
     assert len(records) > 1
     assert all(len(data) <= 4096 for data, _ in records)
@@ -80,7 +86,7 @@ def test_a_change_too_large_for_any_record_is_a_configuration_error_with_advice(
 
     huge = upsert(payload=os.urandom(3000).hex())
     with pytest.raises(ConfigurationError, match="MAX_RECORD_BYTES"):
-        pack_changes([huge], origin="o", table="t", version_attributes=NAMES, max_record_bytes=2048)
+        pack_changes([huge], origin="o", table="t", name="t", version_attributes=NAMES, max_record_bytes=2048)
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def recorded(partition: LocalPartition, action: str, resource: str) -> list[dict
 
 
 def writer(clients: SideClients) -> TableWriter:
-    settings = TableSettings("items", "tombstones", REGION, VersionAttributes(), 86400)
+    settings = TableSettings("items", "items", "tombstones", REGION, VersionAttributes(), 86400)
     return TableWriter(clients.dynamodb, settings)
 
 

@@ -33,8 +33,12 @@ def test_the_sides_point_at_each_other() -> None:
     assert cn["peer_region"] == "us-east-1" and us["peer_region"] == "cn-north-1"
     assert cn["peer_inbox_stream_name"] == f"{us['name']}-inbox"
     assert us["peer_inbox_stream_name"] == f"{cn['name']}-inbox"
-    assert cn["peer_table_name"] == us["table_name"] and us["peer_table_name"] == cn["table_name"]
-    assert cn["table_key_schema"]["range_key"] == "sk"  # a composite key
+    # One logical table, the same on both sides, each side's peer table the other's table.
+    assert cn["tables"].keys() == us["tables"].keys() and len(cn["tables"]) == 1
+    for logical, table in cn["tables"].items():
+        assert table["peer_table_name"] == us["tables"][logical]["table_name"]
+        assert us["tables"][logical]["peer_table_name"] == table["table_name"]
+        assert table["key_schema"]["range_key"] == "sk"  # a composite key
     assert cn["peer_endpoint_url"] == "http://127.0.0.1:2"
     assert Path(cn["forwarder_zip_path"]).is_absolute()
     assert side_name_prefix("cn-north-1") == "ddbrep-cn"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import textwrap
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from aws_lambda_powertools.metrics import EphemeralMetrics
 
+from replication.telemetry import MetricUnit, table_metrics
 from replication_ops.local.runner import extract
 from replication_ops.local.workers import FunctionRuntime, MetricTotals
 
@@ -159,3 +162,35 @@ def test_extract_replaces_what_was_there(tmp_path: Path) -> None:
         z.writestr("app.py", "")
     extract(archive, target)
     assert sorted(p.name for p in target.iterdir()) == ["app.py"]
+
+
+def _emf_lines(capsys: pytest.CaptureFixture[str], emit: Callable[[], None]) -> list[str]:
+    emit()
+    return [line for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def test_metric_totals_count_an_endpoint_total_once_and_each_table_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The engine emits ConfigurationErrors per table and as the endpoint's total; the totals are
+    the endpoint's figure (what its alarm watches), a per-table-only metric is summed over tables."""
+
+    def emit() -> None:
+        for name, applied in (("orders", 3), ("users", 4)):
+            table = table_metrics(name)
+            table.add_metric("ChangesApplied", MetricUnit.Count, applied)
+            table.add_metric("ConfigurationErrors", MetricUnit.Count, 1)
+            table.flush_metrics()
+        endpoint = EphemeralMetrics(namespace="test", service="replicator")
+        endpoint.add_metric("ConfigurationErrors", MetricUnit.Count, 2)
+        endpoint.flush_metrics()
+
+    totals = MetricTotals()
+    for line in _emf_lines(capsys, emit):
+        assert totals.add_line(line) is not None
+    assert totals.total("ConfigurationErrors") == 2
+    assert totals.total("ChangesApplied") == 7
+    assert totals.by_table() == {
+        "orders": {"ChangesApplied": 3, "ConfigurationErrors": 1},
+        "users": {"ChangesApplied": 4, "ConfigurationErrors": 1},
+    }

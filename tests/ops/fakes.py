@@ -14,13 +14,22 @@ from typing import Any
 import boto3
 
 from replication.applying import Replicator
-from replication.settings import KeyAttribute, KeySchema, ReplicatorSettings, TableSettings, VersionAttributes
+from replication.settings import (
+    KeyAttribute,
+    KeySchema,
+    ReplicatorSettings,
+    ServedTable,
+    SideSettings,
+    TableSettings,
+    VersionAttributes,
+)
 from replication.table_writer import TableWriter
 from replication_ops.lambda_events import kinesis_event_record
 
 NAMES = VersionAttributes()
 KEY_SCHEMA = KeySchema(KeyAttribute("pk", "S"), KeyAttribute("sk", "S"))  # the table create() makes
 TABLE = "profiles"
+LOGICAL = "profiles"  # the table's logical name in both table maps
 TOMBSTONES = "profiles-tombstones"
 REGIONS = {"cn": "cn-north-1", "us": "us-east-1"}
 PARTITIONS = {"cn": "aws-cn", "us": "aws"}
@@ -80,8 +89,10 @@ class FakeSide:
             "partition": PARTITIONS[self.label],
             "inbox_stream_name": inbox,
             "inbox_stream_arn": inbox_arn,
-            "table_name": TABLE,
-            "table_stream_arn": created["TableDescription"]["LatestStreamArn"],
+            "table_names": {LOGICAL: TABLE},
+            "table_arns": {LOGICAL: created["TableDescription"]["TableArn"]},
+            "table_stream_arns": {LOGICAL: created["TableDescription"]["LatestStreamArn"]},
+            "peer_table_names": {LOGICAL: TABLE},
             "tombstone_table_name": TOMBSTONES,
             "peer_writer_user_name": user["UserName"],
             "peer_writer_user_arn": user["Arn"],
@@ -105,7 +116,21 @@ class FakeSide:
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         common = {
-            "TABLE_NAME": TABLE,
+            # As the module sets it (modules/replication_endpoint/dynamodb.tf).
+            "TABLES": json.dumps(
+                {
+                    LOGICAL: {
+                        "table_name": TABLE,
+                        "table_arn": self.outputs["table_arns"][LOGICAL],
+                        "peer_table_name": TABLE,
+                        "replicate_ttl_deletes": False,
+                        "key_schema": [
+                            {"AttributeName": a.name, "KeyType": kind, "AttributeType": a.type}
+                            for a, kind in zip(KEY_SCHEMA.attributes, ("HASH", "RANGE"), strict=True)
+                        ],
+                    }
+                }
+            ),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "LOCAL_REGION": self.region,
             "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",
@@ -122,15 +147,7 @@ class FakeSide:
             },
             "replicator": {
                 **common,
-                "PEER_TABLE_NAME": TABLE,
                 "FAILURE_QUEUE_URL": self.outputs["failure_queue_url"],
-                # As the module sets it (modules/replication_endpoint/dynamodb.tf).
-                "TABLE_KEY_SCHEMA": json.dumps(
-                    [
-                        {"AttributeName": a.name, "KeyType": kind, "AttributeType": a.type}
-                        for a, kind in zip(KEY_SCHEMA.attributes, ("HASH", "RANGE"), strict=True)
-                    ]
-                ),
             },
         }
         lam = self.client("lambda")
@@ -180,8 +197,14 @@ class FakeSide:
     def count(self) -> int:
         return len(self.client("dynamodb").scan(TableName=TABLE)["Items"])
 
+    def side_settings(self) -> SideSettings:
+        return SideSettings(TOMBSTONES, self.region, NAMES, 86400)
+
     def table_settings(self) -> TableSettings:
-        return TableSettings(TABLE, TOMBSTONES, self.region, NAMES, 86400)
+        return self.side_settings().table(LOGICAL, TABLE)
+
+    def served(self) -> ServedTable:
+        return ServedTable(self.table_settings(), self.outputs["table_arns"][LOGICAL], TABLE, KEY_SCHEMA)
 
     def writer(self) -> TableWriter:
         return TableWriter(self.client("dynamodb"), self.table_settings())
@@ -227,9 +250,9 @@ class InboxReplicators:
                 StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
             )["ShardIterator"]
             settings = ReplicatorSettings(
-                side.table_settings(), TABLE, side.outputs["failure_queue_url"], 2, KEY_SCHEMA
+                side.side_settings(), {LOGICAL: side.served()}, side.outputs["failure_queue_url"], 2
             )
-            replicator = Replicator(settings, side.writer(), side.client("sqs"))
+            replicator = Replicator(settings, {LOGICAL: side.writer()}, side.client("sqs"))
             readers.append([side, kinesis, shard, iterator, replicator])
         while not self._stop.wait(0.1):
             for reader in readers:

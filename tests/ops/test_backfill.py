@@ -28,7 +28,8 @@ def test_backfill_copies_missing_items_and_never_overwrites_newer_ones(deploymen
     # One segment: moto's in-process tables are not safe for concurrent writers (a rare flake).
     result = run("backfill", "--from", "cn", *deployment.args(), "--segments", "1", "--json")
     assert result.code == EXIT_OK, result.err
-    assert result.json["totals"] == {"scanned": 4, "copied": 2, "stale": 1, "tombstoned": 1, "unversioned": 1}
+    totals = result.json["tables"]["profiles"]["totals"]
+    assert totals == {"scanned": 4, "copied": 2, "stale": 1, "tombstoned": 1, "unversioned": 1}
     assert us.get("new")["city"] == {"S": "Beijing"}
     assert us.get("older-here")["city"] == {"S": "newer"}
     assert us.get("no-version")["city"] == {"S": "Shanghai"}
@@ -58,7 +59,7 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(deployment, run, mo
     first = run("backfill", "--from", "cn", *deployment.args(), "--segments", "2", "--page-size", "4")
     assert first.code == 130
     assert "--resume" in first.err
-    checkpoint = json.loads(Path(".ddb-replication/backfill-cn-to-us.json").read_text())
+    checkpoint = json.loads(Path(".ddb-replication/backfill-cn-to-us-profiles.json").read_text())
     done_before = sum(s["counts"]["scanned"] for s in checkpoint["segments"])
     assert 0 < done_before < 40
 
@@ -76,9 +77,10 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(deployment, run, mo
         "--json",
     )
     assert second.code == EXIT_OK, second.err
-    assert second.json["resumed"] is True
-    assert second.json["this_run"]["scanned"] == 40 - done_before  # checkpointed pages are not read again
-    assert second.json["totals"]["scanned"] == 40
+    assert second.json["tables"]["profiles"]["resumed"] is True
+    # checkpointed pages are not read again
+    assert second.json["tables"]["profiles"]["this_run"]["scanned"] == 40 - done_before
+    assert second.json["tables"]["profiles"]["totals"]["scanned"] == 40
     assert deployment.us.count() == 40
 
 
@@ -90,7 +92,8 @@ def test_an_existing_checkpoint_needs_resume_or_restart(deployment, run):
     assert again.code == EXIT_BAD_INPUT
     assert "holds a completed backfill: --restart to copy again" in again.err
     assert restarted.code == EXIT_OK
-    assert restarted.json["totals"]["stale"] == 1  # the item is there already: the condition refuses it
+    # the item is there already: the condition refuses it
+    assert restarted.json["tables"]["profiles"]["totals"]["stale"] == 1
 
 
 def test_a_resume_with_another_segment_count_names_the_one_to_give(deployment, run):
@@ -124,7 +127,7 @@ def test_resume_refuses_a_checkpoint_of_another_backfill(deployment, run):
 
 
 def test_an_unknown_table_is_bad_input(deployment, run):
-    deployment.us.outputs["table_name"] = "no-such-table"
+    deployment.us.outputs["table_names"] = {"profiles": "no-such-table"}
     deployment.rewrite_outputs()
     result = run("backfill", "--from", "cn", *deployment.args())
     assert result.code == EXIT_BAD_INPUT
@@ -152,7 +155,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_a_resume_before_any_copy(depl
     monkeypatch.setattr(TableWriter, "apply", interrupt)
     assert run("backfill", "--from", "cn", *deployment.args(), "--segments", "1").code == 130
     monkeypatch.setattr(TableWriter, "apply", real_apply)
-    checkpoint = Path(".ddb-replication/backfill-cn-to-us.json")
+    checkpoint = Path(".ddb-replication/backfill-cn-to-us-profiles.json")
     (checkpoint.parent / (checkpoint.name + ".tmp")).mkdir()  # the atomic replace's temporary name
     result = run("backfill", "--from", "cn", *deployment.args(), "--segments", "1", "--resume")
     assert result.code == EXIT_BAD_INPUT

@@ -62,7 +62,7 @@ def _made_to_differ_and_repaired(env, path, capsys) -> None:
         )
     code, out = _cli(capsys, "verify", "--local-env", str(path), "--json")
     assert code == 1
-    report = json.loads(out)
+    (report,) = json.loads(out)["tables"].values()  # the demo's one table
     assert report["only_in"] == {"cn": 5, "us": 0}
     assert report["differing"] == 0
     assert sorted(k["pk"]["S"] for k in report["samples"]["only_in_cn"]) == keys

@@ -64,7 +64,7 @@ def _invocation_record(kind: str, info: dict, function: str) -> dict:
 
 def _stream_range(side) -> dict:
     streams = side.client("dynamodbstreams")
-    arn = side.outputs["table_stream_arn"]
+    arn = side.outputs["table_stream_arns"]["profiles"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
         "ShardIterator"
@@ -346,3 +346,28 @@ def test_by_invoke_a_batch_the_function_reports_failed_stays_in_the_queue(deploy
     assert lambda_invoke.invoked == ["ddbrep-cn-forwarder"]
     assert "failed again" in result.out + result.err
     assert len(_queue_messages(cn)) == 1
+
+
+def test_with_a_table_only_its_messages_are_touched_and_the_others_are_left(deployment, run):
+    us = deployment.us
+    other = {"kind": "poison", "table": "orders", "reason": "1 change(s) refused", "refused": []}
+    mine = {"kind": "poison", "table": "profiles", "reason": "1 change(s) refused", "refused": []}
+    _send(us, other)
+    _send(us, mine)
+    result = run(
+        "redrive", *deployment.args(), "--side", "us", "--table", "profiles", "--delete-poison", "--json"
+    )
+    assert result.code == EXIT_OK
+    assert sorted((e["table"], e["status"]) for e in result.json["entries"]) == [
+        ("orders", "skipped"),
+        ("profiles", "deleted"),
+    ]
+    assert _queue_messages(us) == [other]
+
+
+def test_a_table_stream_batch_names_its_table(deployment, run):
+    cn = deployment.cn
+    cn.put("user#1", ts="100")
+    _send(cn, _invocation_record("DDBStreamBatchInfo", _stream_range(cn), "ddbrep-cn-forwarder"))
+    result = run("redrive", *deployment.args(), "--dry-run", "--json")
+    assert [e["table"] for e in result.json["entries"]] == ["profiles"]

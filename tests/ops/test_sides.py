@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from replication_ops.errors import EXIT_AWS_ACCESS, EXIT_BAD_INPUT, EXIT_OK
+from replication_ops.errors import EXIT_AWS_ACCESS, EXIT_BAD_INPUT, EXIT_OK, ConfigError
 from replication_ops.sides import file_outputs
 
 
@@ -82,7 +82,7 @@ def test_no_credentials_is_an_access_problem(tmp_path, run, monkeypatch):
     for label, region in (("cn", "cn-north-1"), ("us", "us-east-1")):
         files[label] = tmp_path / f"{label}.json"
         files[label].write_text(
-            json.dumps({"region": region, "table_name": "t", "tombstone_table_name": "tt"})
+            json.dumps({"region": region, "table_names": {"t": "t"}, "tombstone_table_name": "tt"})
         )
     result = run(
         "verify",
@@ -177,14 +177,16 @@ def test_bad_arguments_exit_2(run):
     assert run("backfill", "--from", "eu").code == EXIT_BAD_INPUT
 
 
-def _outputs(tmp_path: Path, name: str, region, account: str = "111122223333") -> Path:
+def _outputs(
+    tmp_path: Path, name: str, region, account: str = "111122223333", tables: dict[str, str] | None = None
+) -> Path:
     partition = "aws-cn" if str(region).startswith("cn-") else "aws"
     path = tmp_path / name
     path.write_text(
         json.dumps(
             {
                 "region": {"value": region},
-                "table_name": {"value": "profiles"},
+                "table_names": {"value": tables or {"profiles": "profiles"}},
                 "tombstone_table_name": {"value": "profiles-tombstones"},
                 "inbox_stream_arn": {
                     "value": f"arn:{partition}:kinesis:{region}:{account}:stream/ddbrep-inbox"
@@ -226,6 +228,21 @@ def test_the_same_outputs_file_for_both_sides_is_refused(run, tmp_path, name):
     line = _refused(run, "verify", "--cn-outputs", str(path), "--us-outputs", str(path))
     assert "both sides name the same table arn:aws" in line
     assert ":111122223333:table/profiles" in line
+
+
+def test_the_same_outputs_file_of_a_table_map_names_the_first_shared_table(run, tmp_path):
+    path = _outputs(tmp_path, "cn.json", "cn-north-1", tables={"profiles": "p", "orders": "o"})
+    line = _refused(run, "backfill", "--from", "cn", "--cn-outputs", str(path), "--us-outputs", str(path))
+    assert "both sides name the same table arn:aws-cn:dynamodb:cn-north-1:111122223333:table/o (" in line
+
+
+def test_one_table_under_two_logical_names_is_still_the_same_table(run, tmp_path):
+    """Each table ARN of one map is compared with every one of the other: a backfill would copy the
+    table onto itself whatever the two maps call it."""
+    cn = _outputs(tmp_path, "cn.json", "cn-north-1", tables={"profiles": "profiles"})
+    us = _outputs(tmp_path, "us.json", "cn-north-1", tables={"orders": "o", "people": "profiles"})
+    line = _refused(run, "verify", "--cn-outputs", str(cn), "--us-outputs", str(us))
+    assert "both sides name the same table arn:aws-cn:dynamodb:cn-north-1:111122223333:table/profiles" in line
 
 
 @pytest.mark.parametrize(
@@ -283,7 +300,7 @@ def test_a_json_file_of_something_else_is_not_taken_for_outputs(run, tmp_path):
     other = _local_environment(tmp_path)
     us = _outputs(tmp_path, "us.json", "us-east-1")
     line = _refused(run, "status", "--cn-outputs", str(other), "--us-outputs", str(us))
-    assert f"{other} holds no outputs of a replication root (no region or table_name)" in line
+    assert f"{other} holds no outputs of a replication root (no region or table_names)" in line
     assert "terraform -chdir=envs/cn-north-1 output -json > cn.json" in line
 
 
@@ -330,17 +347,64 @@ def _with_peer(path: Path, **peer) -> Path:
 
 
 def test_outputs_of_two_deployments_are_not_a_pair(run, tmp_path):
-    """Each root's peer_settings output names the peer it was deployed with."""
-    cn = _with_peer(_outputs(tmp_path, "cn.json", "cn-north-1"), region="us-east-1", table_name="staging")
-    us = _with_peer(_outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_name="profiles")
+    """Each root's peer_settings output names the peer it was deployed with: per logical table, the
+    peer's table (peer_settings.table_names against the peer's table_names)."""
+    cn = _with_peer(
+        _outputs(tmp_path, "cn.json", "cn-north-1"), region="us-east-1", table_names={"profiles": "staging"}
+    )
+    us = _with_peer(
+        _outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_names={"profiles": "profiles"}
+    )
     line = _refused(run, "verify", "--cn-outputs", str(cn), "--us-outputs", str(us))
-    assert f"the two sides are not one pair: {cn} expects its peer's table_name to be 'staging'" in line
+    assert (
+        f"the two sides are not one pair: {cn} expects its peer's table_names[\"profiles\"] to be 'staging'"
+        in line
+    )
     assert f"but {us} has 'profiles': give the outputs of the two roots deployed together" in line
 
 
+def test_one_table_of_the_map_deployed_with_another_peer_is_not_a_pair(run, tmp_path):
+    tables = {"orders": "orders", "profiles": "profiles"}
+    cn = _with_peer(
+        _outputs(tmp_path, "cn.json", "cn-north-1", tables=tables),
+        region="us-east-1",
+        table_names={"orders": "orders", "profiles": "profiles-staging"},
+    )
+    us = _with_peer(
+        _outputs(tmp_path, "us.json", "us-east-1", tables=tables), region="cn-north-1", table_names=tables
+    )
+    line = _refused(run, "status", "--cn-outputs", str(cn), "--us-outputs", str(us))
+    assert "expects its peer's table_names[\"profiles\"] to be 'profiles-staging'" in line
+
+
+def test_a_table_only_one_map_holds_is_left_to_the_table_selection(tmp_path):
+    """peer_settings names the peer's table of each of this side's logical tables; a logical table the
+    peer does not serve is no sign of another deployment (verify and backfill refuse it by name unless
+    --table leaves it out)."""
+    from replication_ops.sides import SideOptions, make_pair
+
+    cn = _with_peer(
+        _outputs(tmp_path, "cn.json", "cn-north-1", tables={"orders": "orders", "profiles": "profiles"}),
+        region="us-east-1",
+        table_names={"orders": "orders", "profiles": "profiles"},
+    )
+    us = _with_peer(
+        _outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_names={"profiles": "profiles"}
+    )
+    options = {"cn": SideOptions("cn", outputs_file=str(cn)), "us": SideOptions("us", outputs_file=str(us))}
+    pair = make_pair(options)
+    assert pair.tables("profiles") == ["profiles"]
+    with pytest.raises(ConfigError, match="only on cn: orders; only on us: none"):
+        pair.tables()
+
+
 def test_outputs_deployed_together_are_a_pair(run, tmp_path):
-    cn = _with_peer(_outputs(tmp_path, "cn.json", "cn-north-1"), region="us-east-1", table_name="profiles")
-    us = _with_peer(_outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_name="profiles")
+    cn = _with_peer(
+        _outputs(tmp_path, "cn.json", "cn-north-1"), region="us-east-1", table_names={"profiles": "profiles"}
+    )
+    us = _with_peer(
+        _outputs(tmp_path, "us.json", "us-east-1"), region="cn-north-1", table_names={"profiles": "profiles"}
+    )
     from replication_ops.sides import SideOptions, make_pair
 
     options = {"cn": SideOptions("cn", outputs_file=str(cn)), "us": SideOptions("us", outputs_file=str(us))}

@@ -13,7 +13,7 @@ def _mappings(side: FakeSide) -> None:
     lam = side.client("lambda")
     lam.create_event_source_mapping(
         FunctionName=side.outputs["forwarder_function_name"],
-        EventSourceArn=side.outputs["table_stream_arn"],
+        EventSourceArn=side.outputs["table_stream_arns"]["profiles"],
         StartingPosition="TRIM_HORIZON",
     )
     lam.create_event_source_mapping(
@@ -43,7 +43,10 @@ def _metrics(side: FakeSide) -> None:
         MetricData=[
             {
                 "MetricName": "ReplicationLatency",
-                "Dimensions": [{"Name": "service", "Value": side.outputs["replicator_function_name"]}],
+                "Dimensions": [
+                    {"Name": "service", "Value": side.outputs["replicator_function_name"]},
+                    {"Name": "table", "Value": "profiles"},
+                ],
                 "Timestamp": now,
                 "Value": value,
                 "Unit": "Milliseconds",
@@ -64,7 +67,8 @@ def test_status_reports_each_side_on_one_screen(deployment, run):
     assert {m["state"] for m in cn["mappings"]} == {"Enabled"}
     forwarder = next(m for m in cn["mappings"] if m["function"] == "ddbrep-cn-forwarder")
     assert forwarder["iterator_age_ms"] == 1200.0
-    assert cn["latency_ms"] == {"average": 600.0, "maximum": 800.0}
+    assert cn["latency_ms"] == {"profiles": {"average": 600.0, "maximum": 800.0}}
+    assert forwarder["table"] == "profiles"
     assert cn["failure_queue_depth"] == 0
     text = run("status", *deployment.args())
     assert "cn (cn-north-1)" in text.out and "us (us-east-1)" in text.out
@@ -102,6 +106,34 @@ def test_a_function_without_a_mapping_is_a_problem(deployment, run):
     result = run("status", *deployment.args(), "--json")
     assert result.code == EXIT_DIFFERENCES
     assert "ddbrep-cn-forwarder has no event source mapping" in result.json["sides"][0]["problems"]
+
+
+def test_a_table_whose_stream_no_mapping_reads_is_a_problem(deployment, run):
+    """The forwarder has a mapping, but on a stream of a table outside the map: the map's table is
+    not forwarded (each table's stream needs its own mapping)."""
+    _mappings(deployment.us)
+    other = deployment.cn.client("dynamodb").create_table(
+        TableName="not-in-the-map",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    lam = deployment.cn.client("lambda")
+    lam.create_event_source_mapping(
+        FunctionName=deployment.cn.outputs["forwarder_function_name"],
+        EventSourceArn=other["TableDescription"]["LatestStreamArn"],
+        StartingPosition="TRIM_HORIZON",
+    )
+    lam.create_event_source_mapping(
+        FunctionName=deployment.cn.outputs["replicator_function_name"],
+        EventSourceArn=deployment.cn.outputs["inbox_stream_arn"],
+        StartingPosition="TRIM_HORIZON",
+    )
+    result = run("status", *deployment.args(), "--json")
+    assert result.code == EXIT_DIFFERENCES
+    assert result.json["sides"][0]["problems"] == ["table profiles: no event source mapping reads its stream"]
+    assert result.json["sides"][1]["problems"] == []
 
 
 def test_an_alarm_prefix_that_names_no_alarm_is_a_typo_not_a_healthy_pair(deployment, run):

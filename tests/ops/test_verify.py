@@ -24,7 +24,7 @@ def test_identical_tables_exit_0(deployment, run):
     result = run("verify", *deployment.args(), "--json")
     assert result.code == EXIT_OK
     assert result.json["identical"] is True
-    assert result.json["items"] == {"cn": 20, "us": 20}
+    assert result.json["tables"]["profiles"]["items"] == {"cn": 20, "us": 20}
 
 
 def test_numbers_and_sets_compare_by_value_not_by_spelling(deployment, run):
@@ -51,9 +51,9 @@ def test_differences_are_counted_with_sample_keys_and_no_contents(deployment, ru
     deployment.us.put("changed", ts="200", city="secret-city-4")
     result = run("verify", *deployment.args(), "--json")
     assert result.code == EXIT_DIFFERENCES
-    assert result.json["only_in"] == {"cn": 1, "us": 1}
-    assert result.json["differing"] == 1
-    assert result.json["samples"] == {
+    assert result.json["tables"]["profiles"]["only_in"] == {"cn": 1, "us": 1}
+    assert result.json["tables"]["profiles"]["differing"] == 1
+    assert result.json["tables"]["profiles"]["samples"] == {
         "only_in_cn": [_key("only-cn")],
         "only_in_us": [_key("only-us")],
         "differing": [_key("changed")],
@@ -76,7 +76,7 @@ def test_repair_copies_the_newer_version_over_the_older(deployment, run):
     result = run("verify", *deployment.args(), "--repair", "--json")
     assert result.code == EXIT_OK, result.out
     assert deployment.cn.get("changed")["city"] == {"S": "new"}
-    assert result.json["repairs"][0]["writes"] == ["upsert on cn: applied"]
+    assert result.json["tables"]["profiles"]["repairs"][0]["writes"] == ["upsert on cn: applied"]
 
 
 def test_repair_copies_an_item_missing_on_the_other_side(deployment, run):
@@ -93,7 +93,7 @@ def test_repair_respects_a_newer_tombstone(deployment, run):
     result = run("verify", *deployment.args(), "--repair", "--json")
     assert result.code == EXIT_OK, result.out
     assert deployment.us.get("deleted-on-cn") is None
-    assert result.json["repairs"][0]["writes"] == ["delete on us: applied"]
+    assert result.json["tables"]["profiles"]["repairs"][0]["writes"] == ["delete on us: applied"]
 
 
 def test_repair_keeps_an_item_newer_than_the_tombstone(deployment, run):
@@ -110,8 +110,8 @@ def test_repair_leaves_a_tie_of_different_items_and_says_so(deployment, run):
     deployment.us.put("tie", ts="100", origin="cn-north-1", city="two")
     result = run("verify", *deployment.args(), "--repair", "--json")
     assert result.code == EXIT_DIFFERENCES
-    assert result.json["unresolved"] == 1
-    assert "same version" in result.json["repairs"][0]["note"]
+    assert result.json["tables"]["profiles"]["unresolved"] == 1
+    assert "same version" in result.json["tables"]["profiles"]["repairs"][0]["note"]
 
 
 def test_then_verify_exits_0(deployment, run):
@@ -142,3 +142,16 @@ def _deny(**_: object):
         status_code = 400
 
     return Http(), {"Error": {"Code": "AccessDeniedException", "Message": "not in this partition"}}
+
+
+def test_a_table_neither_side_serves_is_bad_input_naming_the_tables(deployment, run):
+    result = run("verify", *deployment.args(), "--table", "orders")
+    assert result.code == 2
+    assert "no table 'orders' on cn (cn-north-1) and us (us-east-1) (tables: profiles)" in result.err
+
+
+def test_verify_of_one_named_table_reports_that_table(deployment, run):
+    deployment.cn.put("a")
+    result = run("verify", *deployment.args(), "--table", "profiles", "--json")
+    assert list(result.json["tables"]) == ["profiles"]
+    assert result.json["tables"]["profiles"]["only_in"] == {"cn": 1, "us": 0}

@@ -32,9 +32,16 @@ def _example(root: Path) -> dict[str, str]:
     return {k: string_value(v) if v.startswith('"') else v for k, v in raw.items()}
 
 
-def _table_name(values: dict[str, str]) -> str:
-    table = values.get("table_name", "null")
-    return f"{values['name']}-table" if table == "null" else table
+def _tables(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The ``tables`` map (one attribute per line) as {logical name: {table_name, peer_table_name}}:
+    each name as the module resolves it (table_name null: "<name>-<logical name>"; peer_table_name
+    null: the table's own name)."""
+    found = {}
+    for logical, raw in attributes(values["tables"].strip()[1:-1]).items():
+        entry = {k: string_value(v) for k, v in attributes(raw.strip()[1:-1]).items() if v.startswith('"')}
+        table = entry.get("table_name", f"{values['name']}-{logical}")
+        found[logical] = {"table_name": table, "peer_table_name": entry.get("peer_table_name", table)}
+    return found
 
 
 @pytest.mark.parametrize("source", [_defaults, _example], ids=["variable defaults", "tfvars example"])
@@ -48,10 +55,18 @@ def test_peer_is_the_other_root(side: str, source) -> None:
     assert mine["region"] == side
     assert mine["peer_region"] == theirs["region"] == PEER[side]
     assert mine["peer_inbox_stream_name"] == f"{theirs['name']}-inbox"
-    assert mine["peer_table_name"] == _table_name(theirs)
+    my_tables, their_tables = _tables(mine), _tables(theirs)
+    assert set(my_tables) == set(their_tables), "the same logical tables on both sides"
+    for logical, table in my_tables.items():
+        assert table["peer_table_name"] == their_tables[logical]["table_name"], logical
     assert mine["name"] != theirs["name"], (
         "distinct prefixes, so both sides fit one account or one test server"
     )
+
+
+@pytest.mark.parametrize("side", sorted(ROOTS))
+def test_the_example_replicates_two_tables_through_one_endpoint(side: str) -> None:
+    assert len(_tables(_example(ROOTS[side]))) == 2
 
 
 def test_roots_declare_the_same_variables_and_outputs() -> None:

@@ -48,6 +48,7 @@ variables {
   forwarder_zip_path  = "tests/fixtures/forwarder.zip"
   replicator_zip_path = "tests/fixtures/replicator.zip"
   peer_region         = "us-east-1"
+  tables              = { table = {} }
 }
 
 run "partition_correct_arns" {
@@ -234,12 +235,11 @@ run "existing_table" {
   command = plan
 
   variables {
-    create_table = false
-    table_name   = "orders"
+    tables = { orders = { create = false, table_name = "orders" } }
   }
 
   override_data {
-    target = data.aws_dynamodb_table.existing[0]
+    target = data.aws_dynamodb_table.existing["orders"]
     values = {
       stream_enabled   = true
       stream_view_type = "NEW_AND_OLD_IMAGES"
@@ -251,7 +251,7 @@ run "existing_table" {
   }
 
   assert {
-    condition     = length(aws_dynamodb_table.this) == 0 && aws_lambda_event_source_mapping.forwarder.event_source_arn == "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+    condition     = length(aws_dynamodb_table.this) == 0 && aws_lambda_event_source_mapping.forwarder["orders"].event_source_arn == "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
     error_message = "An existing table is used, not created, and its stream feeds the forwarder."
   }
   assert {
@@ -259,7 +259,7 @@ run "existing_table" {
     error_message = "The forwarder reads the existing table's stream."
   }
   assert {
-    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [
+    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]).orders.key_schema == [
       { AttributeName = "order_id", KeyType = "HASH", AttributeType = "S" },
       { AttributeName = "line", KeyType = "RANGE", AttributeType = "N" },
     ]
@@ -271,19 +271,18 @@ run "existing_table_without_stream" {
   command = plan
 
   variables {
-    create_table = false
-    table_name   = "orders"
+    tables = { orders = { create = false, table_name = "orders" } }
   }
 
   override_data {
-    target = data.aws_dynamodb_table.existing[0]
+    target = data.aws_dynamodb_table.existing["orders"]
     values = {
       stream_enabled   = true
       stream_view_type = "KEYS_ONLY"
     }
   }
 
-  expect_failures = [data.aws_dynamodb_table.existing[0]]
+  expect_failures = [data.aws_dynamodb_table.existing["orders"]]
 }
 
 run "active_tracing" {
@@ -309,5 +308,39 @@ run "peer_writer_source_allowlist" {
   assert {
     condition     = jsondecode(aws_iam_group_policy.peer_writer[0].policy).Statement[0].Condition.IpAddress["aws:SourceIp"] == ["203.0.113.10/32"]
     error_message = "The peer writer may only write from the allowlisted addresses."
+  }
+}
+
+run "an_existing_and_a_created_table_through_one_endpoint" {
+  command = plan
+
+  variables {
+    tables = {
+      orders   = { create = false, table_name = "orders" }
+      profiles = {}
+    }
+  }
+
+  override_data {
+    target = data.aws_dynamodb_table.existing["orders"]
+    values = {
+      stream_enabled   = true
+      stream_view_type = "NEW_AND_OLD_IMAGES"
+      stream_arn       = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+      hash_key         = "order_id"
+      range_key        = ""
+      attribute        = [{ name = "order_id", type = "N" }]
+    }
+  }
+
+  assert {
+    condition     = keys(aws_dynamodb_table.this) == ["profiles"] && toset(keys(aws_lambda_event_source_mapping.forwarder)) == toset(["orders", "profiles"])
+    error_message = "Only the table to create is created; both tables' streams feed the forwarder."
+  }
+  assert {
+    condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.forwarder.policy).Statement : s.Resource if contains(flatten([s.Action]), "dynamodb:UpdateItem")])) == toset([
+      "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders", "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/ddbrep-profiles",
+    ])
+    error_message = "The forwarder stamps exactly its tables, by partition-built ARNs."
   }
 }

@@ -57,17 +57,19 @@ mock_provider "aws" {
 variables {
   forwarder_zip_path  = "tests/fixtures/forwarder.zip"
   replicator_zip_path = "tests/fixtures/replicator.zip"
+  # A single table is the map with one entry.
+  tables = { table = {} }
 }
 
 run "table_stream_and_tombstones" {
   command = plan
 
   assert {
-    condition     = aws_dynamodb_table.this[0].stream_enabled && aws_dynamodb_table.this[0].stream_view_type == "NEW_AND_OLD_IMAGES"
+    condition     = aws_dynamodb_table.this["table"].stream_enabled && aws_dynamodb_table.this["table"].stream_view_type == "NEW_AND_OLD_IMAGES"
     error_message = "The created table must have a NEW_AND_OLD_IMAGES stream."
   }
   assert {
-    condition     = aws_dynamodb_table.this[0].billing_mode == "PAY_PER_REQUEST" && aws_dynamodb_table.this[0].hash_key == "pk"
+    condition     = aws_dynamodb_table.this["table"].billing_mode == "PAY_PER_REQUEST" && aws_dynamodb_table.this["table"].hash_key == "pk"
     error_message = "The created table is on demand with hash key pk by default."
   }
   assert {
@@ -79,7 +81,7 @@ run "table_stream_and_tombstones" {
     error_message = "The tombstone table expires items by expires_at."
   }
   assert {
-    condition     = aws_dynamodb_table.this[0].deletion_protection_enabled && aws_dynamodb_table.this[0].point_in_time_recovery[0].enabled
+    condition     = aws_dynamodb_table.this["table"].deletion_protection_enabled && aws_dynamodb_table.this["table"].point_in_time_recovery[0].enabled
     error_message = "The created table is protected from deletion and backed up by default."
   }
 }
@@ -104,7 +106,7 @@ run "encryption_everywhere" {
     error_message = "The secret is encrypted with the module's key."
   }
   assert {
-    condition     = alltrue([for t in [aws_dynamodb_table.this[0], aws_dynamodb_table.tombstones] : t.server_side_encryption[0].enabled && t.server_side_encryption[0].kms_key_arn == aws_kms_key.this[0].arn])
+    condition     = alltrue([for t in [aws_dynamodb_table.this["table"], aws_dynamodb_table.tombstones] : t.server_side_encryption[0].enabled && t.server_side_encryption[0].kms_key_arn == aws_kms_key.this[0].arn])
     error_message = "Both tables are encrypted with the module's key."
   }
   assert {
@@ -151,7 +153,7 @@ run "mapping_failure_settings" {
   command = plan
 
   assert {
-    condition = alltrue([for m in [aws_lambda_event_source_mapping.forwarder, aws_lambda_event_source_mapping.replicator] :
+    condition = alltrue([for m in [aws_lambda_event_source_mapping.forwarder["table"], aws_lambda_event_source_mapping.replicator] :
       m.function_response_types == toset(["ReportBatchItemFailures"]) &&
       m.bisect_batch_on_function_error &&
       m.maximum_retry_attempts == -1 &&
@@ -163,7 +165,7 @@ run "mapping_failure_settings" {
     error_message = "Both mappings report item failures, bisect, retry until 6 h of record age and send failed batches to the failure queue."
   }
   assert {
-    condition     = aws_lambda_event_source_mapping.forwarder.event_source_arn == aws_dynamodb_table.this[0].stream_arn
+    condition     = aws_lambda_event_source_mapping.forwarder["table"].event_source_arn == aws_dynamodb_table.this["table"].stream_arn
     error_message = "The forwarder reads the table's stream."
   }
   assert {
@@ -171,7 +173,7 @@ run "mapping_failure_settings" {
     error_message = "The replicator reads the inbox."
   }
   assert {
-    condition     = aws_lambda_event_source_mapping.forwarder.batch_size == 500 && aws_lambda_event_source_mapping.forwarder.maximum_batching_window_in_seconds == 1
+    condition     = aws_lambda_event_source_mapping.forwarder["table"].batch_size == 500 && aws_lambda_event_source_mapping.forwarder["table"].maximum_batching_window_in_seconds == 1
     error_message = "Forwarder batches fill one PutRecords call."
   }
   assert {
@@ -194,7 +196,7 @@ run "functions" {
       aws_lambda_function.forwarder.environment[0].variables["PEER_REGION"] == "us-east-1" &&
       aws_lambda_function.forwarder.environment[0].variables["PEER_STREAM_NAME"] == "ddbrep-inbox" &&
       aws_lambda_function.forwarder.environment[0].variables["PEER_SECRET_ID"] == aws_secretsmanager_secret.peer_credentials.arn &&
-      aws_lambda_function.forwarder.environment[0].variables["TABLE_NAME"] == "ddbrep-table" &&
+      jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).table.table_name == "ddbrep-table" &&
       aws_lambda_function.forwarder.environment[0].variables["TOMBSTONE_TABLE_NAME"] == "ddbrep-tombstones" &&
       aws_lambda_function.forwarder.environment[0].variables["POWERTOOLS_METRICS_NAMESPACE"] == "DynamoDBReplication"
     )
@@ -207,9 +209,17 @@ run "functions" {
   assert {
     condition = (
       aws_lambda_function.replicator.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url &&
-      aws_lambda_function.replicator.environment[0].variables["PEER_TABLE_NAME"] == "ddbrep-table" &&
       aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16" &&
-      jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }]
+      jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]) == {
+        table = {
+          table_name            = "ddbrep-table"
+          table_arn             = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-table"
+          peer_table_name       = "ddbrep-table"
+          replicate_ttl_deletes = false
+          key_schema            = [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }]
+        }
+      } &&
+      aws_lambda_function.replicator.environment[0].variables["TABLES"] == aws_lambda_function.forwarder.environment[0].variables["TABLES"]
     )
     error_message = "The replicator's environment follows the Lambda contract, with the created table's key schema."
   }
@@ -353,30 +363,30 @@ run "alarms_and_dashboard" {
   }
 
   assert {
-    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages", "items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused", "changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"])
-    error_message = "Twelve alarms: iterator age, errors and configuration errors of both functions, failure queue depth, poison messages, refused changes, and the changes the engine cannot replicate (items too large to version, peer changes refused)."
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset(["forwarder-iterator-age", "replicator-iterator-age", "forwarder-errors", "replicator-errors", "failure-queue-depth", "poison-messages", "table-items-too-large-to-version", "table-versions-ahead-refused", "table-reserved-attributes-refused", "table-changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"])
+    error_message = "Twelve alarms: iterator age, errors and configuration errors of both functions, failure queue depth, poison messages, and per table refused changes and the changes the engine cannot replicate (items too large to version, peer changes refused)."
   }
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.this["items-too-large-to-version"].metric_name == "ItemsTooLargeToVersion" &&
-      aws_cloudwatch_metric_alarm.this["items-too-large-to-version"].dimensions == tomap({ service = "ddbrep-forwarder" }) &&
-      aws_cloudwatch_metric_alarm.this["versions-ahead-refused"].metric_name == "VersionsAheadRefused" &&
-      aws_cloudwatch_metric_alarm.this["versions-ahead-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
-      aws_cloudwatch_metric_alarm.this["reserved-attributes-refused"].metric_name == "ReservedAttributesRefused" &&
-      aws_cloudwatch_metric_alarm.this["reserved-attributes-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
-      alltrue([for k in ["items-too-large-to-version", "versions-ahead-refused", "reserved-attributes-refused"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1])
+      aws_cloudwatch_metric_alarm.this["table-items-too-large-to-version"].metric_name == "ItemsTooLargeToVersion" &&
+      aws_cloudwatch_metric_alarm.this["table-items-too-large-to-version"].dimensions == tomap({ service = "ddbrep-forwarder", table = "table" }) &&
+      aws_cloudwatch_metric_alarm.this["table-versions-ahead-refused"].metric_name == "VersionsAheadRefused" &&
+      aws_cloudwatch_metric_alarm.this["table-versions-ahead-refused"].dimensions == tomap({ service = "ddbrep-replicator", table = "table" }) &&
+      aws_cloudwatch_metric_alarm.this["table-reserved-attributes-refused"].metric_name == "ReservedAttributesRefused" &&
+      aws_cloudwatch_metric_alarm.this["table-reserved-attributes-refused"].dimensions == tomap({ service = "ddbrep-replicator", table = "table" }) &&
+      alltrue([for k in ["table-items-too-large-to-version", "table-versions-ahead-refused", "table-reserved-attributes-refused"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1])
     )
     error_message = "A single change the engine cannot replicate pages: items too large to version (forwarder), versions ahead and reserved names refused (replicator)."
   }
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.this["changes-refused"].metric_name == "ChangesRefused" &&
-      aws_cloudwatch_metric_alarm.this["changes-refused"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
+      aws_cloudwatch_metric_alarm.this["table-changes-refused"].metric_name == "ChangesRefused" &&
+      aws_cloudwatch_metric_alarm.this["table-changes-refused"].dimensions == tomap({ service = "ddbrep-replicator", table = "table" }) &&
       aws_cloudwatch_metric_alarm.this["forwarder-configuration-errors"].metric_name == "ConfigurationErrors" &&
       aws_cloudwatch_metric_alarm.this["forwarder-configuration-errors"].dimensions == tomap({ service = "ddbrep-forwarder" }) &&
       aws_cloudwatch_metric_alarm.this["replicator-configuration-errors"].metric_name == "ConfigurationErrors" &&
       aws_cloudwatch_metric_alarm.this["replicator-configuration-errors"].dimensions == tomap({ service = "ddbrep-replicator" }) &&
-      alltrue([for k in ["changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1 && aws_cloudwatch_metric_alarm.this[k].evaluation_periods == 1])
+      alltrue([for k in ["table-changes-refused", "forwarder-configuration-errors", "replicator-configuration-errors"] : aws_cloudwatch_metric_alarm.this[k].threshold == 1 && aws_cloudwatch_metric_alarm.this[k].evaluation_periods == 1])
     )
     error_message = "Refused changes and configuration errors of either function alarm at the first one."
   }
@@ -494,15 +504,15 @@ run "composite_key_schema_reaches_the_replicator" {
   command = plan
 
   variables {
-    table_key_schema = { hash_key = "tenant", hash_key_type = "B", range_key = "seq", range_key_type = "N" }
+    tables = { table = { key_schema = { hash_key = "tenant", hash_key_type = "B", range_key = "seq", range_key_type = "N" } } }
   }
 
   assert {
-    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLE_KEY_SCHEMA"]) == [
+    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]).table.key_schema == [
       { AttributeName = "tenant", KeyType = "HASH", AttributeType = "B" },
       { AttributeName = "seq", KeyType = "RANGE", AttributeType = "N" },
     ]
-    error_message = "TABLE_KEY_SCHEMA lists the hash and the range key with their types."
+    error_message = "The table's key_schema in TABLES lists the hash and the range key with their types."
   }
 }
 
@@ -547,4 +557,156 @@ run "rejects_a_record_limit_kinesis_does_not_have" {
   }
 
   expect_failures = [var.peer_max_record_bytes]
+}
+
+################################################################################
+# Many tables through one endpoint
+################################################################################
+
+run "two_tables_through_one_endpoint" {
+  command = plan
+
+  variables {
+    tables = {
+      profiles = {
+        key_schema      = { hash_key = "pk", range_key = "sk" }
+        peer_table_name = "profiles-cn"
+      }
+      orders = {
+        table_name             = "orders"
+        key_schema             = { hash_key = "order_id", hash_key_type = "N" }
+        billing_mode           = "PROVISIONED"
+        read_capacity          = 10
+        write_capacity         = 20
+        ttl_attribute          = "expires_at"
+        point_in_time_recovery = false
+        deletion_protection    = false
+        replicate_ttl_deletes  = true
+      }
+    }
+  }
+
+  assert {
+    condition = (
+      aws_dynamodb_table.this["profiles"].name == "ddbrep-profiles" && aws_dynamodb_table.this["profiles"].range_key == "sk" &&
+      aws_dynamodb_table.this["orders"].name == "orders" && aws_dynamodb_table.this["orders"].billing_mode == "PROVISIONED" &&
+      aws_dynamodb_table.this["orders"].write_capacity == 20 && aws_dynamodb_table.this["orders"].ttl[0].attribute_name == "expires_at" &&
+      !aws_dynamodb_table.this["orders"].point_in_time_recovery[0].enabled && !aws_dynamodb_table.this["orders"].deletion_protection_enabled &&
+      aws_dynamodb_table.this["profiles"].deletion_protection_enabled && aws_dynamodb_table.this["profiles"].point_in_time_recovery[0].enabled
+    )
+    error_message = "Each table is created with its own settings."
+  }
+  assert {
+    condition     = toset(keys(aws_lambda_event_source_mapping.forwarder)) == toset(["profiles", "orders"]) && alltrue([for m in aws_lambda_event_source_mapping.forwarder : m.function_name == aws_lambda_function.forwarder.arn])
+    error_message = "One event source mapping per table stream, all to the one forwarder."
+  }
+  assert {
+    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]) == {
+      profiles = {
+        table_name            = "ddbrep-profiles"
+        table_arn             = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-profiles"
+        peer_table_name       = "profiles-cn"
+        replicate_ttl_deletes = false
+        key_schema            = [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }, { AttributeName = "sk", KeyType = "RANGE", AttributeType = "S" }]
+      }
+      orders = {
+        table_name            = "orders"
+        table_arn             = "arn:aws:dynamodb:us-east-1:111122223333:table/orders"
+        peer_table_name       = "orders"
+        replicate_ttl_deletes = true
+        key_schema            = [{ AttributeName = "order_id", KeyType = "HASH", AttributeType = "N" }]
+      }
+    }
+    error_message = "TABLES carries each table's name, ARN, peer table (its own name when not given), key schema and TTL-delete policy."
+  }
+  assert {
+    condition = alltrue([for arn in ["arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-profiles", "arn:aws:dynamodb:us-east-1:111122223333:table/orders"] :
+      strcontains(aws_iam_role_policy.forwarder.policy, "\"${arn}/stream/*\"") && strcontains(aws_iam_role_policy.forwarder.policy, "\"${arn}\"") &&
+      strcontains(aws_iam_role_policy.replicator.policy, "\"${arn}\"")
+    ])
+    error_message = "Both functions' policies name every table (and the forwarder every table's stream) by ARN."
+  }
+  assert {
+    condition = alltrue([for name in ["profiles", "orders"] : alltrue([for alarm in ["items-too-large-to-version", "changes-refused", "versions-ahead-refused", "reserved-attributes-refused"] :
+      aws_cloudwatch_metric_alarm.this["${name}-${alarm}"].dimensions["table"] == name
+    ])])
+    error_message = "Each table has its own alarms on its own metrics."
+  }
+  assert {
+    condition     = toset([for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : w.y if startswith(w.properties.title, "orders: ")]) == toset([0]) && toset([for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : w.y if startswith(w.properties.title, "profiles: ")]) == toset([6])
+    error_message = "The dashboard has a row per table."
+  }
+  assert {
+    condition = alltrue([
+      for a in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : alltrue([
+        for b in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets :
+        a == b || a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y
+      ])
+    ])
+    error_message = "No two dashboard widgets overlap."
+  }
+  assert {
+    condition     = output.table_names == { profiles = "ddbrep-profiles", orders = "orders" } && output.peer_table_names == { profiles = "profiles-cn", orders = "orders" } && keys(output.table_stream_arns) == ["orders", "profiles"]
+    error_message = "Outputs are maps by logical table."
+  }
+}
+
+run "rejects_an_empty_table_map" {
+  command = plan
+
+  variables {
+    tables = {}
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_a_logical_name_the_tombstone_ids_cannot_hold" {
+  command = plan
+
+  variables {
+    tables = { "a/b" = {} }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_residency_rules_until_they_exist" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { excluded_attributes = ["national_id"] } } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_a_key_type_dynamodb_does_not_have" {
+  command = plan
+
+  variables {
+    tables = { table = { key_schema = { hash_key = "pk", hash_key_type = "BOOL" } } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_an_unknown_billing_mode" {
+  command = plan
+
+  variables {
+    tables = { table = { billing_mode = "ON_DEMAND" } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_two_logical_tables_on_one_table" {
+  command = plan
+
+  variables {
+    tables = { a = { table_name = "shared" }, b = { table_name = "shared" } }
+  }
+
+  expect_failures = [aws_lambda_function.forwarder]
 }

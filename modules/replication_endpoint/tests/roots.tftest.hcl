@@ -64,7 +64,7 @@ run "cn_north_1_root" {
     condition = (
       output.peer_settings.region == "us-east-1" &&
       output.peer_settings.inbox_stream_name == "ddbrep-us-inbox" &&
-      output.peer_settings.table_name == "ddbrep-us-table"
+      output.peer_settings.table_names == { table = "ddbrep-us-table" }
     )
     error_message = "The cn-north-1 root's peer is the us-east-1 side."
   }
@@ -86,7 +86,7 @@ run "us_east_1_root" {
     condition = (
       output.peer_settings.region == "cn-north-1" &&
       output.peer_settings.inbox_stream_name == "ddbrep-cn-inbox" &&
-      output.peer_settings.table_name == "ddbrep-cn-table"
+      output.peer_settings.table_names == { table = "ddbrep-cn-table" }
     )
     error_message = "The us-east-1 root's peer is the cn-north-1 side."
   }
@@ -106,8 +106,8 @@ run "peers_swapped" {
       run.us_east_1_root.peer_settings.region == run.cn_north_1_root.region &&
       run.cn_north_1_root.peer_settings.inbox_stream_name == run.us_east_1_root.inbox_stream_name &&
       run.us_east_1_root.peer_settings.inbox_stream_name == run.cn_north_1_root.inbox_stream_name &&
-      run.cn_north_1_root.peer_settings.table_name == run.us_east_1_root.table_name &&
-      run.us_east_1_root.peer_settings.table_name == run.cn_north_1_root.table_name
+      run.cn_north_1_root.peer_settings.table_names == run.us_east_1_root.table_names &&
+      run.us_east_1_root.peer_settings.table_names == run.cn_north_1_root.table_names
     )
     error_message = "Each root's peer settings are the other root's own values."
   }
