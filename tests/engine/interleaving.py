@@ -222,14 +222,15 @@ class StreamTap:
 
 
 def _mentions_key(value: Any) -> bool:
-    """The request names the key: as an item key (``Key``, ``Item``, ...) or as its tombstone id."""
+    """The request names the key: as an item key (``Key``, ``Item``, ...) or in a tombstone row's id."""
     if isinstance(value, dict):
         if all(value.get(name) == typed for name, typed in KEY.items()):
             return True
         return any(_mentions_key(inner) for inner in value.values())
     if isinstance(value, list):
         return any(_mentions_key(inner) for inner in value)
-    return value == KEY_DIGEST
+    # A tombstone row's id ends with the key's digest ("NAME/DIGEST", "removed#NAME/DIGEST").
+    return isinstance(value, str) and value.endswith(KEY_DIGEST)
 
 
 def _writes_item(operation: str, request: dict[str, Any]) -> bool:

@@ -330,6 +330,19 @@ def _ran(run: Run) -> tuple[list[tuple[str, str, str, str]], list[Any]]:
     return calls, held
 
 
+def test_every_engine_call_on_the_key_is_a_boundary_its_tombstone_reads_included() -> None:
+    """The harness injects writes between the engine's calls that concern the key; a tombstone row
+    is named by its table-qualified id ("NAME/DIGEST"), and the forwarder's read of it is one of
+    them (it was missed when the id was the digest alone, and the kill points moved)."""
+    scenario = SCENARIOS_BY_NAME["stamp-insert"]
+    with mock_aws():
+        run = start(scenario, "cn-north-1")
+        run.act(())
+        run.settle()
+    calls = [entry.text for entry in run.log if entry.actor == "forwarder"]
+    assert calls[0].startswith("BatchGetItem "), calls
+
+
 def test_a_case_in_a_pair_put_back_to_its_set_up_runs_as_in_a_fresh_pair() -> None:
     """The exhaustive run (``every_case``) runs a scenario's cases one after another in one pair, put
     back to the state after the set-up for each (``World``): a case run there after another makes
