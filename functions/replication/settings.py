@@ -108,6 +108,9 @@ class TableSettings:
     tombstone_ttl_seconds: int
     # A version more than this ahead of the engine's clock is no version (MAX_CLOCK_SKEW_SECONDS).
     max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
+    # This side's excluded attributes (its residency rules, TABLES[name].residency): never sent, so a
+    # replicated upsert that lacks one keeps this side's value (TableWriter.apply merges).
+    excluded_attributes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,11 @@ class SideSettings:
             ),
         )
 
-    def table(self, name: str, table_name: str) -> TableSettings:
-        """The writers' settings for the local table ``table_name``, served as ``name``."""
+    def table(
+        self, name: str, table_name: str, excluded_attributes: frozenset[str] = frozenset()
+    ) -> TableSettings:
+        """The writers' settings for the local table ``table_name``, served as ``name``, with this
+        side's ``excluded_attributes`` of it (residency)."""
         return TableSettings(
             name=name,
             table_name=table_name,
@@ -150,6 +156,7 @@ class SideSettings:
             version_attributes=self.version_attributes,
             tombstone_ttl_seconds=self.tombstone_ttl_seconds,
             max_clock_skew_seconds=self.max_clock_skew_seconds,
+            excluded_attributes=excluded_attributes,
         )
 
 
@@ -314,17 +321,18 @@ def _served_table(name: str, entry: Any, side: SideSettings) -> ServedTable:
         )
     key_schema = KeySchema.from_elements(entry["key_schema"], f"{where}.key_schema")
     versions = side.version_attributes
+    residency = ResidencyRules.from_entry(
+        entry.get("residency"),
+        f"{where}.residency",
+        protected=[a.name for a in key_schema.attributes] + [versions.timestamp, versions.origin],
+    )
     return ServedTable(
-        table=side.table(name, entry["table_name"].strip()),
+        table=side.table(name, entry["table_name"].strip(), residency.excluded_attributes),
         table_arn=entry["table_arn"],
         peer_table_name=entry["peer_table_name"].strip(),
         key_schema=key_schema,
         replicate_ttl_deletes=entry["replicate_ttl_deletes"],
-        residency=ResidencyRules.from_entry(
-            entry.get("residency"),
-            f"{where}.residency",
-            protected=[a.name for a in key_schema.attributes] + [versions.timestamp, versions.origin],
-        ),
+        residency=residency,
     )
 
 
