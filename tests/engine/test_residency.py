@@ -148,6 +148,21 @@ def test_a_change_from_the_peer_keeps_the_excluded_attributes_it_lacks(pair: Pai
     assert pair.us.get(KEY) == RULES.project(merged)
 
 
+def test_a_peer_change_over_an_item_without_a_version_keeps_its_excluded_attributes(pair: Pair) -> None:
+    # Written before replication, or without a version: the replicator replaces it in a transaction
+    # with the key's tombstone check, which keeps the excluded attributes too.
+    pair.china.put(KEY, profile("GLOBAL", name="Li", national_id=CANARY), None)
+    pair.us.put(KEY, profile("GLOBAL", name="Wang"), "200")
+    pair.us.forward()
+    pair.china.replicate(pair.us.sender.outbox)
+    pair.us.sender.outbox = []
+
+    merged = pair.china.get(KEY)
+    assert merged is not None and merged["name"] == {"S": "Wang"} and merged["national_id"] == {"S": CANARY}
+    pair.settle()
+    assert pair.us.get(KEY) == RULES.project(pair.china.get(KEY))  # type: ignore[arg-type]
+
+
 def test_a_change_that_carries_an_excluded_attribute_sets_it(pair: Pair) -> None:
     pair.china.put(KEY, profile("GLOBAL", name="Li", national_id=CANARY), "100")
     pair.settle()
