@@ -93,6 +93,10 @@ def _table_metrics(name: str, report: ForwardReport) -> None:
     table.add_metric("RecordsSent", MetricUnit.Count, report.records_sent)
     table.add_metric("BytesSent", MetricUnit.Bytes, report.bytes_sent)
     table.add_metric("ChangesRefused", MetricUnit.Count, report.refused)
+    # What the table's residency rules kept here (docs/residency.md).
+    table.add_metric("ResidencyFiltered", MetricUnit.Count, report.residency.filtered)
+    table.add_metric("ResidencyRemovals", MetricUnit.Count, report.residency.removals)
+    table.add_metric("ResidencyFilterErrors", MetricUnit.Count, report.residency.filter_errors)
     table.add_metric("ConfigurationErrors", MetricUnit.Count, report.configuration_errors)
     table.add_metric("TransientErrors", MetricUnit.Count, report.transient_errors)
     table.flush_metrics()

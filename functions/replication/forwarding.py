@@ -28,6 +28,7 @@ from replication.classify import (
     needs_tombstone,
 )
 from replication.errors import ConfigurationError, PeerCredentialsError
+from replication.exporting import ResidencyTally, screen_batch
 from replication.failures import FailureKind, classify_failure
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
@@ -62,6 +63,8 @@ class ForwardReport:
     refused: int = 0
     configuration_errors: int = 0
     transient_errors: int = 0
+    # What the table's residency rules kept here (replication.exporting; docs/residency.md).
+    residency: ResidencyTally = field(default_factory=ResidencyTally)
     first_failure: int | None = None  # index of the first stream record not safely handled
 
     def fail_at(self, index: int) -> None:
@@ -121,6 +124,15 @@ class Forwarder:
             report.fail_at(0)
             return report
         decisions = classify_batch(records, tombstones, context, receipts)
+        # What may cross under the table's residency rules (each decision's change without rules).
+        sends = screen_batch(
+            records,
+            decisions,
+            self._table.residency,
+            table.version_attributes,
+            table=table.name,
+            tally=report.residency,
+        )
         for decision in decisions:
             report.counts[decision.action] += 1
             if decision.reason is StampReason.AHEAD:
@@ -134,9 +146,9 @@ class Forwarder:
                 )
         self._local_writes(records, decisions, report)
         to_send = [
-            (index, decision.change)
-            for index, decision in enumerate(decisions)
-            if decision.change is not None and (report.first_failure is None or index < report.first_failure)
+            (index, change)
+            for index, change in enumerate(sends)
+            if change is not None and (report.first_failure is None or index < report.first_failure)
         ]
         self._send(to_send, report)
         return report

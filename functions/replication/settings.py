@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replication.errors import ConfigurationError
+from replication.residency import ResidencyRules
 
 DEFAULT_TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 DEFAULT_ORIGIN_ATTRIBUTE = "last_updater_region"
@@ -37,12 +38,12 @@ KEY_TYPES = ("S", "N", "B")
 # adds it to a 64-character digest). It never holds "/" or "#", so the tombstone table's ids
 # ("NAME/DIGEST", "removed#NAME/DIGEST", "probe#ID") cannot collide.
 TABLE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-# The keys of one entry of TABLES. ``residency`` is reserved for the residency rules (issue 11): it is
-# refused until they exist, so no deployment believes it has rules that are not applied.
+# The keys every entry of TABLES has, and those it may have (``residency``: absent or null, no rules).
 TABLE_ENTRY_KEYS = frozenset(
     {"table_name", "table_arn", "peer_table_name", "key_schema", "replicate_ttl_deletes"}
 )
-RESERVED_TABLE_ENTRY_KEYS = frozenset({"residency"})
+OPTIONAL_TABLE_ENTRY_KEYS = frozenset({"residency"})
+NO_RULES = ResidencyRules()
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -107,6 +108,9 @@ class TableSettings:
     tombstone_ttl_seconds: int
     # A version more than this ahead of the engine's clock is no version (MAX_CLOCK_SKEW_SECONDS).
     max_clock_skew_seconds: int = DEFAULT_MAX_CLOCK_SKEW_SECONDS
+    # This side's excluded attributes (its residency rules, TABLES[name].residency): never sent, so a
+    # replicated upsert that lacks one keeps this side's value (TableWriter.apply merges).
+    excluded_attributes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,11 @@ class SideSettings:
             ),
         )
 
-    def table(self, name: str, table_name: str) -> TableSettings:
-        """The writers' settings for the local table ``table_name``, served as ``name``."""
+    def table(
+        self, name: str, table_name: str, excluded_attributes: frozenset[str] = frozenset()
+    ) -> TableSettings:
+        """The writers' settings for the local table ``table_name``, served as ``name``, with this
+        side's ``excluded_attributes`` of it (residency)."""
         return TableSettings(
             name=name,
             table_name=table_name,
@@ -149,6 +156,7 @@ class SideSettings:
             version_attributes=self.version_attributes,
             tombstone_ttl_seconds=self.tombstone_ttl_seconds,
             max_clock_skew_seconds=self.max_clock_skew_seconds,
+            excluded_attributes=excluded_attributes,
         )
 
 
@@ -226,13 +234,16 @@ class ServedTable:
     ``table_arn_of_stream``). ``peer_table_name`` is the peer's DynamoDB table for the same logical
     table: the replicator refuses a message for this table that names another sender table.
     ``key_schema`` is this side's key, checked before every write. ``replicate_ttl_deletes``: whether
-    this table's TTL expiries are sent to the peer."""
+    this table's TTL expiries are sent to the peer. ``residency``: what of its items may leave this
+    side (docs/residency.md)."""
 
     table: TableSettings
     table_arn: str
     peer_table_name: str
     key_schema: KeySchema
     replicate_ttl_deletes: bool = False
+    # What of this table may leave this side (replication/residency.py); no rules by default.
+    residency: ResidencyRules = NO_RULES
 
     @property
     def name(self) -> str:
@@ -256,10 +267,11 @@ def read_tables(env: Mapping[str, str], side: SideSettings) -> dict[str, ServedT
                       "peer_table_name": "profiles-us", "replicate_ttl_deletes": false,
                       "key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]}}
 
-    Every key of an entry is required (the Terraform module writes them all). Raises
-    ConfigurationError, naming the table and the key, for anything else: no table, a name DynamoDB
-    would not take, an unknown key (``residency`` included: not supported yet), two logical tables on
-    one local table or one peer table."""
+    Every key of an entry is required (the Terraform module writes them all) except ``residency``
+    (``{"export_filter": ..., "excluded_attributes": [...]}``, replication/residency.py; absent or
+    null: no rules). Raises ConfigurationError, naming the table and the key, for anything else: no
+    table, a name DynamoDB would not take, an unknown key, rules that do not parse or exclude a key or
+    version attribute, two logical tables on one local table or one peer table."""
     text = _required(env, "TABLES")
     try:
         document = json.loads(text)
@@ -291,14 +303,12 @@ def _served_table(name: str, entry: Any, side: SideSettings) -> ServedTable:
         )
     if not isinstance(entry, dict):
         raise ConfigurationError(f"{where} must be an object")
-    reserved = sorted(RESERVED_TABLE_ENTRY_KEYS & entry.keys())
-    if reserved:
-        raise ConfigurationError(f"{where}: {reserved[0]!r} is not supported by this version; remove it")
-    unknown = sorted(entry.keys() - TABLE_ENTRY_KEYS)
+    allowed = TABLE_ENTRY_KEYS | OPTIONAL_TABLE_ENTRY_KEYS
+    unknown = sorted(entry.keys() - allowed)
     missing = sorted(TABLE_ENTRY_KEYS - entry.keys())
     if unknown or missing:
         problem = f"unknown key {unknown[0]!r}" if unknown else f"{missing[0]!r} is required"
-        raise ConfigurationError(f"{where}: {problem} (keys: {', '.join(sorted(TABLE_ENTRY_KEYS))})")
+        raise ConfigurationError(f"{where}: {problem} (keys: {', '.join(sorted(allowed))})")
     for key in ("table_name", "table_arn", "peer_table_name"):
         if not isinstance(entry[key], str) or not entry[key].strip():
             raise ConfigurationError(f"{where}.{key} must be a non-empty string")
@@ -309,12 +319,20 @@ def _served_table(name: str, entry: Any, side: SideSettings) -> ServedTable:
             f"{where}.table_arn must be a table's ARN (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME), "
             f"got {entry['table_arn'][:200]!r}"
         )
+    key_schema = KeySchema.from_elements(entry["key_schema"], f"{where}.key_schema")
+    versions = side.version_attributes
+    residency = ResidencyRules.from_entry(
+        entry.get("residency"),
+        f"{where}.residency",
+        protected=[a.name for a in key_schema.attributes] + [versions.timestamp, versions.origin],
+    )
     return ServedTable(
-        table=side.table(name, entry["table_name"].strip()),
+        table=side.table(name, entry["table_name"].strip(), residency.excluded_attributes),
         table_arn=entry["table_arn"],
         peer_table_name=entry["peer_table_name"].strip(),
-        key_schema=KeySchema.from_elements(entry["key_schema"], f"{where}.key_schema"),
+        key_schema=key_schema,
         replicate_ttl_deletes=entry["replicate_ttl_deletes"],
+        residency=residency,
     )
 
 

@@ -64,6 +64,9 @@ RECEIPT_PREFIX = "removed#"
 # Mark-and-delete rounds before a delete gives up for now (each lost round: the application rewrote
 # the item with an older version between the mark and the delete).
 DELETE_ROUNDS = 4
+# Read-and-write rounds of a merge (``TableWriter.apply`` on a table with excluded attributes) before
+# it gives up for now (each lost round: the application wrote an excluded attribute in between).
+MERGE_ROUNDS = 4
 BATCH_GET_LIMIT = 100
 
 
@@ -182,30 +185,82 @@ class TableWriter:
     def _apply_once(self, change: Change) -> Outcome:
         if change.item is None:
             return self._apply_delete(change.key, change.version)
-        return self._upsert(change.key, change.item, change.version)[0]
+        if self._settings.excluded_attributes - change.item.keys():
+            return self._merge(change.key, change.item, change.version)
+        outcome, _ = self._upsert(change.key, change.item, change.version)
+        assert outcome is not None
+        return outcome
+
+    def _merge(self, key: TypedItem, item: TypedItem, version: Version) -> Outcome:
+        """A replicated upsert on a table with excluded attributes (this side's residency rules:
+        never sent, so the peer's items lack them): the change's attributes win, and each excluded
+        attribute the change does not carry keeps this side's current value (docs/residency.md).
+
+        Read the item's excluded attributes (GetItem, strongly consistent), then write the change
+        with them under the usual version conditions and one more: each of them is still what was
+        read (``attribute_not_exists`` where it was absent; an equality of two values of any type is
+        exact in DynamoDB). An application write of one of them in between fails the write, and the
+        next round reads it again, so that write is never lost. Raises ``RetryableWriteError`` after
+        ``MERGE_ROUNDS`` lost rounds."""
+        kept = sorted(self._settings.excluded_attributes - item.keys())
+        names = {f"#x{index}": name for index, name in enumerate(kept)}
+        for _ in range(MERGE_ROUNDS):
+            response = self._db.get_item(
+                TableName=self._settings.table_name,
+                Key=to_client(key),
+                ConsistentRead=True,
+                ProjectionExpression=", ".join(names),
+                ExpressionAttributeNames=names,
+            )
+            current = from_client(response["Item"]) if response.get("Item") else {}
+            values: dict[str, Any] = {}
+            conditions = []
+            for placeholder, name in names.items():
+                if name in current:
+                    values[f":x{placeholder[2:]}"] = to_client({name: current[name]})[name]
+                    conditions.append(f"{placeholder} = :x{placeholder[2:]}")
+                else:
+                    conditions.append(f"attribute_not_exists({placeholder})")
+            merged = {**item, **{name: current[name] for name in kept if name in current}}
+            outcome, _ = self._upsert(key, merged, version, guard=(" AND ".join(conditions), names, values))
+            if outcome is not None:
+                return outcome
+        raise RetryableWriteError("an excluded attribute kept being rewritten while an upsert merged it")
 
     def _upsert(
-        self, key: TypedItem, item: TypedItem, version: Version, *, spare_unversioned: bool = False
-    ) -> tuple[Outcome, TypedItem | None]:
+        self,
+        key: TypedItem,
+        item: TypedItem,
+        version: Version,
+        *,
+        spare_unversioned: bool = False,
+        guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+    ) -> tuple[Outcome | None, TypedItem | None]:
         """Write ``item`` unless the table holds a newer (or the same) version or remembers a newer
         delete. An item without a version is the oldest, replaced if no newer delete is remembered;
         with ``spare_unversioned`` it stays: ``SPARED``, with the item that stayed when DynamoDB
-        returned it (None if a write came in between the two calls)."""
+        returned it (None if a write came in between the two calls). ``guard``: one more condition
+        on the item (text, names, values: ``_merge``); when it may be what failed, the outcome is
+        None (read again and retry)."""
         names, values = self._version_placeholders(version)
         any_key = next(iter(key))
         names["#key"] = any_key
         condition = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False)
         versioned = _versioned_and(condition, spare_unversioned=True)
         client_item = to_client(item)
+        guarded, item_names, item_values = "", names, values
+        if guard is not None:
+            guarded = f" AND ({guard[0]})"
+            item_names, item_values = {**names, **guard[1]}, {**values, **guard[2]}
         # Fast path: the item exists with a version; one conditional put, no tombstone involved
         # (a delete newer than the item would have removed it, or is removing it and re-checks).
         try:
             self._db.put_item(
                 TableName=self._settings.table_name,
                 Item=client_item,
-                ConditionExpression=f"attribute_exists(#key) AND {versioned}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ConditionExpression=f"attribute_exists(#key) AND {versioned}{guarded}",
+                ExpressionAttributeNames=item_names,
+                ExpressionAttributeValues=item_values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             return Outcome.APPLIED, None
@@ -214,7 +269,10 @@ class TableWriter:
                 raise
             current = from_client(error.response["Item"]) if error.response.get("Item") else None
             latest = parse_timestamp(values[":latest"]["N"])
-            if current and read_version(current, self._names, latest).version is not None:
+            held = read_version(current, self._names, latest).version if current else None
+            if held is not None:
+                if guard is not None and held < version.as_upsert():
+                    return None, None  # older, so the guard failed: read again
                 return Outcome.STALE, None
             if current and spare_unversioned:
                 return Outcome.SPARED, current
@@ -240,9 +298,9 @@ class TableWriter:
                         "Put": {
                             "TableName": self._settings.table_name,
                             "Item": client_item,
-                            "ConditionExpression": f"attribute_not_exists(#key) OR {replaceable}",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": values,
+                            "ConditionExpression": f"(attribute_not_exists(#key) OR {replaceable}){guarded}",
+                            "ExpressionAttributeNames": item_names,
+                            "ExpressionAttributeValues": item_values,
                         }
                     },
                 ]
@@ -255,6 +313,8 @@ class TableWriter:
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 return Outcome.TOMBSTONED, None
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                if guard is not None:
+                    return None, None  # written meanwhile, maybe only an excluded attribute: read again
                 # Written meanwhile: newer, or (spare_unversioned) maybe without a version.
                 return (Outcome.SPARED, None) if spare_unversioned else (Outcome.STALE, None)
             raise

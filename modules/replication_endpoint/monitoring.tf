@@ -178,14 +178,18 @@ locals {
     { title = "stale / tombstoned / echoes / stamped (invalid, ahead, reserved)", stat = "Sum", metrics = [["StaleDropped", "replicator"], ["TombstoneHits", "replicator"], ["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"], ["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
     { title = "not replicated: refused / too large / ahead / reserved", stat = "Sum", metrics = [["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"], ["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
     { title = "replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
+    # What the table's residency rules kept on this side (docs/residency.md).
+    { title = "residency: filtered / removals / filter errors", stat = "Sum", metrics = [["ResidencyFiltered", "forwarder"], ["ResidencyRemovals", "forwarder"], ["ResidencyFilterErrors", "forwarder"]] },
   ]
+  # The dashboard grid is 24 units wide: a table's widgets share its row.
+  table_widget_width = floor(24 / length(local.table_widgets))
   table_rows = [
     for row, name in sort(keys(local.tables)) : [
       for i, w in local.table_widgets : {
         type   = "metric"
-        x      = i * 6
+        x      = i * local.table_widget_width
         y      = row * 6
-        width  = 6
+        width  = local.table_widget_width
         height = 6
         properties = {
           title  = "${name}: ${w.title}"

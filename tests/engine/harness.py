@@ -17,6 +17,7 @@ from replication.backoff import Backoff
 from replication.forwarding import Forwarder, ForwardReport
 from replication.keys import canonical_key
 from replication.kinesis_sender import OutgoingRecord, SendResult
+from replication.residency import ResidencyRules
 from replication.settings import (
     ForwarderSettings,
     KeyAttribute,
@@ -64,15 +65,18 @@ def served_table(
     peer_table: str = TABLE,
     schema: KeySchema | None = None,
     replicate_ttl_deletes: bool = False,
+    residency: ResidencyRules | None = None,
 ) -> ServedTable:
     """One entry of a side's table map, as ``settings.read_tables`` makes it from ``TABLES``."""
     partition = "aws-cn" if region.startswith("cn-") else "aws"
+    rules = residency or ResidencyRules()
     return ServedTable(
-        side_settings(region).table(name, table),
+        side_settings(region).table(name, table, rules.excluded_attributes),
         f"arn:{partition}:dynamodb:{region}:123456789012:table/{table}",
         peer_table,
         schema or key_schema(),
         replicate_ttl_deletes,
+        rules,
     )
 
 
@@ -130,9 +134,11 @@ class CapturingSender:
 
     def __init__(self) -> None:
         self.outbox: list[OutgoingRecord] = []
+        self.sent: list[OutgoingRecord] = []  # every record ever put into the peer's inbox
 
     def send(self, records: list[OutgoingRecord]) -> SendResult:
         self.outbox.extend(records)
+        self.sent.extend(records)
         result = SendResult(delivered=set(range(len(records))))
         result.bytes_sent = sum(record.size for record in records)
         return result
@@ -148,6 +154,8 @@ class Side:
     # Wraps the client the engine (forwarder and replicator) uses; the application's writes below
     # go to ``db`` itself. The interleaving harness records and interleaves the engine's calls here.
     engine_client: Callable[[Side, Any], Any] | None = None
+    # This side's residency rules for the table (what may leave it); none by default.
+    residency: ResidencyRules | None = None
     db: Any = None
     stream_arn: str = ""
     sender: CapturingSender = field(default_factory=CapturingSender)
@@ -160,7 +168,9 @@ class Side:
         self.sqs = session().client("sqs", region_name=self.region)
         self.stream_arn = create_tables(self.db, sort_key=self.sort_key, key_type=self.key_type)
         self.queue_url = self.sqs.create_queue(QueueName="failures")["QueueUrl"]
-        self.served = served_table(self.region, schema=key_schema(self.sort_key, self.key_type))
+        self.served = served_table(
+            self.region, schema=key_schema(self.sort_key, self.key_type), residency=self.residency
+        )
         table = self.table = self.served.table
         engine_db = self.engine_client(self, self.db) if self.engine_client else self.db
         self.writer = TableWriter(engine_db, table, backoff_factory=no_sleep_backoff, clock=self._now)
@@ -294,8 +304,12 @@ class Pair:
         key_type: str = "S",
         clock: Callable[[], float] = time.time,
         engine_client: Callable[[Side, Any], Any] | None = None,
+        china_residency: ResidencyRules | None = None,
     ) -> None:
-        self.china = Side("cn-north-1", "us-east-1", sort_key, key_type, clock, engine_client)
+        """``china_residency``: cn-north-1's rules, what may leave it (us-east-1 has none)."""
+        self.china = Side(
+            "cn-north-1", "us-east-1", sort_key, key_type, clock, engine_client, residency=china_residency
+        )
         self.us = Side("us-east-1", "cn-north-1", sort_key, key_type, clock, engine_client)
 
     def sides(self) -> tuple[Side, Side]:

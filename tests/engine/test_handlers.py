@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import boto3
 import pytest
 
 from replication.changes import Change
+from replication.telemetry import SERVICE
 from replication.typed_values import to_client
 from replication.wire import KIND_PROBE, Envelope, decode, encode
 
@@ -439,3 +441,57 @@ def test_replicator_counts_a_refused_change_and_acknowledges_its_record(
         1.0,
         0.0,
     )
+
+
+def test_the_forwarder_applies_the_tables_residency_rules_and_counts_what_they_keep(
+    monkeypatch: pytest.MonkeyPatch,
+    china_table: str,
+    peer_inbox: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    canary = "CANARY-110101199003077777"
+    tables = json.loads(china_tables(china_table))
+    tables[LOGICAL]["residency"] = {
+        "export_filter": "residency == 'GLOBAL'",
+        "excluded_attributes": ["national_id"],
+    }
+    app = load_app(
+        "forwarder",
+        monkeypatch,
+        {
+            "AWS_REGION": "cn-north-1",
+            "AWS_DEFAULT_REGION": "cn-north-1",
+            "TABLES": json.dumps(tables),
+            "TOMBSTONE_TABLE_NAME": TOMBSTONES,
+            "PEER_REGION": "us-east-1",
+            "PEER_STREAM_NAME": "inbox",
+            "PEER_SECRET_ID": SECRET,
+            "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        },
+    )
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    for pk, residency in (("user#1", "GLOBAL"), (f"user#{canary}", "CN-ONLY")):
+        item = {**KEY, "pk": {"S": pk}, "residency": {"S": residency}, "national_id": {"S": canary}}
+        item |= {NAMES.timestamp: {"N": "1764200000"}, NAMES.origin: {"S": "cn-north-1"}}
+        db.put_item(TableName=TABLE, Item=item)
+
+    with caplog.at_level(logging.DEBUG, logger=SERVICE):
+        app.handler({"Records": stream_records("cn-north-1", china_table)}, FakeLambdaContext())
+
+    (sent,) = inbox_contents(peer_inbox)
+    (change,) = decode(sent).changes
+    assert change.key["pk"] == {"S": "user#1"} and "national_id" not in (change.item or {})
+    output = capsys.readouterr().out
+    found = emitted_metrics(output)
+    assert (found["ResidencyFiltered"], found["ResidencyRemovals"], found["ResidencyFilterErrors"]) == (
+        1,
+        0,
+        0,
+    )
+    assert [d.get("table") for d in metric_dimensions(output)["ResidencyFiltered"]] == [LOGICAL]
+    assert canary not in output
+    # Every log line with its extra fields, as Powertools writes them.
+    assert any(record.getMessage() == "batch forwarded" for record in caplog.records)
+    assert all(canary not in json.dumps(vars(record), default=str) for record in caplog.records)

@@ -81,8 +81,12 @@ def test_the_table_map_gives_each_logical_table_its_own_settings() -> None:
         (tables_env(**{"pro files": profiles_entry()}), "must be 1 to 64 of"),
         (tables_env(**{"a/b": profiles_entry()}), "must be 1 to 64 of"),
         (
-            tables_env(profiles=profiles_entry(residency={"export_filter": "x"})),
-            "'residency' is not supported",
+            tables_env(profiles=profiles_entry(residency={"export_filter": "residency =="})),
+            r"TABLES\['profiles'\].residency.export_filter is not a JMESPath expression",
+        ),
+        (
+            tables_env(profiles=profiles_entry(residency={"excluded_attributes": ["pk"]})),
+            "cannot hold 'pk'",
         ),
         (tables_env(profiles=profiles_entry(ttl=True)), "unknown key 'ttl'"),
         (

@@ -415,7 +415,7 @@ run "alarms_and_dashboard" {
     error_message = "The SNS topic is encrypted."
   }
   assert {
-    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused", "PoisonMessages", "ChangesRefused", "ConfigurationErrors", "TransientErrors"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
+    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused", "PoisonMessages", "ChangesRefused", "ConfigurationErrors", "TransientErrors", "ResidencyFiltered", "ResidencyRemovals", "ResidencyFilterErrors"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
     error_message = "The dashboard shows the engine metrics."
   }
   assert {
