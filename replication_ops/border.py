@@ -17,6 +17,7 @@ what the forwarder would not send:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from replication.keys import TypedItem
 from replication.residency import ResidencyRules
@@ -58,7 +59,7 @@ class Border:
         """No rules on either side: everything crosses, whole."""
         return cls({label: ResidencyRules() for label in LABELS}, {}, names)
 
-    @property
+    @cached_property
     def excluded(self) -> frozenset[str]:
         """The attributes left out of every comparison: those either side never exports."""
         return frozenset().union(*(rules.excluded_attributes for rules in self.rules.values()))
