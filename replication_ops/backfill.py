@@ -6,6 +6,11 @@ never resurrects a remembered delete. An item without version attributes gets ``
 than any live write: it only fills a gap. The target's forwarder then sees a write without a version,
 stamps it with its own region and forwards it back, so both sides converge on the stamped item.
 
+Only what the source side's residency rules let leave it is copied (docs/residency.md): an item
+its export filter does not pass stays (counted as kept), and excluded attributes are left out of
+every item copied; on the target, the replicator's writes keep its own excluded attributes. The
+rules are the ones the source's forwarder was deployed with (``Side.residency``).
+
 Scans run in parallel segments; after every page each segment's position (LastEvaluatedKey) goes to
 a checkpoint file, so an interrupted backfill resumes where it stopped (``--resume``). Items of a
 page cut short are applied again on resume: harmless, the conditions refuse what is already there.
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from replication.changes import Change
+from replication.keys import TypedItem
 from replication.settings import VersionAttributes
 from replication.table_writer import Outcome
 from replication.typed_values import from_client, to_client
@@ -32,7 +38,8 @@ from replication_ops.scanning import RateLimiter, key_of, run_segments, same_key
 from replication_ops.sides import Side
 
 EXIT_INTERRUPTED = 130
-COUNTERS = ("scanned", "copied", "stale", "tombstoned", "unversioned")
+COUNTERS = ("scanned", "copied", "stale", "tombstoned", "unversioned", "kept")
+OUTCOME_COUNTERS = {Outcome.APPLIED: "copied", Outcome.STALE: "stale", Outcome.TOMBSTONED: "tombstoned"}
 
 
 class Interrupted(OpsError):
@@ -127,11 +134,11 @@ class Checkpoint:
             state.last_key = last_key
             state.done = last_key is None
             for name, value in counts.items():
-                state.counts[name] += value
+                state.counts[name] = state.counts.get(name, 0) + value  # a checkpoint may predate a counter
             self.save()
 
     def totals(self) -> dict[str, int]:
-        return {name: sum(s.counts[name] for s in self.segments) for name in COUNTERS}
+        return {name: sum(s.counts.get(name, 0) for s in self.segments) for name in COUNTERS}
 
 
 @dataclass
@@ -172,6 +179,7 @@ def run(
     except ValueError as error:
         raise ConfigError(f"--rate: {error}") from None
     keys = same_key_schema(source, target)
+    rules = source.residency()  # what may leave the source side, as its forwarder was deployed
     source_table = source.table_name()
     writer = target.writer(names)
     path = checkpoint_path or default_checkpoint(source, target)
@@ -194,6 +202,17 @@ def run(
     )
     bar.update(checkpoint.totals()["scanned"])
 
+    def copy_item(item: TypedItem) -> tuple[str, ...]:
+        """Copy what of one item may leave the source; the counters it adds."""
+        exported = rules.exportable(item)
+        if exported is None:  # the source's rules keep it there: it never goes into a write
+            return ("scanned", "kept")
+        limiter.acquire()
+        version = version_of(item, names)
+        with aws_errors(f"{target.name} DynamoDB"):
+            outcome = writer.apply(Change(key_of(item, keys), version or UNVERSIONED, exported))
+        return ("scanned", OUTCOME_COUNTERS[outcome]) + (() if version else ("unversioned",))
+
     def copy_segment(segment: int) -> None:
         state = checkpoint.segments[segment]
         if state.done:
@@ -206,18 +225,8 @@ def run(
             for item in items:
                 if stop.is_set():
                     return  # the page is not checkpointed: it is read and applied again on resume
-                limiter.acquire()
-                version = version_of(item, names)
-                if version is None:
-                    counts["unversioned"] += 1
-                with aws_errors(f"{target.name} DynamoDB"):
-                    outcome = writer.apply(Change(key_of(item, keys), version or UNVERSIONED, item))
-                counts["scanned"] += 1
-                counts[
-                    {Outcome.APPLIED: "copied", Outcome.STALE: "stale", Outcome.TOMBSTONED: "tombstoned"}[
-                        outcome
-                    ]
-                ] += 1
+                for name in copy_item(item):
+                    counts[name] += 1
                 bar.update(1)
             checkpoint.advance(segment, from_client(last) if last else None, counts)
             with run_lock:
@@ -248,7 +257,8 @@ def render(report: BackfillReport) -> str:
     lines = [
         f"backfill {report.source} -> {report.target}: {t['scanned']} items scanned, {t['copied']} copied, "
         f"{t['stale']} skipped as stale (the target was newer or equal), {t['tombstoned']} skipped "
-        f"(a newer delete is remembered), {t['unversioned']} without version attributes",
+        f"(a newer delete is remembered), {t['unversioned']} without version attributes"
+        + (f", {t['kept']} kept on the source by its residency rules" if t["kept"] else ""),
         f"  this run: {report.this_run['scanned']} items in {report.seconds:g} s"
         + (" (resumed from the checkpoint)" if report.resumed else ""),
         f"  checkpoint: {report.checkpoint}" + ("" if report.complete else " (incomplete: --resume)"),

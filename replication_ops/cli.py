@@ -60,14 +60,21 @@ peer rejects a key) and only then deletes the old key. Refuses when the user alr
 
 Safe beside live replication: every item goes through the replicator's conditional writes, so a
 newer item on the target is never overwritten and remembered deletes stay deleted. Items without
-version attributes get the oldest version; the target's forwarder stamps them and sends them back.""",
+version attributes get the oldest version; the target's forwarder stamps them and sends them back.
+Residency rules: only what the source side's rules let leave it is copied (an item its export filter
+does not pass stays, counted as kept; excluded attributes never cross), read from the source's
+deployed forwarder (TABLES); if they cannot be read, nothing is copied (exit 2 or 3).""",
     "verify": f"""examples:
   ddb-replication verify {ROOTS}
   ddb-replication verify {ROOTS} --json --samples 50
   ddb-replication verify {ROOTS} --repair
 
 Exit 0 only when both tables hold the same items. Item contents are never printed unless
---show-items. --repair writes the newest version (tombstones respected) where it is missing.""",
+--show-items. --repair writes the newest version (tombstones respected) where it is missing.
+Residency rules (each side's, read from its deployed forwarder): excluded attributes are not
+compared; an item its side's filter keeps there is no difference while the peer lacks it (kept), and
+one while the peer holds it (restricted on the peer: --repair removes the peer's copy); repair copies
+only what the source side's rules let leave it. Unreadable rules: exit 2 or 3, nothing compared.""",
     "redrive": f"""examples:
   ddb-replication redrive {ROOTS} --dry-run
   ddb-replication redrive {ROOTS} --side us --via invoke

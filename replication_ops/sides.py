@@ -10,6 +10,7 @@ commands that work on tables take a view of the pair for one logical table (``Pa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,17 +23,20 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, UnknownRegionError
 
+from replication.errors import ConfigurationError
+from replication.residency import ResidencyRules
 from replication.settings import (
-    DEFAULT_TOMBSTONE_TTL_SECONDS,
     TABLE_NAME_PATTERN,
+    ServedTable,
     SideSettings,
     TableSettings,
     VersionAttributes,
+    read_tables,
     table_arn_of_stream,
 )
 from replication.table_writer import TableWriter
 from replication_ops.arguments import REGION_PATTERN, url
-from replication_ops.errors import ConfigError, aws_errors
+from replication_ops.errors import ConfigError, OpsError, aws_errors
 
 LABELS = ("cn", "us")
 # The partition each side must be in: the pair replicates between AWS China and the commercial
@@ -157,7 +161,9 @@ class Side:
         self.endpoint_url = endpoint_url
         self.source = source
         self._clients: dict[str, Any] = {}
+        self._deployed: list[Deployment] = []  # this side's deployed settings, read once (``deployed``)
         self._lock = threading.Lock()
+        self._deployed_lock = threading.Lock()  # not ``_lock``: reading them makes a client
 
     @property
     def region(self) -> str:
@@ -249,6 +255,7 @@ class Side:
             )
         view = Side(self.label, self.outputs, self.session, self.endpoint_url, self.source, table=name)
         view._clients, view._lock = self._clients, self._lock
+        view._deployed, view._deployed_lock = self._deployed, self._deployed_lock
         return view
 
     def table_name(self) -> str:
@@ -257,14 +264,39 @@ class Side:
             raise ValueError("a whole side has many tables: take a view with for_table(name)")
         return self.tables()[self.table]
 
+    def deployed(self) -> Deployment:
+        """What this side's forwarder was deployed with (``deployed_tables``), read once per side."""
+        with self._deployed_lock:
+            if not self._deployed:
+                self._deployed.append(deployed_tables(self))
+            return self._deployed[0]
+
+    def served(self) -> ServedTable:
+        """This view's table as the deployed functions serve it (``for_table``): its settings and its
+        residency rules. ConfigError when the forwarder does not serve it under this logical name, or
+        serves another DynamoDB table under it than the outputs name (outputs of another deployment)."""
+        tables = self.deployed().tables
+        served = tables.get(str(self.table))
+        if served is None:
+            raise ConfigError(
+                f"{self.name}: the deployed forwarder serves no table {self.table!r} (its TABLES: "
+                f"{', '.join(sorted(tables))}): are the outputs in {self.source} those of this deployment?"
+            )
+        if served.table.table_name != self.table_name():
+            raise ConfigError(
+                f"{self.name}: the deployed forwarder serves {served.table.table_name!r} as {self.table!r}, "
+                f"the outputs in {self.source} name {self.table_name()!r}: give this deployment's outputs"
+            )
+        return served
+
+    def residency(self) -> ResidencyRules:
+        """What of this view's table may leave this side, as deployed (docs/residency.md)."""
+        return self.served().residency
+
     def table_settings(self, names: VersionAttributes) -> TableSettings:
-        side = SideSettings(
-            tombstone_table_name=self.output("tombstone_table_name"),
-            local_region=self.region,
-            version_attributes=names,
-            tombstone_ttl_seconds=DEFAULT_TOMBSTONE_TTL_SECONDS,
-        )
-        return side.table(str(self.table), self.table_name())
+        """The engine's writer settings of this view's table as its functions have them (tombstone
+        table and TTL, clock skew, what the rules add), with the version attributes ``names``."""
+        return dataclasses.replace(self.served().table, version_attributes=names)
 
     def writer(self, names: VersionAttributes) -> TableWriter:
         return TableWriter(self.client("dynamodb"), self.table_settings(names))
@@ -443,18 +475,50 @@ def check_pair(pair: Pair, options: dict[str, SideOptions]) -> None:
             )
 
 
+def function_environment(side: Side, output: str) -> dict[str, str]:
+    """The environment variables of this side's function named by Terraform output ``output``
+    (``forwarder_function_name``, ``replicator_function_name``): GetFunctionConfiguration
+    (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunctionConfiguration.html,
+    ``Environment.Variables``). Raises ConfigError (no such output), AccessError or OpsError."""
+    name = side.output(output)
+    with aws_errors(f"{side.name} Lambda"):
+        config = side.client("lambda").get_function_configuration(FunctionName=name)
+    return dict(config.get("Environment", {}).get("Variables", {}))
+
+
 def deployed_version_attributes(side: Side) -> VersionAttributes | None:
     """The version attributes this side's replicator uses: its Lambda environment, read by the
     engine's own ``VersionAttributes.from_env``. None when the function cannot be read (no output
     naming it, no right to GetFunctionConfiguration, unreachable): then the flags are taken as given."""
-    name = side.outputs.get("replicator_function_name")
-    if not name:
-        return None
     try:
-        config = side.client("lambda").get_function_configuration(FunctionName=str(name))
-    except (ClientError, BotoCoreError, ConfigError):
+        return VersionAttributes.from_env(function_environment(side, "replicator_function_name"))
+    except (ClientError, BotoCoreError, OpsError):
         return None
-    return VersionAttributes.from_env(config.get("Environment", {}).get("Variables", {}))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What one side's forwarder was deployed with: its shared settings (the origin its writes carry,
+    ``local_region``) and its tables by logical name, each with its residency rules."""
+
+    settings: SideSettings
+    tables: dict[str, ServedTable]
+
+
+def deployed_tables(side: Side) -> Deployment:
+    """This side's ``TABLES`` as its forwarder has them, parsed by the engine's own ``read_tables``:
+    the residency rules there are what the forwarder lets leave this side, so they are what verify
+    compares and backfill/repair copy. Without them nothing may be copied (fail closed): an output or
+    a right missing, or a setting the engine would refuse, is an error naming it (exit 2 or 3).
+    ``AWS_REGION``, which Lambda sets in the function itself, is this side's region here."""
+    variables = {"AWS_REGION": side.region, **function_environment(side, "forwarder_function_name")}
+    try:
+        settings = SideSettings.from_env(variables)
+        return Deployment(settings, read_tables(variables, settings))
+    except ConfigurationError as error:
+        raise ConfigError(
+            f"{side.name}: the forwarder's settings do not parse ({error}): deploy the module again"
+        ) from None
 
 
 def check_version_attributes(pair: Pair, names: VersionAttributes) -> None:

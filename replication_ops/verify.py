@@ -5,10 +5,16 @@ typed JSON (numbers normalised, sets sorted): memory holds keys and 32-byte hash
 Differences found by the scans are read again, strongly consistent, on both sides, so a change that
 was merely in flight while scanning is not reported. Item contents are shown only with --show-items.
 
+Residency rules (``border.py``, docs/residency.md) decide what is compared: items without either
+side's excluded attributes; an item its side's rules keep there is no difference while the peer
+lacks it (counted as kept), and is one while the peer holds it (a *restricted item on the peer*).
+
 ``--repair`` resolves each difference as replication would: it reads both items and both
 tombstones, takes the newest version (a delete wins a tie with the upsert it removed), and writes it
 where it is missing with the replicator's own conditional writes (``TableWriter.apply``: an upsert,
-or a tombstone and a conditional delete).
+or a tombstone and a conditional delete). What it copies from a side is what that side's rules let
+leave it (``exportable``); the newest item that they keep there is removed from the peer instead,
+with its version, as the forwarder's residency removal does.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from replication.settings import VersionAttributes
 from replication.table_writer import TableWriter
 from replication.typed_values import from_client, to_client
 from replication.versions import UNVERSIONED, Version, version_of
+from replication_ops.border import Border, Summary
 from replication_ops.errors import aws_errors
 from replication_ops.progress import Bar
 from replication_ops.scanning import key_of, run_segments, same_key_schema, scan_pages
@@ -79,28 +86,59 @@ class Differences:
     only: dict[str, list[str]]  # side label -> canonical keys present only there
     differing: list[str]
     items: dict[str, int]
+    # side label -> keys of items that side's rules keep there but the peer holds too
+    restricted: dict[str, list[str]] = field(default_factory=lambda: {"cn": [], "us": []})
+    # side label -> items only there that its rules keep there (no difference)
+    kept: dict[str, int] = field(default_factory=lambda: {"cn": 0, "us": 0})
 
     @property
     def total(self) -> int:
-        return sum(len(keys) for keys in self.only.values()) + len(self.differing)
+        one_sided = (*self.only.values(), *self.restricted.values())
+        return sum(len(keys) for keys in one_sided) + len(self.differing)
 
     def keys(self) -> list[str]:
-        return sorted({*self.differing, *(k for keys in self.only.values() for k in keys)})
+        return sorted(
+            {*self.differing, *(k for keys in (*self.only.values(), *self.restricted.values()) for k in keys)}
+        )
 
 
-def hashes(side: Side, keys: tuple[str, ...], segments: int, bar: Bar, consistent: bool) -> dict[str, bytes]:
+def summary(border: Border, label: str, item: TypedItem | None) -> Summary | None:
+    """How the comparison sees side ``label``'s item (None: the side lacks the key)."""
+    if item is None:
+        return None
+    return Summary(content_hash(border.compared(item)), border.kept(label, item))
+
+
+def kind(cn: Summary | None, us: Summary | None) -> str | None:
+    """The difference between the two sides' items of a key: ``only_cn``, ``only_us``,
+    ``restricted_cn`` (cn's rules keep it in cn, us holds it too), ``restricted_us``, ``differing``,
+    or None (none: the same, or an item kept on its side that the peer lacks)."""
+    if cn is None or us is None:
+        present, label = (cn, "cn") if us is None else (us, "us")
+        return None if present is None or present.kept else f"only_{label}"
+    for label, held in (("cn", cn), ("us", us)):
+        if held.kept:
+            return f"restricted_{label}"
+    return None if cn.digest == us.digest else "differing"
+
+
+def hashes(
+    side: Side, keys: tuple[str, ...], segments: int, bar: Bar, *, consistent: bool, border: Border
+) -> dict[str, Summary]:
     table = side.table_name()
     stop = threading.Event()
 
-    def scan(segment: int) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
+    def scan(segment: int) -> dict[str, Summary]:
+        found: dict[str, Summary] = {}
         for items, _ in scan_pages(side, table, segment, segments, consistent=consistent, stop=stop):
             for item in items:
-                found[canonical_key(key_of(item, keys))] = content_hash(item)
+                found[canonical_key(key_of(item, keys))] = Summary(
+                    content_hash(border.compared(item)), border.kept(side.label, item)
+                )
             bar.update(len(items))
         return found
 
-    merged: dict[str, bytes] = {}
+    merged: dict[str, Summary] = {}
     for part in run_segments(segments, scan, stop):
         merged.update(part)
     return merged
@@ -116,21 +154,26 @@ def read_item(side: Side, key: TypedItem) -> TypedItem | None:
     return from_client(item) if item else None
 
 
-def _same(left: TypedItem | None, right: TypedItem | None) -> bool:
+def _same(border: Border, left: TypedItem | None, right: TypedItem | None) -> bool:
+    """The same item as the comparison sees it (without either side's excluded attributes)."""
     if left is None or right is None:
         return left is right
-    return content_hash(left) == content_hash(right)
+    return content_hash(border.compared(left)) == content_hash(border.compared(right))
 
 
-def compare(pair: Pair, *, segments: int, consistent: bool, show_progress: bool) -> Differences:
+def compare(
+    pair: Pair, border: Border, *, segments: int, consistent: bool, show_progress: bool
+) -> Differences:
     keys = same_key_schema(pair.cn, pair.us)
-    scanned: dict[str, dict[str, bytes]] = {}
+    scanned: dict[str, dict[str, Summary]] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         bars = {
             side.label: Bar(f"scan {side.table}: {side.label}", enabled=show_progress) for side in pair.both()
         }
         futures = {
-            side.label: pool.submit(hashes, side, keys, segments, bars[side.label], consistent)
+            side.label: pool.submit(
+                hashes, side, keys, segments, bars[side.label], consistent=consistent, border=border
+            )
             for side in pair.both()
         }
         try:
@@ -140,31 +183,31 @@ def compare(pair: Pair, *, segments: int, consistent: bool, show_progress: bool)
             for bar in bars.values():
                 bar.close()
     cn, us = scanned["cn"], scanned["us"]
-    candidates = sorted({*(cn.keys() ^ us.keys()), *(k for k in cn.keys() & us.keys() if cn[k] != us[k])})
+    candidates = sorted(k for k in cn.keys() | us.keys() if kind(cn.get(k), us.get(k)) is not None)
     items = {"cn": len(cn), "us": len(us)}
-    del scanned, cn, us
     differences = Differences(only={"cn": [], "us": []}, differing=[], items=items)
+    for label, mine, theirs in (("cn", cn, us), ("us", us, cn)):
+        differences.kept[label] = sum(1 for k, held in mine.items() if held.kept and k not in theirs)
+    del scanned, cn, us
     # Read again, consistently: a change in flight during the scans is not a difference.
-    for text, (left, right) in _still_different(pair, candidates):
-        if left is not None and right is None:
-            differences.only["cn"].append(text)
-        elif right is not None and left is None:
-            differences.only["us"].append(text)
-        else:
+    for text, found in _still_different(pair, border, candidates):
+        if found == "differing":
             differences.differing.append(text)
+        else:
+            group, label = found.split("_")
+            (differences.only if group == "only" else differences.restricted)[label].append(text)
     return differences
 
 
-def _still_different(
-    pair: Pair, candidates: list[str]
-) -> list[tuple[str, tuple[TypedItem | None, TypedItem | None]]]:
-    def reread(text: str) -> tuple[str, tuple[TypedItem | None, TypedItem | None]]:
+def _still_different(pair: Pair, border: Border, candidates: list[str]) -> list[tuple[str, str]]:
+    def reread(text: str) -> tuple[str, str | None]:
         key = json.loads(text)
-        return text, (read_item(pair.cn, key), read_item(pair.us, key))
+        left, right = read_item(pair.cn, key), read_item(pair.us, key)
+        return text, kind(summary(border, "cn", left), summary(border, "us", right))
 
     with ThreadPoolExecutor(max_workers=RECHECK_CONCURRENCY) as pool:
         reread_all = list(pool.map(reread, candidates))
-    return [(text, items) for text, items in reread_all if not _same(*items)]
+    return [(text, found) for text, found in reread_all if found is not None]
 
 
 # -- repairing -------------------------------------------------------------------------------
@@ -187,8 +230,12 @@ class SideState:
     tombstone: Version | None
 
 
-def _winner(states: list[SideState], names: VersionAttributes) -> tuple[Version, SideState, bool] | None:
-    """(version, where, is_delete) of the newest state, or None when two different items tie."""
+def _winner(
+    states: list[SideState], names: VersionAttributes, border: Border
+) -> tuple[Version, SideState, bool] | None:
+    """(version, where, is_delete) of the newest state, or None when two different items tie. Of
+    the same item on both sides, the side whose rules keep it there is where it is (so that the
+    peer's copy is removed, not kept)."""
     candidates: list[tuple[Version, SideState, bool]] = []
     for state in states:
         if state.item is not None:
@@ -197,12 +244,17 @@ def _winner(states: list[SideState], names: VersionAttributes) -> tuple[Version,
             candidates.append((state.tombstone, state, True))
     best = max(candidates, key=lambda c: c[0].order())
     ties = [c for c in candidates if c[0].order() == best[0].order() and not c[2]]
-    if not best[2] and len(ties) > 1 and not _same(ties[0][1].item, ties[1][1].item):
-        return None
+    if not best[2] and len(ties) > 1:
+        if not _same(border, ties[0][1].item, ties[1][1].item):
+            return None
+        kept = [c for c in ties if c[1].item is not None and border.kept(c[1].side.label, c[1].item)]
+        return (kept or ties)[0]
     return best
 
 
-def repair_key(pair: Pair, writers: dict[str, TableWriter], text: str, names: VersionAttributes) -> Repair:
+def repair_key(
+    pair: Pair, writers: dict[str, TableWriter], text: str, names: VersionAttributes, border: Border
+) -> Repair:
     key = json.loads(text)
     states = []
     for side in pair.both():
@@ -210,7 +262,7 @@ def repair_key(pair: Pair, writers: dict[str, TableWriter], text: str, names: Ve
         with aws_errors(f"{side.name} tombstones"):
             tombstone = writer.tombstones([key]).get(key_digest(key))
         states.append(SideState(side, writer, read_item(side, key), tombstone.version if tombstone else None))
-    winner = _winner(states, names)
+    winner = _winner(states, names, border)
     if winner is None:
         return Repair(
             text,
@@ -219,19 +271,33 @@ def repair_key(pair: Pair, writers: dict[str, TableWriter], text: str, names: Ve
             "(with a newer version) and replication settles it",
         )
     version, where, is_delete = winner
-    kind = "delete" if is_delete else "upsert"
-    repair = Repair(text, f"{kind} on {where.side.label} ({version.timestamp} {version.origin or '-'})")
-    winning_item = None if is_delete else where.item
+    kind_ = "delete" if is_delete else "upsert"
+    repair = Repair(text, f"{kind_} on {where.side.label} ({version.timestamp} {version.origin or '-'})")
     for state in states:
-        if _same(state.item, winning_item):
+        if is_delete:
+            wanted = None
+        elif state is where:
+            continue
+        else:
+            assert where.item is not None
+            # Only what the winning side's rules let leave it; an item they keep there is removed
+            # from the peer with its version (the forwarder's residency removal).
+            wanted = border.exportable(where.side.label, where.item)
+            if wanted is None and border.own_write_of(state.side.label, where.item):
+                repair.note = (
+                    f"{state.side.label}'s own write, which {where.side.label}'s residency rules keep "
+                    f"there: write it again on {state.side.label}"
+                )
+                continue
+        if _same(border, state.item, wanted):
             continue
         with aws_errors(f"{state.side.name} DynamoDB"):
-            outcome = state.writer.apply(Change(key, version, winning_item))
-        action = "delete" if is_delete else "upsert"
+            outcome = state.writer.apply(Change(key, version, wanted))
+        action = "delete" if is_delete else "upsert" if wanted is not None else "residency removal"
         repair.writes.append(f"{action} on {state.side.label}: {outcome.value}")
-    after = [read_item(side, key) for side in pair.both()]
-    repair.resolved = _same(*after)
-    if not repair.resolved:
+    after = [summary(border, side.label, read_item(side, key)) for side in pair.both()]
+    repair.resolved = kind(*after) is None
+    if not repair.resolved and not repair.note:
         repair.note = "still different after the write (a concurrent change?): verify again"
     return repair
 
@@ -240,6 +306,7 @@ def repair(
     pair: Pair,
     differences: Differences,
     names: VersionAttributes,
+    border: Border,
     *,
     show_progress: bool,
     concurrency: int = 8,
@@ -252,7 +319,7 @@ def repair(
     ):
 
         def one(text: str) -> Repair:
-            result = repair_key(pair, writers, text, names)
+            result = repair_key(pair, writers, text, names, border)
             bar.update(1)
             return result
 
@@ -270,6 +337,11 @@ class VerifyReport:
     differing: int
     samples: dict[str, list[Any]]
     seconds: float
+    # side label -> items that side's residency rules keep there but the peer holds too (differences)
+    restricted_on_peer: dict[str, int] = field(default_factory=lambda: {"cn": 0, "us": 0})
+    # side label -> items only there that its residency rules keep there (not differences)
+    kept: dict[str, int] = field(default_factory=lambda: {"cn": 0, "us": 0})
+    excluded_attributes: list[str] = field(default_factory=list)  # left out of the comparison
     shown_items: list[dict[str, Any]] = field(default_factory=list)
     repairs: list[dict[str, Any]] | None = None
     repaired: int = 0
@@ -288,12 +360,17 @@ def run(
     show_progress: bool = False,
     clock: Callable[[], float] = time.monotonic,
 ) -> VerifyReport:
+    """Compare (and with ``do_repair``, repair) the pair's table (``Pair.for_table``) under both
+    sides' deployed residency rules (``Border.of``)."""
     began = clock()
-    differences = compare(pair, segments=segments, consistent=consistent, show_progress=show_progress)
+    border = Border.of(pair, names)
+    differences = compare(pair, border, segments=segments, consistent=consistent, show_progress=show_progress)
+    restricted = differences.restricted["cn"] + differences.restricted["us"]
     sample = {
         "only_in_cn": [json.loads(k) for k in differences.only["cn"][:samples]],
         "only_in_us": [json.loads(k) for k in differences.only["us"][:samples]],
         "differing": [json.loads(k) for k in differences.differing[:samples]],
+        "restricted_on_peer": [json.loads(k) for k in sorted(restricted)[:samples]],
     }
     report = VerifyReport(
         identical=differences.total == 0,
@@ -302,6 +379,9 @@ def run(
         differing=len(differences.differing),
         samples=sample,
         seconds=0.0,
+        restricted_on_peer={label: len(keys) for label, keys in differences.restricted.items()},
+        kept=differences.kept,
+        excluded_attributes=sorted(border.excluded),
     )
     if show_items:
         for keys in sample.values():
@@ -310,7 +390,7 @@ def run(
                     {"key": key, "cn": read_item(pair.cn, key), "us": read_item(pair.us, key)}
                 )
     if do_repair and differences.total:
-        repairs = repair(pair, differences, names, show_progress=show_progress)
+        repairs = repair(pair, differences, names, border, show_progress=show_progress)
         report.repairs = [vars(r) for r in repairs]
         report.repaired = sum(r.resolved for r in repairs)
         report.unresolved = len(repairs) - report.repaired
@@ -324,6 +404,21 @@ def render(report: VerifyReport) -> str:
         f"only in cn: {report.only_in['cn']}, only in us: {report.only_in['us']}, "
         f"differing: {report.differing}",
     ]
+    restricted, kept = report.restricted_on_peer, report.kept
+    if any(restricted.values()):
+        lines.append(
+            f"restricted items on the peer: {restricted['cn']} that cn's residency rules keep in cn are "
+            f"in us, {restricted['us']} that us's keep in us are in cn"
+        )
+    if any(kept.values()) or report.excluded_attributes:
+        lines.append(
+            f"kept by the residency rules (no difference): cn {kept['cn']}, us {kept['us']}"
+            + (
+                f"; not compared: {', '.join(report.excluded_attributes)}"
+                if report.excluded_attributes
+                else ""
+            )
+        )
     for name, keys in report.samples.items():
         if keys:
             lines.append(f"  {name.replace('_', ' ')} (sample): " + ", ".join(canonical_key(k) for k in keys))

@@ -27,7 +27,7 @@ variable "tags" {
 ################################################################################
 
 variable "tables" {
-  description = "The replicated tables by logical name (the same names on both sides): the module's tables input, see modules/replication_endpoint/README.md. Default: one table, \"table\", created as \"<name>-table\", whose peer table is the peer root's default."
+  description = "The replicated tables by logical name (the same names on both sides): the module's tables input, see modules/replication_endpoint/README.md. A table's residency rules (export_filter, excluded_attributes; docs/residency.md) say what of it may leave this side. Default: one table, \"table\", created as \"<name>-table\", whose peer table is the peer root's default."
   type = map(object({
     create     = optional(bool, true)
     table_name = optional(string)
@@ -45,7 +45,10 @@ variable "tables" {
     deletion_protection    = optional(bool, true)
     peer_table_name        = optional(string)
     replicate_ttl_deletes  = optional(bool, false)
-    residency              = optional(any) # reserved: refused by the module until residency rules exist
+    residency = optional(object({
+      export_filter       = optional(string)
+      excluded_attributes = optional(list(string), [])
+    }))
   }))
   default = {
     table = {

@@ -50,6 +50,23 @@ locals {
     ]
   }
 
+  # Each table's residency rules as the functions read them (replication/residency.py), null: none.
+  table_residency = {
+    for name, t in local.tables : name => t.residency == null ? null : {
+      export_filter       = t.residency.export_filter
+      excluded_attributes = coalesce(t.residency.excluded_attributes, [])
+    }
+  }
+  # Excluded attributes the peer could not do without: a key attribute of the table (it could not
+  # address the item) or a version attribute (it could not order the change). Checked by the
+  # forwarder's precondition, against an existing table's own key too.
+  table_protected_exclusions = {
+    for name, keys in local.table_keys : name => [
+      for a in try(local.table_residency[name].excluded_attributes, []) : a
+      if contains([keys.hash_key, coalesce(keys.range_key, "-"), var.timestamp_attribute, var.origin_attribute], a)
+    ]
+  }
+
   # TABLES, read by both functions (docs/architecture.md, Lambda contract).
   tables_environment = jsonencode({
     for name, t in local.tables : name => {
@@ -58,6 +75,7 @@ locals {
       peer_table_name       = t.peer_table_name
       key_schema            = local.table_key_schema_elements[name]
       replicate_ttl_deletes = t.replicate_ttl_deletes
+      residency             = local.table_residency[name]
     }
   })
 }

@@ -102,6 +102,10 @@ resource "aws_lambda_function" "forwarder" {
       condition     = length(distinct(values(local.table_names))) == length(local.tables) && length(distinct([for t in values(local.tables) : t.peer_table_name])) == length(local.tables)
       error_message = "Two logical tables in tables have the same table_name or the same peer_table_name: each logical table needs its own local table and its own peer table."
     }
+    precondition {
+      condition     = alltrue([for names in values(local.table_protected_exclusions) : length(names) == 0])
+      error_message = "tables[*].residency.excluded_attributes cannot hold a key attribute of its table nor timestamp_attribute or origin_attribute (the peer could not address or order the item without them); found: ${join(", ", flatten([for name, names in local.table_protected_exclusions : [for a in names : "${name}.${a}"]]))}."
+    }
   }
 
   depends_on = [aws_cloudwatch_log_group.forwarder, aws_iam_role_policy.forwarder]

@@ -42,7 +42,7 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "tables" {
-  description = "The replicated tables, by logical name: the same names on both sides (the wire carries them), 1 to 64 of a-z A-Z 0-9 _ - . each. One inbox, one peer credential, one forwarder and one replicator serve them all; a single table is a map with one entry. Per table: create (true: created here; false: the existing table_name, whose stream must be on with view type NEW_AND_OLD_IMAGES), table_name (null: \"<name>-<logical name>\"; the peer's peer_table_name for this table), key_schema (of a created table: hash_key, optional range_key, types S, N or B; an existing table's own is read), billing_mode (PAY_PER_REQUEST or PROVISIONED with read_capacity and write_capacity), ttl_attribute (epoch-seconds expiry of a created table; null: no TTL), point_in_time_recovery and deletion_protection (of a created table; both on by default), peer_table_name (the peer's table of this logical name, null: this table_name; the replicator refuses messages for this table from any other), replicate_ttl_deletes (true: TTL expiries are deleted on the peer too; false: each side expires items by its own TTL). residency is reserved for data-residency rules and refused until they exist. Two logical tables may not share a table_name or a peer_table_name."
+  description = "The replicated tables, by logical name: the same names on both sides (the wire carries them), 1 to 64 of a-z A-Z 0-9 _ - . each. One inbox, one peer credential, one forwarder and one replicator serve them all; a single table is a map with one entry. Per table: create (true: created here; false: the existing table_name, whose stream must be on with view type NEW_AND_OLD_IMAGES), table_name (null: \"<name>-<logical name>\"; the peer's peer_table_name for this table), key_schema (of a created table: hash_key, optional range_key, types S, N or B; an existing table's own is read), billing_mode (PAY_PER_REQUEST or PROVISIONED with read_capacity and write_capacity), ttl_attribute (epoch-seconds expiry of a created table; null: no TTL), point_in_time_recovery and deletion_protection (of a created table; both on by default), peer_table_name (the peer's table of this logical name, null: this table_name; the replicator refuses messages for this table from any other), replicate_ttl_deletes (true: TTL expiries are deleted on the peer too; false: each side expires items by its own TTL), residency (what of this table may leave this side, docs/residency.md; null: everything, whole): export_filter (a JMESPath expression over the item as plain JSON, at most 4,096 characters; an item crosses only when it is exactly true; null: every item) and excluded_attributes (top-level attribute names never sent to the peer, whose changes coming back keep this side's values; never a key attribute of the table nor timestamp_attribute or origin_attribute). Two logical tables may not share a table_name or a peer_table_name."
   type = map(object({
     create     = optional(bool, true)
     table_name = optional(string)
@@ -60,7 +60,10 @@ variable "tables" {
     deletion_protection    = optional(bool, true)
     peer_table_name        = optional(string)
     replicate_ttl_deletes  = optional(bool, false)
-    residency              = optional(any)
+    residency = optional(object({
+      export_filter       = optional(string)
+      excluded_attributes = optional(list(string), [])
+    }))
   }))
   # One table, "<name>-table", key pk (S), whose peer table has the same name.
   default = { table = {} }
@@ -90,8 +93,16 @@ variable "tables" {
     error_message = "tables[*].peer_table_name must be a DynamoDB table name: 3 to 255 of a-z, A-Z, 0-9, '_', '-' and '.'."
   }
   validation {
-    condition     = alltrue([for t in values(var.tables) : t.residency == null])
-    error_message = "tables[*].residency (data-residency rules) is not supported by this version of the module; remove it."
+    condition     = alltrue([for t in values(var.tables) : try(t.residency.export_filter == null, true) || try(length(trimspace(t.residency.export_filter)) > 0 && length(t.residency.export_filter) <= 4096, false)])
+    error_message = "tables[*].residency.export_filter must be a JMESPath expression of 1 to 4,096 characters, or null (every item crosses)."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : alltrue([for a in coalesce(try(t.residency.excluded_attributes, null), []) : a != null && try(length(a) > 0, false)])])
+    error_message = "tables[*].residency.excluded_attributes must hold attribute names, none empty."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.tables) : length(distinct(coalesce(try(t.residency.excluded_attributes, null), []))) == length(coalesce(try(t.residency.excluded_attributes, null), []))])
+    error_message = "tables[*].residency.excluded_attributes names an attribute twice."
   }
 }
 

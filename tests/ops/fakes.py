@@ -161,6 +161,19 @@ class FakeSide:
                 Environment={"Variables": variables},
             )
 
+    def set_residency(self, rules: dict[str, Any] | None) -> None:
+        """Deploy ``rules`` as this side's TABLES[profiles].residency, in both functions, as the
+        module writes them (modules/replication_endpoint/dynamodb.tf)."""
+        lam = self.client("lambda")
+        for kind in ("forwarder", "replicator"):
+            name = self.outputs[f"{kind}_function_name"]
+            variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+            tables = json.loads(variables["TABLES"])
+            tables[LOGICAL]["residency"] = rules
+            lam.update_function_configuration(
+                FunctionName=name, Environment={"Variables": {**variables, "TABLES": json.dumps(tables)}}
+            )
+
     def write_outputs(self, directory: Path) -> Path:
         path = directory / f"{self.label}.json"
         document = {

@@ -29,7 +29,7 @@ def test_backfill_copies_missing_items_and_never_overwrites_newer_ones(deploymen
     result = run("backfill", "--from", "cn", *deployment.args(), "--segments", "1", "--json")
     assert result.code == EXIT_OK, result.err
     totals = result.json["tables"]["profiles"]["totals"]
-    assert totals == {"scanned": 4, "copied": 2, "stale": 1, "tombstoned": 1, "unversioned": 1}
+    assert totals == {"scanned": 4, "copied": 2, "stale": 1, "tombstoned": 1, "unversioned": 1, "kept": 0}
     assert us.get("new")["city"] == {"S": "Beijing"}
     assert us.get("older-here")["city"] == {"S": "newer"}
     assert us.get("no-version")["city"] == {"S": "Shanghai"}

@@ -47,12 +47,12 @@ def test_missing_outputs_say_which_flags_to_give(deployment, run):
 
 
 def test_a_missing_output_is_named(deployment, run):
-    del deployment.cn.outputs["tombstone_table_name"]
+    del deployment.cn.outputs["forwarder_function_name"]  # where verify reads cn's residency rules
     deployment.rewrite_outputs()
     deployment.cn.put("a", ts="1")
     result = run("verify", *deployment.args(), "--repair")
     assert result.code == EXIT_BAD_INPUT
-    assert "'tombstone_table_name' is missing" in result.err
+    assert "'forwarder_function_name' is missing" in result.err
 
 
 def test_empty_outputs_mean_the_root_was_not_applied(tmp_path):
@@ -82,7 +82,14 @@ def test_no_credentials_is_an_access_problem(tmp_path, run, monkeypatch):
     for label, region in (("cn", "cn-north-1"), ("us", "us-east-1")):
         files[label] = tmp_path / f"{label}.json"
         files[label].write_text(
-            json.dumps({"region": region, "table_names": {"t": "t"}, "tombstone_table_name": "tt"})
+            json.dumps(
+                {
+                    "region": region,
+                    "table_names": {"t": "t"},
+                    "tombstone_table_name": "tt",
+                    "forwarder_function_name": "f",
+                }
+            )
         )
     result = run(
         "verify",

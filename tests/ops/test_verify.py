@@ -57,6 +57,7 @@ def test_differences_are_counted_with_sample_keys_and_no_contents(deployment, ru
         "only_in_cn": [_key("only-cn")],
         "only_in_us": [_key("only-us")],
         "differing": [_key("changed")],
+        "restricted_on_peer": [],
     }
     assert "secret-city" not in result.out
     text = run("verify", *deployment.args())

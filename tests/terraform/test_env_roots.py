@@ -117,3 +117,26 @@ def test_no_lock_file_committed() -> None:
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
     assert not [p for p in tracked if p.endswith(".terraform.lock.hcl")]
+
+
+@pytest.mark.parametrize("side", sorted(ROOTS))
+def test_root_tables_take_the_modules_table_entries(side: str) -> None:
+    """A root passes ``tables`` through as it is: its entries, residency rules included, have the
+    module's type, so nothing a table may set is lost or retyped on the way."""
+
+    def tables_type(folder: Path) -> str:
+        (variable,) = [v for v in read_blocks(folder, "variable") if v.name == "tables"]
+        return re.sub(r"\s+", " ", without_comments(variable.attributes()["type"]))
+
+    assert tables_type(ROOTS[side]) == tables_type(MODULE)
+
+
+def test_the_cn_example_keeps_national_ids_and_non_global_profiles_in_china() -> None:
+    """The worked example of docs/residency.md: cn-north-1's profiles exports GLOBAL items only,
+    never their national_id; the us-east-1 side has no rules (the rules are the sending side's)."""
+    cn = attributes(_example(ROOTS["cn-north-1"])["tables"].strip()[1:-1])
+    profiles = attributes(cn["profiles"].strip()[1:-1])
+    rules = attributes(profiles["residency"].strip()[1:-1])
+    assert string_value(rules["export_filter"]) == "residency == 'GLOBAL'"
+    assert rules["excluded_attributes"].strip() == '["national_id"]'
+    assert "residency" not in _example(ROOTS["us-east-1"])["tables"]

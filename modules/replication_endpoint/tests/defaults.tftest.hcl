@@ -217,6 +217,7 @@ run "functions" {
           peer_table_name       = "ddbrep-table"
           replicate_ttl_deletes = false
           key_schema            = [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }]
+          residency             = null
         }
       } &&
       aws_lambda_function.replicator.environment[0].variables["TABLES"] == aws_lambda_function.forwarder.environment[0].variables["TABLES"]
@@ -608,6 +609,7 @@ run "two_tables_through_one_endpoint" {
         peer_table_name       = "profiles-cn"
         replicate_ttl_deletes = false
         key_schema            = [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }, { AttributeName = "sk", KeyType = "RANGE", AttributeType = "S" }]
+        residency             = null
       }
       orders = {
         table_name            = "orders"
@@ -615,9 +617,10 @@ run "two_tables_through_one_endpoint" {
         peer_table_name       = "orders"
         replicate_ttl_deletes = true
         key_schema            = [{ AttributeName = "order_id", KeyType = "HASH", AttributeType = "N" }]
+        residency             = null
       }
     }
-    error_message = "TABLES carries each table's name, ARN, peer table (its own name when not given), key schema and TTL-delete policy."
+    error_message = "TABLES carries each table's name, ARN, peer table (its own name when not given), key schema, TTL-delete policy and residency rules (null: none)."
   }
   assert {
     condition = alltrue([for arn in ["arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-profiles", "arn:aws:dynamodb:us-east-1:111122223333:table/orders"] :
@@ -666,16 +669,6 @@ run "rejects_a_logical_name_the_tombstone_ids_cannot_hold" {
 
   variables {
     tables = { "a/b" = {} }
-  }
-
-  expect_failures = [var.tables]
-}
-
-run "rejects_residency_rules_until_they_exist" {
-  command = plan
-
-  variables {
-    tables = { table = { residency = { excluded_attributes = ["national_id"] } } }
   }
 
   expect_failures = [var.tables]

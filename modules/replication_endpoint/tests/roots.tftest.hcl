@@ -148,3 +148,27 @@ run "peer_nat_addresses_are_addresses" {
 
   expect_failures = [var.peer_nat_public_ips]
 }
+
+run "cn_north_1_root_takes_residency_rules" {
+  command   = plan
+  providers = { aws = aws.cn }
+
+  module {
+    source = "../../envs/cn-north-1"
+  }
+
+  # The worked example of docs/residency.md (envs/cn-north-1/terraform.tfvars.example).
+  variables {
+    tables = {
+      table = {
+        peer_table_name = "ddbrep-us-table"
+        residency       = { export_filter = "residency == 'GLOBAL'", excluded_attributes = ["national_id"] }
+      }
+    }
+  }
+
+  assert {
+    condition     = output.table_names == { table = "ddbrep-cn-table" }
+    error_message = "The cn-north-1 root plans a table with residency rules (the module validates them and writes them into TABLES)."
+  }
+}

@@ -1,0 +1,227 @@
+# Plan-only tests of a table's residency rules (docs/residency.md): typed and validated here, written
+# into the TABLES setting both functions read (replication/residency.py parses them again at cold start).
+# Computed values the assertions need are mocked with `override_during = plan` (Terraform >= 1.11).
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_service_principal" {
+    defaults = { name = "lambda.amazonaws.com" }
+  }
+  mock_data "aws_vpc_endpoint_service" {
+    defaults = { service_name = "com.amazonaws.us-east-1.dynamodb" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ddbrep/peer-credentials-AbCdEf" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:us-east-1:111122223333:ddbrep-failures"
+      url = "https://sqs.us-east-1.amazonaws.com/111122223333/ddbrep-failures"
+    }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:111122223333:stream/ddbrep-inbox" }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { stream_arn = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-table/stream/2026-01-01T00:00:00.000" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:111122223333:ddbrep-replication-alarms" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:111122223333:function:mock" }
+  }
+  mock_resource "aws_subnet" {
+    defaults = { id = "subnet-0123456789abcdef0" }
+  }
+  mock_resource "aws_security_group" {
+    defaults = { id = "sg-0123456789abcdef0" }
+  }
+}
+
+variables {
+  forwarder_zip_path  = "tests/fixtures/forwarder.zip"
+  replicator_zip_path = "tests/fixtures/replicator.zip"
+  tables              = { table = {} }
+}
+
+run "no_residency_rules_by_default" {
+  command = plan
+
+  assert {
+    condition     = jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).table.residency == null
+    error_message = "A table without rules has residency null in TABLES (everything crosses, whole)."
+  }
+}
+
+run "residency_rules_reach_both_functions" {
+  command = plan
+
+  variables {
+    tables = {
+      profiles = { residency = { export_filter = "residency == 'GLOBAL'", excluded_attributes = ["national_id", "phone"] } }
+      orders   = { residency = { export_filter = "region == 'GLOBAL'" } }
+      events   = { residency = { excluded_attributes = ["national_id"] } }
+      accounts = {}
+    }
+  }
+
+  assert {
+    condition = [for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] : { for name, t in jsondecode(f.environment[0].variables["TABLES"]) : name => t.residency }] == [for f in range(2) : {
+      profiles = { export_filter = "residency == 'GLOBAL'", excluded_attributes = ["national_id", "phone"] }
+      orders   = { export_filter = "region == 'GLOBAL'", excluded_attributes = [] }
+      events   = { export_filter = null, excluded_attributes = ["national_id"] }
+      accounts = null
+    }]
+    error_message = "Each table's rules are in both functions' TABLES as export_filter and excluded_attributes ([] when not given; residency null without rules)."
+  }
+}
+
+run "rejects_an_empty_export_filter" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { export_filter = " " } } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_an_export_filter_longer_than_4096_characters" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { export_filter = "a == '${format("%4090s", "x")}'" } } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "accepts_an_export_filter_of_4096_characters" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { export_filter = "a == '${format("%4089s", "x")}'" } } }
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).table.residency.export_filter) == 4096
+    error_message = "A filter of exactly 4,096 characters is accepted, whole."
+  }
+}
+
+run "rejects_an_empty_excluded_attribute_name" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { excluded_attributes = ["national_id", ""] } } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_an_excluded_attribute_named_twice" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { excluded_attributes = ["national_id", "national_id"] } } }
+  }
+
+  expect_failures = [var.tables]
+}
+
+run "rejects_excluding_the_partition_key" {
+  command = plan
+
+  variables {
+    tables = { table = { key_schema = { hash_key = "id" }, residency = { excluded_attributes = ["id"] } } }
+  }
+
+  expect_failures = [aws_lambda_function.forwarder]
+}
+
+run "rejects_excluding_the_sort_key" {
+  command = plan
+
+  variables {
+    tables = { table = { key_schema = { hash_key = "pk", range_key = "sk" }, residency = { excluded_attributes = ["sk"] } } }
+  }
+
+  expect_failures = [aws_lambda_function.forwarder]
+}
+
+run "rejects_excluding_the_timestamp_attribute" {
+  command = plan
+
+  variables {
+    timestamp_attribute = "updated_at"
+    tables              = { table = { residency = { excluded_attributes = ["updated_at"] } } }
+  }
+
+  expect_failures = [aws_lambda_function.forwarder]
+}
+
+run "rejects_excluding_the_origin_attribute" {
+  command = plan
+
+  variables {
+    tables = { table = { residency = { excluded_attributes = ["last_updater_region"] } } }
+  }
+
+  expect_failures = [aws_lambda_function.forwarder]
+}
+
+run "excludes_an_attribute_named_like_another_tables_key" {
+  command = plan
+
+  variables {
+    tables = {
+      a = { key_schema = { hash_key = "national_id" } }
+      b = { residency = { excluded_attributes = ["national_id"] } }
+    }
+  }
+
+  assert {
+    condition     = jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).b.residency.excluded_attributes == ["national_id"]
+    error_message = "Only the table's own key attributes are protected, not another table's."
+  }
+}
+
+run "rejects_excluding_an_existing_tables_own_sort_key" {
+  command = plan
+
+  # The key_schema given is ignored for an existing table: its own key (order_id, line) is protected.
+  variables {
+    tables = { orders = { create = false, table_name = "orders", residency = { excluded_attributes = ["line"] } } }
+  }
+
+  override_data {
+    target = data.aws_dynamodb_table.existing["orders"]
+    values = {
+      stream_enabled   = true
+      stream_view_type = "NEW_AND_OLD_IMAGES"
+      stream_arn       = "arn:aws:dynamodb:us-east-1:111122223333:table/orders/stream/2026-01-01T00:00:00.000"
+      hash_key         = "order_id"
+      range_key        = "line"
+      attribute        = [{ name = "order_id", type = "S" }, { name = "line", type = "N" }]
+    }
+  }
+
+  expect_failures = [aws_lambda_function.forwarder]
+}
