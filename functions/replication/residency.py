@@ -38,7 +38,9 @@ RESIDENCY_KEYS = frozenset({"export_filter", "excluded_attributes"})
 # DynamoDB's limit on an attribute name's length (DynamoDB developer guide, "Naming rules": names
 # of attributes other than key attributes can be up to 64 KB).
 MAX_ATTRIBUTE_NAME_BYTES = 65_535
-MAX_FILTER_CHARS = 4_096
+# The module's limit too: TABLES, filters included, must fit in the 4 KB of environment variables
+# Lambda allows a function (Lambda quotas).
+MAX_FILTER_CHARS = 1_024
 
 
 class Verdict(enum.Enum):
