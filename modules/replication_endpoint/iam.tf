@@ -193,11 +193,28 @@ locals {
         },
         local.table_key_statement,
       ],
+      local.merge_statements,
       local.failure_queue_statements,
       [for s in local.vpc_access_statements : s if var.replicator_in_vpc && local.forwarder_in_vpc],
       local.xray_statements,
     )
   }
+
+  # A peer's upsert of a table with excluded attributes is a merge: the replicator reads this side's
+  # values of those attributes (GetItem, strongly consistent) to keep them (docs/residency.md). Only
+  # on the tables that have some.
+  merged_table_arns = [
+    for name, arn in local.table_arns : arn
+    if length(try(local.table_residency[name].excluded_attributes, [])) > 0
+  ]
+  merge_statements = length(local.merged_table_arns) == 0 ? [] : [
+    {
+      Sid      = "ReadKeptAttributes"
+      Effect   = "Allow"
+      Action   = "dynamodb:GetItem"
+      Resource = local.merged_table_arns
+    },
+  ]
 
   # ENI management for a function in a VPC, scoped to this account and region, and to the
   # function's subnets and security groups where EC2 allows it.

@@ -257,3 +257,33 @@ run "serves_seven_tables_with_rules_within_the_functions_environment" {
     error_message = "Seven tables with rules fit in the 4 KB Lambda allows."
   }
 }
+
+run "grants_the_merge_read_only_on_tables_with_excluded_attributes" {
+  command = plan
+
+  # The replicator merges a peer's upsert of a table with excluded attributes: it reads this side's
+  # values of them (GetItem). No other table, and no table of a module without such rules, gets it.
+  variables {
+    tables = {
+      kept = { table_name = "kept", residency = { excluded_attributes = ["national_id"] } }
+      open = { table_name = "open", residency = { export_filter = "residency == 'GLOBAL'" } }
+    }
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.replicator.policy).Statement : s.Resource
+      if s.Sid == "ReadKeptAttributes"
+    ] == [["arn:aws:dynamodb:us-east-1:111122223333:table/kept"]]
+    error_message = "GetItem is granted on the table with excluded attributes alone."
+  }
+}
+
+run "grants_no_merge_read_without_excluded_attributes" {
+  command = plan
+
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.replicator.policy).Statement : s if s.Sid == "ReadKeptAttributes"]) == 0
+    error_message = "Without excluded attributes the replicator reads no item."
+  }
+}
