@@ -11,7 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from replication_ops.local.config import ORIGIN_ATTRIBUTE, SIDE_NAMES, TIMESTAMP_ATTRIBUTE
+from replication_ops.local.config import (
+    ORIGIN_ATTRIBUTE,
+    RESIDENCY_ATTRIBUTE,
+    SIDE_NAMES,
+    TIMESTAMP_ATTRIBUTE,
+)
 from replication_ops.local.loadgen import (
     DECIMAL_TIME,
     DELETE,
@@ -53,7 +58,10 @@ def test_conflicts_write_the_same_key_on_both_sides_at_the_same_moment() -> None
     ties = sum(1 for pair in by_slot.values() if pair[0].tie)
     assert 0.3 < ties / len(by_slot) < 0.7
     # own keys never cross: each side writes its own key space outside conflicts
-    own = {side: {(op.pk, op.sk) for op in ops if op.conflict is None} for side, ops in operations.items()}
+    own = {
+        side: {(op.table.name, op.pk, op.sk) for op in ops if op.conflict is None}
+        for side, ops in operations.items()
+    }
     assert not own[SIDE_NAMES[0]] & own[SIDE_NAMES[1]]
 
 
@@ -65,9 +73,9 @@ def test_the_mix_of_operations_and_pacing() -> None:
     assert 0.06 < kinds[DELETE] / len(ops) < 0.14
     assert ops[-1].at == pytest.approx((2000 - 1) / 40)
     # updates and deletes target keys inserted before and not yet deleted
-    alive: set[tuple[str, str]] = set()
+    alive: set[tuple[str, str, str]] = set()
     for op in ops:
-        key = (op.pk, op.sk)
+        key = (op.table.name, op.pk, op.sk)
         if op.kind == PUT:
             alive.add(key)
         else:
@@ -135,7 +143,7 @@ def test_an_unversioned_update_sets_a_single_field() -> None:
     upserts = _own_upserts(
         LoadOptions(operations=2000, unversioned_share=1.0, decimal_time_share=0, invalid_version_share=0)
     )
-    updates = [op for op in upserts if op.kind == UPDATE]
+    updates = [op for op in upserts if op.kind == UPDATE and RESIDENCY_ATTRIBUTE not in op.attributes]
     assert updates and all(len(op.attributes) == 1 for op in updates)
 
 
@@ -205,7 +213,7 @@ def test_writes_stamp_versions_and_record_what_dynamodb_returned() -> None:
         clients = {side: boto3.client("dynamodb", region_name=side) for side in SIDE_NAMES}
         for client in clients.values():
             _create_table(client, "t")
-        result = LoadGenerator(clients, "t", options, progress=False).run()
+        result = LoadGenerator(clients, {"profiles": "t"}, options, progress=False).run()
     assert len(result.writes) == 120
     assert not [w for w in result.writes if w.error]
     for write in result.writes:
@@ -233,7 +241,7 @@ def _write_each_style(style: str, kind: str) -> Any:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=SIDE_NAMES[0])
         _create_table(client, "t")
-        generator = LoadGenerator({SIDE_NAMES[0]: client}, "t", LoadOptions(), progress=False)
+        generator = LoadGenerator({SIDE_NAMES[0]: client}, {"profiles": "t"}, LoadOptions(), progress=False)
         operations = [put, update] if kind == UPDATE else [Operation(**{**put.__dict__, "style": style})]
         result = generator.run({SIDE_NAMES[0]: operations})
         stored = client.get_item(TableName="t", Key=put.key)["Item"]

@@ -181,7 +181,7 @@ def test_the_lag_plot_keeps_its_legends_off_the_data_and_marks_the_maximum() -> 
 
     samples = [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)]
     samples.append(LagSample(105.0, 3.58, CN))  # the slowest change, where a legend used to sit
-    figure = lag_figure(samples)
+    figure = lag_figure({"profiles": samples, "events": samples})
     try:
         figure.canvas.draw()
         renderer = figure.canvas.get_renderer()
@@ -199,11 +199,11 @@ def test_report_json_and_plot_are_written(tmp_path: Path) -> None:
     write_report(report, tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["converged"] is True
     image = plot_lag(
-        [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)],
+        {"profiles": [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)]},
         tmp_path / "lag.png",
     )
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    empty = plot_lag([], tmp_path / "empty.png")
+    empty = plot_lag({"profiles": []}, tmp_path / "empty.png")
     assert empty.stat().st_size > 0
 
 
