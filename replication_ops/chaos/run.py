@@ -8,7 +8,9 @@ us-east-1's forwarder mapping has a finite retry budget (Terraform
 ``forwarder_maximum_retry_attempts``) for the retries-exhausted scenario.
 
 Per scenario: the load generator on both sides (own keys, prefixed with the scenario's name, plus
-same-key conflicts), the fault beside it, then the wait until replication is idle, the scenario's
+same-key conflicts) over the environment's tables with a String hash key (by default ``events``, with
+its binary range key, and ``profiles``, with cn-north-1's residency rules when deployed), the fault
+beside it, then the wait until replication is idle, the scenario's
 operations (redrive...), and the last-writer-wins oracle on the scenario's keys.
 """
 

@@ -56,7 +56,7 @@ def test_demo_converges_and_reports(demo_run) -> None:
         assert figures["forwarded"] > 0, f"no EMF metrics read from {side}'s forwarder"
         assert figures["replicated_in"] > 0
         assert figures["inbox_kinesis_records"] > 0
-        assert figures["items"] == report["sides"][SIDE_NAMES[0]]["items"] > 0
+        assert figures["items"] > 0
     assert totals["echoes_suppressed"] > 0
     # writes as applications write them: the forwarder stamped them, and said why
     kinds, reasons = totals["writes_by_kind"], totals["stamped_by_reason"]
@@ -90,6 +90,8 @@ def test_each_table_converges_and_has_its_own_figures(demo_run) -> None:
             assert figures["changes_written"] > 20, (name, side)
             assert figures["forwarded"] > 0 and figures["replicated_in"] > 0, (name, side)
         assert table["lag_seconds"]["samples"] > 10, name
+        if not table["residency_rules"]:  # everything crosses: the same items on both sides
+            assert table["items"][SIDE_NAMES[0]] == table["items"][SIDE_NAMES[1]] > 0, name
     for total in ("lost", "items_differing", "keys_written"):
         assert report["totals"][total] == sum(t[total] for t in tables.values())
     for side in SIDE_NAMES:
