@@ -367,3 +367,13 @@ def test_binary_keys_and_values_are_the_same_as_bytes_and_as_base64_text() -> No
     assert normalize_item(as_bytes) == normalize_item(as_text)
     assert normalize_item({"b": {"BS": [b"\x01"]}}) == normalize_item({"b": {"BS": ["AQ=="]}})
     assert normalize_item(as_bytes) != normalize_item({**as_text, "event_id": {"B": "/wBldmVudHM="}})
+
+
+def test_an_update_that_returned_the_engines_delete_mark_is_expected_without_it() -> None:
+    """The update landed between the replicator's mark and its delete; the engine took the mark off."""
+    marked = {**item("a", "100.5", CN), "_ddbrep_deleting": {"S": "1764200000 us-east-1"}}
+    write = Write(
+        upsert(CN, "a", "100.5", kind=UPDATE).operation, (Decimal("100.5"), CN), marked, None, 99, 100
+    )
+    final = item("a", "100.5", CN)
+    assert verify({CN: {K: final}, US: {K: final}}, LoadResult([write]), seen()).converged
