@@ -8,9 +8,9 @@ us-east-1's forwarder mapping has a finite retry budget (Terraform
 ``forwarder_maximum_retry_attempts``) for the retries-exhausted scenario.
 
 Per scenario: the load generator on both sides (own keys, prefixed with the scenario's name, plus
-same-key conflicts) over the environment's tables with a String hash key (by default ``events``, with
-its binary range key, and ``profiles``, with cn-north-1's residency rules when deployed), the fault
-beside it, then the wait until replication is idle, the scenario's
+same-key conflicts) over the demo's tables with a String hash key, the only ones deployed (``events``,
+with its binary range key, and ``profiles``, with cn-north-1's residency rules when deployed), the
+fault beside it, then the wait until replication is idle, the scenario's
 operations (redrive...), and the last-writer-wins oracle on the scenario's keys.
 """
 
@@ -94,6 +94,8 @@ class ChaosRun:
 
     def __post_init__(self) -> None:
         env_options = self.options.environment or EnvironmentOptions(paths=Paths(self.options.base / "env"))
+        # Only the tables the scenarios load are deployed: the IAM check refuses a grant no call used.
+        env_options.tables = tuple(t for t in env_options.tables if t.hash_key[1] == "S")
         env_options.peer_endpoint = self._peer_endpoint
         env_options.function_endpoint = self._function_endpoint
         variables = env_options.terraform_variables.setdefault(US, {})
@@ -152,9 +154,9 @@ class ChaosRun:
 
     @property
     def tables(self) -> tuple[DemoTable, ...]:
-        """The tables the scenarios load: those whose hash key is a String, which takes the
+        """The tables the scenarios load: the environment's with a String hash key, which takes the
         scenario's prefix (``figures.prefixed``)."""
-        return tuple(t for t in self.environment.options.tables if t.hash_key[1] == "S")
+        return self.environment.options.tables
 
     def _start_watchers(self) -> None:
         for side in SIDE_NAMES:
