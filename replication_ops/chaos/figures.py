@@ -40,11 +40,13 @@ def partition_key(key: str, hash_key: str = "pk") -> str:
     return str(value.get("S", ""))
 
 
-def scoped(tables: dict[str, dict[str, dict]], prefix: str) -> dict[str, dict[str, dict]]:
-    """Only the items of one scenario's keys."""
+def scoped(
+    tables: dict[str, dict[str, dict]], prefix: str, hash_key: str = "pk"
+) -> dict[str, dict[str, dict]]:
+    """Only the items of one scenario's keys (``hash_key``: the table's, a String)."""
     mark = f"{prefix}#"
     return {
-        side: {key: item for key, item in items.items() if partition_key(key).startswith(mark)}
+        side: {key: item for key, item in items.items() if partition_key(key, hash_key).startswith(mark)}
         for side, items in tables.items()
     }
 

@@ -8,7 +8,9 @@ us-east-1's forwarder mapping has a finite retry budget (Terraform
 ``forwarder_maximum_retry_attempts``) for the retries-exhausted scenario.
 
 Per scenario: the load generator on both sides (own keys, prefixed with the scenario's name, plus
-same-key conflicts), the fault beside it, then the wait until replication is idle, the scenario's
+same-key conflicts) over the demo's tables with a String hash key, the only ones deployed (``events``,
+with its binary range key, and ``profiles``, with cn-north-1's residency rules when deployed), the
+fault beside it, then the wait until replication is idle, the scenario's
 operations (redrive...), and the last-writer-wins oracle on the scenario's keys.
 """
 
@@ -49,13 +51,15 @@ from replication_ops.local.config import (
     SIDE_NAMES,
     SIDES,
     TIMESTAMP_ATTRIBUTE,
+    DemoTable,
     Paths,
 )
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 from replication_ops.local.loadgen import WRITE_KINDS, LoadGenerator, LoadOptions, LoadResult, plan
 from replication_ops.local.quiescence import wait_quiescent
 from replication_ops.local.report import STAMP_REASONS, stamped_by_reason
-from replication_ops.local.verify import differing_keys, lag_samples, scan_table, verify
+from replication_ops.local.residency_check import deployed_rules
+from replication_ops.local.verify import combined, differing_keys, lag_samples, scan_table, verify
 from replication_ops.local.watcher import Observations, StreamWatcher
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,8 @@ class ChaosRun:
 
     def __post_init__(self) -> None:
         env_options = self.options.environment or EnvironmentOptions(paths=Paths(self.options.base / "env"))
+        # Only the tables the scenarios load are deployed: the IAM check refuses a grant no call used.
+        env_options.tables = tuple(t for t in env_options.tables if t.hash_key[1] == "S")
         env_options.peer_endpoint = self._peer_endpoint
         env_options.function_endpoint = self._function_endpoint
         variables = env_options.terraform_variables.setdefault(US, {})
@@ -146,21 +152,36 @@ class ChaosRun:
             proxy.stop()
         self.environment.options.paths.environment_json.unlink(missing_ok=True)
 
+    @property
+    def tables(self) -> tuple[DemoTable, ...]:
+        """The tables the scenarios load: the environment's with a String hash key, which takes the
+        scenario's prefix (``figures.prefixed``)."""
+        return self.environment.options.tables
+
     def _start_watchers(self) -> None:
         for side in SIDE_NAMES:
             self.clients[side] = SideClients(self.environment.partitions[side].endpoint_url, side)
-            self.observations[side] = Observations(side)
-            table = self.environment.table(side)
-            stream = self.clients[side].dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-            watcher = StreamWatcher(
-                self.clients[side],
-                stream,
-                self.observations[side],
-                timestamp_attribute=TIMESTAMP_ATTRIBUTE,
-                origin_attribute=ORIGIN_ATTRIBUTE,
-            )
-            watcher.start()
-            self.watchers.append(watcher)
+            self.observations[side] = Observations(side)  # the tables' key attributes differ
+            for table in self.tables:
+                name = self.environment.table(side, table.name)
+                described = self.clients[side].dynamodb.describe_table(TableName=name)
+                watcher = StreamWatcher(
+                    self.clients[side],
+                    described["Table"]["LatestStreamArn"],
+                    self.observations[side],
+                    timestamp_attribute=TIMESTAMP_ATTRIBUTE,
+                    origin_attribute=ORIGIN_ATTRIBUTE,
+                )
+                watcher.start()
+                self.watchers.append(watcher)
+
+    @property
+    def rules(self) -> dict[str, dict[str, Any]]:
+        """What leaves each side per table, as deployed (each forwarder's ``TABLES``)."""
+        return {
+            side: deployed_rules(self.runner.function_environment(side, "forwarder")["TABLES"])
+            for side in SIDE_NAMES
+        }
 
     def _reset_faults(self) -> None:
         for proxy in [*self.peer_proxies.values(), *self.replicator_proxies.values()]:
@@ -215,7 +236,7 @@ class ChaosRun:
         )
         generator = LoadGenerator(
             {side: self.clients[side].dynamodb for side in SIDE_NAMES},
-            self.environment.table(SIDE_NAMES[0]),
+            {table.name: self.environment.table(SIDE_NAMES[0], table.name) for table in self.tables},
             load_options,
             progress=False,
         )
@@ -230,7 +251,7 @@ class ChaosRun:
         ctx.fault_thread = threading.Thread(target=fault, name=f"fault-{scenario.name}", daemon=True)
         ctx.fault_thread.start()
         try:
-            return generator.run(prefixed(plan(load_options), scenario.name))
+            return generator.run(prefixed(plan(load_options, self.tables), scenario.name))
         finally:
             ctx.load_done.set()  # the fault ends with the load, even when the load failed
             ctx.fault_thread.join(timeout=self.options.scale.drain_timeout)
@@ -251,14 +272,25 @@ class ChaosRun:
 
     def _measure(self, scenario: Scenario, ctx: Context, load: LoadResult) -> dict[str, Any]:
         """The scenario's keys against the oracle, lag around the fault, both whole tables."""
-        tables = {
-            side: scan_table(self.clients[side].dynamodb, self.environment.table(side)) for side in SIDE_NAMES
-        }
-        verification = verify(scoped(tables, scenario.name), load, self.observations)
-        lags = lag_samples(load, self.observations, {side: SIDES[side].peer for side in SIDE_NAMES})
+        verifications, lags, whole_tables = {}, [], 0
+        for table in self.tables:
+            scanned = {
+                side: scan_table(
+                    self.clients[side].dynamodb, self.environment.table(side, table.name), table.key_names
+                )
+                for side in SIDE_NAMES
+            }
+            rules = {side: self.rules[side][table.name] for side in SIDE_NAMES}
+            table_load = load.of_table(table.name)
+            mine = scoped(scanned, scenario.name, table.hash_key[0])
+            verifications[table.name] = verify(mine, table_load, self.observations, rules)
+            lags += lag_samples(
+                table_load, self.observations, {side: SIDES[side].peer for side in SIDE_NAMES}
+            )
+            whole_tables += len(differing_keys(*scanned.values(), rules, SIDE_NAMES))
+        verification = combined(verifications)
         window = FaultWindow(ctx.began, ctx.ended)
         write_errors = sum(1 for w in load.writes if w.error)
-        whole_tables = len(differing_keys(tables[SIDE_NAMES[0]], tables[SIDE_NAMES[1]]))
         failed_checks = list(ctx.failed_checks)
         if write_errors:
             failed_checks.append(f"{write_errors} load writes failed (the oracle skips those keys)")

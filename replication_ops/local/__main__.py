@@ -22,9 +22,11 @@ peer-writer key is put into the other side's secret; the Lambda zips from dist/ 
 processes fed by an event-source runner that polls the table streams and the Kinesis inboxes as
 Lambda does.
 
-  demo  deploy, load both tables at once, wait until replication is idle, verify item by item,
+  demo  deploy, load the three tables (accounts, events, profiles) on both sides at once, wait until
+        replication is idle, verify item by item, look for the residency canary on the us side,
         report (stdout, build/local/report.json, build/local/lag.png), tear down.
-        Exit status 0 only when both tables converged and nothing was lost.
+        Exit status 0 only when every table converged, nothing was lost and the canary was found
+        nowhere.
   up    the same environment left running in the background; writes build/local/environment.json.
   down  stop what `up` started and clean up.
 
@@ -87,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="deploy, load both sides, verify, report, tear down",
-        description="Deploy both roots to local partitions, load both tables at once, wait until "
-        "replication is idle, verify both tables item by item and against the last-writer-wins "
-        "oracle, print and write the report, tear everything down.",
+        description="Deploy both roots to local partitions, load the three tables on both sides at "
+        "once, wait until replication is idle, verify each table item by item and against the "
+        "last-writer-wins oracle, look for the residency canary on the us side, print and write the "
+        "report, tear everything down.",
     )
     load = demo.add_argument_group("load")
     load.add_argument(

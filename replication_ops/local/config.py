@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO_ROOT / "build" / "local"
@@ -12,10 +13,60 @@ DIST_DIR = REPO_ROOT / "dist"
 TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 ORIGIN_ATTRIBUTE = "last_updater_region"
 
-# The demo table: a composite key, the path most users need.
-DEMO_TABLE_NAME = "user-profiles"
-HASH_KEY = "pk"
-RANGE_KEY = "sk"
+# The residency switch: whether cn-north-1's entry of the `profiles` table carries its residency rules
+# (RESIDENCY_RULES below) in the Terraform variables. Off until the module accepts `residency` and the
+# engine applies it; off, the rules are not deployed, the oracle expects plain replication and the
+# canary check finds the canary on the us side (the demo fails: that is the check failing as it must).
+RESIDENCY_RULES_DEPLOYED = False
+# What of `profiles` may leave cn-north-1 (docs/residency.md's worked example).
+RESIDENCY_ATTRIBUTE = "residency"
+RESIDENCY_RULES: dict[str, Any] = {
+    "export_filter": f"{RESIDENCY_ATTRIBUTE} == 'GLOBAL'",
+    "excluded_attributes": ["national_id"],
+}
+
+
+@dataclass(frozen=True)
+class DemoTable:
+    """One of the demo's tables: its logical name (also its DynamoDB table name on both sides), its key
+    (name, type S/N/B; no range key: a hash-only key) and cn-north-1's residency rules (None: none)."""
+
+    name: str
+    hash_key: tuple[str, str]
+    range_key: tuple[str, str] | None = None
+    cn_residency: dict[str, Any] | None = None
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return (self.hash_key[0],) + ((self.range_key[0],) if self.range_key else ())
+
+    def key(self, pk: str, sk: str) -> dict[str, dict[str, Any]]:
+        """The typed key of the load generator's key (``pk``, ``sk``): a number key is ``pk`` (digits),
+        a binary one the UTF-8 of the text after a byte that is never UTF-8 (0xFF), so that it is
+        binary indeed; a hash-only key ignores ``sk``."""
+        key = {self.hash_key[0]: _typed_key(self.hash_key[1], pk)}
+        if self.range_key:
+            key[self.range_key[0]] = _typed_key(self.range_key[1], sk)
+        return key
+
+
+def _typed_key(type_name: str, text: str) -> dict[str, Any]:
+    if type_name == "N":
+        return {"N": text}
+    if type_name == "B":
+        return {"B": b"\xff" + text.encode("utf-8")}
+    return {"S": text}
+
+
+# The demo's tables (issue 11): a hash-only number key, a composite key with a binary range key, and
+# the user profiles (composite S keys), which in cn-north-1 carry residency rules. Their key attribute
+# names differ, so one key string (``watcher.key_of``) never names items of two tables.
+ACCOUNTS = DemoTable("accounts", ("account_id", "N"))
+EVENTS = DemoTable("events", ("stream_id", "S"), ("event_id", "B"))
+PROFILES = DemoTable("profiles", ("pk", "S"), ("sk", "S"), cn_residency=RESIDENCY_RULES)
+DEMO_TABLES: tuple[DemoTable, ...] = (ACCOUNTS, EVENTS, PROFILES)
+# The table of the README's example (`make up`): pk and sk, both S.
+EXAMPLE_TABLE = PROFILES.name
 
 # The local administrator's key (an IAM user with an Allow-everything policy in each partition, made
 # by the launcher): Terraform, the load generator, the watcher and the runner's bookkeeping use it.

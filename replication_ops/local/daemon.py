@@ -100,7 +100,8 @@ def describe_environment(document: dict[str, Any], path: Path | None = None) -> 
         f"AWS_SECRET_ACCESS_KEY={first['aws_secret_access_key']} \\",
         f"    aws dynamodb put-item --endpoint-url {first['endpoint_url']} --region {first['region']} "
         f"--table-name {first['table']} \\",
-        '    --item \'{"pk": {"S": "user#1"}, "sk": {"S": "profile"}, "name": {"S": "Li Lei"},',
+        '    --item \'{"pk": {"S": "user#1"}, "sk": {"S": "profile"}, "name": {"S": "Li Lei"}, '
+        '"residency": {"S": "GLOBAL"},',
         f'            "{timestamp}": {{"N": "\'"$(date +%s.%N)"\'"}}, '
         f'"{origin}": {{"S": "{first["region"]}"}}}}\'',
         f"  AWS_ACCESS_KEY_ID={second['aws_access_key_id']} "

@@ -9,14 +9,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from replication.residency import ResidencyRules
 from replication_ops.local.aws import SideClients
-from replication_ops.local.config import ORIGIN_ATTRIBUTE, SIDE_NAMES, SIDES, TIMESTAMP_ATTRIBUTE, SetupError
+from replication_ops.local.config import (
+    ORIGIN_ATTRIBUTE,
+    SIDE_NAMES,
+    SIDES,
+    TIMESTAMP_ATTRIBUTE,
+    DemoTable,
+    SetupError,
+)
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
-from replication_ops.local.loadgen import LoadGenerator, LoadOptions
+from replication_ops.local.loadgen import RESTRICTED_SIDE, LoadGenerator, LoadOptions, LoadResult, plan
 from replication_ops.local.plot import plot_lag
 from replication_ops.local.quiescence import wait_quiescent
-from replication_ops.local.report import build_report, render, write_report
-from replication_ops.local.verify import lag_samples, scan_table, verify
+from replication_ops.local.report import build_report, render, table_figures, write_report
+from replication_ops.local.residency_check import (
+    all_items,
+    canary_places,
+    deployed_rules,
+    log_lines_with,
+    queue_bodies,
+    stream_records,
+)
+from replication_ops.local.verify import LagSample, Verification, combined, lag_samples, scan_table, verify
 from replication_ops.local.watcher import Observations, StreamWatcher
 
 log = logging.getLogger(__name__)
@@ -100,35 +116,25 @@ def _load_and_verify(
     runner = environment.runner
     assert runner is not None
     paths = options.environment.paths
-    observations = {side: Observations(side) for side in SIDE_NAMES}
+    tables = options.environment.tables
     clients = {side: SideClients(environment.partitions[side].endpoint_url, side) for side in SIDE_NAMES}
-    for side in SIDE_NAMES:
-        table = environment.table(side)
-        stream_arn = clients[side].dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        watcher = StreamWatcher(
-            clients[side],
-            stream_arn,
-            observations[side],
-            timestamp_attribute=TIMESTAMP_ATTRIBUTE,
-            origin_attribute=ORIGIN_ATTRIBUTE,
-        )
-        watcher.start()
-        watchers.append(watcher)
+    observations = _watch(environment, clients, watchers)
 
     load_options = options.load
     say(
-        f"load: {load_options.operations} operations per side at {load_options.rate:g}/s "
-        f"({load_options.conflict_share:.0%} conflicting), both sides at once; own-key upserts "
-        f"{load_options.unversioned_share:.0%} unversioned, {load_options.decimal_time_share:.0%} "
-        f"Decimal(time.time()), {load_options.invalid_version_share:.0%} invalid versions"
+        f"load: {load_options.operations} operations per side at {load_options.rate:g}/s over the tables "
+        f"{', '.join(t.name for t in tables)} in turn ({load_options.conflict_share:.0%} conflicting), both "
+        f"sides at once; own-key upserts {load_options.unversioned_share:.0%} unversioned, "
+        f"{load_options.decimal_time_share:.0%} Decimal(time.time()), "
+        f"{load_options.invalid_version_share:.0%} invalid versions"
     )
     generator = LoadGenerator(
         {side: clients[side].dynamodb for side in SIDE_NAMES},
-        environment.table(SIDE_NAMES[0]),
+        {table.name: environment.table(SIDE_NAMES[0], table.name) for table in tables},
         load_options,
         progress=options.progress,
     )
-    load = generator.run()
+    load = generator.run(plan(load_options, tables))
     errors = sum(1 for w in load.writes if w.error)
     if errors:
         say(f"  {errors} writes failed (their keys are left out of the oracle)")
@@ -156,12 +162,27 @@ def _load_and_verify(
     drained_at = time.time()
     say(f"  idle {waited:.1f} s after the load ended")
 
-    tables = {side: scan_table(clients[side].dynamodb, environment.table(side)) for side in SIDE_NAMES}
+    scanned = {
+        table.name: {
+            side: scan_table(clients[side].dynamodb, environment.table(side, table.name), table.key_names)
+            for side in SIDE_NAMES
+        }
+        for table in tables
+    }
+    rules = {  # what leaves each side, as deployed (the residency switch decides)
+        side: deployed_rules(runner.function_environment(side, "forwarder")["TABLES"]) for side in SIDE_NAMES
+    }
+    residency = _residency_check(environment, clients, load_options.canary)
     runner.stop()  # workers exit, their last log lines (EMF metrics) are read
+    logs = paths.logs.glob("lambda-*.log")
+    residency["places"]["function_logs"] = log_lines_with(load_options.canary, logs)
     iam = environment.iam_record()
-    verification = verify(tables, load, observations)
     peers = {side: SIDES[side].peer for side in SIDE_NAMES}
-    lags = lag_samples(load, observations, peers)
+    verifications, lags_by_table, figures = _verify_tables(
+        tables, scanned=scanned, load=load, observations=observations, rules=rules, runner=runner
+    )
+    verification = combined(verifications)
+    lags = sorted((s for samples in lags_by_table.values() for s in samples), key=lambda s: s.written_at)
     timings = dict(environment.timings)
     timings["total_until_verified"] = round(time.monotonic() - began, 2)
     report = build_report(
@@ -178,8 +199,11 @@ def _load_and_verify(
         settings={
             "inbox_shards": options.environment.inbox_shards,
             "max_concurrency": options.environment.max_concurrency,
+            "residency_rules_deployed": options.environment.residency_rules,
             "terraform_variables_not_in_roots": environment.missing_variables,
         },
+        tables=figures,
+        residency=residency,
     )
     if iam is not None:
         iam.write(paths.iam_json)
@@ -187,7 +211,7 @@ def _load_and_verify(
     for slow in report["lag_seconds"]["slowest"][:2]:  # what the streams showed, for a look at outliers
         slow["streams"] = {side: observations[side].history.get(slow["key"], []) for side in SIDE_NAMES}
     write_report(report, paths.report_json)
-    plot = plot_lag(lags, paths.base / "lag.png")
+    plot = plot_lag(lags_by_table, paths.base / "lag.png")
     say("")
     say(render(report))
     say(f"report: {paths.report_json}   plot: {plot}   logs: {paths.logs}")
@@ -195,7 +219,81 @@ def _load_and_verify(
         for example in verification.examples:
             say(f"  mismatch: {example}")
     denied = _say_iam(report, paths.iam_json, say)
-    return DemoResult(report, 0 if report["converged"] and not denied else 1)
+    passed = report["converged"] and not report["residency_canary_leaks"] and not denied
+    return DemoResult(report, 0 if passed else 1)
+
+
+def _watch(
+    environment: LocalEnvironment, clients: dict[str, SideClients], watchers: list[StreamWatcher]
+) -> dict[str, Observations]:
+    """A watcher on every table's stream. One observer per side for all its tables: the demo's tables
+    have different key attributes, so a key string names one item of one table."""
+    observations = {side: Observations(side) for side in SIDE_NAMES}
+    for side in SIDE_NAMES:
+        for table in environment.options.tables:
+            name = environment.table(side, table.name)
+            stream_arn = clients[side].dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+            watcher = StreamWatcher(
+                clients[side],
+                stream_arn,
+                observations[side],
+                timestamp_attribute=TIMESTAMP_ATTRIBUTE,
+                origin_attribute=ORIGIN_ATTRIBUTE,
+            )
+            watcher.start()
+            watchers.append(watcher)
+    return observations
+
+
+def _verify_tables(
+    tables: tuple[DemoTable, ...],
+    *,
+    scanned: dict[str, dict[str, dict[str, dict]]],
+    load: LoadResult,
+    observations: dict[str, Observations],
+    rules: dict[str, dict[str, ResidencyRules]],
+    runner: Any,
+) -> tuple[dict[str, Verification], dict[str, list[LagSample]], dict[str, Any]]:
+    """Each table against the oracle with the residency rules deployed for it: its verification, lag
+    samples and report entry."""
+    peers = {side: SIDES[side].peer for side in SIDE_NAMES}
+    verifications, lags, figures = {}, {}, {}
+    for table in tables:
+        table_load = load.of_table(table.name)
+        table_rules = {side: rules[side][table.name] for side in SIDE_NAMES}
+        lags[table.name] = lag_samples(table_load, observations, peers)
+        verifications[table.name] = verify(scanned[table.name], table_load, observations, table_rules)
+        figures[table.name] = table_figures(
+            table.name,
+            sides=list(SIDE_NAMES),
+            load=table_load,
+            verification=verifications[table.name],
+            table_metrics=runner.table_metrics(),
+            lags=lags[table.name],
+            rules={
+                side: {"export_filter": r.export_filter, "excluded_attributes": sorted(r.excluded_attributes)}
+                for side, r in table_rules.items()
+                if r.restricts
+            },
+        )
+    return verifications, lags, figures
+
+
+def _residency_check(
+    environment: LocalEnvironment, clients: dict[str, SideClients], canary: str
+) -> dict[str, Any]:
+    """Where the canary written on cn-north-1 was found on the us side (``residency_check``); the
+    function logs are counted again once the workers have stopped (their last lines)."""
+    us = SIDES[RESTRICTED_SIDE].peer
+    outputs = environment.roots[us].outputs
+    places = canary_places(
+        canary,
+        tables=all_items(clients[us].dynamodb),
+        inbox_records=stream_records(clients[us].kinesis, outputs["inbox_stream_name"]),
+        logs=[],
+        failure_messages=queue_bodies(clients[us].sqs, outputs["failure_queue_url"]),
+    )
+    return {"canary": canary, "side": us, "places": places}
 
 
 def _say_iam(report: dict[str, Any], path: Any, say: Callable[[str], None]) -> list[str]:

@@ -17,12 +17,15 @@ from typing import Any
 
 from replication_ops.local.aws import SideClients
 from replication_ops.local.config import (
-    DEMO_TABLE_NAME,
+    DEMO_TABLES,
     DIST_DIR,
+    EXAMPLE_TABLE,
     ORIGIN_ATTRIBUTE,
+    RESIDENCY_RULES_DEPLOYED,
     SIDE_NAMES,
     SIDES,
     TIMESTAMP_ATTRIBUTE,
+    DemoTable,
     Paths,
     SetupError,
 )
@@ -67,7 +70,9 @@ def check_port_free(port: int, flag: str) -> None:
 class EnvironmentOptions:
     paths: Paths = field(default_factory=Paths)
     ports: dict[str, int] = field(default_factory=dict)  # side -> port (0: any free port)
-    table_name: str = DEMO_TABLE_NAME
+    tables: tuple[DemoTable, ...] = DEMO_TABLES
+    # cn-north-1's residency rules deployed (the switch: config.RESIDENCY_RULES_DEPLOYED)
+    residency_rules: bool = RESIDENCY_RULES_DEPLOYED
     inbox_shards: int = 2
     max_concurrency: int = 2
     dist_dir: Path = DIST_DIR
@@ -179,7 +184,8 @@ class LocalEnvironment:
             variables = demo_variables(
                 side,
                 peer_endpoint_url=peer_url,
-                table_name=self.options.table_name,
+                tables=self.options.tables,
+                residency_rules=self.options.residency_rules,
                 inbox_shards=self.options.inbox_shards,
                 dist_dir=self.options.dist_dir,
             )
@@ -196,7 +202,7 @@ class LocalEnvironment:
         self.say("terraform apply (both roots in parallel; about a minute or two)")
         parallelism = self.options.terraform_parallelism
         in_parallel(list(self.roots.values()), lambda root: root.apply(parallelism))
-        expected = {self.options.table_name: self.options.table_name}
+        expected = {table.name: table.name for table in self.options.tables}
         for region, root in self.roots.items():
             tables = root.outputs.get("table_names")
             if tables and tables != expected:
@@ -245,10 +251,10 @@ class LocalEnvironment:
 
     # -- what users get --------------------------------------------------------------------------
 
-    def table(self, region: str) -> str:
-        """The demo's table on this side (its one logical table, ``options.table_name``)."""
+    def table(self, region: str, logical: str) -> str:
+        """This side's DynamoDB table of a logical table (output ``table_names``)."""
         tables = self.roots[region].outputs.get("table_names") or {}
-        return str(tables.get(self.options.table_name) or self.options.table_name)
+        return str(tables.get(logical) or logical)
 
     def environment_document(self) -> dict[str, Any]:
         sides: dict[str, Any] = {}
@@ -261,7 +267,9 @@ class LocalEnvironment:
                 "partition": partition.side.partition,
                 "aws_access_key_id": key_id,
                 "aws_secret_access_key": secret,
-                "table": self.table(region),
+                "tables": {table.name: self.table(region, table.name) for table in self.options.tables},
+                # the README's example table (pk, sk)
+                "table": self.table(region, EXAMPLE_TABLE),
                 "inbox_stream": outputs.get("inbox_stream_name"),
                 "failure_queue_url": outputs.get("failure_queue_url"),
             }

@@ -20,6 +20,17 @@ upsert drawn by ``LoadOptions``' shares:
   tools write those) or a timestamp in milliseconds (far beyond any allowed clock skew): the engine
   treats both as no version and stamps them, counting each reason.
 
+Every table of the demo (``config.DEMO_TABLES``) gets this mix: each slot goes to the next table in
+turn. A table with cn-north-1 residency rules (``DemoTable.cn_residency``: ``profiles``) gets
+``residency`` on every upsert that may be exported, ``GLOBAL``: both sides' puts and updates of
+shared keys and us-east-1's own. cn-north-1's own puts there are ``CN-ONLY`` by
+``LoadOptions.cn_only_share`` and carry the run's canary (``LoadOptions.canary``) in
+``national_id`` (every one) and, ``CN-ONLY``, in ``restricted_note``; a share of its own-key updates
+(``residency_toggle_share``) toggles the item between ``GLOBAL`` (the note removed) and
+``CN-ONLY`` (the note set). Only cn-north-1's own keys are ever restricted: a key both sides write
+must stay exportable, or the peer's older copy of it would stay there (a restricted write sends
+nothing, docs/residency.md).
+
 Writes to one key from one side are serialised (one writer thread per key), as an application would
 do; the two sides run independently. Each write is recorded with what DynamoDB returned (the old item
 of puts and deletes, the new item of updates), which is what the oracle needs.
@@ -31,6 +42,7 @@ import queue
 import random
 import threading
 import time
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -41,11 +53,13 @@ from typing import Any
 from faker import Faker
 
 from replication_ops.local.config import (
-    HASH_KEY,
+    DEMO_TABLES,
     ORIGIN_ATTRIBUTE,
-    RANGE_KEY,
+    PROFILES,
+    RESIDENCY_ATTRIBUTE,
     SIDE_NAMES,
     TIMESTAMP_ATTRIBUTE,
+    DemoTable,
 )
 
 PUT = "put"
@@ -63,6 +77,13 @@ STRING_TIMESTAMP = "string-timestamp"  # invalid: the timestamp as a String
 EPOCH_MILLISECONDS = "epoch-milliseconds"  # invalid: far ahead of the clock
 VALID_STYLES = (VERSIONED, DECIMAL_TIME)  # the styles that write a version the engine keeps
 INVALID_STYLES = (STRING_TIMESTAMP, EPOCH_MILLISECONDS)
+
+# The residency of a profiles item (docs/residency.md's example: what may leave cn-north-1).
+GLOBAL = "GLOBAL"
+CN_ONLY = "CN-ONLY"
+RESTRICTED_SIDE = "cn-north-1"  # the side whose rules restrict (DemoTable.cn_residency)
+NATIONAL_ID = "national_id"
+RESTRICTED_NOTE = "restricted_note"  # the canary in a CN-ONLY item, outside the excluded attributes
 
 # What the report counts writes by (Write.kind).
 WRITE_KINDS = (
@@ -91,6 +112,11 @@ class LoadOptions:
     invalid_version_share: float = 0.04  # a String timestamp or epoch milliseconds, half each
     threads: int = 4  # writer threads per side
     seed: int = 20240611
+    # Tables with cn-north-1 residency rules (profiles): cn-north-1's own puts written CN-ONLY, its
+    # own-key updates that toggle GLOBAL <-> CN-ONLY; the canary of this run (never on the us side).
+    cn_only_share: float = 0.3
+    residency_toggle_share: float = 0.3
+    canary: str = field(default_factory=lambda: f"canary-{uuid.uuid4().hex}")
 
     def __post_init__(self) -> None:
         if self.operations < 1:
@@ -105,6 +131,8 @@ class LoadOptions:
             "unversioned_share",
             "decimal_time_share",
             "invalid_version_share",
+            "cn_only_share",
+            "residency_toggle_share",
         ):
             value = getattr(self, name)
             if not 0 <= value <= 1:
@@ -134,6 +162,8 @@ class Operation:
     conflict: int | None = None  # the conflict slot shared with the other side
     tie: bool = False
     style: str = VERSIONED  # upserts: how the version attributes are set
+    table: DemoTable = PROFILES
+    removed: tuple[str, ...] = ()  # UPDATE: the attributes it removes
 
     @property
     def versioned(self) -> bool:
@@ -141,8 +171,8 @@ class Operation:
         return self.kind != DELETE and self.style in VALID_STYLES
 
     @property
-    def key(self) -> dict[str, dict[str, str]]:
-        return {HASH_KEY: {"S": self.pk}, RANGE_KEY: {"S": self.sk}}
+    def key(self) -> dict[str, dict[str, Any]]:
+        return self.table.key(self.pk, self.sk)
 
 
 def profile(fake: Faker, rng: random.Random, country: str) -> dict[str, str]:
@@ -182,71 +212,139 @@ def version_style(roll: float, half: bool, options: LoadOptions) -> str:
     return VERSIONED
 
 
-def plan(options: LoadOptions) -> dict[str, list[Operation]]:
-    """The operations of both sides (deterministic for a seed).
+def plan(options: LoadOptions, tables: tuple[DemoTable, ...] = DEMO_TABLES) -> dict[str, list[Operation]]:
+    """The operations of both sides (deterministic for a seed), slot by slot over ``tables`` in turn.
 
     Styles other than ``versioned`` go only to a side's own keys, which one writer thread of that
     side serialises: the oracle can then tell which write an engine stamp belongs to
     (``verify.oracle``). They are drawn from a random stream of their own, so the operations (kinds,
-    keys, values) are those of the same seed whatever the shares."""
-    rng = random.Random(options.seed)
-    styles = random.Random(f"{options.seed}:version-styles")
-    fakes = {}
-    for index, side in enumerate(SIDE_NAMES):
-        fake = Faker(LOCALES[side][0])
-        fake.seed_instance(options.seed + index)
-        fakes[side] = fake
-    codes = {side: side.split("-")[0] for side in SIDE_NAMES}
-    own_keys: dict[str, list[tuple[str, str]]] = {side: [] for side in SIDE_NAMES}
-    counters: Counter[str] = Counter()
-    shared_pool = max(4, round(options.operations * options.conflict_share / 3))
-    shared_keys = [(f"user#shared-{n:05d}", "profile") for n in range(shared_pool)]
-    operations: dict[str, list[Operation]] = {side: [] for side in SIDE_NAMES}
+    keys, values) are those of the same seed whatever the shares. A number key is digits: the side's
+    number (1, 2) or 9 (shared keys) before the key's own; a hash-only key has no ``sk``."""
+    return _Planner(options, tables).operations()
 
-    def own_operation(side: str, at: float) -> Operation:
-        keys = own_keys[side]
+
+class _Planner:
+    def __init__(self, options: LoadOptions, tables: tuple[DemoTable, ...]) -> None:
+        self.options = options
+        self.tables = tables
+        self.rng = random.Random(options.seed)
+        self.styles = random.Random(f"{options.seed}:version-styles")
+        self.residency = random.Random(f"{options.seed}:residency")
+        self.fakes = {}
+        for index, side in enumerate(SIDE_NAMES):
+            fake = Faker(LOCALES[side][0])
+            fake.seed_instance(options.seed + index)
+            self.fakes[side] = fake
+        self.own_keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.restricted: set[tuple[str, str, str]] = set()  # (table, pk, sk) of cn-north-1's CN-ONLY items
+        self.counters: Counter[tuple[str, str]] = Counter()
+        pool = max(4, round(options.operations * options.conflict_share / 3 / len(tables)))
+        self.shared_keys = {table.name: [_shared_key(table, n) for n in range(pool)] for table in tables}
+
+    def operations(self) -> dict[str, list[Operation]]:
+        operations: dict[str, list[Operation]] = {side: [] for side in SIDE_NAMES}
+        slot = 0
+        for index in range(self.options.operations):
+            at = index / self.options.rate
+            table = self.tables[index % len(self.tables)]
+            if self.rng.random() < self.options.conflict_share:
+                key = self.rng.choice(self.shared_keys[table.name])
+                tie = self.rng.random() < self.options.tie_share
+                for side in SIDE_NAMES:
+                    operations[side].append(self.conflict(side, at, table, key, (slot, tie)))
+                slot += 1
+            else:
+                for side in SIDE_NAMES:
+                    operations[side].append(self.own(side, at, table))
+        return operations
+
+    def own_key(self, side: str, table: DemoTable) -> tuple[str, str]:
+        number = self.counters[(side, table.name)]
+        self.counters[(side, table.name)] += 1
+        code = side.split("-", maxsplit=1)[0]
+        if table.hash_key[1] == "N":
+            return f"{SIDE_NAMES.index(side) + 1}{number:09d}", ""
+        if not table.range_key:
+            return f"user#{code}-{number:06d}", ""
+        return f"user#{code}-{number // 2:06d}", ("profile", "settings")[number % 2]
+
+    def own(self, side: str, at: float, table: DemoTable) -> Operation:
+        options, rng = self.options, self.rng
+        keys = self.own_keys.setdefault((side, table.name), [])
         roll = rng.random()
         country = LOCALES[side][1]
         if keys and roll < options.delete_share:
             pk, sk = keys.pop(rng.randrange(len(keys)))
-            return Operation(side, at, DELETE, pk, sk, {})
-        style = version_style(styles.random(), styles.random() < 0.5, options)
+            self.restricted.discard((table.name, pk, sk))
+            return Operation(side, at, DELETE, pk, sk, {}, table=table)
+        style = version_style(self.styles.random(), self.styles.random() < 0.5, options)
         if keys and roll < options.delete_share + options.update_share:
             pk, sk = rng.choice(keys)
-            fields = _changed_fields(fakes[side], rng, country)
+            fields = _changed_fields(self.fakes[side], rng, country)
             if style == UNVERSIONED:  # an application's UpdateItem of one field, the version untouched
                 fields = dict(list(fields.items())[:1])
-            return Operation(side, at, UPDATE, pk, sk, fields, style=style)
-        number = counters[side]
-        counters[side] += 1
-        pk, sk = f"user#{codes[side]}-{number // 2:06d}", ("profile", "settings")[number % 2]
+            removed: tuple[str, ...] = ()
+            if table.cn_residency is not None:
+                removed = self.residency_of_update(side, (table.name, pk, sk), fields)
+            return Operation(side, at, UPDATE, pk, sk, fields, style=style, table=table, removed=removed)
+        pk, sk = self.own_key(side, table)
         keys.append((pk, sk))
-        return Operation(side, at, PUT, pk, sk, profile(fakes[side], rng, country), style=style)
+        attributes: dict[str, Any] = profile(self.fakes[side], rng, country)
+        if table.cn_residency is not None:
+            attributes.update(self.residency_of_put(side, (table.name, pk, sk)))
+        return Operation(side, at, PUT, pk, sk, attributes, style=style, table=table)
 
-    def conflict_operation(side: str, at: float, key: tuple[str, str], slot: int, tie: bool) -> Operation:
-        roll = rng.random()
+    def conflict(
+        self, side: str, at: float, table: DemoTable, key: tuple[str, str], slot: tuple[int, bool]
+    ) -> Operation:
+        roll = self.rng.random()
         country = LOCALES[side][1]
-        if roll < options.delete_share:
-            return Operation(side, at, DELETE, *key, {}, conflict=slot, tie=tie)
-        if roll < options.delete_share + options.update_share:
-            return Operation(
-                side, at, UPDATE, *key, _changed_fields(fakes[side], rng, country), conflict=slot, tie=tie
-            )
-        return Operation(side, at, PUT, *key, profile(fakes[side], rng, country), conflict=slot, tie=tie)
-
-    slot = 0
-    for index in range(options.operations):
-        at = index / options.rate
-        if rng.random() < options.conflict_share:
-            key = rng.choice(shared_keys)
-            tie = rng.random() < options.tie_share
-            for side in SIDE_NAMES:
-                operations[side].append(conflict_operation(side, at, key, slot, tie))
-            slot += 1
+        number, tie = slot
+        if roll < self.options.delete_share:
+            return Operation(side, at, DELETE, *key, {}, conflict=number, tie=tie, table=table)
+        if roll < self.options.delete_share + self.options.update_share:
+            kind, attributes = UPDATE, _changed_fields(self.fakes[side], self.rng, country)
         else:
-            for side in SIDE_NAMES:
-                operations[side].append(own_operation(side, at))
-    return operations
+            kind, attributes = PUT, profile(self.fakes[side], self.rng, country)
+        if table.cn_residency is not None:  # a key both sides write stays exportable
+            attributes[RESIDENCY_ATTRIBUTE] = GLOBAL
+        return Operation(side, at, kind, *key, attributes, conflict=number, tie=tie, table=table)
+
+    def residency_of_put(self, side: str, key: tuple[str, str, str]) -> dict[str, str]:
+        """The residency attributes of a new item of a table with rules: cn-north-1's carry the canary
+        in ``national_id``, and a share of them are ``CN-ONLY`` with the canary in ``restricted_note``."""
+        if side != RESTRICTED_SIDE:
+            return {RESIDENCY_ATTRIBUTE: GLOBAL}
+        canary = self.options.canary
+        attributes = {RESIDENCY_ATTRIBUTE: GLOBAL, NATIONAL_ID: f"{canary}-{key[1]}-{key[2]}"}
+        if self.residency.random() < self.options.cn_only_share:
+            attributes.update({RESIDENCY_ATTRIBUTE: CN_ONLY, RESTRICTED_NOTE: canary})
+            self.restricted.add(key)
+        return attributes
+
+    def residency_of_update(
+        self, side: str, key: tuple[str, str, str], fields: dict[str, Any]
+    ) -> tuple[str, ...]:
+        """Sets an own-key update's residency attributes in ``fields``; returns the attributes it
+        removes. A share of cn-north-1's toggle the item between GLOBAL (the note removed) and CN-ONLY
+        (the note set); the others, and us-east-1's, leave it as it was (their items were put with
+        it)."""
+        if side != RESTRICTED_SIDE or self.residency.random() >= self.options.residency_toggle_share:
+            return ()
+        fields.clear()
+        if key in self.restricted:
+            self.restricted.discard(key)
+            fields[RESIDENCY_ATTRIBUTE] = GLOBAL
+            return (RESTRICTED_NOTE,)
+        self.restricted.add(key)
+        fields.update({RESIDENCY_ATTRIBUTE: CN_ONLY, RESTRICTED_NOTE: self.options.canary})
+        return ()
+
+
+def _shared_key(table: DemoTable, number: int) -> tuple[str, str]:
+    if table.hash_key[1] == "N":
+        return f"9{number:09d}", ""
+    return f"user#shared-{number:05d}", "profile" if table.range_key else ""
 
 
 class VersionClock:
@@ -325,6 +423,11 @@ class LoadResult:
     started: float = 0.0
     finished: float = 0.0
 
+    def of_table(self, name: str) -> LoadResult:
+        """The writes to one logical table."""
+        writes = [w for w in self.writes if w.operation.table.name == name]
+        return LoadResult(writes, self.started, self.finished)
+
     def by_side(self, side: str) -> list[Write]:
         return [w for w in self.writes if w.side == side]
 
@@ -357,14 +460,14 @@ class LoadGenerator:
     def __init__(
         self,
         clients: dict[str, Any],
-        table: str,
+        tables: dict[str, str],
         options: LoadOptions,
         *,
         progress: bool = True,
         clock: VersionClock | None = None,
     ) -> None:
         self._clients = clients  # side -> DynamoDB client
-        self._table = table
+        self._tables = tables  # logical table -> its DynamoDB table (the same on both sides)
         self._options = options
         self._progress = progress
         self._clock = clock or VersionClock()
@@ -378,7 +481,8 @@ class LoadGenerator:
         self._stop.set()
 
     def run(self, operations: dict[str, list[Operation]] | None = None) -> LoadResult:
-        operations = operations or plan(self._options)
+        tables = tuple(t for t in DEMO_TABLES if t.name in self._tables)
+        operations = operations or plan(self._options, tables)
         total = sum(len(ops) for ops in operations.values())
         bar = _progress_bar(total, self._progress)
         threads: list[threading.Thread] = []
@@ -417,7 +521,7 @@ class LoadGenerator:
                 break
             if self._stop.is_set():
                 break
-            queues[zlib.crc32(f"{op.pk}\x00{op.sk}".encode()) % len(queues)].put(op)
+            queues[zlib.crc32(f"{op.table.name}\x00{op.pk}\x00{op.sk}".encode()) % len(queues)].put(op)
         for q in queues:
             q.put(None)
 
@@ -457,23 +561,28 @@ class LoadGenerator:
 
     def _execute(self, op: Operation) -> Write:
         client = self._clients[op.side]
+        table = self._tables[op.table.name]
         started = time.time()
         try:
             if op.kind == DELETE:
-                response = client.delete_item(TableName=self._table, Key=op.key, ReturnValues="ALL_OLD")
+                response = client.delete_item(TableName=table, Key=op.key, ReturnValues="ALL_OLD")
                 return Write(op, None, None, response.get("Attributes"), started, time.time())
             version_values = self._version_values(op)
             version = (version_values[TIMESTAMP_ATTRIBUTE], op.side) if op.versioned else None
             if op.kind == PUT:
                 item = {**op.key, **typed(op.attributes), **typed(version_values)}
-                response = client.put_item(TableName=self._table, Item=item, ReturnValues="ALL_OLD")
+                response = client.put_item(TableName=table, Item=item, ReturnValues="ALL_OLD")
                 return Write(op, version, item, response.get("Attributes"), started, time.time())
             values = {**op.attributes, **version_values}
             names = {f"#a{i}": name for i, name in enumerate(values)}
+            names.update({f"#r{i}": name for i, name in enumerate(op.removed)})
+            expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+            if op.removed:
+                expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(op.removed)))
             response = client.update_item(
-                TableName=self._table,
+                TableName=table,
                 Key=op.key,
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
+                UpdateExpression=expression,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={f":v{i}": v for i, v in enumerate(typed(values).values())},
                 ReturnValues="ALL_NEW",

@@ -52,6 +52,64 @@ def stamped_by_reason(summary: dict[str, Any], side: str) -> dict[str, int]:
     return {ABSENT_OR_NOT_NEWER: total - sum(reasons.values()), **reasons}
 
 
+# The engine's figures per table (its EMF metrics with the ``table`` dimension, summed by the runner):
+# report name -> (function, metric).
+TABLE_METRICS = {
+    "forwarded": ("forwarder", "ChangesForwarded"),
+    "echoes_suppressed": ("forwarder", "EchoesSuppressed"),
+    "stamped": ("forwarder", "ChangesStamped"),
+    "residency_filtered": ("forwarder", "ResidencyFiltered"),
+    "residency_removals": ("forwarder", "ResidencyRemovals"),
+    "residency_filter_errors": ("forwarder", "ResidencyFilterErrors"),
+    "received_from_peer": ("replicator", "ChangesReceived"),
+    "replicated_in": ("replicator", "ChangesApplied"),
+    "stale_dropped": ("replicator", "StaleDropped"),
+    "tombstone_hits": ("replicator", "TombstoneHits"),
+}
+
+
+def table_figures(
+    name: str,
+    *,
+    sides: list[str],
+    load: LoadResult,
+    verification: Verification,
+    table_metrics: dict[str, dict[str, dict[str, dict[str, float]]]],  # Runner.table_metrics()
+    lags: list[LagSample],
+    rules: dict[str, Any],  # side -> the residency rules deployed there (only sides with rules)
+) -> dict[str, Any]:
+    """One table's entry of the report: its own lost and differing items, its writes and the engine's
+    counts for it (from the metrics' ``table`` dimension) per side, its lag."""
+
+    def metric(side: str, kind: str, metric_name: str) -> int:
+        return int(table_metrics.get(side, {}).get(kind, {}).get(name, {}).get(metric_name, 0))
+
+    values = [s.lag for s in lags]
+    return {
+        "lost": len(verification.lost),
+        "items_differing": len(verification.differing),
+        "items": verification.items,
+        "keys_written": verification.keys_written,
+        "keys_uncertain": verification.uncertain,
+        "residency_rules": rules,
+        "sides": {
+            side: {
+                "changes_written": load.changes(side),
+                "writes_by_kind": load.by_kind(side),
+                **{key: metric(side, *source) for key, source in TABLE_METRICS.items()},
+                "lost": verification.lost_by_side.get(side, 0),
+            }
+            for side in sides
+        },
+        "lag_seconds": {
+            "samples": len(values),
+            "p50": _round(percentile(values, 0.50)),
+            "p99": _round(percentile(values, 0.99)),
+            "max": _round(max(values) if values else None),
+        },
+    }
+
+
 def build_report(
     *,
     sides: list[str],
@@ -65,7 +123,12 @@ def build_report(
     timings: dict[str, float],
     drained_at: float,
     settings: dict[str, Any] | None = None,
+    tables: dict[str, dict[str, Any]] | None = None,  # table_figures by logical table
+    residency: dict[str, Any] | None = None,  # the canary check: {"canary", "places"}
 ) -> dict[str, Any]:
+    """The report; ``verification`` is every table's (``verify.combined``); ``lost`` and
+    ``items_differing`` are the tables' sums; ``residency_canary_leaks`` the places the canary was
+    found (the demo fails unless 0)."""
     per_side: dict[str, Any] = {}
     for side in sides:
         peer = peers[side]
@@ -100,8 +163,14 @@ def build_report(
     load_seconds = max(1e-9, load.finished - load.started)
     replicated = sum(v["replicated_in"] for v in per_side.values())
     values = [s.lag for s in lags]
+    leaks = sum(residency["places"].values()) if residency else 0
     return {
         "converged": verification.converged,
+        "lost": len(verification.lost),
+        "items_differing": len(verification.differing),
+        "residency_canary_leaks": leaks,
+        "residency_canary": residency,
+        "tables": tables or {},
         "settings": {**asdict(options), **(settings or {})},
         "timings_seconds": {
             **timings,
@@ -257,6 +326,9 @@ def render(report: dict[str, Any]) -> str:
     lag = report["lag_seconds"]
     throughput = report["throughput_per_second"]
     lines = _table(rows)
+    if report.get("tables"):
+        lines.append("")
+        lines.extend(_table(_table_rows(report)))
     lines.append("")
     lines.append(
         "replication lag (s): p50 {p50}  p95 {p95}  p99 {p99}  max {max}  ({samples} samples)".format(**lag)
@@ -285,7 +357,45 @@ def render(report: dict[str, Any]) -> str:
     timings = report["timings_seconds"]
     lines.append("timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))
     lines.append("CONVERGED" if report["converged"] else "NOT CONVERGED")
+    canary = report.get("residency_canary")
+    if canary:
+        found = ", ".join(f"{place} {n}" for place, n in canary["places"].items())
+        verdict = "found nowhere" if not report["residency_canary_leaks"] else "FOUND (must be 0)"
+        lines.append(f"residency canary on the us side: {verdict}: {found}")
     return "\n".join(lines)
+
+
+TABLE_ROWS = (
+    ("changes written", "changes_written"),
+    ("forwarded", "forwarded"),
+    ("stamped", "stamped"),
+    ("residency: filtered", "residency_filtered"),
+    ("residency: removals", "residency_removals"),
+    ("residency: filter errors", "residency_filter_errors"),
+    ("replicated in", "replicated_in"),
+    ("stale dropped", "stale_dropped"),
+)
+
+
+def _table_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per table: its figures per side (``cn / us``), items, lost and differing."""
+    tables = report["tables"]
+    sides = list(report["sides"])
+    rows: list[tuple[str, ...]] = [(f"per table ({' / '.join(sides)})", *tables)]
+    for label, key in TABLE_ROWS:
+        rows.append(
+            (label, *[" / ".join(str(t["sides"][side][key]) for side in sides) for t in tables.values()])
+        )
+    rows.append(("items", *[" / ".join(str(t["items"].get(s, 0)) for s in sides) for t in tables.values()]))
+    rows.append(
+        (
+            "lag p50 / max (s)",
+            *[f"{t['lag_seconds']['p50']} / {t['lag_seconds']['max']}" for t in tables.values()],
+        )
+    )
+    rows.append(("lost (must be 0)", *[str(t["lost"]) for t in tables.values()]))
+    rows.append(("items differing (must be 0)", *[str(t["items_differing"]) for t in tables.values()]))
+    return rows
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

@@ -509,6 +509,21 @@ class EventSourceRunner:
             entry["cold_starts"] = function.runtime.cold_starts
         return sides
 
+    def table_metrics(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+        """Each function's EMF sums per table: ``{side: {kind: {table: {metric: sum}}}}``."""
+        found: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+        for function in self.functions.values():
+            kinds = found.setdefault(function.side, {})
+            kinds[function.kind] = function.runtime.metrics.by_table()
+        return found
+
+    def function_environment(self, side: str, kind: str) -> dict[str, str]:
+        """The deployed environment variables of one side's forwarder or replicator."""
+        for function in self.functions.values():
+            if function.side == side and function.kind == kind:
+                return dict((function.configuration.get("Environment") or {}).get("Variables") or {})
+        raise KeyError(f"no {kind} deployed in {side}")
+
     def inbox_totals(self, side: str) -> tuple[int, int]:
         """(Kinesis records, data bytes) read from the side's inbox shards."""
         records = data = 0

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from replication_ops.local.config import (
-    DEMO_TABLE_NAME,
+    DEMO_TABLES,
     DIST_DIR,
-    HASH_KEY,
     LOCAL_ACCESS_KEY_ID,
     LOCAL_SECRET_ACCESS_KEY,
-    RANGE_KEY,
     REPO_ROOT,
+    RESIDENCY_RULES_DEPLOYED,
+    DemoTable,
     SetupError,
     Side,
 )
@@ -72,29 +72,18 @@ def demo_variables(
     side: Side,
     *,
     peer_endpoint_url: str,
-    table_name: str = DEMO_TABLE_NAME,
+    tables: tuple[DemoTable, ...] = DEMO_TABLES,
+    residency_rules: bool = RESIDENCY_RULES_DEPLOYED,
     inbox_shards: int = 2,
     dist_dir: Path = DIST_DIR,
 ) -> dict[str, Any]:
-    """The values the demo wants for one side (filtered later by what the root declares)."""
+    """The values the demo wants for one side (filtered later by what the root declares): each table
+    under its own name, as logical name and DynamoDB table on both sides; cn-north-1's residency rules
+    only with ``residency_rules`` (config.RESIDENCY_RULES_DEPLOYED)."""
     return {
         "region": side.region,
         "name": side_name_prefix(side.region),
-        # The table map with the demo's one table, under its own name as logical name on both sides.
-        "tables": {
-            table_name: {
-                "create": True,
-                "table_name": table_name,
-                "key_schema": {
-                    "hash_key": HASH_KEY,
-                    "hash_key_type": "S",
-                    "range_key": RANGE_KEY,
-                    "range_key_type": "S",
-                },
-                "deletion_protection": False,
-                "peer_table_name": table_name,
-            }
-        },
+        "tables": {table.name: _table_entry(side, table, residency_rules) for table in tables},
         "peer_region": side.peer,
         "peer_inbox_stream_name": f"{side_name_prefix(side.peer)}-inbox",
         "peer_endpoint_url": peer_endpoint_url,
@@ -113,6 +102,22 @@ def demo_variables(
         "secret_max_age_seconds": 10,
         "tags": {"Project": "ddb-cross-partition-replication", "Side": side.region, "Environment": "local"},
     }
+
+
+def _table_entry(side: Side, table: DemoTable, residency_rules: bool) -> dict[str, Any]:
+    key_schema = {"hash_key": table.hash_key[0], "hash_key_type": table.hash_key[1]}
+    if table.range_key:
+        key_schema.update(range_key=table.range_key[0], range_key_type=table.range_key[1])
+    entry: dict[str, Any] = {
+        "create": True,
+        "table_name": table.name,
+        "key_schema": key_schema,
+        "deletion_protection": False,
+        "peer_table_name": table.name,
+    }
+    if residency_rules and side.region == "cn-north-1" and table.cn_residency:
+        entry["residency"] = table.cn_residency
+    return entry
 
 
 def cli_config_file(base: Path) -> tuple[str, str]:

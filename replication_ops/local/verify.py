@@ -26,6 +26,13 @@ The key's last write must have its stamp seen: if none is, the expected item is 
 written, without a version, which a converged table never holds (a change that made no stream
 record, an update of a field to the value it had, is the exception, and rightly expected as is).
 Keys both sides write (conflicts) get versioned writes only.
+
+With residency rules (``rules``: what leaves each side, as deployed; docs/residency.md), the winner
+is expected as written on its own side and as ``exportable`` on the other (absent when it does not
+pass the filter), and items are compared without the excluded attributes of either side (a change
+from the peer keeps this side's values of them). Between the tables, a key whose item does not pass
+its side's filter is no difference when the other side lacks it, and one when the other side holds
+it.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from replication_ops.local.config import HASH_KEY, ORIGIN_ATTRIBUTE, RANGE_KEY, TIMESTAMP_ATTRIBUTE
+from replication.admission import RESERVED_PREFIX
+from replication.residency import ResidencyRules
+from replication_ops.local.config import ORIGIN_ATTRIBUTE, TIMESTAMP_ATTRIBUTE
 from replication_ops.local.loadgen import DELETE, LoadResult, Write, format_number
 from replication_ops.local.watcher import Observations, key_of, normalize_item, version_of
 
@@ -50,9 +59,7 @@ MAX_CLOCK_SKEW_SECONDS = 300
 # -- tables ----------------------------------------------------------------------------------
 
 
-def scan_table(
-    client: Any, table: str, key_names: tuple[str, ...] = (HASH_KEY, RANGE_KEY)
-) -> dict[str, dict]:
+def scan_table(client: Any, table: str, key_names: tuple[str, ...]) -> dict[str, dict]:
     items: dict[str, dict] = {}
     params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
@@ -65,12 +72,44 @@ def scan_table(
         params["ExclusiveStartKey"] = last
 
 
-def differing_keys(left: dict[str, dict], right: dict[str, dict]) -> list[str]:
-    return sorted(
-        key
-        for key in left.keys() | right.keys()
-        if normalize_item(left.get(key)) != normalize_item(right.get(key))
-    )
+Rules = dict[str, ResidencyRules]  # side -> what leaves it
+NO_RULES = ResidencyRules()
+
+
+def _rules_of(rules: Rules | None, side: str) -> ResidencyRules:
+    return (rules or {}).get(side, NO_RULES)
+
+
+def _excluded(rules: Rules | None) -> frozenset[str]:
+    return frozenset().union(*(r.excluded_attributes for r in (rules or {}).values()))
+
+
+def _compared(item: dict[str, Any] | None, excluded: frozenset[str]) -> Any:
+    if item is None:
+        return None
+    return normalize_item({name: value for name, value in item.items() if name not in excluded})
+
+
+def differing_keys(
+    left: dict[str, dict],
+    right: dict[str, dict],
+    rules: Rules | None = None,
+    sides: tuple[str, str] = ("", ""),
+) -> list[str]:
+    """Keys whose items differ between the two sides' tables (``sides``: their names in ``rules``)."""
+    excluded = _excluded(rules)
+    left_rules, right_rules = _rules_of(rules, sides[0]), _rules_of(rules, sides[1])
+    differing = []
+    for key in left.keys() | right.keys():
+        a, b = left.get(key), right.get(key)
+        passes = (a is not None and left_rules.passes(a), b is not None and right_rules.passes(b))
+        if a is not None and b is not None:
+            differs = not all(passes) or _compared(a, excluded) != _compared(b, excluded)
+        else:
+            differs = any(passes)  # only on one side: a difference if it may cross
+        if differs:
+            differing.append(key)
+    return sorted(differing)
 
 
 # -- the oracle ------------------------------------------------------------------------------
@@ -108,10 +147,17 @@ def _stream_second(write: Write, key: str, seen: Observations) -> Decimal:
 
 def _with_version(item: dict[str, Any], version: tuple[Decimal, str]) -> dict[str, Any]:
     return {
-        **item,
+        **_without_reserved(item),
         TIMESTAMP_ATTRIBUTE: {"N": format_number(version[0])},
         ORIGIN_ATTRIBUTE: {"S": version[1]},
     }
+
+
+def _without_reserved(item: dict[str, Any]) -> dict[str, Any]:
+    """An update's ALL_NEW without the engine's reserved attributes: an update that lands between the
+    replicator's delete mark and its delete returns the mark, which the engine then takes off again
+    (docs/conflict-rules.md); the generator never writes such names itself."""
+    return {name: value for name, value in item.items() if not name.startswith(RESERVED_PREFIX)}
 
 
 def _written_versions(load: LoadResult) -> set[tuple[str, str, tuple[Decimal, str]]]:
@@ -156,7 +202,9 @@ def oracle(load: LoadResult, observations: dict[str, Observations]) -> tuple[dic
             version = effective_version(write, seen, written)
             if version is None:
                 if last[key] is write:  # nothing came after it: it must have been stamped
-                    expected[key] = Expected((Decimal("Infinity"), "", False), write.item, write)
+                    expected[key] = Expected(
+                        (Decimal("Infinity"), "", False), _without_reserved(write.item), write
+                    )
                 continue  # superseded before its stamp could land
             candidate = Expected((version[0], version[1], False), _with_version(write.item, version), write)
         current = expected.get(key)
@@ -182,12 +230,26 @@ class Verification:
         return not self.differing and not self.lost
 
 
+def expected_on(side: str, want: Expected | None, rules: Rules | None) -> dict[str, Any] | None:
+    """The item a side must hold: the winner as written on its own side, elsewhere what of it may
+    leave that side (``exportable``; None when it does not pass the filter)."""
+    if want is None or want.item is None:
+        return None
+    if want.write.side == side:
+        return want.item
+    return _rules_of(rules, want.write.side).exportable(want.item)
+
+
 def verify(
-    tables: dict[str, dict[str, dict]], load: LoadResult, observations: dict[str, Observations]
+    tables: dict[str, dict[str, dict]],
+    load: LoadResult,
+    observations: dict[str, Observations],
+    rules: Rules | None = None,
 ) -> Verification:
     sides = list(tables)
-    differing = differing_keys(tables[sides[0]], tables[sides[1]])
+    differing = differing_keys(tables[sides[0]], tables[sides[1]], rules, (sides[0], sides[1]))
     expected, uncertain = oracle(load, observations)
+    excluded = _excluded(rules)
     lost: set[str] = set()
     lost_by_side: dict[str, int] = {}
     examples: list[dict[str, Any]] = []
@@ -195,8 +257,8 @@ def verify(
         count = 0
         for key in expected.keys() | (items.keys() - uncertain):
             want = expected.get(key)
-            want_item = want.item if want else None
-            if normalize_item(items.get(key)) != normalize_item(want_item):
+            want_item = expected_on(side, want, rules)
+            if _compared(items.get(key), excluded) != _compared(want_item, excluded):
                 count += 1
                 lost.add(key)
                 if len(examples) < 5:
@@ -234,6 +296,22 @@ def verify(
         uncertain=len(uncertain),
         keys_written=len({w.key for w in load.writes}),
         examples=examples,
+    )
+
+
+def combined(verifications: dict[str, Verification]) -> Verification:
+    """The tables' verifications as one (keys as ``table key``; counts summed)."""
+    sides = {side for v in verifications.values() for side in v.items}
+    return Verification(
+        items={side: sum(v.items.get(side, 0) for v in verifications.values()) for side in sorted(sides)},
+        differing=[f"{name} {key}" for name, v in verifications.items() for key in v.differing],
+        lost=[f"{name} {key}" for name, v in verifications.items() for key in v.lost],
+        lost_by_side={
+            side: sum(v.lost_by_side.get(side, 0) for v in verifications.values()) for side in sorted(sides)
+        },
+        uncertain=sum(v.uncertain for v in verifications.values()),
+        keys_written=sum(v.keys_written for v in verifications.values()),
+        examples=[{"table": name, **e} for name, v in verifications.items() for e in v.examples][:5],
     )
 
 

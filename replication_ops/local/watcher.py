@@ -15,6 +15,7 @@ load generator knows of each of its writes (the item it put, the ``ALL_NEW`` of 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -40,8 +41,19 @@ ItemKey = tuple[str, Any]  # (key_of, normalize_item): one exact state of one it
 
 
 def key_of(keys: dict[str, Any]) -> str:
-    """The item key as one string (typed values, sorted attribute names)."""
-    return json.dumps(keys, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The item key as one string (typed values, sorted attribute names; a binary value as its base64
+    text, as a stream record in Lambda's event has it, whether given as bytes or as that text)."""
+    text = {name: {"B": _base64(value["B"])} if "B" in value else value for name, value in keys.items()}
+    return json.dumps(text, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _base64(value: bytes | str) -> str:
+    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes | bytearray) else value
+
+
+def _binary(value: bytes | str) -> bytes:
+    """A binary value as bytes: a boto3 client gives bytes, Lambda's stream records base64 text."""
+    return bytes(value) if isinstance(value, bytes | bytearray) else base64.b64decode(value)
 
 
 def version_of(image: dict[str, Any] | None, timestamp: str, origin: str) -> VersionTuple | None:
@@ -68,8 +80,12 @@ def normalize_value(value: dict[str, Any]) -> Any:
         return ("N", _number(inner))
     if type_name == "NS":
         return ("NS", frozenset(_number(v) for v in inner))
-    if type_name in ("SS", "BS"):
+    if type_name == "SS":
         return (type_name, frozenset(inner))
+    if type_name == "B":
+        return ("B", _binary(inner))
+    if type_name == "BS":
+        return ("BS", frozenset(_binary(v) for v in inner))
     if type_name == "M":
         return ("M", tuple(sorted((k, normalize_value(v)) for k, v in inner.items())))
     if type_name == "L":

@@ -15,6 +15,7 @@ from replication_ops.chaos.figures import (
     scoped,
 )
 from replication_ops.chaos.scenarios import FULL, REDUCED, SCENARIOS, select
+from replication_ops.local.config import EVENTS
 from replication_ops.local.loadgen import LoadOptions, plan
 from replication_ops.local.verify import LagSample
 from replication_ops.local.watcher import key_of
@@ -48,6 +49,15 @@ def test_scoped_keeps_only_the_scenarios_keys() -> None:
     assert set(mine["a"]) == {_key("s1#user#1")}
     assert set(mine["b"]) == {_key("s1#user#2")}
     assert partition_key("not json") == ""
+
+
+def test_scoped_reads_the_tables_own_hash_key_beside_a_binary_range_key() -> None:
+    events = {
+        key_of(EVENTS.key("s1#user#1", "profile")): {},
+        key_of(EVENTS.key("s2#user#1", "profile")): {},
+    }
+    mine = scoped({"a": events}, "s1", EVENTS.hash_key[0])
+    assert set(mine["a"]) == {key_of(EVENTS.key("s1#user#1", "profile"))}
 
 
 def _sample(written: float, lag: float) -> LagSample:

@@ -11,12 +11,27 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from replication_ops.local.config import ORIGIN_ATTRIBUTE, SIDE_NAMES, TIMESTAMP_ATTRIBUTE
+from replication_ops.local.config import (
+    ACCOUNTS,
+    DEMO_TABLES,
+    EVENTS,
+    ORIGIN_ATTRIBUTE,
+    PROFILES,
+    RESIDENCY_ATTRIBUTE,
+    SIDE_NAMES,
+    TIMESTAMP_ATTRIBUTE,
+    DemoTable,
+)
 from replication_ops.local.loadgen import (
+    CN_ONLY,
     DECIMAL_TIME,
     DELETE,
     EPOCH_MILLISECONDS,
+    GLOBAL,
+    NATIONAL_ID,
     PUT,
+    RESTRICTED_NOTE,
+    RESTRICTED_SIDE,
     STRING_TIMESTAMP,
     UNVERSIONED,
     UPDATE,
@@ -53,7 +68,10 @@ def test_conflicts_write_the_same_key_on_both_sides_at_the_same_moment() -> None
     ties = sum(1 for pair in by_slot.values() if pair[0].tie)
     assert 0.3 < ties / len(by_slot) < 0.7
     # own keys never cross: each side writes its own key space outside conflicts
-    own = {side: {(op.pk, op.sk) for op in ops if op.conflict is None} for side, ops in operations.items()}
+    own = {
+        side: {(op.table.name, op.pk, op.sk) for op in ops if op.conflict is None}
+        for side, ops in operations.items()
+    }
     assert not own[SIDE_NAMES[0]] & own[SIDE_NAMES[1]]
 
 
@@ -65,9 +83,9 @@ def test_the_mix_of_operations_and_pacing() -> None:
     assert 0.06 < kinds[DELETE] / len(ops) < 0.14
     assert ops[-1].at == pytest.approx((2000 - 1) / 40)
     # updates and deletes target keys inserted before and not yet deleted
-    alive: set[tuple[str, str]] = set()
+    alive: set[tuple[str, str, str]] = set()
     for op in ops:
-        key = (op.pk, op.sk)
+        key = (op.table.name, op.pk, op.sk)
         if op.kind == PUT:
             alive.add(key)
         else:
@@ -135,7 +153,7 @@ def test_an_unversioned_update_sets_a_single_field() -> None:
     upserts = _own_upserts(
         LoadOptions(operations=2000, unversioned_share=1.0, decimal_time_share=0, invalid_version_share=0)
     )
-    updates = [op for op in upserts if op.kind == UPDATE]
+    updates = [op for op in upserts if op.kind == UPDATE and RESIDENCY_ATTRIBUTE not in op.attributes]
     assert updates and all(len(op.attributes) == 1 for op in updates)
 
 
@@ -205,7 +223,7 @@ def test_writes_stamp_versions_and_record_what_dynamodb_returned() -> None:
         clients = {side: boto3.client("dynamodb", region_name=side) for side in SIDE_NAMES}
         for client in clients.values():
             _create_table(client, "t")
-        result = LoadGenerator(clients, "t", options, progress=False).run()
+        result = LoadGenerator(clients, {"profiles": "t"}, options, progress=False).run()
     assert len(result.writes) == 120
     assert not [w for w in result.writes if w.error]
     for write in result.writes:
@@ -233,7 +251,7 @@ def _write_each_style(style: str, kind: str) -> Any:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=SIDE_NAMES[0])
         _create_table(client, "t")
-        generator = LoadGenerator({SIDE_NAMES[0]: client}, "t", LoadOptions(), progress=False)
+        generator = LoadGenerator({SIDE_NAMES[0]: client}, {"profiles": "t"}, LoadOptions(), progress=False)
         operations = [put, update] if kind == UPDATE else [Operation(**{**put.__dict__, "style": style})]
         result = generator.run({SIDE_NAMES[0]: operations})
         stored = client.get_item(TableName="t", Key=put.key)["Item"]
@@ -275,3 +293,100 @@ def test_an_invalid_version_is_written_as_such_and_counted(style: str) -> None:
         assert Decimal(timestamp["N"]) > Decimal(result.writes[0].started) * 999
     assert result.writes[0].version is None
     assert result.by_kind(SIDE_NAMES[0]) == {kind: int(kind == "invalid_version") for kind in WRITE_KINDS}
+
+
+def test_each_table_gets_its_turn_with_its_own_key_types() -> None:
+    operations = plan(LoadOptions(operations=900, rate=100, conflict_share=0.1, seed=5))
+    for ops in operations.values():
+        by_table = Counter(op.table.name for op in ops)
+        assert by_table == {table.name: 300 for table in DEMO_TABLES}
+    accounts = [op.key for ops in operations.values() for op in ops if op.table == ACCOUNTS]
+    assert all(set(key) == {"account_id"} and key["account_id"]["N"].isdigit() for key in accounts)
+    events = [op.key for ops in operations.values() for op in ops if op.table == EVENTS]
+    assert all(isinstance(key["event_id"]["B"], bytes) for key in events)
+    # bytes that are no UTF-8 text: the binary type is exercised as binary
+    with pytest.raises(UnicodeDecodeError):
+        events[0]["event_id"]["B"].decode("utf-8")
+
+
+def test_only_cn_north_1s_own_profiles_are_restricted_and_carry_the_canary() -> None:
+    options = LoadOptions(operations=3000, rate=100, conflict_share=0.1, cn_only_share=0.3, seed=8)
+    operations = plan(options)
+    canary = options.canary
+    for side, ops in operations.items():
+        for op in ops:
+            text = json.dumps(op.attributes)
+            if side != RESTRICTED_SIDE or op.conflict is not None or op.table != PROFILES:
+                assert canary not in text and op.attributes.get(RESIDENCY_ATTRIBUTE) in (None, GLOBAL)
+    puts = [
+        op
+        for op in operations[RESTRICTED_SIDE]
+        if op.table == PROFILES and op.kind == PUT and op.conflict is None
+    ]
+    assert all(op.attributes[NATIONAL_ID].startswith(canary) for op in puts)
+    restricted = [op for op in puts if op.attributes[RESIDENCY_ATTRIBUTE] == CN_ONLY]
+    assert 0.2 < len(restricted) / len(puts) < 0.4
+    assert all(op.attributes[RESTRICTED_NOTE] == canary for op in restricted)
+    # every shared profile write says GLOBAL: a key both sides write stays exportable
+    shared = [
+        op for ops in operations.values() for op in ops if op.table == PROFILES and op.conflict is not None
+    ]
+    assert shared and all(
+        op.attributes.get(RESIDENCY_ATTRIBUTE) == GLOBAL for op in shared if op.kind != DELETE
+    )
+
+
+def test_toggles_alternate_an_items_residency_and_remove_the_note_when_it_becomes_global() -> None:
+    options = LoadOptions(operations=3000, rate=100, conflict_share=0, residency_toggle_share=0.5, seed=8)
+    state: dict[tuple[str, str], str] = {}
+    toggles = 0
+    for op in plan(options)[RESTRICTED_SIDE]:
+        if op.table != PROFILES:
+            continue
+        key = (op.pk, op.sk)
+        if op.kind == PUT:
+            state[key] = op.attributes[RESIDENCY_ATTRIBUTE]
+        elif op.kind == UPDATE and RESIDENCY_ATTRIBUTE in op.attributes:
+            toggles += 1
+            becomes = op.attributes[RESIDENCY_ATTRIBUTE]
+            assert becomes != state[key]
+            assert (op.removed == (RESTRICTED_NOTE,)) == (becomes == GLOBAL)
+            assert (op.attributes.get(RESTRICTED_NOTE) == options.canary) == (becomes == CN_ONLY)
+            state[key] = becomes
+        elif op.kind == DELETE:
+            del state[key]
+    assert toggles > 50
+
+
+def test_every_table_is_written_with_its_key_types_and_toggles_remove_the_note() -> None:
+    options = LoadOptions(
+        operations=240, rate=1000, conflict_share=0.2, residency_toggle_share=0.5, threads=2
+    )
+    with mock_aws():
+        clients = {side: boto3.client("dynamodb", region_name=side) for side in SIDE_NAMES}
+        for client in clients.values():
+            for table in DEMO_TABLES:
+                _create_demo_table(client, table)
+        names = {table.name: table.name for table in DEMO_TABLES}
+        result = LoadGenerator(clients, names, options, progress=False).run()
+        assert not [w for w in result.writes if w.error]
+        assert {w.operation.table.name for w in result.writes} == set(names)
+        stored = clients[RESTRICTED_SIDE].scan(TableName="profiles")["Items"]
+        events = clients[RESTRICTED_SIDE].scan(TableName="events")["Items"]
+    globals_ = [i for i in stored if i[RESIDENCY_ATTRIBUTE]["S"] == GLOBAL]
+    assert globals_ and not any(RESTRICTED_NOTE in i for i in globals_)
+    assert all(
+        i[RESTRICTED_NOTE]["S"] == options.canary for i in stored if i[RESIDENCY_ATTRIBUTE]["S"] == CN_ONLY
+    )
+    assert events and all(i["event_id"]["B"].startswith(b"\xff") for i in events)
+    assert sum(len(result.of_table(name).writes) for name in names) == len(result.writes)
+
+
+def _create_demo_table(client: Any, table: DemoTable) -> None:
+    keys = [(table.hash_key, "HASH")] + ([(table.range_key, "RANGE")] if table.range_key else [])
+    client.create_table(
+        TableName=table.name,
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for (name, _), kind in keys],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": type_} for (name, type_), _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )

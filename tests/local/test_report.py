@@ -25,8 +25,8 @@ from replication_ops.local.loadgen import (
     Write,
 )
 from replication_ops.local.plot import plot_lag
-from replication_ops.local.report import build_report, render, write_report
-from replication_ops.local.verify import LagSample, Verification
+from replication_ops.local.report import build_report, render, table_figures, write_report
+from replication_ops.local.verify import LagSample, Verification, combined
 
 CN, US = "cn-north-1", "us-east-1"
 
@@ -181,7 +181,7 @@ def test_the_lag_plot_keeps_its_legends_off_the_data_and_marks_the_maximum() -> 
 
     samples = [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)]
     samples.append(LagSample(105.0, 3.58, CN))  # the slowest change, where a legend used to sit
-    figure = lag_figure(samples)
+    figure = lag_figure({"profiles": samples, "events": samples})
     try:
         figure.canvas.draw()
         renderer = figure.canvas.get_renderer()
@@ -199,11 +199,11 @@ def test_report_json_and_plot_are_written(tmp_path: Path) -> None:
     write_report(report, tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["converged"] is True
     image = plot_lag(
-        [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)],
+        {"profiles": [LagSample(100.0 + n / 10, 1 + (n % 7) / 10, CN if n % 2 else US) for n in range(200)]},
         tmp_path / "lag.png",
     )
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    empty = plot_lag([], tmp_path / "empty.png")
+    empty = plot_lag({"profiles": []}, tmp_path / "empty.png")
     assert empty.stat().st_size > 0
 
 
@@ -252,3 +252,60 @@ def test_a_stale_pid_file_is_not_a_running_server(tmp_path: Path) -> None:
     assert (
         not paths.pid_file.exists() and not paths.environment_json.exists() and not paths.terraform.exists()
     )
+
+
+def test_each_table_has_its_own_figures_and_the_top_level_sums_them() -> None:
+    def verification(lost: list[str], differing: list[str]) -> Verification:
+        return Verification({CN: 3, US: 2}, differing, lost, {CN: 0, US: len(lost)}, 0, 4)
+
+    verifications = {"accounts": verification([], []), "profiles": verification(["k1", "k2"], ["k1"])}
+    metrics = {
+        CN: {
+            "forwarder": {"profiles": {"ChangesForwarded": 5, "ResidencyFiltered": 3, "ResidencyRemovals": 1}}
+        },
+        US: {"replicator": {"profiles": {"ChangesApplied": 4}, "accounts": {"ChangesApplied": 2}}},
+    }
+    load = LoadResult([_write(CN, "100.1")], 100.0, 101.0)
+    tables = {
+        name: table_figures(
+            name,
+            sides=[CN, US],
+            load=load.of_table(name),
+            verification=v,
+            table_metrics=metrics,
+            lags=[LagSample(100.1, 1.0, CN)],
+            rules={},
+        )
+        for name, v in verifications.items()
+    }
+    profiles = tables["profiles"]
+    assert profiles["lost"] == 2 and profiles["items_differing"] == 1 and profiles["items"] == {CN: 3, US: 2}
+    assert (
+        profiles["sides"][CN]["residency_filtered"] == 3 and profiles["sides"][CN]["residency_removals"] == 1
+    )
+    assert (
+        profiles["sides"][US]["replicated_in"] == 4 and tables["accounts"]["sides"][US]["replicated_in"] == 2
+    )
+    assert (
+        profiles["sides"][CN]["changes_written"] == 1
+        and tables["accounts"]["sides"][CN]["changes_written"] == 0
+    )
+    report = build_report(
+        sides=[CN, US],
+        peers={CN: US, US: CN},
+        options=LoadOptions(operations=2, rate=1),
+        load=load,
+        runner_summary={},
+        inbox={},
+        lags=[],
+        verification=combined(verifications),
+        timings={},
+        drained_at=102.0,
+        tables=tables,
+        residency={"canary": "c", "side": US, "places": {"tables": 2, "function_logs": 1}},
+    )
+    assert report["lost"] == report["totals"]["lost"] == 2 and report["items_differing"] == 1
+    assert report["totals"]["lost"] == sum(t["lost"] for t in report["tables"].values())
+    assert report["residency_canary_leaks"] == 3
+    text = render(report)
+    assert "profiles" in text and "accounts" in text and "FOUND (must be 0)" in text

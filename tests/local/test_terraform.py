@@ -33,15 +33,54 @@ def test_the_sides_point_at_each_other() -> None:
     assert cn["peer_region"] == "us-east-1" and us["peer_region"] == "cn-north-1"
     assert cn["peer_inbox_stream_name"] == f"{us['name']}-inbox"
     assert us["peer_inbox_stream_name"] == f"{cn['name']}-inbox"
-    # One logical table, the same on both sides, each side's peer table the other's table.
-    assert cn["tables"].keys() == us["tables"].keys() and len(cn["tables"]) == 1
+    # The same logical tables on both sides, each side's peer table the other's table.
+    assert cn["tables"].keys() == us["tables"].keys() == {"accounts", "events", "profiles"}
     for logical, table in cn["tables"].items():
         assert table["peer_table_name"] == us["tables"][logical]["table_name"]
         assert us["tables"][logical]["peer_table_name"] == table["table_name"]
-        assert table["key_schema"]["range_key"] == "sk"  # a composite key
+        assert table["key_schema"] == us["tables"][logical]["key_schema"]
     assert cn["peer_endpoint_url"] == "http://127.0.0.1:2"
     assert Path(cn["forwarder_zip_path"]).is_absolute()
     assert side_name_prefix("cn-north-1") == "ddbrep-cn"
+
+
+def test_the_demo_tables_have_a_number_key_a_binary_range_key_and_a_composite_string_key() -> None:
+    tables = demo_variables(SIDES["cn-north-1"], peer_endpoint_url="http://127.0.0.1:2")["tables"]
+    assert tables["accounts"]["key_schema"] == {"hash_key": "account_id", "hash_key_type": "N"}
+    assert tables["events"]["key_schema"] == {
+        "hash_key": "stream_id",
+        "hash_key_type": "S",
+        "range_key": "event_id",
+        "range_key_type": "B",
+    }
+    assert tables["profiles"]["key_schema"] == {
+        "hash_key": "pk",
+        "hash_key_type": "S",
+        "range_key": "sk",
+        "range_key_type": "S",
+    }
+
+
+@pytest.mark.parametrize("deployed", [True, False])
+def test_the_residency_rules_are_cn_north_1s_entry_of_profiles_behind_the_switch(deployed: bool) -> None:
+    sides = {
+        region: demo_variables(
+            SIDES[region], peer_endpoint_url="http://127.0.0.1:2", residency_rules=deployed
+        )
+        for region in SIDES
+    }
+    with_rules = {
+        (region, name)
+        for region, values in sides.items()
+        for name, entry in values["tables"].items()
+        if "residency" in entry
+    }
+    assert with_rules == ({("cn-north-1", "profiles")} if deployed else set())
+    if deployed:
+        assert sides["cn-north-1"]["tables"]["profiles"]["residency"] == {
+            "export_filter": "residency == 'GLOBAL'",
+            "excluded_attributes": ["national_id"],
+        }
 
 
 def test_the_working_copy_keeps_the_repository_clean(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from replication.residency import ResidencyRules
 from replication_ops.local.loadgen import (
     DELETE,
     EPOCH_MILLISECONDS,
@@ -306,3 +307,73 @@ def test_observations_note_stamps_and_removes_of_items_without_a_version() -> No
         (K, normalize_item(invalid)): (Decimal("102"), US),
     }
     assert observed.removes == {(K, normalize_item(bare("c"))): [103.0]}
+
+
+# -- residency rules (docs/residency.md): what leaves cn-north-1 ---------------------------------
+
+CN_RULES = {
+    CN: ResidencyRules.from_entry(
+        {"export_filter": "residency == 'GLOBAL'", "excluded_attributes": ["national_id"]}, "rules"
+    ),
+    US: ResidencyRules(),
+}
+
+
+def test_the_peer_must_hold_the_exportable_projection_of_the_winner() -> None:
+    written = item("a", "100.5", CN, residency="GLOBAL", national_id="110101")
+    load = LoadResult(
+        [Write(upsert(CN, "a", "100.5").operation, (Decimal("100.5"), CN), written, None, 99, 100)]
+    )
+    projected = {k: v for k, v in written.items() if k != "national_id"}
+    result = verify({CN: {K: written}, US: {K: projected}}, load, seen(), CN_RULES)
+    assert result.converged
+    missing = verify({CN: {K: written}, US: {}}, load, seen(), CN_RULES)
+    assert missing.lost == [K] and missing.differing == [K] and missing.lost_by_side == {CN: 0, US: 1}
+
+
+def test_a_restricted_winner_must_be_absent_on_the_peer_and_its_copy_there_is_a_difference() -> None:
+    written = item("a", "100.5", CN, residency="CN-ONLY", national_id="110101")
+    load = LoadResult(
+        [Write(upsert(CN, "a", "100.5").operation, (Decimal("100.5"), CN), written, None, 99, 100)]
+    )
+    assert verify({CN: {K: written}, US: {}}, load, seen(), CN_RULES).converged
+    leaked = {k: v for k, v in written.items() if k != "national_id"}
+    result = verify({CN: {K: written}, US: {K: leaked}}, load, seen(), CN_RULES)
+    assert result.lost == [K] and result.differing == [K] and result.lost_by_side == {CN: 0, US: 1}
+    # without rules the same tables are a plain difference the other way round
+    assert verify({CN: {K: written}, US: {}}, load, seen()).lost_by_side == {CN: 0, US: 1}
+
+
+def test_the_excluded_attribute_kept_by_the_restricted_side_is_no_difference() -> None:
+    """A change from the peer keeps this side's national_id: compared without it."""
+    written = item("b", "100.5", US, residency="GLOBAL")
+    load = LoadResult(
+        [Write(upsert(US, "b", "100.5").operation, (Decimal("100.5"), US), written, None, 99, 100)]
+    )
+    kept = {**written, "national_id": {"S": "110101"}}
+    assert verify({CN: {K: kept}, US: {K: written}}, load, seen(), CN_RULES).converged
+    # an item held on both sides that may not leave cn-north-1 is a difference (docs/residency.md)
+    unmarked = item("b", "100.5", US)
+    result = verify(
+        {CN: {K: unmarked}, US: {K: unmarked}}, LoadResult([upsert(US, "b", "100.5")]), seen(), CN_RULES
+    )
+    assert result.differing == [K]
+
+
+def test_binary_keys_and_values_are_the_same_as_bytes_and_as_base64_text() -> None:
+    as_bytes = {"stream_id": {"S": "s"}, "event_id": {"B": b"\xff\x00event"}}
+    as_text = {"stream_id": {"S": "s"}, "event_id": {"B": "/wBldmVudA=="}}
+    assert key_of(as_bytes) == key_of(as_text)
+    assert normalize_item(as_bytes) == normalize_item(as_text)
+    assert normalize_item({"b": {"BS": [b"\x01"]}}) == normalize_item({"b": {"BS": ["AQ=="]}})
+    assert normalize_item(as_bytes) != normalize_item({**as_text, "event_id": {"B": "/wBldmVudHM="}})
+
+
+def test_an_update_that_returned_the_engines_delete_mark_is_expected_without_it() -> None:
+    """The update landed between the replicator's mark and its delete; the engine took the mark off."""
+    marked = {**item("a", "100.5", CN), "_ddbrep_deleting": {"S": "1764200000 us-east-1"}}
+    write = Write(
+        upsert(CN, "a", "100.5", kind=UPDATE).operation, (Decimal("100.5"), CN), marked, None, 99, 100
+    )
+    final = item("a", "100.5", CN)
+    assert verify({CN: {K: final}, US: {K: final}}, LoadResult([write]), seen()).converged

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from replication_ops import cli
-from replication_ops.local.config import Paths
+from replication_ops.local.config import PROFILES, Paths
 from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment
 
 from .fakes import FakeSide
@@ -85,7 +85,10 @@ def local_pair(
     for every end-to-end test of this folder (the operations CLI's and the README's): (the
     environment, its environment.json)."""
     paths = Paths(tmp_path_factory.mktemp("ops-e2e") / "local")
-    env = LocalEnvironment(EnvironmentOptions(paths=paths, inbox_shards=1), say=lambda _: None)
+    # One table, the README's example table without residency rules: these tests write items of
+    # their own and compare whole tables.
+    tables = (replace(PROFILES, cn_residency=None),)
+    env = LocalEnvironment(EnvironmentOptions(paths=paths, inbox_shards=1, tables=tables), say=lambda _: None)
     try:
         env.start()
         yield env, env.write_environment_json()
