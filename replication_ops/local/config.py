@@ -13,11 +13,10 @@ DIST_DIR = REPO_ROOT / "dist"
 TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 ORIGIN_ATTRIBUTE = "last_updater_region"
 
-# The residency switch: whether cn-north-1's entry of the `profiles` table carries its residency rules
-# (RESIDENCY_RULES below) in the Terraform variables. Off until the module accepts `residency` and the
-# engine applies it; off, the rules are not deployed, the oracle expects plain replication and the
-# canary check finds the canary on the us side (the demo fails: that is the check failing as it must).
-RESIDENCY_RULES_DEPLOYED = False
+# Whether cn-north-1's entry of the `profiles` table carries its residency rules (RESIDENCY_RULES
+# below) in the Terraform variables: the demo's default. Without them (EnvironmentOptions.residency_rules
+# False) the oracle expects plain replication and the canary check finds the canary on the us side.
+RESIDENCY_RULES_DEPLOYED = True
 # What of `profiles` may leave cn-north-1 (docs/residency.md's worked example).
 RESIDENCY_ATTRIBUTE = "residency"
 RESIDENCY_RULES: dict[str, Any] = {

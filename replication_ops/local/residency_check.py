@@ -8,7 +8,8 @@ engine's wire decoder, ``replication.wire.decode``: the body is compressed), a l
 log (both sides: a log line must not hold it either), a message of the us-east-1 failure queue.
 
 The rules the oracle expects are read from what was deployed (each side's forwarder's ``TABLES``),
-so that the check and the oracle follow the residency switch (``config.RESIDENCY_RULES_DEPLOYED``).
+so that the check and the oracle follow what the environment deployed
+(``EnvironmentOptions.residency_rules``, by default ``config.RESIDENCY_RULES_DEPLOYED``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from replication_ops.local.config import DEMO_TABLES, RESIDENCY_RULES_DEPLOYED, SIDE_NAMES, Paths
+from replication_ops.local.config import DEMO_TABLES, SIDE_NAMES, Paths
 from replication_ops.local.demo import DemoOptions, run_demo
 from replication_ops.local.environment import EnvironmentOptions
 from replication_ops.local.iam_audit import IamRecord, principal_kind
@@ -42,7 +42,7 @@ def test_demo_converges_and_reports(demo_run) -> None:
     report, paths = demo_run
     output = report["_output"]
     # Without the residency rules deployed the canary crosses and the demo fails (exit 1) on it alone.
-    assert report["_exit_code"] == (0 if RESIDENCY_RULES_DEPLOYED else 1), output
+    assert report["_exit_code"] == 0, output
     assert report["converged"] is True
     totals = report["totals"]
     assert totals["lost"] == 0 and totals["items_differing"] == 0
@@ -101,23 +101,18 @@ def test_each_table_converges_and_has_its_own_figures(demo_run) -> None:
         )
 
 
-def test_the_residency_canary_is_found_on_the_us_side_exactly_when_the_rules_are_not_deployed(
-    demo_run,
-) -> None:
+def test_the_residency_canary_never_leaves_cn_north_1(demo_run) -> None:
+    """cn-north-1's profiles keep CN-ONLY items and national_id there: the canary written in them is
+    in no us table, inbox record, log line or failure-queue message (that the check finds a leak is
+    tests/local/test_residency_check.py's)."""
     report, _ = demo_run
     places = report["residency_canary"]["places"]
-    assert report["residency_canary_leaks"] == sum(places.values())
+    assert report["residency_canary_leaks"] == sum(places.values()) == 0, places
     profiles = report["tables"]["profiles"]
     cn = profiles["sides"]["cn-north-1"]
-    if RESIDENCY_RULES_DEPLOYED:
-        assert report["residency_canary_leaks"] == 0, places
-        assert profiles["residency_rules"]["cn-north-1"]["excluded_attributes"] == ["national_id"]
-        assert cn["residency_filtered"] > 0 and cn["residency_removals"] > 0
-        assert profiles["items"]["cn-north-1"] > profiles["items"]["us-east-1"]
-    else:  # the check can fail: every cn-north-1 profile carries the canary across
-        assert places["tables"] > 10 and places["inbox_records"] > 0, places
-        assert profiles["residency_rules"] == {}
-        assert "FOUND (must be 0)" in report["_output"]
+    assert profiles["residency_rules"]["cn-north-1"]["excluded_attributes"] == ["national_id"]
+    assert cn["residency_filtered"] > 0 and cn["residency_removals"] > 0
+    assert profiles["items"]["cn-north-1"] > profiles["items"]["us-east-1"]
 
 
 def test_every_call_of_the_demo_was_allowed_by_its_principals_policy(demo_run) -> None:
