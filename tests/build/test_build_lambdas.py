@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -730,3 +731,25 @@ def test_pip_failure_shows_what_pip_said(
     assert "pip download failed for x86_64" in err
     assert "no-such-package-for-build-test" in err.split("pip said:")[-1]  # pip's own words
     assert not list(cache.rglob("*.whl")) and not any((cache / "site-packages").iterdir())
+
+
+# --------------------------------------------------------------------------- the module's side
+
+
+def test_the_modules_default_zip_paths_are_the_builders_for_each_lambda_architecture(built: Path) -> None:
+    """modules/replication_endpoint picks dist/${var.lambda_architecture}/NAME.zip; every architecture
+    its variable allows is one the builder writes, under the same name Lambda uses."""
+    module = REPO / "modules" / "replication_endpoint"
+    locals_text = (module / "lambda.tf").read_text()
+    allowed = re.search(
+        r"contains\(\[([^\]]*)\],\s*var\.lambda_architecture\)", (module / "variables.tf").read_text()
+    )
+    assert allowed, "lambda_architecture's validation lists the allowed values"
+    architectures = re.findall(r'"([^"]+)"', allowed.group(1))
+    assert sorted(architectures) == sorted(bl.ARCHITECTURES) == sorted(ARCHITECTURES)
+    for name in FUNCTIONS:
+        path = f"${{path.module}}/../../dist/${{var.lambda_architecture}}/{name}.zip"
+        default = f'coalesce(var.{name}_zip_path, "{path}")'
+        assert default in locals_text
+        for architecture in architectures:
+            assert (built / architecture / f"{name}.zip").is_file()
