@@ -327,10 +327,14 @@ def install(pins: Sequence[Pin], architecture: str, cache: Path, *, offline: boo
     sites.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{architecture}-", dir=sites))
     try:
+        # Only the cache's wheels: no index, and neither the environment's nor a configuration file's
+        # settings (PIP_FIND_LINKS, say): --isolated, PIP_CONFIG_FILE=os.devnull
+        # (https://pip.pypa.io/en/stable/topics/configuration/).
         command = _pip(
             "install",
             architecture,
             pins,
+            "--isolated",
             "--no-index",
             "--find-links",
             str(wheels),
@@ -341,7 +345,8 @@ def install(pins: Sequence[Pin], architecture: str, cache: Path, *, offline: boo
             str(work / INSTALL_REPORT),
             "--quiet",
         )
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        isolated = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=isolated)
         if done.returncode != 0 and offline:
             raise BuildError(
                 f"--offline, but the wheel cache {display_path(wheels)} cannot serve {architecture}; build "
@@ -360,11 +365,13 @@ def install(pins: Sequence[Pin], architecture: str, cache: Path, *, offline: boo
                     f"pip download failed for {architecture} (exit {fetched.returncode}); "
                     f"pip said:\n    {_pip_said(fetched)}"
                 )
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            done = subprocess.run(command, capture_output=True, text=True, check=False, env=isolated)
             if done.returncode != 0:
                 raise BuildError(f"pip install failed for {architecture}; pip said:\n    {_pip_said(done)}")
         with contextlib.suppress(OSError):  # a concurrent build kept the same set first
             os.replace(work, kept)
+        if not (kept / INSTALL_REPORT).is_file():
+            raise BuildError(f"could not keep the installed set in {kept}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"{architecture}: installed {', '.join(p.spec for p in pins) or 'nothing'}")

@@ -517,6 +517,20 @@ def test_a_build_from_cached_wheels_needs_no_network(
             )
 
 
+def test_the_install_takes_wheels_from_the_cache_only(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_cache: Callable[..., Path]
+) -> None:
+    """Not from pip's find-links or index settings (environment or configuration file): what the
+    cache holds is what the manifest records."""
+    elsewhere = fake_cache("nativepkg-1.0-py3-none-any.whl") / "wheels"
+    config = write(tmp_path / "pip.conf", f"[global]\nfind-links = {elsewhere}\n")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(elsewhere))
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    write(tree / "requirements-lambda.txt", "nativepkg==1.0\n")
+    empty = tmp_path / "empty"
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", empty, "--offline") == 1
+
+
 def test_offline_build_with_an_empty_cache_says_what_pip_missed(
     tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
