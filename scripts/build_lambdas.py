@@ -264,7 +264,7 @@ class Installed:
     report: dict  # pip's installation report (https://pip.pypa.io/en/stable/reference/installation-report/)
 
     def distributions(self) -> list[dict[str, str]]:
-        """name, version, wheel file name and its sha256, in the order of the report."""
+        """name, version, wheel file name and its sha256 of each installed distribution, by name."""
         listed = []
         for item in self.report.get("install", []):
             info = item.get("download_info", {})
