@@ -27,10 +27,10 @@ vendored (the runtime's copy is the contract); the build then checks that every 
 installed distributions declare for Lambda is pinned or provided by the runtime.
 
 Offline: wheels are downloaded once into the cache (``pip download`` into build/lambda/wheels/), and
-every install is made from there with ``--no-index --find-links``; each architecture's installed
-tree is kept (build/lambda/site-packages/<arch>-<key>/, the key covering pins, platform and pip
-version), so a build whose pins did not change runs no pip at all, and one whose wheels are cached
-needs no network. ``--offline`` never downloads.
+every install is made from there alone (``--isolated --no-index --find-links``); each architecture's
+installed tree is kept (build/lambda/site-packages/<arch>-<key>/, the key covering pins, platform and
+pip version; earlier sets stay until ``make clean``), so a build whose pins did not change runs no pip
+at all, and one whose wheels are cached needs no network. ``--offline`` never downloads.
 
 The zips are reproducible: entries sorted, no directory entries, one fixed timestamp (1980-01-01
 00:00:00, or SOURCE_DATE_EPOCH clamped to what zip can hold), mode 0644, deflate at a fixed level.
