@@ -51,8 +51,8 @@ test: $(STAMP) terraform-config package ## unit, property, build, Terraform and 
 test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)
 	$(VENV)/bin/pytest -m "not e2e"
 
-test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving
-	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine
+test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving, a compiled dependency per architecture
+	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine tests/build/test_build_compiled.py
 
 terraform-checks: terraform-config ## terraform fmt, validate and test (providers: see terraform_config.sh)
 	bash scripts/terraform_checks.sh
@@ -62,7 +62,7 @@ lint: $(STAMP) ## ruff, checkov, tflint (where installed)
 	$(VENV)/bin/ruff format --check .
 	bash scripts/iac_lint.sh
 
-package: $(STAMP) ## build dist/forwarder.zip and dist/replicator.zip (reproducible)
+package: $(STAMP) ## build dist/{x86_64,arm64}/{forwarder,replicator}.zip (reproducible; offline once cached)
 	$(PY) scripts/build_lambdas.py
 
 bench: $(STAMP) ## run the engine benchmarks, write build/bench.json and build/bench_admission.json

@@ -1,27 +1,43 @@
 #!/usr/bin/env python3
-"""Build the Lambda deployment zips, byte-for-byte reproducibly.
+"""Build the Lambda deployment zips, one set per Lambda architecture, byte-for-byte reproducibly.
 
-Each function zip (default: dist/forwarder.zip and dist/replicator.zip) holds at its root:
+Each function zip (default: dist/x86_64/forwarder.zip, dist/x86_64/replicator.zip and the same
+under dist/arm64/) holds at its root:
 
   * the function's own files from functions/<name>/ (app.py, handler ``app.handler``),
   * the shared engine package functions/replication/ as replication/,
-  * the pure-Python wheels pinned in requirements-lambda.txt (aws-lambda-powertools and its
-    dependencies), unpacked; boto3/botocore are not vendored, the python3.12 runtime has them.
+  * the distributions pinned in requirements-lambda.txt (aws-lambda-powertools and its dependencies)
+    as pip installs them for that architecture; boto3/botocore are not vendored, the python3.12
+    runtime has them.
 
-Wheels are fetched for the Lambda platform, not for this machine (``pip download --platform
-manylinux2014_x86_64 --platform manylinux2014_aarch64 --implementation cp --python-version 3.12
---only-binary=:all: --no-deps``) and kept in a wheel cache (build/wheels/): once every pin is
-cached, pip is not run at all, so later builds work offline. Only pure-Python wheels are accepted:
-the zips serve both Lambda architectures.
+What is the project's own lives here: what goes into which zip, the trimming, the source checks and
+the manifest. The rest is left to well-kept tools:
 
-The zips are reproducible: entries sorted, no directory entries, one fixed timestamp
-(1980-01-01 00:00:00, or SOURCE_DATE_EPOCH when set), mode 0644 on every file, deflate at a fixed
-level, no extra fields, no comment. File mtimes, modes and the checkout path do not matter.
-Caches and junk are left out: __pycache__/, *.pyc, tests, dotfiles, the wheels' RECORD files
-(and INSTALLER/REQUESTED/direct_url.json), data scripts, and the Powertools modules that need
-extras which are not vendored (see POWERTOOLS_TRIMMED).
+  * ``packaging`` reads the pins and the installed distributions' dependencies (PEP 508, markers
+    evaluated for the Lambda runtime rather than for this machine);
+  * pip installs the pins for the target platform (``pip install --no-deps --only-binary=:all:
+    --platform manylinux2014_x86_64|manylinux2014_aarch64 --implementation cp --python-version 3.12
+    --target DIR --report FILE``; https://pip.pypa.io/en/stable/cli/pip_install/), so compiled
+    wheels (cp*-abi3 manylinux) are vendored for the right instruction set;
+  * ``repro-zipfile`` writes the archive (fixed timestamp, SOURCE_DATE_EPOCH when set, fixed modes).
 
-Stdlib only; runs in the project's virtualenv (Python 3.11+).
+requirements-lambda.txt is the complete list of what is vendored: pip runs with --no-deps, because
+a resolver would also install boto3/botocore, which the runtime provides and which must not be
+vendored (the runtime's copy is the contract); the build then checks that every dependency the
+installed distributions declare for Lambda is pinned or provided by the runtime.
+
+Offline: wheels are downloaded once into the cache (``pip download`` into build/lambda/wheels/), and
+every install is made from there alone (``--isolated --no-index --find-links``); each architecture's
+installed tree is kept (build/lambda/site-packages/<arch>-<key>/, the key covering pins, platform and
+pip version; earlier sets stay until ``make clean``), so a build whose pins did not change runs no pip
+at all, and one whose wheels are cached needs no network. ``--offline`` never downloads.
+
+The zips are reproducible: entries sorted, no directory entries, one fixed timestamp (1980-01-01
+00:00:00, or SOURCE_DATE_EPOCH clamped to what zip can hold), mode 0644, deflate at a fixed level.
+File mtimes, modes and the checkout path do not matter. Left out: __pycache__/, *.pyc, tests,
+dotfiles, what pip writes about the install (RECORD, INSTALLER, REQUESTED, direct_url.json), scripts
+and data files (outside site-packages), and the Powertools modules that need extras which are not
+vendored (see POWERTOOLS_TRIMMED).
 """
 
 from __future__ import annotations
@@ -29,20 +45,27 @@ from __future__ import annotations
 import argparse
 import ast
 import base64
+import contextlib
 import dataclasses
-import email.parser
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from repro_zipfile import ReproducibleZipFile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,11 +74,13 @@ SHARED_PACKAGE = "replication"
 HANDLER_MODULE = "app"
 HANDLER_NAME = "handler"
 
-# The target: the python3.12 Lambda runtime, on either architecture.
+# The target: the python3.12 Lambda runtime. Lambda's architecture names (the functions'
+# `architectures`) -> the wheel platform pip installs for and the runtime's platform.machine().
 LAMBDA_PYTHON_VERSION = "3.12"
-LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux2014_aarch64")
+ARCHITECTURES = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
 
-# Distributions the python3.12 runtime already carries. A vendored wheel may depend on them
+# Distributions the python3.12 runtime already carries. A vendored distribution may depend on them
 # without a pin; boto3 and botocore must not be pinned at all (the runtime's copy is the contract).
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
@@ -81,8 +106,7 @@ POWERTOOLS_TRIMMED = (
 # Zip format constants.
 ZIP_MIN_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip entry can carry
 ZIP_MAX_EPOCH = 4354819198  # 2107-12-31T23:59:58Z, the latest
-ZIP_FILE_ATTR = (0o100644 & 0xFFFF) << 16  # regular file, rw-r--r--
-ZIP_CREATE_SYSTEM_UNIX = 3
+ZIP_CREATE_SYSTEM_UNIX = 3  # also on Windows, where zipfile would write 0
 COMPRESS_LEVEL = 9
 
 # Lambda limits (direct upload and unzipped size).
@@ -92,16 +116,12 @@ LAMBDA_MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 # What never goes into a zip.
 JUNK_DIRS = frozenset({"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 JUNK_SUFFIXES = (".pyc", ".pyo", "~", ".swp", ".orig", ".rej")
-DIST_INFO_NOISE = frozenset(
-    {"RECORD", "RECORD.jws", "RECORD.p7s", "INSTALLER", "REQUESTED", "direct_url.json"}
-)
+# What an installer writes about an install (https://packaging.python.org/en/latest/specifications/
+# recording-installed-packages/): it differs by installer and path, and the runtime never reads it.
+INSTALLER_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 
-PIN_RE = re.compile(
-    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?P<extras>\[[^\]]*\])?\s*"
-    r"(?P<op>===|==|~=|!=|<=|>=|<|>)?\s*(?P<version>[^;\s]*)\s*(?P<marker>;.*)?$"
-)
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.!+_-]*$")
 STDERR_TAIL_LINES = 25
+INSTALL_REPORT = "pip-report.json"
 
 
 class BuildError(Exception):
@@ -113,25 +133,6 @@ class BuildError(Exception):
 
 def log(message: str) -> None:
     print(f"build_lambdas: {message}", file=sys.stderr, flush=True)
-
-
-def normalize_name(name: str) -> str:
-    """PEP 503 name normalization."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def version_key(version: str) -> tuple[tuple[int, ...], str]:
-    """A comparison key under which PEP 440-equal spellings meet (1.0 == 1.0.0, 1.0-post1 == 1.0.post1)."""
-    v = version.strip().lower()
-    v = v.removeprefix("v")
-    match = re.match(r"^(\d+(?:\.\d+)*)(.*)$", v)
-    if not match:
-        return ((), v)
-    release = [int(part) for part in match.group(1).split(".")]
-    while len(release) > 1 and release[-1] == 0:
-        release.pop()
-    rest = re.sub(r"[-_.]", "", match.group(2))
-    return (tuple(release), rest)
 
 
 def display_path(path: Path) -> str:
@@ -155,22 +156,32 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def zip_timestamp(environ: Mapping[str, str]) -> tuple[tuple[int, int, int, int, int, int], int]:
-    """The (date_time, epoch) every entry carries: SOURCE_DATE_EPOCH, clamped to what zip can hold."""
+def zip_epoch(environ: Mapping[str, str]) -> int:
+    """The time every entry carries: SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/
+    source-date-epoch/), clamped to what zip can hold and to its 2-second steps; else 1980-01-01."""
     raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if raw:
-        try:
-            epoch = int(raw)
-        except ValueError:
-            raise BuildError(
-                f"SOURCE_DATE_EPOCH must be an integer (seconds since 1970), got {raw!r}"
-            ) from None
-    else:
-        epoch = ZIP_MIN_EPOCH
+    if not raw:
+        return ZIP_MIN_EPOCH
+    try:
+        epoch = int(raw)
+    except ValueError:
+        raise BuildError(f"SOURCE_DATE_EPOCH must be an integer (seconds since 1970), got {raw!r}") from None
     epoch = min(max(epoch, ZIP_MIN_EPOCH), ZIP_MAX_EPOCH)
-    epoch -= epoch % 2  # zip stores seconds in 2-second steps
-    t = time.gmtime(epoch)
-    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec), epoch
+    return epoch - epoch % 2
+
+
+@contextlib.contextmanager
+def source_date_epoch(epoch: int) -> Iterator[None]:
+    """repro-zipfile reads SOURCE_DATE_EPOCH itself: give it the clamped value while it writes."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
 
 
 # --------------------------------------------------------------------------- requirements
@@ -178,25 +189,42 @@ def zip_timestamp(environ: Mapping[str, str]) -> tuple[tuple[int, int, int, int,
 
 @dataclasses.dataclass(frozen=True)
 class Pin:
-    name: str  # as written
-    version: str
+    requirement: Requirement
     line: int
 
     @property
     def key(self) -> str:
-        return normalize_name(self.name)
+        return canonicalize_name(self.requirement.name)
 
     @property
     def spec(self) -> str:
-        return f"{self.name}=={self.version}"
+        return str(self.requirement)
+
+
+def _pin_problem(requirement: Requirement) -> str | None:
+    if requirement.url:
+        return "not a requirement of the form name==version"
+    specifiers = list(requirement.specifier)
+    if len(specifiers) != 1 or specifiers[0].operator not in ("==", "===") or "*" in specifiers[0].version:
+        return "unpinned requirement; pin an exact version (name==X.Y.Z)"
+    if requirement.extras:
+        return (
+            "extras are not installed (dependencies come only from this file, --no-deps); "
+            "pin the extra's dependencies instead"
+        )
+    if requirement.marker:
+        # pip evaluates a requirement's marker for this machine, not for --platform.
+        return "environment markers are not supported (the target is fixed: Lambda python3.12)"
+    if canonicalize_name(requirement.name) in NOT_VENDORED:
+        return f"{requirement.name} must not be vendored; the Lambda python3.12 runtime provides it"
+    return None
 
 
 def parse_requirements(path: Path) -> list[Pin]:
-    """Read requirements-lambda.txt: one ``name==version`` a line; anything looser is refused."""
+    """Read requirements-lambda.txt: one ``name==version`` a line (PEP 508); anything looser is refused."""
     if not path.is_file():
         raise BuildError(f"requirements file not found: {path}")
-    pins: list[Pin] = []
-    seen: dict[str, Pin] = {}
+    pins: dict[str, Pin] = {}
     problems: list[str] = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
@@ -206,208 +234,192 @@ def parse_requirements(path: Path) -> list[Pin]:
         if line.startswith("-") or " --" in line:
             problems.append(f"{where}: pip options (-r, -e, --hash, --index-url, ...) are not supported here")
             continue
-        match = PIN_RE.match(line)
-        if not match:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
             problems.append(f"{where}: not a requirement of the form name==version")
             continue
-        name, extras, op, version, marker = match.group("name", "extras", "op", "version", "marker")
-        if op is None and version:
-            problems.append(f"{where}: not a requirement of the form name==version")
-            continue
-        if op != "==" or not version or "*" in version or not VERSION_RE.match(version):
-            problems.append(f"{where}: unpinned requirement; pin an exact version (name==X.Y.Z)")
-            continue
-        if extras:
-            problems.append(
-                f"{where}: extras are not installed (dependencies come only from this file, --no-deps); "
-                "pin the extra's dependencies instead"
-            )
-            continue
-        if marker:
-            problems.append(
-                f"{where}: environment markers are not supported (the target is fixed: Lambda python3.12)"
-            )
-            continue
-        pin = Pin(name=name, version=version, line=number)
-        if pin.key in NOT_VENDORED:
-            problems.append(
-                f"{where}: {name} must not be vendored; the Lambda python3.12 runtime provides it"
-            )
-            continue
-        if pin.key in seen:
-            problems.append(f"{where}: {name} is already pinned on line {seen[pin.key].line}")
-            continue
-        seen[pin.key] = pin
-        pins.append(pin)
+        problem = _pin_problem(requirement)
+        pin = Pin(requirement, number)
+        if problem is None and pin.key in pins:
+            problem = f"{requirement.name} is already pinned on line {pins[pin.key].line}"
+        if problem:
+            problems.append(f"{where}: {problem}")
+        else:
+            pins[pin.key] = pin
     if problems:
         raise BuildError(f"{path} has problems:\n  " + "\n  ".join(problems))
-    return pins
+    return list(pins.values())
 
 
-# --------------------------------------------------------------------------- wheels
+# --------------------------------------------------------------------------- vendored distributions
 
 
 @dataclasses.dataclass(frozen=True)
-class WheelName:
-    path: Path
-    dist: str
-    version: str
-    python_tag: str
-    abi_tag: str
-    platform_tag: str
+class Installed:
+    """The pins as pip installed them for one architecture."""
 
-    @classmethod
-    def parse(cls, path: Path) -> WheelName | None:
-        if not path.name.endswith(".whl"):
-            return None
-        parts = path.name[: -len(".whl")].split("-")
-        if len(parts) not in (5, 6):
-            return None
-        return cls(path, parts[0], parts[1], parts[-3], parts[-2], parts[-1])
+    architecture: str
+    site: Path  # pip's --target
+    report: dict  # pip's installation report (https://pip.pypa.io/en/stable/reference/installation-report/)
 
-    def matches(self, pin: Pin) -> bool:
-        return normalize_name(self.dist) == pin.key and version_key(self.version) == version_key(pin.version)
-
-    def lambda_problem(self) -> str | None:
-        """Why this wheel cannot go into an architecture-neutral python3.12 Lambda zip, or None."""
-        platforms = self.platform_tag.split(".")
-        if platforms != ["any"]:
-            if all(re.match(r"^(many|musl)?linux", p) for p in platforms):
-                return (
-                    f"it resolves to a platform-specific wheel ({self.path.name}, "
-                    f"platform {self.platform_tag}); "
-                    "the zips serve both Lambda architectures (x86_64 and arm64), so only pure-Python "
-                    "wheels (py3-none-any) can be vendored"
-                )
-            return (
-                f"it resolves to a wheel for the wrong platform ({self.path.name}, platform "
-                f"{self.platform_tag}); Lambda runs Linux, and only pure-Python wheels are vendored"
+    def distributions(self) -> list[dict[str, str]]:
+        """name, version, wheel file name and its sha256 of each installed distribution, by name."""
+        listed = []
+        for item in self.report.get("install", []):
+            info = item.get("download_info", {})
+            listed.append(
+                {
+                    "name": item["metadata"]["name"],
+                    "version": item["metadata"]["version"],
+                    "wheel": unquote(urlsplit(info.get("url", "")).path.rpartition("/")[2]),
+                    "sha256": info.get("archive_info", {}).get("hashes", {}).get("sha256", ""),
+                }
             )
-        if self.abi_tag != "none":
-            return f"it resolves to an ABI-specific wheel ({self.path.name}, abi {self.abi_tag})"
-        if not any(_python_tag_fits(tag) for tag in self.python_tag.split(".")):
-            return (
-                f"it resolves to a wheel for another Python ({self.path.name}, "
-                f"python tag {self.python_tag}); "
-                f"the runtime is Python {LAMBDA_PYTHON_VERSION}"
-            )
-        return None
+        return sorted(listed, key=lambda d: canonicalize_name(d["name"]))
 
 
-def _python_tag_fits(tag: str) -> bool:
-    major, minor = (int(x) for x in LAMBDA_PYTHON_VERSION.split("."))
-    if tag in (f"py{major}", f"cp{major}{minor}"):
-        return True
-    match = re.fullmatch(rf"py{major}(\d+)", tag)
-    return bool(match) and int(match.group(1)) <= minor
-
-
-def _find_wheel(directory: Path, pin: Pin) -> tuple[WheelName | None, str | None]:
-    """The fitting wheel for a pin in a directory, else (None, why the candidates do not fit)."""
-    if not directory.is_dir():
-        return None, None
-    candidates = sorted(
-        (w for w in (WheelName.parse(p) for p in directory.iterdir() if p.is_file()) if w and w.matches(pin)),
-        key=lambda w: w.path.name,
-    )
-    for wheel in candidates:
-        if wheel.lambda_problem() is None:
-            return wheel, None
-    if candidates:
-        return None, candidates[0].lambda_problem()
-    return None, None
-
-
-def _check_wheel_file(path: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise BuildError(f"{path} is not a readable wheel ({exc}); delete it and build again") from None
-
-
-def pip_download(pins: Sequence[Pin], dest: Path) -> None:
-    command = [
+def _pip(action: str, architecture: str, pins: Sequence[Pin], *options: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "pip",
-        "download",
-        "--dest",
-        str(dest),
+        action,
         "--no-deps",
         "--only-binary=:all:",
-        *(arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)),
+        "--platform",
+        ARCHITECTURES[architecture],
         "--implementation",
         "cp",
         "--python-version",
         LAMBDA_PYTHON_VERSION,
         "--disable-pip-version-check",
         "--no-input",
-        "--progress-bar",
-        "off",
+        *options,
         *(pin.spec for pin in pins),
     ]
-    log(f"pip download {' '.join(pin.spec for pin in pins)} (for {', '.join(LAMBDA_PLATFORMS)}, cp312)")
+
+
+def _pip_said(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
+    return "\n    ".join(lines[-STDERR_TAIL_LINES:]) or "(nothing)"
+
+
+def install(pins: Sequence[Pin], architecture: str, cache: Path, *, offline: bool) -> Installed:
+    """pip installs the pins for one architecture from the wheel cache (downloading what it lacks,
+    unless offline); the installed tree is kept under a key of pins, platform and pip version."""
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                ARCHITECTURES[architecture],
+                LAMBDA_PYTHON_VERSION,
+                metadata.version("pip"),
+                [p.spec for p in pins],
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    sites = cache / "site-packages"
+    kept = sites / f"{architecture}-{key}"
+    if (kept / INSTALL_REPORT).is_file():
+        log(f"{architecture}: pins installed already ({display_path(kept)})")
+        return Installed(architecture, kept / "site", json.loads((kept / INSTALL_REPORT).read_text()))
+    wheels = cache / "wheels"
+    sites.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{architecture}-", dir=sites))
     try:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise BuildError(f"could not run pip ({sys.executable} -m pip): {exc}") from None
-    if result.returncode != 0:
-        output = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        tail = "\n    ".join(output[-STDERR_TAIL_LINES:]) or "(pip printed nothing)"
-        raise BuildError(
-            f"pip download failed (exit {result.returncode}) for {', '.join(pin.spec for pin in pins)}.\n"
-            f"  command: {' '.join(command)}\n  pip said:\n    {tail}"
+        # Only the cache's wheels: no index, and neither the environment's nor a configuration file's
+        # settings (PIP_FIND_LINKS, say): --isolated, PIP_CONFIG_FILE=os.devnull
+        # (https://pip.pypa.io/en/stable/topics/configuration/).
+        command = _pip(
+            "install",
+            architecture,
+            pins,
+            "--isolated",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            "--no-compile",
+            "--target",
+            str(work / "site"),
+            "--report",
+            str(work / INSTALL_REPORT),
+            "--quiet",
         )
+        isolated = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=isolated)
+        if done.returncode != 0 and offline:
+            raise BuildError(
+                f"--offline, but the wheel cache {display_path(wheels)} cannot serve {architecture}; build "
+                f"once without --offline to fill it. pip said:\n    {_pip_said(done)}"
+            )
+        if done.returncode != 0:
+            log(f"{architecture}: downloading the pinned wheels into {display_path(wheels)}")
+            fetched = subprocess.run(
+                _pip("download", architecture, pins, "--dest", str(wheels), "--quiet"),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if fetched.returncode != 0:
+                raise BuildError(
+                    f"pip download failed for {architecture} (exit {fetched.returncode}); "
+                    f"pip said:\n    {_pip_said(fetched)}"
+                )
+            done = subprocess.run(command, capture_output=True, text=True, check=False, env=isolated)
+            if done.returncode != 0:
+                raise BuildError(f"pip install failed for {architecture}; pip said:\n    {_pip_said(done)}")
+        with contextlib.suppress(OSError):  # a concurrent build kept the same set first
+            os.replace(work, kept)
+        if not (kept / INSTALL_REPORT).is_file():
+            raise BuildError(f"could not keep the installed set in {kept}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log(f"{architecture}: installed {', '.join(p.spec for p in pins) or 'nothing'}")
+    return Installed(architecture, kept / "site", json.loads((kept / INSTALL_REPORT).read_text()))
 
 
-def resolve_wheels(pins: Sequence[Pin], cache: Path, offline: bool) -> dict[str, WheelName]:
-    """One wheel per pin, from the cache; missing ones are downloaded into it (atomically)."""
-    found: dict[str, WheelName] = {}
-    missing: list[Pin] = []
-    for pin in pins:
-        wheel, problem = _find_wheel(cache, pin)
-        if problem:
-            raise BuildError(f"refusing {pin.spec} (requirements line {pin.line}): {problem}")
-        if wheel:
-            found[pin.key] = wheel
-        else:
-            missing.append(pin)
-    log(f"wheel cache {display_path(cache)}: {len(found)} of {len(pins)} pinned wheels present")
-    if missing and offline:
-        raise BuildError(
-            "--offline, but the wheel cache lacks "
-            + ", ".join(pin.spec for pin in missing)
-            + f"; build once without --offline to fill {cache}"
-        )
-    if missing:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as tmp:
-            pip_download(missing, Path(tmp))
-            for pin in missing:
-                wheel, problem = _find_wheel(Path(tmp), pin)
-                if problem:
-                    raise BuildError(f"refusing {pin.spec} (requirements line {pin.line}): {problem}")
-                if wheel is None:
-                    saved = ", ".join(sorted(p.name for p in Path(tmp).iterdir())) or "nothing"
-                    raise BuildError(
-                        f"pip download succeeded but saved no wheel for {pin.spec} (saved: {saved})"
+def lambda_environment(architecture: str) -> dict[str, str]:
+    """PEP 508 marker values of the Lambda python3.12 runtime on this architecture."""
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{LAMBDA_PYTHON_VERSION}.0",
+        "os_name": "posix",
+        "platform_machine": MACHINES[architecture],
+        "platform_python_implementation": "CPython",
+        "platform_system": "Linux",
+        "python_full_version": f"{LAMBDA_PYTHON_VERSION}.0",
+        "python_version": LAMBDA_PYTHON_VERSION,
+        "sys_platform": "linux",
+        "extra": "",
+    }
+
+
+def check_dependencies(installed: Installed) -> None:
+    """Every dependency the installed distributions declare for Lambda is pinned (in a version it
+    accepts) or provided by the runtime: pip ran with --no-deps."""
+    environment = lambda_environment(installed.architecture)
+    items = [item["metadata"] for item in installed.report.get("install", [])]
+    versions = {canonicalize_name(m["name"]): Version(m["version"]) for m in items}
+    problems: list[str] = []
+    for item in items:
+        for text in item.get("requires_dist", []):
+            requirement = Requirement(text)
+            if requirement.marker is not None and not requirement.marker.evaluate(environment):
+                continue  # an extra we do not install, or another platform's dependency
+            dependency = canonicalize_name(requirement.name)
+            owner = f"{item['name']}=={item['version']}"
+            if dependency in versions:
+                if not requirement.specifier.contains(versions[dependency], prereleases=True):
+                    problems.append(
+                        f"{owner} requires {requirement}, but {dependency}=={versions[dependency]} is pinned"
                     )
-                _check_wheel_file(wheel.path)
-                target = cache / wheel.path.name
-                os.replace(wheel.path, target)  # atomic: concurrent builds never see half a wheel
-                found[pin.key] = dataclasses.replace(wheel, path=target)
-                log(f"  cached {target.name}")
-    return found
-
-
-@dataclasses.dataclass(frozen=True)
-class Vendored:
-    pin: Pin
-    wheel: str
-    sha256: str
-    files: dict[str, bytes]  # zip path -> content
-    requires: tuple[str, ...]  # Requires-Dist values
+            elif dependency not in RUNTIME_PROVIDED:
+                problems.append(f"{owner} requires {requirement}, which is not pinned")
+    if problems:
+        raise BuildError(
+            "requirements-lambda.txt is missing dependencies (pins are installed with --no-deps):\n  "
+            + "\n  ".join(problems)
+        )
 
 
 def _powertools_trimmed(path: str) -> bool:
@@ -418,71 +430,24 @@ def _powertools_trimmed(path: str) -> bool:
     return False
 
 
-def _wheel_member_target(member: str) -> str | None:
-    """Where a wheel member goes in the zip (None: left out)."""
-    parts = member.split("/")
-    if member.endswith("/") or any(p in ("", ".", "..") for p in parts) or member.startswith("/"):
-        return None
-    top = parts[0]
-    if top.endswith(".data"):
-        # purelib/platlib install into site-packages; scripts, headers and data do not belong in a zip.
-        if len(parts) < 3 or parts[1] not in ("purelib", "platlib"):
-            return None
-        parts = parts[2:]
-    elif top.endswith(".dist-info"):
-        return None if parts[-1] in DIST_INFO_NOISE else member
-    if any(p in ("__pycache__", "tests") for p in parts[:-1]) or parts[-1].endswith((".pyc", ".pyo")):
-        return None
-    path = "/".join(parts)
-    return None if _powertools_trimmed(path) else path
-
-
-def load_wheel(pin: Pin, wheel: WheelName) -> Vendored:
-    data = wheel.path.read_bytes()
+def vendored_files(installed: Installed) -> dict[str, bytes]:
+    """zip path -> content of every file the distributions installed into site-packages (their
+    RECORD), less scripts and data files (outside it), installer records, caches, tests and the
+    trimmed Powertools modules."""
     files: dict[str, bytes] = {}
-    requires: tuple[str, ...] = ()
-    try:
-        with zipfile.ZipFile(wheel.path) as archive:
-            for info in archive.infolist():
-                if info.filename.endswith(".dist-info/METADATA") and info.filename.count("/") == 1:
-                    metadata = email.parser.BytesParser().parsebytes(archive.read(info), headersonly=True)
-                    requires = tuple(metadata.get_all("Requires-Dist") or ())
-                target = _wheel_member_target(info.filename)
-                if target is not None:
-                    if target in files:
-                        raise BuildError(f"{wheel.path.name} holds {target} twice")
-                    files[target] = archive.read(info)  # reading checks the CRC
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise BuildError(f"cached wheel {wheel.path} is corrupt ({exc}); delete it and build again") from None
-    return Vendored(pin, wheel.path.name, hashlib.sha256(data).hexdigest(), files, requires)
-
-
-def check_dependencies(vendored: Sequence[Vendored]) -> None:
-    """Every unconditional dependency of a vendored wheel must be pinned too (pip runs with --no-deps)."""
-    pinned = {v.pin.key for v in vendored}
-    problems: list[str] = []
-    for item in vendored:
-        for requirement in item.requires:
-            spec, _, marker = requirement.partition(";")
-            if "extra" in marker:
-                continue  # an extra we do not install
-            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
-            if not match:
+    for distribution in metadata.distributions(path=[str(installed.site)]):
+        for record in distribution.files or ():
+            parts = record.parts
+            if ".." in parts or parts[0].startswith("/"):
                 continue
-            dep = normalize_name(match.group(1))
-            if dep in pinned or dep in RUNTIME_PROVIDED:
+            if parts[0].endswith(".dist-info") and parts[-1] in INSTALLER_FILES:
                 continue
-            if marker.strip():
-                log(
-                    f"warning: {item.pin.name} needs {requirement.strip()!r} under a marker; it is not pinned"
-                )
-            else:
-                problems.append(f"{item.pin.spec} requires {spec.strip()}, which is not pinned")
-    if problems:
-        raise BuildError(
-            "requirements-lambda.txt is missing dependencies (wheels are installed with --no-deps):\n  "
-            + "\n  ".join(problems)
-        )
+            if any(p in ("__pycache__", "tests") for p in parts[:-1]) or parts[-1].endswith((".pyc", ".pyo")):
+                continue
+            path = "/".join(parts)
+            if not _powertools_trimmed(path):
+                files[path] = (installed.site / path).read_bytes()
+    return files
 
 
 # --------------------------------------------------------------------------- project sources
@@ -583,24 +548,23 @@ def check_sources(files: dict[str, Path], label: str) -> None:
 # --------------------------------------------------------------------------- zip writing
 
 
-def write_zip(path: Path, entries: dict[str, bytes], date_time: tuple[int, int, int, int, int, int]) -> None:
-    """Write entries sorted, with fixed metadata, and without directory entries or extra fields."""
+def write_zip(path: Path, entries: dict[str, bytes], epoch: int) -> None:
+    """Write entries sorted with repro-zipfile (fixed time and mode), made on Unix, no directory entries."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        with zipfile.ZipFile(
-            tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
-        ) as archive:
+        with (
+            source_date_epoch(epoch),
+            ReproducibleZipFile(
+                tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
+            ) as zf,
+        ):
             for arcname in sorted(entries):
-                info = zipfile.ZipInfo(arcname, date_time=date_time)
+                info = zipfile.ZipInfo(arcname)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = ZIP_CREATE_SYSTEM_UNIX
-                info.external_attr = ZIP_FILE_ATTR
-                info.extra = b""
-                info.comment = b""
-                archive.writestr(info, entries[arcname], compresslevel=COMPRESS_LEVEL)
-            archive.comment = b""
+                zf.writestr(info, entries[arcname], compresslevel=COMPRESS_LEVEL)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -611,6 +575,7 @@ def write_zip(path: Path, entries: dict[str, bytes], date_time: tuple[int, int, 
 @dataclasses.dataclass(frozen=True)
 class ZipFigures:
     name: str
+    architecture: str
     path: Path
     size: int
     files: int
@@ -619,13 +584,14 @@ class ZipFigures:
     sha256_base64: str
 
     @classmethod
-    def of(cls, name: str, path: Path) -> ZipFigures:
+    def of(cls, name: str, architecture: str, path: Path) -> ZipFigures:
         data = path.read_bytes()
         digest = hashlib.sha256(data)
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
         return cls(
             name=name,
+            architecture=architecture,
             path=path,
             size=len(data),
             files=len(infos),
@@ -645,6 +611,7 @@ class ZipFigures:
             "sha256_base64": self.sha256_base64,
             "handler": f"{HANDLER_MODULE}.{HANDLER_NAME}",
             "runtime": f"python{LAMBDA_PYTHON_VERSION}",
+            "architecture": self.architecture,
         }
 
 
@@ -656,13 +623,12 @@ def build_function(
     *,
     source_root: Path,
     shared: dict[str, Path],
-    vendored: Sequence[Vendored],
+    vendored: Mapping[str, bytes],
+    architecture: str,
     out: Path,
-    date_time: tuple[int, int, int, int, int, int],
+    epoch: int,
 ) -> ZipFigures:
     function_dir = source_root / "functions" / name
-    if not function_dir.is_dir():
-        raise BuildError(f"function {name!r}: directory {function_dir} does not exist")
     if not (function_dir / f"{HANDLER_MODULE}.py").is_file():
         raise BuildError(
             f"function {name!r}: {function_dir / (HANDLER_MODULE + '.py')} does not exist "
@@ -686,27 +652,28 @@ def build_function(
         add(arcname, path.read_bytes(), f"functions/{name}/")
     for arcname, path in shared.items():
         add(arcname, path.read_bytes(), f"functions/{SHARED_PACKAGE}/")
-    for item in vendored:
-        for arcname, data in item.files.items():
-            add(arcname, data, item.wheel)
+    for arcname, data in vendored.items():
+        add(arcname, data, "requirements-lambda.txt")
 
     unzipped = sum(len(d) for d in entries.values())
     if unzipped > LAMBDA_MAX_UNZIPPED_BYTES:
         raise BuildError(f"function {name!r}: {unzipped} bytes unzipped exceeds Lambda's 250 MB limit")
     target = out / f"{name}.zip"
-    write_zip(target, entries, date_time)
-    figures = ZipFigures.of(name, target)
+    write_zip(target, entries, epoch)
+    figures = ZipFigures.of(name, architecture, target)
     log(
-        f"{name}: {len(own)} own + {len(shared)} {SHARED_PACKAGE}/ + "
-        f"{sum(len(v.files) for v in vendored)} vendored files -> {display_path(target)}"
+        f"{architecture}/{name}: {len(own)} own + {len(shared)} {SHARED_PACKAGE}/ + "
+        f"{len(vendored)} vendored files -> {display_path(target)}"
     )
     if figures.size > LAMBDA_MAX_ZIP_BYTES:
-        log(f"warning: {target.name} is over 50 MB: upload it through S3, not directly")
+        log(f"warning: {display_path(target)} is over 50 MB: upload it through S3, not directly")
     return figures
 
 
-def write_manifest(out: Path, built: Sequence[ZipFigures], vendored: Sequence[Vendored], epoch: int) -> Path:
-    """dist/manifest.json: figures of every zip built now, plus still-present zips of earlier builds."""
+def write_manifest(
+    out: Path, architecture: str, built: Sequence[ZipFigures], installed: Installed, epoch: int
+) -> Path:
+    """<arch>/manifest.json: figures of every zip built now, plus still-present zips of earlier builds."""
     path = out / "manifest.json"
     functions = {f.name: f.manifest_entry() for f in built}
     try:
@@ -717,18 +684,15 @@ def write_manifest(out: Path, built: Sequence[ZipFigures], vendored: Sequence[Ve
         zip_path = out / f"{name}.zip"
         if name not in functions and re.fullmatch(r"[A-Za-z0-9_.-]+", name) and zip_path.is_file():
             try:
-                functions[name] = ZipFigures.of(name, zip_path).manifest_entry()
+                functions[name] = ZipFigures.of(name, architecture, zip_path).manifest_entry()
             except zipfile.BadZipFile:
                 continue
     manifest = {
+        "architecture": architecture,
         "functions": dict(sorted(functions.items())),
-        "vendored": [
-            {"name": v.pin.name, "version": v.pin.version, "wheel": v.wheel, "sha256": v.sha256}
-            for v in vendored
-        ],
+        "vendored": installed.distributions(),
         "zip_timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
         "source_date_epoch": epoch,
-        "zlib": zlib.ZLIB_RUNTIME_VERSION,
         "compress_level": COMPRESS_LEVEL,
     }
     atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
@@ -756,24 +720,25 @@ def build(args: argparse.Namespace) -> list[ZipFigures]:
     source_root: Path = args.source_root.resolve()
     out: Path = (args.out if args.out is not None else source_root / "dist").resolve()
     requirements: Path = (args.requirements or source_root / "requirements-lambda.txt").resolve()
-    cache: Path = args.wheel_cache.resolve()
+    cache: Path = args.cache.resolve()
     names: list[str] = list(dict.fromkeys(args.functions or DEFAULT_FUNCTIONS))
+    architectures: list[str] = list(dict.fromkeys(args.architectures or ARCHITECTURES))
     for name in names:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
             raise BuildError(f"invalid function name {name!r}: a directory name under functions/ is expected")
         if name == SHARED_PACKAGE:
             raise BuildError(f"{SHARED_PACKAGE!r} is the shared package, not a function")
 
-    date_time, epoch = zip_timestamp(os.environ)
+    epoch = zip_epoch(os.environ)
     log(
-        f"building {', '.join(names)} from {display_path(source_root)} into {display_path(out)} "
-        f"(entry time {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(epoch))} UTC)"
+        f"building {', '.join(names)} for {', '.join(architectures)} from {display_path(source_root)} "
+        f"into {display_path(out)} (entry time {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(epoch))} UTC)"
     )
 
     shared_dir = source_root / "functions" / SHARED_PACKAGE
     if not (shared_dir / "__init__.py").is_file():
         raise BuildError(f"the shared package is missing: {shared_dir / '__init__.py'} does not exist")
-    for name in names:  # report a missing function before any download
+    for name in names:  # report a missing function before pip runs
         if not (source_root / "functions" / name).is_dir():
             raise BuildError(
                 f"function {name!r}: directory {source_root / 'functions' / name} does not exist"
@@ -783,21 +748,27 @@ def build(args: argparse.Namespace) -> list[ZipFigures]:
 
     pins = parse_requirements(requirements)
     log(f"{display_path(requirements)}: {', '.join(p.spec for p in pins) or 'no pins'}")
-    wheels = resolve_wheels(pins, cache, offline=args.offline)
-    vendored = [load_wheel(pin, wheels[pin.key]) for pin in pins]
-    check_dependencies(vendored)
-    for item in vendored:
-        log(f"  vendoring {item.wheel}: {len(item.files)} files")
-
-    built = [
-        build_function(
-            name, source_root=source_root, shared=shared, vendored=vendored, out=out, date_time=date_time
-        )
-        for name in names
-    ]
-    manifest = write_manifest(out, built, vendored, epoch)
+    built: list[ZipFigures] = []
+    for architecture in architectures:
+        installed = install(pins, architecture, cache, offline=args.offline)
+        check_dependencies(installed)
+        vendored = vendored_files(installed)
+        figures = [
+            build_function(
+                name,
+                source_root=source_root,
+                shared=shared,
+                vendored=vendored,
+                architecture=architecture,
+                out=out / architecture,
+                epoch=epoch,
+            )
+            for name in names
+        ]
+        manifest = write_manifest(out / architecture, architecture, figures, installed, epoch)
+        log(f"manifest: {display_path(manifest)}")
+        built.extend(figures)
     print_table(built)
-    print(f"manifest: {display_path(manifest)}")
     return built
 
 
@@ -805,17 +776,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="build_lambdas.py",
         description=(
-            "Build reproducible Lambda zips (default: dist/forwarder.zip, dist/replicator.zip) for the "
-            "python3.12 runtime. Each zip holds functions/<name>/ (handler app.handler), the shared "
-            "functions/replication/ package as replication/, and the pure-Python wheels pinned in "
-            "requirements-lambda.txt (boto3/botocore come from the runtime). Prints a table of "
+            "Build reproducible Lambda zips for the python3.12 runtime, one set per architecture "
+            "(default: dist/x86_64/ and dist/arm64/, each with forwarder.zip and replicator.zip). Each zip "
+            "holds functions/<name>/ (handler app.handler), the shared functions/replication/ package "
+            "as replication/, and the distributions pinned in requirements-lambda.txt as pip installs "
+            "them for that architecture (boto3/botocore come from the runtime). Prints a table of "
             "size, sha256 and base64 sha256 (Terraform's filebase64sha256) and writes manifest.json "
-            "next to the zips."
+            "next to each architecture's zips."
         ),
         epilog=(
-            "Wheels are downloaded for manylinux2014 x86_64/aarch64, cp312, binary only, without "
-            "dependency resolution, and cached in the wheel cache; when every pin is cached pip is not "
-            "run at all. Zip entries carry 1980-01-01 00:00:00, or SOURCE_DATE_EPOCH when set. "
+            "pip installs the pins with --no-deps --only-binary=:all: --platform "
+            "manylinux2014_x86_64|manylinux2014_aarch64 --implementation cp --python-version 3.12, "
+            "from the cache's wheels/ (--no-index --find-links), downloading what is missing first. "
+            "An installed set is kept per architecture and reused while the pins do not change: then pip "
+            "does not run at all. Zip entries carry 1980-01-01 00:00:00, or SOURCE_DATE_EPOCH when set. "
             "Exit status: 0 built, 1 build error, 2 usage error."
         ),
     )
@@ -823,13 +797,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--out",
         type=Path,
         metavar="DIR",
-        help="where the zips and manifest.json go (default: SOURCE_ROOT/dist)",
+        help="the zips go to DIR/<architecture>/ with a manifest.json (default: SOURCE_ROOT/dist)",
     )
     parser.add_argument(
         "--functions",
         nargs="+",
         metavar="NAME",
         help=f"functions to build, directories under functions/ (default: {' '.join(DEFAULT_FUNCTIONS)})",
+    )
+    parser.add_argument(
+        "--architectures",
+        nargs="+",
+        choices=tuple(ARCHITECTURES),
+        metavar="ARCH",
+        help=f"Lambda architectures to build for: {' '.join(ARCHITECTURES)} (default: both)",
     )
     parser.add_argument(
         "--source-root",
@@ -845,16 +826,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the pinned vendored requirements (default: SOURCE_ROOT/requirements-lambda.txt)",
     )
     parser.add_argument(
-        "--wheel-cache",
+        "--cache",
         type=Path,
-        default=REPO_ROOT / "build" / "wheels",
+        default=REPO_ROOT / "build" / "lambda",
         metavar="DIR",
-        help="downloaded wheels are kept here (default: build/wheels of this repository)",
+        help="downloaded wheels (DIR/wheels/) and installed sets (DIR/site-packages/) are kept here "
+        "(default: build/lambda of this repository)",
     )
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="never run pip: fail when a pinned wheel is not in the wheel cache",
+        help="never download: fail when the cache cannot serve the pins",
     )
     return parser.parse_args(argv)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from replication_ops.local import moto_fidelity
+from replication_ops.local.config import DIST_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,8 +90,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def lambda_zips() -> Path:
-    """dist/ built from the current sources (the builder is reproducible, so this is cheap and safe)."""
+    """dist/ built from the current sources (the builder is reproducible, so this is cheap and safe):
+    the folder of this machine's architecture, whose zips the local environment runs."""
     subprocess.run(
         [sys.executable, "scripts/build_lambdas.py"], cwd=REPO_ROOT, check=True, capture_output=True
     )
-    return REPO_ROOT / "dist"
+    return DIST_DIR

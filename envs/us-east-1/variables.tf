@@ -145,13 +145,13 @@ variable "secret_recovery_window_in_days" {
 ################################################################################
 
 variable "forwarder_zip_path" {
-  description = "Forwarder zip. Null: dist/forwarder.zip of this repository (`make package`)."
+  description = "Forwarder zip. Null: dist/x86_64/forwarder.zip of this repository (`make package`; the functions run on x86_64)."
   type        = string
   default     = null
 }
 
 variable "replicator_zip_path" {
-  description = "Replicator zip. Null: dist/replicator.zip of this repository (`make package`)."
+  description = "Replicator zip. Null: dist/x86_64/replicator.zip of this repository (`make package`; the functions run on x86_64)."
   type        = string
   default     = null
 }

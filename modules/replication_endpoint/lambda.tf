@@ -3,8 +3,9 @@
 ################################################################################
 
 locals {
-  forwarder_zip_path  = coalesce(var.forwarder_zip_path, "${path.module}/../../dist/forwarder.zip")
-  replicator_zip_path = coalesce(var.replicator_zip_path, "${path.module}/../../dist/replicator.zip")
+  # `make package` builds one set of zips per Lambda architecture (compiled dependencies differ).
+  forwarder_zip_path  = coalesce(var.forwarder_zip_path, "${path.module}/../../dist/${var.lambda_architecture}/forwarder.zip")
+  replicator_zip_path = coalesce(var.replicator_zip_path, "${path.module}/../../dist/${var.lambda_architecture}/replicator.zip")
 
   # Optional settings are left out when unset (null): the functions then apply their own defaults.
   optional_common_environment = { for k, v in {

@@ -273,13 +273,13 @@ variable "inbox_retention_hours" {
 ################################################################################
 
 variable "forwarder_zip_path" {
-  description = "Path of the forwarder zip built by `make package`. Null: dist/forwarder.zip of this repository."
+  description = "Path of the forwarder zip built by `make package`, for `lambda_architecture`. Null: dist/<lambda_architecture>/forwarder.zip of this repository."
   type        = string
   default     = null
 }
 
 variable "replicator_zip_path" {
-  description = "Path of the replicator zip built by `make package`. Null: dist/replicator.zip of this repository."
+  description = "Path of the replicator zip built by `make package`, for `lambda_architecture`. Null: dist/<lambda_architecture>/replicator.zip of this repository."
   type        = string
   default     = null
 }

@@ -18,9 +18,9 @@ DEFAULT_UP_PORTS = {"cn-north-1": 19001, "us-east-1": 19002}
 DESCRIPTION = """\
 The local two-partition environment. Two moto servers on 127.0.0.1 stand in for cn-north-1 (partition
 aws-cn) and us-east-1 (partition aws); both Terraform roots (envs/) are applied to them; each side's
-peer-writer key is put into the other side's secret; the Lambda zips from dist/ run in worker
-processes fed by an event-source runner that polls the table streams and the Kinesis inboxes as
-Lambda does.
+peer-writer key is put into the other side's secret; the Lambda zips of this machine's architecture
+(dist/x86_64/ or dist/arm64/) run in worker processes fed by an event-source runner that polls the
+table streams and the Kinesis inboxes as Lambda does.
 
   demo  deploy, load the three tables (accounts, events, profiles) on both sides at once, wait until
         replication is idle, verify item by item, look for the residency canary on the us side,

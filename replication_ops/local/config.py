@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO_ROOT / "build" / "local"
-DIST_DIR = REPO_ROOT / "dist"
+
+
+def lambda_architecture(machine: str) -> str:
+    """Lambda's name for the instruction set of ``platform.machine()`` (``x86_64`` or ``arm64``;
+    another machine gets ``x86_64``, whose zips hold the same pure-Python code)."""
+    return "arm64" if machine.lower() in ("aarch64", "arm64", "armv8l") else "x86_64"
+
+
+# The functions run here, in worker processes of this machine's Python: the zips built for its
+# instruction set (`make package` builds dist/x86_64/ and dist/arm64/), so that compiled parts load.
+LOCAL_ARCHITECTURE = lambda_architecture(platform.machine())
+DIST_DIR = REPO_ROOT / "dist" / LOCAL_ARCHITECTURE
 
 TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 ORIGIN_ATTRIBUTE = "last_updater_region"

@@ -1,8 +1,9 @@
 """The Lambda event-source runner: runs what Terraform deployed, the way Lambda would.
 
 For each side it reads the event source mappings and function configurations through that
-partition's Lambda API, checks that each function's CodeSha256 is the hash of ``dist/<fn>.zip``,
-unpacks the zip into ``build/local/functions/<side>/<fn>/`` and runs its handler in worker processes
+partition's Lambda API, checks that each function's CodeSha256 is the hash of ``dist/<arch>/<fn>.zip``
+(``<arch>``: this machine's, see ``config.DIST_DIR``), unpacks the zip into
+``build/local/functions/<side>/<fn>/`` and runs its handler in worker processes
 with the deployed environment (plus the AWS_* variables Lambda sets, pointed at the local partition).
 Each mapping gets one poller per shard (``event_sources.ShardConsumer``); shards appearing later are
 picked up by a periodic listing.

@@ -1,9 +1,11 @@
-"""scripts/build_lambdas.py: layout, reproducibility, zip metadata, importability, and its errors.
+"""scripts/build_lambdas.py: layout per architecture, reproducibility, zip metadata, importability,
+and its errors.
 
-The wheels come from the repository's wheel cache (build/wheels/, the one `make package` fills): the
-session fixture builds once, downloading only what the cache lacks; every other build runs with
---offline, so the suite never downloads twice. Function code comes from a fixture tree
-(--source-root); the real functions/ are built and imported too once their app.py files exist.
+The wheels and installed sets come from the repository's cache (build/lambda/, the one `make package`
+fills): the session fixture builds once, downloading only what the cache lacks; every other build
+runs with --offline, so the suite never downloads twice. Function code comes from a fixture tree
+(--source-root); the real functions/ are built and imported too. A build with a compiled
+dependency is in test_build_compiled.py (`make test-slow`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -25,8 +28,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build_lambdas.py"
-WHEEL_CACHE = REPO / "build" / "wheels"
+CACHE = REPO / "build" / "lambda"
 FUNCTIONS = ("forwarder", "replicator")
+ARCHITECTURES = ("x86_64", "arm64")
 
 _spec = importlib.util.spec_from_file_location("build_lambdas", SCRIPT)
 assert _spec and _spec.loader
@@ -114,7 +118,7 @@ def run(*args: str | Path) -> int:
 
 
 def build_offline(source: Path, out: Path, *extra: str | Path) -> int:
-    return run("--source-root", source, "--out", out, "--wheel-cache", WHEEL_CACHE, "--offline", *extra)
+    return run("--source-root", source, "--out", out, "--cache", CACHE, "--offline", *extra)
 
 
 def sha256(path: Path) -> str:
@@ -159,7 +163,7 @@ def source_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built(source_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The one build allowed to download (only the wheels build/wheels/ lacks)."""
     out = tmp_path_factory.mktemp("dist")
-    rc = run("--source-root", source_tree, "--out", out, "--wheel-cache", WHEEL_CACHE)
+    rc = run("--source-root", source_tree, "--out", out, "--cache", CACHE)
     assert rc == 0, "the reference build failed; see the captured stderr"
     return out
 
@@ -184,16 +188,24 @@ def tree(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fake_cache(tmp_path: Path) -> Callable[[str], Path]:
-    """A wheel cache holding one hand-made wheel with the given file name."""
+def fake_cache(tmp_path: Path) -> Callable[..., Path]:
+    """A cache whose wheels/ holds hand-made wheels (file name as given, Requires-Dist lines)."""
 
-    def make(filename: str) -> Path:
-        cache = tmp_path / "wheels"
-        cache.mkdir(exist_ok=True)
-        dist, version = filename.split("-")[:2]
-        with zipfile.ZipFile(cache / filename, "w") as archive:
-            archive.writestr(f"{dist}/__init__.py", "")
-            archive.writestr(f"{dist}-{version}.dist-info/METADATA", f"Name: {dist}\nVersion: {version}\n")
+    def make(filename: str, *requires: str) -> Path:
+        cache = tmp_path / "cache"
+        (cache / "wheels").mkdir(parents=True, exist_ok=True)
+        dist, version, python, abi, platform = filename.removesuffix(".whl").split("-")
+        info = f"{dist}-{version}.dist-info"
+        files = {
+            f"{dist}/__init__.py": "",
+            f"{info}/METADATA": "Metadata-Version: 2.1\n"
+            f"Name: {dist}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires),
+            f"{info}/WHEEL": f"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: {python}-{abi}-{platform}\n",
+        }
+        files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in (*files, f"{info}/RECORD"))
+        with zipfile.ZipFile(cache / "wheels" / filename, "w") as archive:
+            for name, text in files.items():
+                archive.writestr(name, text)
         return cache
 
     return make
@@ -202,9 +214,10 @@ def fake_cache(tmp_path: Path) -> Callable[[str], Path]:
 # --------------------------------------------------------------------------- layout and metadata
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_zip_layout(built: Path, name: str) -> None:
-    with zipfile.ZipFile(built / f"{name}.zip") as archive:
+def test_zip_layout(built: Path, name: str, architecture: str) -> None:
+    with zipfile.ZipFile(built / architecture / f"{name}.zip") as archive:
         names = archive.namelist()
     listed = set(names)
     for required in (
@@ -232,21 +245,26 @@ def test_zip_layout(built: Path, name: str) -> None:
         assert "__pycache__" not in parts and not entry.endswith((".pyc", ".pyo", "~")), entry
         assert "tests" not in parts and not parts[-1].startswith(("test_", ".")), entry
         assert parts[-1] not in ("conftest.py", "RECORD", "INSTALLER", "REQUESTED", "direct_url.json"), entry
-        assert ".data" not in parts[0], entry  # jmespath's bin/jp.py script stays out
+        assert parts[0] != "bin" and ".data" not in parts[0], entry  # jmespath's bin/jp.py script stays out
         assert not entry.startswith("aws_lambda_powertools/event_handler/"), entry
         assert not entry.startswith("aws_lambda_powertools/utilities/parser/"), entry
 
 
+def test_pure_python_zips_are_the_same_for_both_architectures(built: Path) -> None:
+    for name in FUNCTIONS:
+        assert sha256(built / "x86_64" / f"{name}.zip") == sha256(built / "arm64" / f"{name}.zip")
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_zip_entries_have_fixed_metadata(built: Path, name: str) -> None:
-    data = (built / f"{name}.zip").read_bytes()
-    with zipfile.ZipFile(built / f"{name}.zip") as archive:
+    data = (built / "x86_64" / f"{name}.zip").read_bytes()
+    with zipfile.ZipFile(built / "x86_64" / f"{name}.zip") as archive:
         infos = archive.infolist()
         assert archive.comment == b""
     assert [i.filename for i in infos] == sorted(i.filename for i in infos)
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
-        assert info.external_attr == 0o100644 << 16, info.filename
+        assert info.external_attr == 0o644 << 16, info.filename  # repro-zipfile's rw-r--r--
         assert info.create_system == 3, info.filename
         assert info.compress_type == zipfile.ZIP_DEFLATED, info.filename
         assert info.extra == b"" and info.comment == b"", info.filename
@@ -263,14 +281,16 @@ def test_source_date_epoch_sets_the_entry_time(
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000001")  # 2023-11-14 22:13:21 UTC, odd second
     assert build_offline(source_tree, tmp_path, "--functions", "forwarder") == 0
-    with zipfile.ZipFile(tmp_path / "forwarder.zip") as archive:
-        assert {i.date_time for i in archive.infolist()} == {(2023, 11, 14, 22, 13, 20)}
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["zip_timestamp"] == "2023-11-14T22:13:20Z"
+    for architecture in ARCHITECTURES:
+        with zipfile.ZipFile(tmp_path / architecture / "forwarder.zip") as archive:
+            assert {i.date_time for i in archive.infolist()} == {(2023, 11, 14, 22, 13, 20)}
+        manifest = json.loads((tmp_path / architecture / "manifest.json").read_text())
+        assert manifest["zip_timestamp"] == "2023-11-14T22:13:20Z"
+    assert os.environ["SOURCE_DATE_EPOCH"] == "1700000001", "the build leaves the environment as it was"
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # before zip time began: clamped to 1980
     assert build_offline(source_tree, tmp_path / "early", "--functions", "forwarder") == 0
-    with zipfile.ZipFile(tmp_path / "early" / "forwarder.zip") as archive:
+    with zipfile.ZipFile(tmp_path / "early" / "arm64" / "forwarder.zip") as archive:
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
@@ -297,11 +317,15 @@ def test_builds_are_byte_identical_across_checkouts_mtimes_and_modes(
 
     assert build_offline(first, tmp_path / "out-a") == 0
     assert build_offline(second, tmp_path / "out-b") == 0
-    for name in FUNCTIONS:
-        digests = {sha256(out / f"{name}.zip") for out in (built, tmp_path / "out-a", tmp_path / "out-b")}
-        assert len(digests) == 1, f"{name}.zip differs between builds"
-    manifests = {(tmp_path / out / "manifest.json").read_bytes() for out in ("out-a", "out-b")}
-    assert len(manifests) == 1
+    for architecture in ARCHITECTURES:
+        for name in FUNCTIONS:
+            outs = (built, tmp_path / "out-a", tmp_path / "out-b")
+            digests = {sha256(out / architecture / f"{name}.zip") for out in outs}
+            assert len(digests) == 1, f"{architecture}/{name}.zip differs between builds"
+        manifests = {
+            (tmp_path / out / architecture / "manifest.json").read_bytes() for out in ("out-a", "out-b")
+        }
+        assert len(manifests) == 1
 
 
 def test_rebuild_after_touch_keeps_the_hash(built: Path, source_tree: Path, tmp_path: Path) -> None:
@@ -310,15 +334,19 @@ def test_rebuild_after_touch_keeps_the_hash(built: Path, source_tree: Path, tmp_
     for path in tree.rglob("*"):
         path.touch()
     assert build_offline(tree, tmp_path / "two") == 0
-    for name in FUNCTIONS:
-        assert sha256(tmp_path / "one" / f"{name}.zip") == sha256(tmp_path / "two" / f"{name}.zip")
+    for architecture in ARCHITECTURES:
+        for name in FUNCTIONS:
+            zips = (tmp_path / out / architecture / f"{name}.zip" for out in ("one", "two"))
+            assert len({sha256(z) for z in zips}) == 1
 
 
 def test_content_change_changes_the_hash(built: Path, tree: Path, tmp_path: Path) -> None:
     write(tree / "functions" / "forwarder" / "app.py", FAKE_APP + "# changed\n")
     assert build_offline(tree, tmp_path / "out") == 0
-    assert sha256(tmp_path / "out" / "forwarder.zip") != sha256(built / "forwarder.zip")
-    assert sha256(tmp_path / "out" / "replicator.zip") == sha256(built / "replicator.zip")
+    for architecture in ARCHITECTURES:
+        out = tmp_path / "out" / architecture
+        assert sha256(out / "forwarder.zip") != sha256(built / architecture / "forwarder.zip")
+        assert sha256(out / "replicator.zip") == sha256(built / architecture / "replicator.zip")
 
 
 # --------------------------------------------------------------------------- the zip runs
@@ -328,7 +356,7 @@ def test_content_change_changes_the_hash(built: Path, tree: Path, tmp_path: Path
 def test_zip_imports_and_runs_in_a_lambda_like_python(
     built: Path, runtime: Path, tmp_path: Path, name: str
 ) -> None:
-    task = extract(built / f"{name}.zip", tmp_path / "task")
+    task = extract(built / "x86_64" / f"{name}.zip", tmp_path / "task")
     result = lambda_python(
         "import json, app, aws_lambda_powertools, jmespath, typing_extensions, boto3\n"
         "print(json.dumps({'result': app.handler({'a': {'b': 7}}, None),"
@@ -347,7 +375,7 @@ def test_zip_imports_and_runs_in_a_lambda_like_python(
 
 def test_every_vendored_powertools_module_imports(built: Path, runtime: Path, tmp_path: Path) -> None:
     """Trimming Powertools must not break anything left in the zip."""
-    task = extract(built / "forwarder.zip", tmp_path / "task")
+    task = extract(built / "x86_64" / "forwarder.zip", tmp_path / "task")
     result = lambda_python(
         "import importlib, pkgutil, aws_lambda_powertools\n"
         "prefix = 'aws_lambda_powertools.'\n"
@@ -370,12 +398,10 @@ def test_every_vendored_powertools_module_imports(built: Path, runtime: Path, tm
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_real_function_zip_imports(name: str, runtime: Path, tmp_path: Path) -> None:
-    """The repository's own functions, once the engine's app.py files exist."""
-    if not (REPO / "functions" / name / "app.py").is_file():
-        pytest.skip(f"functions/{name}/app.py does not exist yet")
+    """The repository's own functions."""
     out = tmp_path / "dist"
-    assert run("--out", out, "--wheel-cache", WHEEL_CACHE, "--offline", "--functions", name) == 0
-    task = extract(out / f"{name}.zip", tmp_path / "task")
+    assert run("--out", out, "--cache", CACHE, "--functions", name, "--architectures", "x86_64") == 0
+    task = extract(out / "x86_64" / f"{name}.zip", tmp_path / "task")
     assert (task / "replication" / "__init__.py").is_file()
     result = lambda_python("import app; assert callable(app.handler), 'app.handler'", task, runtime)
     assert result.returncode == 0, result.stderr
@@ -389,22 +415,34 @@ def test_manifest_and_table_report_the_zips(
 ) -> None:
     assert build_offline(source_tree, tmp_path) == 0
     captured = capsys.readouterr()
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert sorted(manifest["functions"]) == sorted(FUNCTIONS)
-    for name, entry in manifest["functions"].items():
-        data = (tmp_path / f"{name}.zip").read_bytes()
-        digest = hashlib.sha256(data).digest()
-        assert entry["zip"] == f"{name}.zip"
-        assert entry["bytes"] == len(data)
-        assert entry["kib"] == round(len(data) / 1024, 1)
-        assert entry["sha256"] == digest.hex()
-        assert entry["sha256_base64"] == base64.b64encode(digest).decode()  # Terraform's filebase64sha256
-        assert entry["handler"] == "app.handler" and entry["runtime"] == "python3.12"
-        assert digest.hex() in captured.out and entry["sha256_base64"] in captured.out
-        assert f"{len(data) / 1024:.1f}" in captured.out
-    vendored = [v["name"] for v in manifest["vendored"]]
-    assert vendored == ["aws-lambda-powertools", "jmespath", "typing_extensions"]
-    assert "wheel cache" in captured.err and "vendoring" in captured.err  # progress lines
+    for architecture in ARCHITECTURES:
+        manifest = json.loads((tmp_path / architecture / "manifest.json").read_text())
+        assert manifest["architecture"] == architecture
+        assert sorted(manifest["functions"]) == sorted(FUNCTIONS)
+        for name, entry in manifest["functions"].items():
+            data = (tmp_path / architecture / f"{name}.zip").read_bytes()
+            digest = hashlib.sha256(data).digest()
+            assert entry["zip"] == f"{name}.zip"
+            assert entry["bytes"] == len(data)
+            assert entry["kib"] == round(len(data) / 1024, 1)
+            assert entry["sha256"] == digest.hex()
+            assert entry["sha256_base64"] == base64.b64encode(digest).decode()  # filebase64sha256
+            assert entry["handler"] == "app.handler" and entry["runtime"] == "python3.12"
+            assert entry["architecture"] == architecture
+            assert digest.hex() in captured.out and entry["sha256_base64"] in captured.out
+            assert f"{len(data) / 1024:.1f}" in captured.out
+        vendored = manifest["vendored"]
+        assert [v["name"].replace("_", "-") for v in vendored] == [
+            "aws-lambda-powertools",
+            "jmespath",
+            "typing-extensions",
+        ]
+        for item in vendored:
+            wheel = CACHE / "wheels" / item["wheel"]
+            assert item["wheel"].startswith(f"{item['name']}-{item['version']}-")
+            assert item["sha256"] == sha256(wheel)
+        assert f"{architecture}/forwarder.zip" in captured.out
+    assert "vendored files" in captured.err  # progress lines
 
 
 def test_functions_option_builds_only_those_and_keeps_other_manifest_entries(
@@ -412,15 +450,19 @@ def test_functions_option_builds_only_those_and_keeps_other_manifest_entries(
 ) -> None:
     out = tmp_path / "out"
     assert build_offline(source_tree, out) == 0
-    (out / "forwarder.zip").unlink()
+    (out / "x86_64" / "forwarder.zip").unlink()
     assert build_offline(source_tree, out, "--functions", "forwarder") == 0
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["functions"]["replicator"]["sha256"] == sha256(built / "replicator.zip")
-    assert manifest["functions"]["forwarder"]["sha256"] == sha256(built / "forwarder.zip")
+    manifest = json.loads((out / "x86_64" / "manifest.json").read_text())
+    assert manifest["functions"]["replicator"]["sha256"] == sha256(built / "x86_64" / "replicator.zip")
+    assert manifest["functions"]["forwarder"]["sha256"] == sha256(built / "x86_64" / "forwarder.zip")
 
     only = tmp_path / "only"
-    assert build_offline(source_tree, only, "--functions", "replicator") == 0
-    assert sorted(p.name for p in only.iterdir()) == ["manifest.json", "replicator.zip"]
+    assert build_offline(source_tree, only, "--functions", "replicator", "--architectures", "arm64") == 0
+    assert sorted(p.relative_to(only).as_posix() for p in only.rglob("*")) == [
+        "arm64",
+        "arm64/manifest.json",
+        "arm64/replicator.zip",
+    ]
 
 
 def test_help_runs_as_a_program() -> None:
@@ -428,9 +470,77 @@ def test_help_runs_as_a_program() -> None:
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=False, timeout=60
     )
     assert result.returncode == 0
-    for option in ("--out", "--functions", "--source-root", "--wheel-cache", "--offline"):
+    for option in ("--out", "--functions", "--architectures", "--source-root", "--cache", "--offline"):
         assert option in result.stdout
     assert "SOURCE_DATE_EPOCH" in result.stdout
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def test_a_build_whose_pins_are_installed_runs_no_pip(
+    built: Path, source_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pip(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"pip ran: {args}")
+
+    monkeypatch.setattr(bl.subprocess, "run", no_pip)
+    assert run("--source-root", source_tree, "--out", tmp_path, "--cache", CACHE) == 0
+    assert sha256(tmp_path / "arm64" / "forwarder.zip") == sha256(built / "arm64" / "forwarder.zip")
+
+
+def test_a_build_from_cached_wheels_needs_no_network(
+    built: Path, source_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh installed set, made from the wheel cache alone: an index that cannot be reached and
+    --offline (never download) still build, and the same bytes."""
+    shutil.copytree(CACHE / "wheels", tmp_path / "cache" / "wheels")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: nothing answers
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    assert (
+        run(
+            "--source-root",
+            source_tree,
+            "--out",
+            tmp_path / "out",
+            "--cache",
+            tmp_path / "cache",
+            "--offline",
+        )
+        == 0
+    )
+    for architecture in ARCHITECTURES:
+        for name in FUNCTIONS:
+            assert sha256(tmp_path / "out" / architecture / f"{name}.zip") == sha256(
+                built / architecture / f"{name}.zip"
+            )
+
+
+def test_the_install_takes_wheels_from_the_cache_only(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_cache: Callable[..., Path]
+) -> None:
+    """Not from pip's find-links or index settings (environment or configuration file): what the
+    cache holds is what the manifest records."""
+    elsewhere = fake_cache("nativepkg-1.0-py3-none-any.whl") / "wheels"
+    config = write(tmp_path / "pip.conf", f"[global]\nfind-links = {elsewhere}\n")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(elsewhere))
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    write(tree / "requirements-lambda.txt", "nativepkg==1.0\n")
+    empty = tmp_path / "empty"
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", empty, "--offline") == 1
+
+
+def test_offline_build_with_an_empty_cache_says_what_pip_missed(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", empty, "--offline") == 1
+    err = capsys.readouterr().err
+    assert "--offline, but the wheel cache" in err and "cannot serve x86_64" in err
+    assert "aws-lambda-powertools==3.37.0" in err.split("pip said:")[-1]  # pip's own words
+    assert not any((empty / "site-packages").iterdir()), "no half-installed set may be kept"
+    assert not (tmp_path / "out").exists()
 
 
 # --------------------------------------------------------------------------- errors
@@ -440,7 +550,7 @@ def test_missing_function_dir(tree: Path, tmp_path: Path, capsys: pytest.Capture
     assert build_offline(tree, tmp_path / "out", "--functions", "forwarder", "nosuch") == 1
     err = capsys.readouterr().err
     assert "function 'nosuch'" in err and "does not exist" in err
-    assert not (tmp_path / "out" / "forwarder.zip").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_app_py(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -499,7 +609,9 @@ def test_importing_a_trimmed_powertools_module_is_refused(
         ("jmespath", "unpinned requirement"),
         ("jmespath==1.*", "unpinned requirement"),
         ("jmespath~=1.1", "unpinned requirement"),
+        ("jmespath==1.1.0,!=1.0", "unpinned requirement"),
         ("boto3==1.44.8", "must not be vendored"),
+        ("BotoCore==1.44.8", "must not be vendored"),
         ("aws-lambda-powertools[tracer]==3.37.0", "extras are not installed"),
         ('jmespath==1.1.0; python_version >= "3.12"', "environment markers are not supported"),
         ("-r other.txt", "pip options"),
@@ -512,82 +624,110 @@ def test_loose_requirements_are_refused(
     tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
 ) -> None:
     write(tree / "requirements-lambda.txt", f"# comment\n{line}\n")
-    assert run("--source-root", tree, "--out", tmp_path / "out", "--wheel-cache", tmp_path / "empty") == 1
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", tmp_path / "empty") == 1
     err = capsys.readouterr().err
     assert message in err and "requirements-lambda.txt:2" in err
     assert not (tmp_path / "empty").exists(), "pip must not run for a refused file"
 
 
 def test_duplicate_pin_is_refused(tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tree / "requirements-lambda.txt", "jmespath==1.1.0\nJMESPath==1.1.0\n")
+    write(tree / "requirements-lambda.txt", "jmespath==1.1.0\nJMESPath==1.1.0\n")  # PEP 503: one name
     assert build_offline(tree, tmp_path / "out") == 1
     assert "already pinned on line 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
-    ("wheel", "message"),
+    ("wheel", "refused"),
     [
-        ("nativepkg-1.0-cp312-cp312-manylinux2014_x86_64.whl", "platform-specific wheel"),
-        ("nativepkg-1.0-cp311-cp311-macosx_11_0_arm64.whl", "wrong platform"),
-        ("nativepkg-1.0-py2-none-any.whl", "another Python"),
+        ("nativepkg-1.0-cp312-cp312-macosx_11_0_arm64.whl", "x86_64"),  # not Linux
+        ("nativepkg-1.0-cp311-cp311-manylinux2014_x86_64.whl", "x86_64"),  # another Python's ABI
+        ("nativepkg-1.0-py2-none-any.whl", "x86_64"),  # Python 2 only
+        ("nativepkg-1.0-cp312-cp312-manylinux2014_x86_64.whl", "arm64"),  # x86_64 only
     ],
 )
-def test_wheels_not_fit_for_lambda_are_refused(
+def test_a_wheel_that_does_not_fit_an_architecture_is_refused_for_it(
     *,
     tree: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    fake_cache: Callable[[str], Path],
+    fake_cache: Callable[..., Path],
     wheel: str,
-    message: str,
+    refused: str,
 ) -> None:
     cache = fake_cache(wheel)
     write(tree / "requirements-lambda.txt", "nativepkg==1.0\n")
-    assert run("--source-root", tree, "--out", tmp_path / "out", "--wheel-cache", cache, "--offline") == 1
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", cache, "--offline") == 1
     err = capsys.readouterr().err
-    assert "refusing nativepkg==1.0" in err and message in err and wheel in err
+    assert f"cannot serve {refused}" in err and "nativepkg==1.0" in err.split("pip said:")[-1]
+    assert not (tmp_path / "out" / refused).exists()
 
 
-def test_pure_wheel_is_preferred_over_a_native_one(
-    tree: Path, tmp_path: Path, fake_cache: Callable[[str], Path]
+def test_a_wheel_for_one_architecture_each_goes_into_that_architectures_zip(
+    tree: Path, tmp_path: Path, fake_cache: Callable[..., Path]
 ) -> None:
     fake_cache("nativepkg-1.0-cp312-cp312-manylinux2014_x86_64.whl")
-    cache = fake_cache("nativepkg-1.0-py3-none-any.whl")
-    write(tree / "requirements-lambda.txt", "nativepkg==1.0.0\n")  # 1.0.0 == 1.0
-    assert run("--source-root", tree, "--out", tmp_path / "out", "--wheel-cache", cache, "--offline") == 0
-    with zipfile.ZipFile(tmp_path / "out" / "forwarder.zip") as archive:
-        assert "nativepkg/__init__.py" in archive.namelist()
+    cache = fake_cache("nativepkg-1.0-cp312-abi3-manylinux2014_aarch64.whl")
+    write(tree / "requirements-lambda.txt", "nativepkg==1.0.0\n")  # PEP 440: 1.0.0 == 1.0
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", cache, "--offline") == 0
+    for architecture, tag in (
+        ("x86_64", "cp312-cp312-manylinux2014_x86_64"),
+        ("arm64", "cp312-abi3-manylinux2014_aarch64"),
+    ):
+        with zipfile.ZipFile(tmp_path / "out" / architecture / "forwarder.zip") as archive:
+            assert f"Tag: {tag}" in archive.read("nativepkg-1.0.dist-info/WHEEL").decode()
 
 
-def test_unpinned_dependency_of_a_vendored_wheel_is_refused(
+def test_unpinned_dependency_of_a_vendored_distribution_is_refused(
     tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(tree / "requirements-lambda.txt", "aws-lambda-powertools==3.37.0\n")  # jmespath: runtime has it
     assert build_offline(tree, tmp_path / "out") == 1
     err = capsys.readouterr().err
-    assert "aws-lambda-powertools==3.37.0 requires typing-extensions" in err
+    assert "aws_lambda_powertools==3.37.0 requires typing-extensions" in err and "which is not pinned" in err
     assert "jmespath" not in err.split("missing dependencies")[-1]
 
 
-def test_offline_build_with_an_empty_cache_names_the_missing_wheels(
-    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_pin_outside_what_a_dependency_accepts_is_refused(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_cache: Callable[..., Path]
 ) -> None:
-    empty = tmp_path / "empty"
-    assert run("--source-root", tree, "--out", tmp_path / "out", "--wheel-cache", empty, "--offline") == 1
+    fake_cache("needy-1.0-py3-none-any.whl", "helper>=2")
+    cache = fake_cache("helper-1.5-py3-none-any.whl")
+    write(tree / "requirements-lambda.txt", "needy==1.0\nhelper==1.5\n")
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", cache, "--offline") == 1
+    assert "needy==1.0 requires helper>=2, but helper==1.5 is pinned" in capsys.readouterr().err
+
+
+def test_dependency_markers_are_evaluated_for_each_lambda_architecture(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_cache: Callable[..., Path]
+) -> None:
+    """Not for this machine: an arm64-only dependency is needed in the arm64 zip alone, and an
+    extra's or another Python's dependency in neither."""
+    cache = fake_cache(
+        "needy-1.0-py3-none-any.whl",
+        'armhelper; platform_machine == "aarch64"',
+        'extrahelper; extra == "more"',
+        'oldhelper; python_version < "3.12"',
+        'winhelper; sys_platform == "win32"',
+    )
+    write(tree / "requirements-lambda.txt", "needy==1.0\n")
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", cache, "--offline") == 1
     err = capsys.readouterr().err
-    assert "--offline" in err
-    assert "aws-lambda-powertools==3.37.0" in err and "typing_extensions==4.16.0" in err
+    assert (tmp_path / "out" / "x86_64" / "forwarder.zip").is_file()
+    assert "needy==1.0 requires armhelper" in err
+    assert not any(name in err for name in ("extrahelper", "oldhelper", "winhelper"))
 
 
 def test_corrupt_cached_wheel_is_reported(
     tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cache = tmp_path / "wheels"
-    cache.mkdir()
-    (cache / "brokenpkg-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    (tmp_path / "cache" / "wheels").mkdir(parents=True)
+    (tmp_path / "cache" / "wheels" / "brokenpkg-1.0-py3-none-any.whl").write_bytes(b"not a zip")
     write(tree / "requirements-lambda.txt", "brokenpkg==1.0\n")
-    assert run("--source-root", tree, "--out", tmp_path / "out", "--wheel-cache", cache, "--offline") == 1
-    assert "is corrupt" in capsys.readouterr().err
+    assert (
+        run("--source-root", tree, "--out", tmp_path / "out", "--cache", tmp_path / "cache", "--offline") == 1
+    )
+    err = capsys.readouterr().err
+    assert "cannot serve x86_64" in err and "brokenpkg" in err.split("pip said:")[-1]
 
 
 def test_pip_failure_shows_what_pip_said(
@@ -599,9 +739,31 @@ def test_pip_failure_shows_what_pip_said(
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
     write(tree / "requirements-lambda.txt", "no-such-package-for-build-test==1.0.0\n")
-    cache = tmp_path / "wheels"
-    assert run("--source-root", tree, "--out", tmp_path / "out", "--wheel-cache", cache) == 1
+    cache = tmp_path / "cache"
+    assert run("--source-root", tree, "--out", tmp_path / "out", "--cache", cache) == 1
     err = capsys.readouterr().err
-    assert "pip download failed" in err
+    assert "pip download failed for x86_64" in err
     assert "no-such-package-for-build-test" in err.split("pip said:")[-1]  # pip's own words
-    assert not list(cache.iterdir()), "nothing may be left in the cache"
+    assert not list(cache.rglob("*.whl")) and not any((cache / "site-packages").iterdir())
+
+
+# --------------------------------------------------------------------------- the module's side
+
+
+def test_the_modules_default_zip_paths_are_the_builders_for_each_lambda_architecture(built: Path) -> None:
+    """modules/replication_endpoint picks dist/${var.lambda_architecture}/NAME.zip; every architecture
+    its variable allows is one the builder writes, under the same name Lambda uses."""
+    module = REPO / "modules" / "replication_endpoint"
+    locals_text = (module / "lambda.tf").read_text()
+    allowed = re.search(
+        r"contains\(\[([^\]]*)\],\s*var\.lambda_architecture\)", (module / "variables.tf").read_text()
+    )
+    assert allowed, "lambda_architecture's validation lists the allowed values"
+    architectures = re.findall(r'"([^"]+)"', allowed.group(1))
+    assert sorted(architectures) == sorted(bl.ARCHITECTURES) == sorted(ARCHITECTURES)
+    for name in FUNCTIONS:
+        path = f"${{path.module}}/../../dist/${{var.lambda_architecture}}/{name}.zip"
+        default = f'coalesce(var.{name}_zip_path, "{path}")'
+        assert default in locals_text
+        for architecture in architectures:
+            assert (built / architecture / f"{name}.zip").is_file()
