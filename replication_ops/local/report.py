@@ -68,6 +68,17 @@ TABLE_METRICS = {
 }
 
 
+def lag_summary(values: list[float]) -> dict[str, Any]:
+    """Samples and p50/p95/p99/max in seconds (None without samples), for the report and each table."""
+    return {
+        "samples": len(values),
+        "p50": _round(percentile(values, 0.50)),
+        "p95": _round(percentile(values, 0.95)),
+        "p99": _round(percentile(values, 0.99)),
+        "max": _round(max(values) if values else None),
+    }
+
+
 def table_figures(
     name: str,
     *,
@@ -101,12 +112,7 @@ def table_figures(
             }
             for side in sides
         },
-        "lag_seconds": {
-            "samples": len(values),
-            "p50": _round(percentile(values, 0.50)),
-            "p99": _round(percentile(values, 0.99)),
-            "max": _round(max(values) if values else None),
-        },
+        "lag_seconds": lag_summary(values),
     }
 
 
@@ -209,11 +215,7 @@ def build_report(
         "lag_seconds": {
             "definition": WATCHER_LAG,
             "engine_metric_definition": ENGINE_LAG,
-            "samples": len(values),
-            "p50": _round(percentile(values, 0.50)),
-            "p95": _round(percentile(values, 0.95)),
-            "p99": _round(percentile(values, 0.99)),
-            "max": _round(max(values) if values else None),
+            **lag_summary(values),
             "slowest": [
                 {
                     "key": s.key,
@@ -389,8 +391,8 @@ def _table_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     rows.append(("items", *[" / ".join(str(t["items"].get(s, 0)) for s in sides) for t in tables.values()]))
     rows.append(
         (
-            "lag p50 / max (s)",
-            *[f"{t['lag_seconds']['p50']} / {t['lag_seconds']['max']}" for t in tables.values()],
+            "lag p50 / p95 / max (s)",
+            *["{p50} / {p95} / {max}".format(**t["lag_seconds"]) for t in tables.values()],
         )
     )
     rows.append(("lost (must be 0)", *[str(t["lost"]) for t in tables.values()]))

@@ -279,6 +279,7 @@ def test_each_table_has_its_own_figures_and_the_top_level_sums_them() -> None:
         for name, v in verifications.items()
     }
     profiles = tables["profiles"]
+    assert profiles["lag_seconds"] == {"samples": 1, "p50": 1.0, "p95": 1.0, "p99": 1.0, "max": 1.0}
     assert profiles["lost"] == 2 and profiles["items_differing"] == 1 and profiles["items"] == {CN: 3, US: 2}
     assert (
         profiles["sides"][CN]["residency_filtered"] == 3 and profiles["sides"][CN]["residency_removals"] == 1
