@@ -56,6 +56,20 @@ def _metrics(side: FakeSide) -> None:
     )
 
 
+def _lambda_errors_alarm(cloudwatch, name: str) -> None:
+    """An alarm on a function's Errors, as the module creates them (its state set by each test)."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
 def test_status_reports_each_side_on_one_screen(deployment, run):
     for side in (deployment.cn, deployment.us):
         _mappings(side)
@@ -82,16 +96,7 @@ def test_a_failure_message_and_an_alarm_make_the_side_need_attention(deployment,
     us.client("sqs").send_message(QueueUrl=us.outputs["failure_queue_url"], MessageBody="{}")
     cloudwatch = us.client("cloudwatch")
     for name in ("ddbrep-us-replicator-errors", "someone-else"):  # only the first is the pair's own
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName="Errors",
-            Namespace="AWS/Lambda",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=0,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        _lambda_errors_alarm(cloudwatch, name)
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     result = run("status", *deployment.args(), "--json")
     assert result.code == EXIT_DIFFERENCES
@@ -139,16 +144,7 @@ def test_a_table_whose_stream_no_mapping_reads_is_a_problem(deployment, run):
 def test_an_alarm_prefix_that_names_no_alarm_is_a_typo_not_a_healthy_pair(deployment, run):
     for side in (deployment.cn, deployment.us):
         _mappings(side)
-    deployment.us.client("cloudwatch").put_metric_alarm(
-        AlarmName="ddbrep-us-replicator-errors",
-        MetricName="Errors",
-        Namespace="AWS/Lambda",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=0,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    _lambda_errors_alarm(deployment.us.client("cloudwatch"), "ddbrep-us-replicator-errors")
     typo = run("status", *deployment.args(), "--alarm-prefix", "dbrep-")
     assert typo.code == EXIT_BAD_INPUT
     assert "no alarm name on either side starts with 'dbrep-': check --alarm-prefix" in typo.err
