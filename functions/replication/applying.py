@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from replication.admission import check_change
 from replication.changes import Change
 from replication.coalesce import coalesce
@@ -36,7 +38,7 @@ from replication.failures import FailureKind, classify_failure
 from replication.keys import key_digest
 from replication.parallel import run_all
 from replication.settings import ReplicatorSettings, ServedTable
-from replication.table_writer import Outcome, TableWriter
+from replication.table_writer import Outcome, TableWriter, is_item_too_large
 from replication.telemetry import logger
 from replication.versions import latest_allowed
 from replication.wire import FORWARDER_BODY_BYTES, KIND_PROBE, MAX_BODY_BYTES, Envelope, decode_body, inflate
@@ -399,6 +401,10 @@ def _location(record: dict[str, Any]) -> dict[str, Any]:
 def _reason(error: BaseException) -> str:
     if isinstance(error, PermanentChangeError):
         return f"{error.__class__.__name__}: {error}"
+    if isinstance(error, ClientError) and is_item_too_large(error):
+        # Possible for a change that fits on the peer: merged with this side's excluded attributes
+        # (docs/residency.md), the item may pass DynamoDB's 400 KB.
+        return f"DynamoDB refused the write: the item would exceed 400 KB ({_cause(error)})"
     return f"DynamoDB refused the write: {_cause(error)}"
 
 

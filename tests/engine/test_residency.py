@@ -262,3 +262,28 @@ def test_a_filter_error_keeps_the_item_here_and_is_counted(caplog: pytest.LogCap
     (warning,) = [r for r in caplog.records if "export filter could not be evaluated" in r.getMessage()]
     assert warning.key_digest == key_digest(KEY)  # type: ignore[attr-defined]
     assert all(CANARY not in json.dumps(vars(r), default=str) for r in caplog.records)
+
+
+def test_a_peer_change_too_large_with_the_kept_attributes_goes_to_the_failure_queue(pair: Pair) -> None:
+    # GIVEN an item whose excluded attribute holds 250 KB here (the peer's copy lacks it)
+    pair.china.put(KEY, profile("GLOBAL", name="Li", national_id=CANARY + "x" * 250_000), "100")
+    pair.settle()
+    # WHEN the peer writes a 200 KB change: valid there, over 400 KB once merged with what is kept here
+    pair.us.put(KEY, profile("GLOBAL", name="Wang", note="y" * 200_000), "200")
+    small = {"pk": {"S": "user#2"}, "sk": {"S": "profile"}}
+    pair.us.put(small, profile("GLOBAL", name="Zhao"), "200")
+    pair.settle()
+    # THEN the change is not applied here, it waits in this side's failure queue with its reason
+    # (no item contents), and the batch went on
+    kept = pair.china.get(KEY)
+    assert kept is not None and kept["name"] == {"S": "Li"}
+    messages = pair.china.sqs.receive_message(QueueUrl=pair.china.queue_url, MaxNumberOfMessages=10)
+    (body,) = [json.loads(message["Body"]) for message in messages["Messages"]]
+    (refused,) = body["refused"]
+    assert refused == {
+        "change": 0,
+        "reason": "DynamoDB refused the write: the item would exceed 400 KB (ValidationException)",
+        "keyDigest": key_digest(KEY),
+    }
+    assert "yyyy" not in json.dumps(body) and CANARY not in json.dumps(body)
+    assert pair.china.get(small) == pair.us.get(small)
