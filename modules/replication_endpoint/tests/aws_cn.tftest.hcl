@@ -259,7 +259,7 @@ run "existing_table" {
     error_message = "The forwarder reads the existing table's stream."
   }
   assert {
-    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]).orders.key_schema == [
+    condition = jsondecode(aws_ssm_parameter.table["orders"].value).key_schema == [
       { AttributeName = "order_id", KeyType = "HASH", AttributeType = "S" },
       { AttributeName = "line", KeyType = "RANGE", AttributeType = "N" },
     ]
