@@ -11,8 +11,9 @@ The functions read the map once per execution environment, at cold start, with G
 reference, GetParametersByPath), and check it against ``TABLES_SHA256``, the digest the module put in
 their environment: a map that is not the one their configuration was deployed with (a deployment in
 progress, a parameter changed, added or removed outside Terraform) is refused, and since the digest is
-in the environment, a changed map starts new execution environments (Lambda starts new ones for a
-changed configuration).
+in the environment, a changed map is a changed function configuration, which Lambda provisions anew
+before it processes events with it (Lambda API reference, UpdateFunctionConfiguration): the new map
+is read by new execution environments.
 
 The digest is SHA-256, in hex, of the UTF-8 bytes of ``"\\n".join(f"{name}={value}" for name in
 sorted(names))``: each parameter's value as stored, never a re-encoded JSON (Terraform's
