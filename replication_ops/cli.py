@@ -63,7 +63,8 @@ newer item on the target is never overwritten and remembered deletes stay delete
 version attributes get the oldest version; the target's forwarder stamps them and sends them back.
 Residency rules: only what the source side's rules let leave it is copied (an item its export filter
 does not pass stays, counted as kept; excluded attributes never cross), read from the source's
-deployed forwarder (TABLES); if they cannot be read, nothing is copied (exit 2 or 3).""",
+deployed forwarder (its table map in Parameter Store); if they cannot be read, nothing is copied
+(exit 2 or 3).""",
     "verify": f"""examples:
   ddb-replication verify {ROOTS}
   ddb-replication verify {ROOTS} --json --samples 50

@@ -208,7 +208,8 @@ class Processor:
         return None
 
     def _forward(self, function: str, records: list[dict[str, Any]]) -> str | None:
-        settings = ForwarderSettings.from_env(self.environment(function))
+        with aws_errors(f"{self.side.name} Parameter Store"):  # the table map (TABLES_PARAMETER_PATH)
+            settings = ForwarderSettings.from_env(self.environment(function), self.side.client("ssm"))
         dynamodb, sqs = self.side.client("dynamodb"), self.side.client("sqs")
         session = PeerSession(settings, self.side.client("secretsmanager"))
         deadline = time.monotonic() + REDRIVE_DEADLINE_SECONDS
@@ -225,7 +226,8 @@ class Processor:
         return f"forwarding failed again from record {batch.first_failure} (see the log above)"
 
     def _replicate(self, function: str, records: list[dict[str, Any]]) -> str | None:
-        settings = ReplicatorSettings.from_env(self.environment(function))
+        with aws_errors(f"{self.side.name} Parameter Store"):
+            settings = ReplicatorSettings.from_env(self.environment(function), self.side.client("ssm"))
         dynamodb = self.side.client("dynamodb")
         writers = {name: TableWriter(dynamodb, table.table) for name, table in settings.tables.items()}
         report = Replicator(settings, writers, self.side.client("sqs")).process(records)

@@ -279,7 +279,7 @@ class Side:
         served = tables.get(str(self.table))
         if served is None:
             raise ConfigError(
-                f"{self.name}: the deployed forwarder serves no table {self.table!r} (its TABLES: "
+                f"{self.name}: the deployed forwarder serves no table {self.table!r} (its table map: "
                 f"{', '.join(sorted(tables))}): are the outputs in {self.source} those of this deployment?"
             )
         if served.table.table_name != self.table_name():
@@ -506,19 +506,24 @@ class Deployment:
 
 
 def deployed_tables(side: Side) -> Deployment:
-    """This side's ``TABLES`` as its forwarder has them, parsed by the engine's own ``read_tables``:
-    the residency rules there are what the forwarder lets leave this side, so they are what verify
-    compares and backfill/repair copy. Without them nothing may be copied (fail closed): an output or
-    a right missing, or a setting the engine would refuse, is an error naming it (exit 2 or 3).
-    ``AWS_REGION``, which Lambda sets in the function itself, is this side's region here."""
+    """This side's table map as its forwarder reads it: the parameters at the forwarder's
+    ``TABLES_PARAMETER_PATH``, checked against its ``TABLES_SHA256`` and parsed by the engine's own
+    ``read_tables`` (GetFunctionConfiguration, then GetParametersByPath on that path). The residency
+    rules there are what the forwarder lets leave this side, so they are what verify compares and
+    backfill/repair copy. Without them nothing may be copied (fail closed): an output or a right
+    missing, a map that is not the deployed one, or a setting the engine would refuse, is an error
+    naming it (exit 2 or 3). ``AWS_REGION``, which Lambda sets in the function itself, is this side's
+    region here."""
     variables = {"AWS_REGION": side.region, **function_environment(side, "forwarder_function_name")}
     try:
         settings = SideSettings.from_env(variables)
-        return Deployment(settings, read_tables(variables, settings))
+        with aws_errors(f"{side.name} Parameter Store"):
+            tables = read_tables(variables, settings, side.client("ssm"))
     except ConfigurationError as error:
         raise ConfigError(
             f"{side.name}: the forwarder's settings do not parse ({error}): deploy the module again"
         ) from None
+    return Deployment(settings, tables)
 
 
 def check_version_attributes(pair: Pair, names: VersionAttributes) -> None:

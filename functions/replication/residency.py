@@ -38,8 +38,8 @@ RESIDENCY_KEYS = frozenset({"export_filter", "excluded_attributes"})
 # DynamoDB's limit on an attribute name's length (DynamoDB developer guide, "Naming rules": names
 # of attributes other than key attributes can be up to 64 KB).
 MAX_ATTRIBUTE_NAME_BYTES = 65_535
-# The module's limit too: TABLES, filters included, must fit in the 4 KB of environment variables
-# Lambda allows a function (Lambda quotas).
+# The module's limit too: a table's entry, its filter included, must fit in the 4 KB of the Standard
+# Parameter Store parameter that holds it (replication/table_parameters.py).
 MAX_FILTER_CHARS = 1_024
 
 

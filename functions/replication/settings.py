@@ -1,9 +1,11 @@
 """Settings read from the function's environment (set by the Terraform module).
 
-One endpoint serves a map of tables: ``TABLES`` holds, per logical table name, what the functions
-need to know about that table (docs/architecture.md, "Lambda contract"); the rest of the environment
-is shared by every table. Everything is validated at cold start: a wrong value is a
-ConfigurationError naming the variable, the table and the fix, before any record is read.
+One endpoint serves a map of tables: ``TABLES``, per logical table name, what the functions need to
+know about that table (docs/architecture.md, "Lambda contract"), is one Parameter Store parameter per
+table, found by the environment's ``TABLES_PARAMETER_PATH`` and checked against its ``TABLES_SHA256``
+(replication/table_parameters.py); the rest of the environment is shared by every table. Everything
+is validated at cold start: a wrong value is a ConfigurationError naming the variable, the table and
+the fix, before any record is read.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+
 from replication.errors import ConfigurationError
 from replication.residency import ResidencyRules
+from replication.table_parameters import read_table_parameters
 
 DEFAULT_TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 DEFAULT_ORIGIN_ATTRIBUTE = "last_updater_region"
@@ -260,25 +265,43 @@ def table_arn_of_stream(event_source_arn: str) -> str:
     return table_arn if found else event_source_arn
 
 
-def read_tables(env: Mapping[str, str], side: SideSettings) -> dict[str, ServedTable]:
-    """``TABLES``: a JSON object from logical table name to its entry::
+def read_tables(env: Mapping[str, str], side: SideSettings, ssm: Any = None) -> dict[str, ServedTable]:
+    """The table map as deployed: the parameters under ``TABLES_PARAMETER_PATH`` in Parameter Store,
+    checked against ``TABLES_SHA256`` (replication/table_parameters.py), parsed by ``parse_tables``.
+    ``ssm``: a Systems Manager client (None: one for ``AWS_REGION``). Raises ConfigurationError for a
+    variable not set, no parameters, a digest that differs or an entry that does not parse; a
+    ClientError of GetParametersByPath as it is."""
+    path = _required(env, "TABLES_PARAMETER_PATH")
+    digest = _required(env, "TABLES_SHA256")
+    if ssm is None:
+        ssm = boto3.client("ssm", region_name=env.get("AWS_REGION", "").strip() or None)
+    return parse_tables(read_table_parameters(ssm, path, digest), side)
 
-        {"profiles": {"table_name": "profiles-cn", "table_arn": "arn:aws-cn:dynamodb:...:table/profiles-cn",
-                      "peer_table_name": "profiles-us", "replicate_ttl_deletes": false,
-                      "key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]}}
+
+def parse_tables(values: Mapping[str, str], side: SideSettings) -> dict[str, ServedTable]:
+    """``TABLES``, the table map: logical table name -> its entry, a JSON object (one parameter's
+    value)::
+
+        {"table_name": "profiles-cn", "table_arn": "arn:aws-cn:dynamodb:...:table/profiles-cn",
+         "peer_table_name": "profiles-us", "replicate_ttl_deletes": false,
+         "key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]}
 
     Every key of an entry is required (the Terraform module writes them all) except ``residency``
     (``{"export_filter": ..., "excluded_attributes": [...]}``, replication/residency.py; absent or
     null: no rules). Raises ConfigurationError, naming the table and the key, for anything else: no
-    table, a name DynamoDB would not take, an unknown key, rules that do not parse or exclude a key or
-    version attribute, two logical tables on one local table or one peer table."""
-    text = _required(env, "TABLES")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        raise ConfigurationError(f"TABLES must be a JSON object of tables, got {text[:200]!r}") from None
-    if not isinstance(document, dict) or not document:
-        raise ConfigurationError("TABLES must be a JSON object with at least one table")
+    table, a name DynamoDB would not take, an entry that is no JSON object, an unknown key, rules that
+    do not parse or exclude a key or version attribute, two logical tables on one local table or one
+    peer table."""
+    if not values:
+        raise ConfigurationError("TABLES must hold at least one table")
+    document: dict[str, Any] = {}
+    for name, text in values.items():
+        try:
+            document[name] = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigurationError(
+                f"TABLES[{name[:100]!r}] must be a JSON object, got {text[:200]!r}"
+            ) from None
     tables: dict[str, ServedTable] = {}
     for name, entry in document.items():
         tables[name] = _served_table(name, entry, side)
@@ -353,12 +376,13 @@ class ForwarderSettings:
     failure_queue_url: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ForwarderSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, ssm: Any = None) -> ForwarderSettings:
+        """From the function's environment and, for its tables, Parameter Store (``read_tables``)."""
         env = os.environ if env is None else env
         side = SideSettings.from_env(env)
         return cls(
             side=side,
-            tables=read_tables(env, side),
+            tables=read_tables(env, side, ssm),
             peer_region=_required(env, "PEER_REGION"),
             peer_stream_name=_required(env, "PEER_STREAM_NAME"),
             peer_secret_id=_required(env, "PEER_SECRET_ID"),
@@ -384,12 +408,13 @@ class ReplicatorSettings:
     function_memory_mb: int = DEFAULT_FUNCTION_MEMORY_MB  # bounds what one batch may decode to
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ReplicatorSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, ssm: Any = None) -> ReplicatorSettings:
+        """From the function's environment and, for its tables, Parameter Store (``read_tables``)."""
         env = os.environ if env is None else env
         side = SideSettings.from_env(env)
         return cls(
             side=side,
-            tables=read_tables(env, side),
+            tables=read_tables(env, side, ssm),
             failure_queue_url=_required(env, "FAILURE_QUEUE_URL"),
             apply_concurrency=_integer(env, "APPLY_CONCURRENCY", 16),
             function_memory_mb=_integer(

@@ -29,7 +29,7 @@ locals {
     )
   }
 
-  # Each table's key schema in DynamoDB's terms, for the replicator (TABLES, key_schema): it checks
+  # Each table's key schema in DynamoDB's terms, for the replicator (the table map, key_schema): it checks
   # every change's key against it before writing. From the variable for a created table, from the
   # table itself for an existing one (no DescribeTable grant or cold-start call in the function).
   table_keys = {
@@ -66,18 +66,6 @@ locals {
       if contains([keys.hash_key, coalesce(keys.range_key, "-"), var.timestamp_attribute, var.origin_attribute], a)
     ]
   }
-
-  # TABLES, read by both functions (docs/architecture.md, Lambda contract).
-  tables_environment = jsonencode({
-    for name, t in local.tables : name => {
-      table_name            = t.table_name
-      table_arn             = local.table_arns[name]
-      peer_table_name       = t.peer_table_name
-      key_schema            = local.table_key_schema_elements[name]
-      replicate_ttl_deletes = t.replicate_ttl_deletes
-      residency             = local.table_residency[name]
-    }
-  })
 }
 
 resource "aws_dynamodb_table" "this" {

@@ -124,6 +124,7 @@ locals {
           Condition = { StringEquals = { "kms:ViaService" = local.via_service["secretsmanager"] } }
         },
         local.table_key_statement,
+        local.table_map_statement,
       ],
       local.failure_queue_statements,
       [for s in local.vpc_access_statements : s if local.forwarder_in_vpc],
@@ -192,6 +193,7 @@ locals {
           Resource = local.tombstone_table_arn
         },
         local.table_key_statement,
+        local.table_map_statement,
       ],
       local.merge_statements,
       local.failure_queue_statements,

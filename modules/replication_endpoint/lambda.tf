@@ -18,7 +18,8 @@ locals {
   } : k => v if v != null }
 
   common_environment = merge({
-    TABLES                       = local.tables_environment
+    TABLES_PARAMETER_PATH        = local.tables_parameter_path
+    TABLES_SHA256                = local.tables_sha256
     TOMBSTONE_TABLE_NAME         = local.tombstone_table_name
     TIMESTAMP_ATTRIBUTE          = var.timestamp_attribute
     ORIGIN_ATTRIBUTE             = var.origin_attribute
@@ -42,16 +43,6 @@ locals {
     POWERTOOLS_SERVICE_NAME = local.replicator_name
     APPLY_CONCURRENCY       = tostring(var.replicator_apply_concurrency)
   }, var.replicator_environment)
-
-  # Lambda allows 4 KB of environment variables per function in all (Lambda quotas, "Function
-  # configuration, deployment, and execution"). How AWS counts them is not documented: this counts the
-  # variables as a JSON object (names, values, quotes and separators), which is never less.
-  lambda_environment_limit_bytes = 4096
-  environment_bytes = {
-    forwarder  = length(jsonencode(local.forwarder_environment))
-    replicator = length(jsonencode(local.replicator_environment))
-  }
-  environment_too_large_message = "The functions' environment is ${local.environment_bytes.forwarder} (forwarder) and ${local.environment_bytes.replicator} (replicator) bytes; Lambda allows 4 KB per function in all, and TABLES (about 300 bytes per table, with its export_filter) takes most of it. Serve fewer tables per endpoint (a second module instance for the others) or shorten the export filters."
 }
 
 resource "aws_cloudwatch_log_group" "forwarder" {
@@ -110,10 +101,6 @@ resource "aws_lambda_function" "forwarder" {
 
   lifecycle {
     precondition {
-      condition     = local.environment_bytes.forwarder <= local.lambda_environment_limit_bytes
-      error_message = local.environment_too_large_message
-    }
-    precondition {
       condition     = length(distinct(values(local.table_names))) == length(local.tables) && length(distinct([for t in values(local.tables) : t.peer_table_name])) == length(local.tables)
       error_message = "Two logical tables in tables have the same table_name or the same peer_table_name: each logical table needs its own local table and its own peer table."
     }
@@ -123,7 +110,8 @@ resource "aws_lambda_function" "forwarder" {
     }
   }
 
-  depends_on = [aws_cloudwatch_log_group.forwarder, aws_iam_role_policy.forwarder]
+  # The table map is written before a function that checks it against TABLES_SHA256 starts.
+  depends_on = [aws_cloudwatch_log_group.forwarder, aws_iam_role_policy.forwarder, aws_ssm_parameter.table]
 }
 
 resource "aws_lambda_function" "replicator" {
@@ -162,14 +150,7 @@ resource "aws_lambda_function" "replicator" {
 
   tags = local.tags
 
-  lifecycle {
-    precondition {
-      condition     = local.environment_bytes.replicator <= local.lambda_environment_limit_bytes
-      error_message = local.environment_too_large_message
-    }
-  }
-
-  depends_on = [aws_cloudwatch_log_group.replicator, aws_iam_role_policy.replicator]
+  depends_on = [aws_cloudwatch_log_group.replicator, aws_iam_role_policy.replicator, aws_ssm_parameter.table]
 }
 
 ################################################################################

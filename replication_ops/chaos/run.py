@@ -177,9 +177,11 @@ class ChaosRun:
 
     @property
     def rules(self) -> dict[str, dict[str, Any]]:
-        """What leaves each side per table, as deployed (each forwarder's ``TABLES``)."""
+        """What leaves each side per table, as deployed (each forwarder's table map)."""
         return {
-            side: deployed_rules(self.runner.function_environment(side, "forwarder")["TABLES"])
+            side: deployed_rules(
+                self.runner.function_environment(side, "forwarder"), side, self.clients[side].ssm
+            )
             for side in SIDE_NAMES
         }
 

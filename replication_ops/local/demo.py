@@ -170,7 +170,8 @@ def _load_and_verify(
         for table in tables
     }
     rules = {  # what leaves each side, as deployed (the residency switch decides)
-        side: deployed_rules(runner.function_environment(side, "forwarder")["TABLES"]) for side in SIDE_NAMES
+        side: deployed_rules(runner.function_environment(side, "forwarder"), side, clients[side].ssm)
+        for side in SIDE_NAMES
     }
     residency = _residency_check(environment, clients, load_options.canary)
     runner.stop()  # workers exit, their last log lines (EMF metrics) are read

@@ -12,6 +12,10 @@ project meets are spelled out here:
   ``dynamodb:`` actions on the stream ARN (a ``GetRecords`` on the iterator's stream);
 - Kinesis ``GetRecords`` is authorized on the stream its iterator reads;
 - Lambda ``Invoke`` is ``lambda:InvokeFunction``;
+- Systems Manager ``GetParametersByPath`` is authorized against the path in the request, not the
+  parameters it returns; the other parameter operations against the parameters they name
+  (https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-retrieval-authorization.html), both
+  as ``arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`` (the name's leading ``/`` written once);
 - ``sts:GetCallerIdentity`` needs no permission
   (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
 
@@ -364,6 +368,20 @@ def _secretsmanager(request: ApiRequest, backends: Backends) -> list[Authorizati
     return authorizations
 
 
+def _ssm(request: ApiRequest, backends: Backends) -> list[Authorization]:
+    op, params = request.operation, request.params
+    if op == "GetParametersByPath" and params.get("Path"):
+        names = [str(params["Path"])]
+    elif params.get("Names"):  # GetParameters, DeleteParameters: each parameter named
+        names = [str(name) for name in params["Names"]]
+    elif params.get("Name"):
+        names = [str(params["Name"])]
+    else:
+        return [Authorization(f"ssm:{op}", ANY)]
+    arns = [request.arn("ssm", f"parameter/{name.removeprefix('/')}") for name in names]
+    return [Authorization(f"ssm:{op}", arn) for arn in arns]
+
+
 def _kms(request: ApiRequest, backends: Backends) -> list[Authorization]:
     key_id = request.params.get("KeyId") or request.params.get("TargetKeyId")
     return [Authorization(f"kms:{request.operation}", backends.key_arn(request, key_id) or ANY)]
@@ -410,6 +428,7 @@ MAPPERS: dict[str, Mapper] = {
     "dynamodbstreams": _dynamodb_streams,
     "sqs": _sqs,
     "secretsmanager": _secretsmanager,
+    "ssm": _ssm,
     "kms": _kms,
     "iam": _iam,
     "sts": _sts,

@@ -7,7 +7,8 @@ counts once: an item of any us-east-1 table, a record of the us-east-1 inbox (de
 engine's wire decoder, ``replication.wire.decode``: the body is compressed), a line of any function's
 log (both sides: a log line must not hold it either), a message of the us-east-1 failure queue.
 
-The rules the oracle expects are read from what was deployed (each side's forwarder's ``TABLES``),
+The rules the oracle expects are read from what was deployed (each side's forwarder's table map, read
+from Parameter Store as the forwarder reads it),
 so that the check and the oracle follow what the environment deployed
 (``EnvironmentOptions.residency_rules``, by default ``config.RESIDENCY_RULES_DEPLOYED``).
 """
@@ -15,12 +16,13 @@ so that the check and the oracle follow what the environment deployed
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from replication.errors import WireFormatError
 from replication.residency import ResidencyRules
+from replication.settings import SideSettings, read_tables
 from replication.wire import decode
 
 PLACES = ("tables", "inbox_records", "function_logs", "failure_queue")
@@ -117,9 +119,11 @@ def queue_bodies(sqs: Any, queue_url: str) -> list[str]:
     return bodies
 
 
-def deployed_rules(tables_setting: str) -> dict[str, ResidencyRules]:
-    """Each logical table's outgoing rules in a forwarder's ``TABLES`` setting (none: no rules)."""
-    return {
-        name: ResidencyRules.from_entry(entry.get("residency"), f"TABLES[{name!r}].residency")
-        for name, entry in json.loads(tables_setting).items()
-    }
+def deployed_rules(variables: Mapping[str, str], region: str, ssm: Any) -> dict[str, ResidencyRules]:
+    """Each logical table's outgoing rules as a forwarder with these environment ``variables`` in
+    ``region`` reads them: its table map at ``TABLES_PARAMETER_PATH`` (``ssm``: a Systems Manager
+    client of that side), checked against ``TABLES_SHA256`` and parsed by the engine's own
+    ``read_tables`` (a table without rules has ``ResidencyRules()``)."""
+    environment = {"AWS_REGION": region, **variables}
+    tables = read_tables(environment, SideSettings.from_env(environment), ssm)
+    return {name: table.residency for name, table in tables.items()}

@@ -21,10 +21,14 @@ import struct
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.table_map import put_table_map
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build_lambdas.py"
@@ -50,9 +54,6 @@ LAMBDA_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_LAMBDA_FUNCTION_NAME": "build-test",
-    "TABLES": '{"table": {"table_name": "table", "table_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/table", '
-    '"peer_table_name": "table", "replicate_ttl_deletes": false, '
-    '"key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}]}}',
     "TOMBSTONE_TABLE_NAME": "tombstones",
     "LOCAL_REGION": "us-east-1",
     "PEER_REGION": "cn-north-1",
@@ -131,7 +132,9 @@ def extract(zip_path: Path, dest: Path) -> Path:
     return dest
 
 
-def lambda_python(code: str, task_root: Path, runtime: Path) -> subprocess.CompletedProcess[str]:
+def lambda_python(
+    code: str, task_root: Path, runtime: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run code like the Lambda runtime would: no site-packages, only the zip and the runtime's boto3."""
     env = {
         key: value
@@ -139,6 +142,7 @@ def lambda_python(code: str, task_root: Path, runtime: Path) -> subprocess.Compl
         if not key.startswith(("PYTHON", "AWS_", "POWERTOOLS_", "VIRTUAL_ENV"))
     }
     env.update(LAMBDA_ENV, PYTHONDONTWRITEBYTECODE="1")
+    env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join([str(task_root), str(runtime)])
     return subprocess.run(
         [sys.executable, "-S", "-c", code],
@@ -396,15 +400,47 @@ def test_every_vendored_powertools_module_imports(built: Path, runtime: Path, tm
     assert failed == []
 
 
+@pytest.fixture(scope="module")
+def table_map() -> Iterator[dict[str, str]]:
+    """A moto server holding a one-table map as the module deploys it (the functions read it on import,
+    docs/architecture.md, Lambda contract); the variables that let a function find it there."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        ssm = boto3.client(
+            "ssm",
+            region_name=LAMBDA_ENV["AWS_REGION"],
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        entry = {
+            "table_name": "table",
+            "table_arn": "arn:aws:dynamodb:us-east-1:123456789012:table/table",
+            "peer_table_name": "table",
+            "replicate_ttl_deletes": False,
+            "key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}],
+        }
+        yield {**put_table_map(ssm, {"table": entry}), "AWS_ENDPOINT_URL": endpoint}
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_real_function_zip_imports(name: str, runtime: Path, tmp_path: Path) -> None:
-    """The repository's own functions."""
+def test_real_function_zip_imports(
+    name: str, runtime: Path, tmp_path: Path, table_map: dict[str, str]
+) -> None:
+    """The repository's own functions, whose import reads the table map from Parameter Store."""
     out = tmp_path / "dist"
     assert run("--out", out, "--cache", CACHE, "--functions", name, "--architectures", "x86_64") == 0
     task = extract(out / "x86_64" / f"{name}.zip", tmp_path / "task")
     assert (task / "replication" / "__init__.py").is_file()
-    result = lambda_python("import app; assert callable(app.handler), 'app.handler'", task, runtime)
+    code = "import app; assert callable(app.handler), 'app.handler'; print(sorted(app.settings.tables))"
+    result = lambda_python(code, task, runtime, table_map)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['table']"
 
 
 # --------------------------------------------------------------------------- output

@@ -19,6 +19,7 @@ from replication.changes import Change
 from replication.telemetry import SERVICE
 from replication.typed_values import to_client
 from replication.wire import KIND_PROBE, Envelope, decode, encode
+from tests.table_map import put_table_map
 
 from .events import kinesis_event_record, stream_event_record, ttl_delete_record
 from .harness import LOGICAL, NAMES, TABLE, TOMBSTONES, Side, create_tables, served_table, tables_entry
@@ -54,10 +55,16 @@ def china_table(aws: None) -> Iterator[str]:
     yield create_tables(db)
 
 
-def china_tables(stream_arn: str, replicate_ttl_deletes: bool = False) -> str:
-    """TABLES for the China side's one table, whose stream is ``stream_arn``."""
+def china_tables(stream_arn: str, replicate_ttl_deletes: bool = False) -> dict[str, Any]:
+    """The China side's table map: its one table, whose stream is ``stream_arn``."""
     entry = tables_entry(served_table("cn-north-1", replicate_ttl_deletes=replicate_ttl_deletes))
-    return json.dumps({LOGICAL: {**entry, "table_arn": stream_arn.partition("/stream/")[0]}})
+    return {LOGICAL: {**entry, "table_arn": stream_arn.partition("/stream/")[0]}}
+
+
+def deployed(region: str, tables: dict[str, Any]) -> dict[str, str]:
+    """``tables`` deployed in ``region``'s Parameter Store as the module does; the functions' two
+    variables that find it."""
+    return put_table_map(boto3.client("ssm", region_name=region), tables)
 
 
 @pytest.fixture
@@ -75,7 +82,7 @@ def forwarder(monkeypatch: pytest.MonkeyPatch, china_table: str, peer_inbox: Any
         {
             "AWS_REGION": "cn-north-1",
             "AWS_DEFAULT_REGION": "cn-north-1",
-            "TABLES": china_tables(china_table),
+            **deployed("cn-north-1", china_tables(china_table)),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "PEER_REGION": "us-east-1",
             "PEER_STREAM_NAME": "inbox",
@@ -196,7 +203,7 @@ def test_forwarder_replicates_ttl_expiries_when_asked(
         monkeypatch,
         {
             "AWS_REGION": "cn-north-1",
-            "TABLES": china_tables(china_table, replicate_ttl_deletes=True),
+            **deployed("cn-north-1", china_tables(china_table, replicate_ttl_deletes=True)),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "PEER_REGION": "us-east-1",
             "PEER_STREAM_NAME": "inbox",
@@ -220,12 +227,40 @@ def test_forwarder_refuses_to_start_without_its_settings(monkeypatch: pytest.Mon
             monkeypatch,
             {
                 "AWS_REGION": "cn-north-1",
-                "TABLES": json.dumps({LOGICAL: tables_entry(served_table("cn-north-1"))}),
+                **deployed("cn-north-1", {LOGICAL: tables_entry(served_table("cn-north-1"))}),
                 "TOMBSTONE_TABLE_NAME": "x",
                 "PEER_REGION": "us-east-1",
                 "PEER_SECRET_ID": "s",
             },
         )
+
+
+def test_a_forwarder_whose_table_map_changed_does_not_start_and_its_next_start_reads_the_map_again(
+    monkeypatch: pytest.MonkeyPatch, china_table: str, peer_inbox: Any
+) -> None:
+    # The table map is read in the Init phase: an error there fails the invocation (the batch is
+    # retried) and Lambda runs Init again for the next one (Lambda developer guide, "Understanding the
+    # Lambda execution environment lifecycle", failures during the Init phase): nothing is kept.
+    from replication.errors import ConfigurationError
+
+    variables = deployed("cn-north-1", china_tables(china_table))
+    environment = {
+        "AWS_REGION": "cn-north-1",
+        **variables,
+        "TOMBSTONE_TABLE_NAME": TOMBSTONES,
+        "PEER_REGION": "us-east-1",
+        "PEER_STREAM_NAME": "inbox",
+        "PEER_SECRET_ID": SECRET,
+    }
+    changed = deployed("cn-north-1", china_tables(china_table, replicate_ttl_deletes=True))
+    assert changed["TABLES_SHA256"] != variables["TABLES_SHA256"]
+    with pytest.raises(ConfigurationError, match="not the map this function was deployed with"):
+        load_app("forwarder", monkeypatch, environment)
+
+    deployed("cn-north-1", china_tables(china_table))  # the deployment finishes: the map is its own again
+    app = load_app("forwarder", monkeypatch, environment)
+
+    assert not app.settings.tables[LOGICAL].replicate_ttl_deletes
 
 
 # -- replicator ---------------------------------------------------------------------------------
@@ -240,7 +275,7 @@ def replicator(monkeypatch: pytest.MonkeyPatch, aws: None) -> tuple[ModuleType, 
         {
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "TABLES": json.dumps({LOGICAL: tables_entry(served_table("us-east-1"))}),
+            **deployed("us-east-1", {LOGICAL: tables_entry(served_table("us-east-1"))}),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "FAILURE_QUEUE_URL": side.queue_url,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
@@ -451,7 +486,7 @@ def test_the_forwarder_applies_the_tables_residency_rules_and_counts_what_they_k
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     canary = "CANARY-110101199003077777"
-    tables = json.loads(china_tables(china_table))
+    tables = china_tables(china_table)
     tables[LOGICAL]["residency"] = {
         "export_filter": "residency == 'GLOBAL'",
         "excluded_attributes": ["national_id"],
@@ -462,7 +497,7 @@ def test_the_forwarder_applies_the_tables_residency_rules_and_counts_what_they_k
         {
             "AWS_REGION": "cn-north-1",
             "AWS_DEFAULT_REGION": "cn-north-1",
-            "TABLES": json.dumps(tables),
+            **deployed("cn-north-1", tables),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "PEER_REGION": "us-east-1",
             "PEER_STREAM_NAME": "inbox",

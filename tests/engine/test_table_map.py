@@ -1,5 +1,6 @@
-"""One endpoint, many tables: the table map read from TABLES, the logical table on the wire, routing
-in both functions, one tombstone table with table-qualified rows (issue 11, slice 1)."""
+"""One endpoint, many tables: the table map (TABLES, one parameter per table) parsed, the logical
+table on the wire, routing in both functions, one tombstone table with table-qualified rows (issue 11,
+slice 1)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from replication.forwarding import Forwarder
 from replication.keys import key_digest
 from replication.kinesis_sender import OutgoingRecord
 from replication.routing import forward_batch
-from replication.settings import ReplicatorSettings, SideSettings, read_tables, table_arn_of_stream
+from replication.settings import ReplicatorSettings, SideSettings, parse_tables, table_arn_of_stream
 from replication.table_writer import TableWriter
 from replication.versions import Version
 from replication.wire import KIND_CHANGES, PARTITION_KEY_BYTES, Envelope, decode, encode
@@ -36,7 +37,8 @@ def side_settings() -> SideSettings:
 
 
 def tables_env(**entries: dict[str, Any]) -> dict[str, str]:
-    return {"TABLES": json.dumps(entries)}
+    """The table map's parameter values: logical name -> entry as JSON."""
+    return {name: json.dumps(entry) for name, entry in entries.items()}
 
 
 def profiles_entry(**changes: Any) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def orders_entry(**changes: Any) -> dict[str, Any]:
 
 
 def test_the_table_map_gives_each_logical_table_its_own_settings() -> None:
-    tables = read_tables(tables_env(profiles=profiles_entry(), orders=orders_entry()), side_settings())
+    tables = parse_tables(tables_env(profiles=profiles_entry(), orders=orders_entry()), side_settings())
     assert sorted(tables) == ["orders", "profiles"]
     orders = tables["orders"]
     assert (orders.name, orders.table.table_name, orders.peer_table_name) == (
@@ -75,9 +77,9 @@ def test_the_table_map_gives_each_logical_table_its_own_settings() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({}, "TABLES is required"),
-        ({"TABLES": "[]"}, "JSON object with at least one table"),
-        ({"TABLES": "{not json"}, "must be a JSON object of tables"),
+        ({}, "at least one table"),
+        ({"profiles": "[]"}, r"TABLES\['profiles'\] must be an object"),
+        ({"profiles": "{not json"}, r"TABLES\['profiles'\] must be a JSON object"),
         (tables_env(**{"pro files": profiles_entry()}), "must be 1 to 64 of"),
         (tables_env(**{"a/b": profiles_entry()}), "must be 1 to 64 of"),
         (
@@ -112,7 +114,7 @@ def test_a_wrong_table_map_is_refused_at_cold_start_naming_what_is_wrong(
     env: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        read_tables(env, side_settings())
+        parse_tables(env, side_settings())
 
 
 def test_a_stream_arn_names_its_table() -> None:

@@ -203,6 +203,30 @@ def test_transact_write_items_is_authorized_item_by_item(partition: LocalPartiti
     assert not admin(partition).dynamodb.get_item(TableName="items", Key={"pk": {"S": "t"}}).get("Item")
 
 
+def test_parameters_by_path_are_authorized_against_the_requested_path(partition: LocalPartition) -> None:
+    # "GetParametersByPath ... authorizes against the path in the request rather than against the
+    # parameters it returns" (Systems Manager user guide, "How Parameter Store authorizes parameter
+    # retrieval"): the functions' grant on their table map's path, and no more.
+    path = "/ddb-replication/iam/tables"
+    admin(partition).ssm.put_parameter(Name=f"{path}/profiles", Value="{}", Type="String")
+    role = role_with(
+        partition,
+        {
+            "Effect": "Allow",
+            "Action": "ssm:GetParametersByPath",
+            "Resource": f"arn:aws-cn:ssm:{REGION}:{ACCOUNT}:parameter{path}",
+        },
+    )
+
+    found = role.ssm.get_parameters_by_path(Path=path, Recursive=False)["Parameters"]
+    response = denied(lambda: role.ssm.get_parameters_by_path(Path="/ddb-replication/iam"))
+
+    assert [p["Name"] for p in found] == [f"{path}/profiles"]
+    assert response["Error"]["Code"] == "AccessDeniedException"
+    parent = f"arn:aws-cn:ssm:{REGION}:{ACCOUNT}:parameter/ddb-replication/iam"
+    assert f"ssm:GetParametersByPath on resource: {parent} " in response["Error"]["Message"]
+
+
 def test_an_explicit_deny_wins(partition: LocalPartition) -> None:
     role = role_with(
         partition,

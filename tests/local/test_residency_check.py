@@ -21,6 +21,7 @@ from replication_ops.local.residency_check import (
     records_with,
     stream_records,
 )
+from tests.table_map import put_table_map
 
 CANARY = "canary-0f3c"
 KEY = {"pk": {"S": "user#cn-000001"}, "sk": {"S": "profile"}}
@@ -86,22 +87,26 @@ def test_a_partition_is_read_whole_tables_inbox_and_failure_queue() -> None:
         assert sorted(queue_bodies(sqs, url)) == sorted(f"message {n}" for n in range(12))
 
 
-def test_the_rules_are_read_from_the_deployed_tables_setting() -> None:
-    setting = json.dumps(
-        {
-            "profiles": {
-                "table_name": "profiles",
-                "residency": {
-                    "export_filter": "residency == 'GLOBAL'",
-                    "excluded_attributes": ["national_id"],
-                },
-            },
-            "accounts": {"table_name": "accounts"},
-        }
-    )
-    rules = deployed_rules(setting)
-    assert rules["profiles"].restricts and not rules["accounts"].restricts
-    assert rules["profiles"].exportable({"residency": {"S": "CN-ONLY"}}) is None
-    assert rules["profiles"].exportable({"residency": {"S": "GLOBAL"}, "national_id": {"S": "1"}}) == {
+def entry(table: str, residency: dict | None = None) -> dict:
+    """A table map entry as the module writes it (modules/replication_endpoint/parameters.tf)."""
+    return {
+        "table_name": table,
+        "table_arn": f"arn:aws-cn:dynamodb:cn-north-1:123456789012:table/{table}",
+        "peer_table_name": table,
+        "replicate_ttl_deletes": False,
+        "key_schema": [{"AttributeName": "pk", "KeyType": "HASH", "AttributeType": "S"}],
+        "residency": residency,
+    }
+
+
+def test_the_rules_are_read_from_the_deployed_table_map() -> None:
+    rules = {"export_filter": "residency == 'GLOBAL'", "excluded_attributes": ["national_id"]}
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="cn-north-1")
+        variables = put_table_map(ssm, {"profiles": entry("profiles", rules), "accounts": entry("accounts")})
+        deployed = deployed_rules({**variables, "TOMBSTONE_TABLE_NAME": "tombstones"}, "cn-north-1", ssm)
+    assert deployed["profiles"].restricts and not deployed["accounts"].restricts
+    assert deployed["profiles"].exportable({"residency": {"S": "CN-ONLY"}}) is None
+    assert deployed["profiles"].exportable({"residency": {"S": "GLOBAL"}, "national_id": {"S": "1"}}) == {
         "residency": {"S": "GLOBAL"}
     }

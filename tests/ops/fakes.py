@@ -25,6 +25,7 @@ from replication.settings import (
 )
 from replication.table_writer import TableWriter
 from replication_ops.lambda_events import kinesis_event_record
+from tests.table_map import put_table_map
 
 NAMES = VersionAttributes()
 KEY_SCHEMA = KeySchema(KeyAttribute("pk", "S"), KeyAttribute("sk", "S"))  # the table create() makes
@@ -116,21 +117,8 @@ class FakeSide:
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         common = {
-            # As the module sets it (modules/replication_endpoint/dynamodb.tf).
-            "TABLES": json.dumps(
-                {
-                    LOGICAL: {
-                        "table_name": TABLE,
-                        "table_arn": self.outputs["table_arns"][LOGICAL],
-                        "peer_table_name": TABLE,
-                        "replicate_ttl_deletes": False,
-                        "key_schema": [
-                            {"AttributeName": a.name, "KeyType": kind, "AttributeType": a.type}
-                            for a, kind in zip(KEY_SCHEMA.attributes, ("HASH", "RANGE"), strict=True)
-                        ],
-                    }
-                }
-            ),
+            # The table map as the module deploys it (modules/replication_endpoint/parameters.tf).
+            **put_table_map(self.client("ssm"), {LOGICAL: self.table_entry()}, self.tables_path),
             "TOMBSTONE_TABLE_NAME": TOMBSTONES,
             "LOCAL_REGION": self.region,
             "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBReplication",
@@ -161,17 +149,34 @@ class FakeSide:
                 Environment={"Variables": variables},
             )
 
+    @property
+    def tables_path(self) -> str:
+        return f"/ddb-replication/ddbrep-{self.label}/tables"
+
+    def table_entry(self, residency: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The one table's entry in the table map, as the module writes it."""
+        return {
+            "table_name": TABLE,
+            "table_arn": self.outputs["table_arns"][LOGICAL],
+            "peer_table_name": TABLE,
+            "replicate_ttl_deletes": False,
+            "key_schema": [
+                {"AttributeName": a.name, "KeyType": kind, "AttributeType": a.type}
+                for a, kind in zip(KEY_SCHEMA.attributes, ("HASH", "RANGE"), strict=True)
+            ],
+            "residency": residency,
+        }
+
     def set_residency(self, rules: dict[str, Any] | None) -> None:
-        """Deploy ``rules`` as this side's TABLES[profiles].residency, in both functions, as the
-        module writes them (modules/replication_endpoint/dynamodb.tf)."""
+        """Deploy ``rules`` as this side's TABLES[profiles].residency as the module does: the table's
+        parameter, and the new digest in both functions' TABLES_SHA256."""
+        variables = put_table_map(self.client("ssm"), {LOGICAL: self.table_entry(rules)}, self.tables_path)
         lam = self.client("lambda")
         for kind in ("forwarder", "replicator"):
             name = self.outputs[f"{kind}_function_name"]
-            variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-            tables = json.loads(variables["TABLES"])
-            tables[LOGICAL]["residency"] = rules
+            environment = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
             lam.update_function_configuration(
-                FunctionName=name, Environment={"Variables": {**variables, "TABLES": json.dumps(tables)}}
+                FunctionName=name, Environment={"Variables": {**environment, **variables}}
             )
 
     def write_outputs(self, directory: Path) -> Path:

@@ -116,7 +116,7 @@ run "least_privilege" {
       "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
       "dynamodb:ConditionCheckItem", "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "sqs:SendMessage",
       "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-      "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces",
+      "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces", "ssm:GetParametersByPath",
     ])
     error_message = "The forwarder has exactly the calls of the architecture contract."
   }
@@ -126,8 +126,17 @@ run "least_privilege" {
       "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
       "kinesis:ListShards", "kinesis:ListStreams", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
       "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
+      "ssm:GetParametersByPath",
     ])
     error_message = "The replicator has exactly the calls of the architecture contract."
+  }
+  assert {
+    condition = alltrue([for policy in [aws_iam_role_policy.forwarder.policy, aws_iam_role_policy.replicator.policy] :
+      toset(flatten([for s in jsondecode(policy).Statement : s.Resource if contains(flatten([s.Action]), "ssm:GetParametersByPath")])) == toset([
+        "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/ddb-replication/ddbrep/tables",
+      ])
+    ])
+    error_message = "Both functions read the table map by its path only, in the aws-cn partition."
   }
   assert {
     condition = toset(flatten([for s in jsondecode(aws_iam_role_policy.forwarder.policy).Statement : s.Resource if contains(flatten([s.Action]), "dynamodb:UpdateItem")])) == toset([
@@ -259,7 +268,7 @@ run "existing_table" {
     error_message = "The forwarder reads the existing table's stream."
   }
   assert {
-    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]).orders.key_schema == [
+    condition = jsondecode(aws_ssm_parameter.table["orders"].value).key_schema == [
       { AttributeName = "order_id", KeyType = "HASH", AttributeType = "S" },
       { AttributeName = "line", KeyType = "RANGE", AttributeType = "N" },
     ]

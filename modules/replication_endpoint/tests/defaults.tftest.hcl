@@ -196,7 +196,8 @@ run "functions" {
       aws_lambda_function.forwarder.environment[0].variables["PEER_REGION"] == "us-east-1" &&
       aws_lambda_function.forwarder.environment[0].variables["PEER_STREAM_NAME"] == "ddbrep-inbox" &&
       aws_lambda_function.forwarder.environment[0].variables["PEER_SECRET_ID"] == aws_secretsmanager_secret.peer_credentials.arn &&
-      jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).table.table_name == "ddbrep-table" &&
+      aws_lambda_function.forwarder.environment[0].variables["TABLES_PARAMETER_PATH"] == "/ddb-replication/ddbrep/tables" &&
+      aws_lambda_function.forwarder.environment[0].variables["TABLES_SHA256"] == aws_lambda_function.replicator.environment[0].variables["TABLES_SHA256"] &&
       aws_lambda_function.forwarder.environment[0].variables["TOMBSTONE_TABLE_NAME"] == "ddbrep-tombstones" &&
       aws_lambda_function.forwarder.environment[0].variables["POWERTOOLS_METRICS_NAMESPACE"] == "DynamoDBReplication"
     )
@@ -210,7 +211,7 @@ run "functions" {
     condition = (
       aws_lambda_function.replicator.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url &&
       aws_lambda_function.replicator.environment[0].variables["APPLY_CONCURRENCY"] == "16" &&
-      jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]) == {
+      { for name, p in aws_ssm_parameter.table : name => jsondecode(p.value) } == {
         table = {
           table_name            = "ddbrep-table"
           table_arn             = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-table"
@@ -219,10 +220,9 @@ run "functions" {
           key_schema            = [{ AttributeName = "pk", KeyType = "HASH", AttributeType = "S" }]
           residency             = null
         }
-      } &&
-      aws_lambda_function.replicator.environment[0].variables["TABLES"] == aws_lambda_function.forwarder.environment[0].variables["TABLES"]
+      }
     )
-    error_message = "The replicator's environment follows the Lambda contract, with the created table's key schema."
+    error_message = "The replicator's environment follows the Lambda contract, and the table map in Parameter Store holds the created table's key schema."
   }
   assert {
     condition     = aws_lambda_function.forwarder.environment[0].variables["FAILURE_QUEUE_URL"] == aws_sqs_queue.failures.url
@@ -509,11 +509,11 @@ run "composite_key_schema_reaches_the_replicator" {
   }
 
   assert {
-    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]).table.key_schema == [
+    condition = jsondecode(aws_ssm_parameter.table["table"].value).key_schema == [
       { AttributeName = "tenant", KeyType = "HASH", AttributeType = "B" },
       { AttributeName = "seq", KeyType = "RANGE", AttributeType = "N" },
     ]
-    error_message = "The table's key_schema in TABLES lists the hash and the range key with their types."
+    error_message = "The table's key_schema in its parameter lists the hash and the range key with their types."
   }
 }
 
@@ -602,7 +602,7 @@ run "two_tables_through_one_endpoint" {
     error_message = "One event source mapping per table stream, all to the one forwarder."
   }
   assert {
-    condition = jsondecode(aws_lambda_function.replicator.environment[0].variables["TABLES"]) == {
+    condition = { for name, p in aws_ssm_parameter.table : name => jsondecode(p.value) } == {
       profiles = {
         table_name            = "ddbrep-profiles"
         table_arn             = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-profiles"
@@ -620,7 +620,7 @@ run "two_tables_through_one_endpoint" {
         residency             = null
       }
     }
-    error_message = "TABLES carries each table's name, ARN, peer table (its own name when not given), key schema, TTL-delete policy and residency rules (null: none)."
+    error_message = "Each table's parameter carries its name, ARN, peer table (its own name when not given), key schema, TTL-delete policy and residency rules (null: none)."
   }
   assert {
     condition = alltrue([for arn in ["arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-profiles", "arn:aws:dynamodb:us-east-1:111122223333:table/orders"] :

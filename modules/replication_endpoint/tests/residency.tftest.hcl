@@ -1,5 +1,5 @@
 # Plan-only tests of a table's residency rules (docs/residency.md): typed and validated here, written
-# into the TABLES setting both functions read (replication/residency.py parses them again at cold start).
+# into the table's parameter both functions read (replication/residency.py parses them again at cold start).
 # Computed values the assertions need are mocked with `override_during = plan` (Terraform >= 1.11).
 
 mock_provider "aws" {
@@ -65,8 +65,8 @@ run "no_residency_rules_by_default" {
   command = plan
 
   assert {
-    condition     = jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).table.residency == null
-    error_message = "A table without rules has residency null in TABLES (everything crosses, whole)."
+    condition     = jsondecode(aws_ssm_parameter.table["table"].value).residency == null
+    error_message = "A table without rules has residency null in its parameter (everything crosses, whole)."
   }
 }
 
@@ -83,13 +83,13 @@ run "residency_rules_reach_both_functions" {
   }
 
   assert {
-    condition = [for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] : { for name, t in jsondecode(f.environment[0].variables["TABLES"]) : name => t.residency }] == [for f in range(2) : {
+    condition = { for name, p in aws_ssm_parameter.table : name => jsondecode(p.value).residency } == {
       profiles = { export_filter = "residency == 'GLOBAL'", excluded_attributes = ["national_id", "phone"] }
       orders   = { export_filter = "region == 'GLOBAL'", excluded_attributes = [] }
       events   = { export_filter = null, excluded_attributes = ["national_id"] }
       accounts = null
-    }]
-    error_message = "Each table's rules are in both functions' TABLES as export_filter and excluded_attributes ([] when not given; residency null without rules)."
+    }
+    error_message = "Each table's rules are in its parameter, which both functions read, as export_filter and excluded_attributes ([] when not given; residency null without rules)."
   }
 }
 
@@ -121,7 +121,7 @@ run "accepts_an_export_filter_of_1024_characters" {
   }
 
   assert {
-    condition     = length(jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).table.residency.export_filter) == 1024
+    condition     = length(jsondecode(aws_ssm_parameter.table["table"].value).residency.export_filter) == 1024
     error_message = "A filter of exactly 1,024 characters is accepted, whole."
   }
 }
@@ -198,7 +198,7 @@ run "excludes_an_attribute_named_like_another_tables_key" {
   }
 
   assert {
-    condition     = jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"]).b.residency.excluded_attributes == ["national_id"]
+    condition     = jsondecode(aws_ssm_parameter.table["b"].value).residency.excluded_attributes == ["national_id"]
     error_message = "Only the table's own key attributes are protected, not another table's."
   }
 }
@@ -224,38 +224,6 @@ run "rejects_excluding_an_existing_tables_own_sort_key" {
   }
 
   expect_failures = [aws_lambda_function.forwarder]
-}
-
-run "refuses_more_tables_than_fit_in_the_functions_environment" {
-  command = plan
-
-  # Lambda allows 4 KB of environment variables per function: fifteen tables with a filter each do
-  # not fit, and the plan says so instead of CreateFunction failing at apply. (TABLES in the
-  # environment limits an endpoint to about eight tables: issue 11 leaves moving it out.)
-  variables {
-    tables = { for i in range(15) : "table${i}" => {
-      table_name = "table-number-${i}"
-      residency  = { export_filter = "residency == 'GLOBAL'", excluded_attributes = ["national_id"] }
-    } }
-  }
-
-  expect_failures = [aws_lambda_function.forwarder, aws_lambda_function.replicator]
-}
-
-run "serves_seven_tables_with_rules_within_the_functions_environment" {
-  command = plan
-
-  variables {
-    tables = { for i in range(7) : "table${i}" => {
-      table_name = "table-number-${i}"
-      residency  = { export_filter = "residency == 'GLOBAL'", excluded_attributes = ["national_id"] }
-    } }
-  }
-
-  assert {
-    condition     = length(jsondecode(aws_lambda_function.forwarder.environment[0].variables["TABLES"])) == 7
-    error_message = "Seven tables with rules fit in the 4 KB Lambda allows."
-  }
 }
 
 run "grants_the_merge_read_only_on_tables_with_excluded_attributes" {

@@ -169,6 +169,6 @@ run "cn_north_1_root_takes_residency_rules" {
 
   assert {
     condition     = output.table_names == { table = "ddbrep-cn-table" }
-    error_message = "The cn-north-1 root plans a table with residency rules (the module validates them and writes them into TABLES)."
+    error_message = "The cn-north-1 root plans a table with residency rules (the module validates them and writes them into the table's parameter)."
   }
 }
