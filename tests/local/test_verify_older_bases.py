@@ -8,8 +8,9 @@ table hold an item older than one it held only while the application's own write
 (or deleted the item) and the forwarder has not handled that yet; an update made on an older item
 outside that window carries what an engine fault let the table hold, and the oracle counts it lost.
 
-The histories are ``make chaos`` scenario 5's trace (/work/notes/crash-mid-batch-trace.md, key
-``crash-mid-batch#user#shared-00000``), fed to the watcher's ``Observations`` as the stream records
+The histories are a reduced ``make chaos`` run's trace of scenario 5 (issue 9: cn-north-1's forwarder
+killed twice; key ``crash-mid-batch#user#shared-00000``, its writes' versions and times as recorded,
+seconds after 1796030000), fed to the watcher's ``Observations`` as the stream records
 Lambda delivers (StreamRecord: Keys, NewImage, OldImage, ApproximateCreationDateTime rounded down to
 the second; https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html).
 """
