@@ -23,7 +23,7 @@ from typing import Any
 
 from replication_ops.local.loadgen import DELETE, PUT, UPDATE, LoadResult, Operation, Write
 from replication_ops.local.verify import updates_on_older_versions, verify
-from replication_ops.local.watcher import Observations, key_of
+from replication_ops.local.watcher import Observations, key_of, normalize_item
 
 CN, US = "cn-north-1", "us-east-1"
 TS, ORIGIN = "last_update_timestamp", "last_updater_region"
@@ -288,3 +288,21 @@ def _copied(seen: dict[str, Observations]) -> dict[str, Observations]:
         copy.history = {k: list(v) for k, v in observed.history.items()}
         copies[side] = copy
     return copies
+
+
+def test_observations_keep_each_keys_records_in_stream_order() -> None:
+    """What the check reads: per key, each record's versions, second, new image and removed item."""
+    history = History()
+    history.record(CN, None, N, 1401)
+    history.record(CN, N, LOWERED, 1401)
+    history.record(CN, LOWERED, None, 1402)
+    changes = history.seen[CN].changes[K]
+    assert [(c.event, c.second - T0) for c in changes] == [
+        ("INSERT", 1401),
+        ("MODIFY", 1401),
+        ("REMOVE", 1402),
+    ]
+    assert changes[1].old == (Decimal(version("1400.644309")), CN)
+    assert changes[1].new == (Decimal(version("1399.757264")), CN)
+    assert changes[1].image == normalize_item(LOWERED) and changes[1].removed is None
+    assert changes[2].image is None and changes[2].removed == normalize_item(LOWERED)
