@@ -27,6 +27,17 @@ written, without a version, which a converged table never holds (a change that m
 record, an update of a field to the value it had, is the exception, and rightly expected as is).
 Keys both sides write (conflicts) get versioned writes only.
 
+An ``UpdateItem`` keeps what it was made on, so its item is expected as DynamoDB returned it
+(``ALL_NEW``) only where the rules let the table hold that: the engine never replaces a version with
+an older one, so a side's table holds nothing older than an item it held before, except in the window
+its application opens by lowering the version itself (a write with an older version, or without one)
+or deleting the item, until the forwarder has handled that (its restore, or its removal of the older
+item; docs/conflict-rules.md, "Writes without a newer version", found by ``make chaos``,
+crash-mid-batch). ``updates_on_older_versions`` reads each side's stream records of the key
+(``Observations.changes``) and counts an update made on an item older than one its table held,
+outside that window and newer than what it held, as a loss of the item held: an engine fault let the
+table hold what the update was made on.
+
 With residency rules (``rules``: what leaves each side, as deployed; docs/residency.md), the winner
 is expected as written on its own side and as ``exportable`` on the other (absent when it does not
 pass the filter), and items are compared without the excluded attributes of either side (a change
@@ -45,8 +56,8 @@ from typing import Any
 from replication.admission import RESERVED_PREFIX
 from replication.residency import ResidencyRules
 from replication_ops.local.config import ORIGIN_ATTRIBUTE, TIMESTAMP_ATTRIBUTE
-from replication_ops.local.loadgen import DELETE, LoadResult, Write, format_number
-from replication_ops.local.watcher import Observations, key_of, normalize_item, version_of
+from replication_ops.local.loadgen import DELETE, UPDATE, LoadResult, Write, format_number
+from replication_ops.local.watcher import Observations, StreamChange, key_of, normalize_item, version_of
 
 Order = tuple[Decimal, str, bool]
 UNVERSIONED = (Decimal(0), "")
@@ -215,6 +226,102 @@ def oracle(load: LoadResult, observations: dict[str, Observations]) -> tuple[dic
     return expected, uncertain
 
 
+# -- updates made on an older version than their side held ----------------------------------
+
+
+REMOVE = "REMOVE"
+NOTHING: Order = (Decimal("-Infinity"), "", False)  # no item yet, or no valid version
+
+
+@dataclass(frozen=True)
+class OlderBase:
+    """An application ``UpdateItem`` made on an item older than one its side's table held before,
+    outside the documented window: ``held`` is lost to it."""
+
+    write: Write
+    base: Order  # the table's state the update was made on
+    held: Order  # the newest state the table held before it
+
+
+def _state(change: StreamChange) -> Order:
+    """The table's state after a record, as an order: the version it set (no version, or one beyond the
+    clock-skew bound of the record's time, as none), or for a REMOVE the version it removed with the
+    delete rank (every delete is at least as new as what it removed: ``delete_order``)."""
+    version = change.old if change.event == REMOVE else change.new
+    if version is None or version[0] > change.second + 1 + MAX_CLOCK_SKEW_SECONDS:
+        return (NOTHING[0], "", change.event == REMOVE)
+    return (version[0], version[1], change.event == REMOVE)
+
+
+def _lowered_by_the_application(change: StreamChange, state: Order, held: Order, side: str) -> bool:
+    """A write that left an item older than the table held and is the application's: the engine never
+    writes an older version (its writes are conditioned on it) and writes only valid versions; the
+    replicator's carry the peer's origin, the forwarder's stamps and restores move forward."""
+    return state < held and (state[0] == NOTHING[0] or (change.new is not None and change.new[1] == side))
+
+
+def _older_base(write: Write, changes: list[StreamChange], deletes: set[Any]) -> tuple[Order, Order] | None:
+    """(the state ``write``'s record was made on, the newest its table held before) if the update was
+    made on an item older than that outside the window the rules allow; None otherwise.
+
+    The window opens when the application lowers the version (a write with an older version or
+    without one) or deletes the item (a REMOVE of an item one of its deletes removed, ``deletes``),
+    and closes when the engine has handled it: a record that sets the newest state again (the
+    forwarder's restore) or the engine's removal of the older item. An update made on no item
+    (after a REMOVE, or the key's first record) inherits nothing and is never judged here."""
+    since = math.floor(write.started) - 1  # an earlier record of the same item is another write's
+    image = normalize_item(write.item)
+    at = next((i for i, c in enumerate(changes) if c.image == image and c.second >= since), None)
+    if at is None or at == 0 or changes[at - 1].event == REMOVE:
+        return None
+    held, state, window = NOTHING, NOTHING, False
+    for change in changes[:at]:
+        state = _state(change)
+        if change.event == REMOVE:
+            by_application = change.removed in deletes
+            if state >= held:
+                held, window = state, by_application
+            else:
+                window = by_application  # the application's opens it, the engine's closes it
+        elif state >= held:
+            held, window = state, False
+        elif _lowered_by_the_application(change, state, held, write.side):
+            window = True
+    if state >= held or window:
+        return None
+    return state, held
+
+
+def updates_on_older_versions(
+    load: LoadResult, observations: dict[str, Observations]
+) -> dict[str, OlderBase]:
+    """Keys where an application ``UpdateItem`` was made on an item older than one its side held
+    before (``held``) and ends newer than ``held``, outside the window in which the rules let the
+    table hold an older item (``_older_base``; docs/conflict-rules.md, "Writes without a newer
+    version"): the update's item carries what an engine fault let the table hold, and ``held`` is
+    lost. The update's record is the first of its side's records of the key, from the second before
+    it started, whose new image is the update's ``ALL_NEW``; an update that made none is not judged."""
+    written = _written_versions(load)
+    deletes: dict[tuple[str, str], set[Any]] = {}  # (side, key) -> the items its deletes removed
+    for write in load.writes:
+        if write.operation.kind == DELETE and write.old and not write.error:
+            deletes.setdefault((write.side, write.key), set()).add(normalize_item(write.old))
+    found: dict[str, OlderBase] = {}
+    for write in load.writes:
+        if write.error or write.operation.kind != UPDATE or write.item is None:
+            continue
+        seen = observations[write.side]
+        removed = deletes.get((write.side, write.key), set())
+        older = _older_base(write, seen.changes.get(write.key, []), removed)
+        if older is None:
+            continue
+        version = effective_version(write, seen, written)
+        ends = (version[0], version[1], False) if version else (Decimal("Infinity"), "", False)
+        if ends > older[1]:  # else it loses to what it was not made on: the oracle expects that, or newer
+            found.setdefault(write.key, OlderBase(write, *older))
+    return found
+
+
 @dataclass
 class Verification:
     items: dict[str, int]  # side -> items in its table
@@ -263,31 +370,35 @@ def verify(
                 lost.add(key)
                 if len(examples) < 5:
                     examples.append(
-                        {
-                            "side": side,
-                            "key": key,
-                            "expected": _version_text(want_item),
-                            "actual": _version_text(items.get(key)),
-                            "winner_write": want.write.operation.kind if want else None,
-                            "winner_side": want.write.side if want else None,
-                            "streams": {
-                                name: seen.history.get(key, []) for name, seen in observations.items()
-                            },
-                            "writes": [
-                                (
-                                    w.side,
-                                    w.operation.kind,
-                                    _version_text(w.item) if w.item else "-",
-                                    _version_text(w.old),
-                                    round(w.started, 3),
-                                    round(w.finished, 3),
-                                )
-                                for w in load.writes
-                                if w.key == key
-                            ],
-                        }
+                        _example(
+                            side,
+                            key,
+                            want_item=want_item,
+                            actual=items.get(key),
+                            want=want,
+                            load=load,
+                            observations=observations,
+                        )
                     )
         lost_by_side[side] = count
+    for key, older in sorted(updates_on_older_versions(load, observations).items()):
+        if key in uncertain or key in lost:
+            continue
+        side = older.write.side
+        lost.add(key)
+        lost_by_side[side] = lost_by_side.get(side, 0) + 1
+        if len(examples) < 5:
+            want = expected.get(key)
+            example = _example(
+                side, key, want_item=None, actual=None, want=want, load=load, observations=observations
+            )
+            example.update(
+                expected=f"an update made on {_order_text(older.held)} or newer",
+                actual=f"an update made on {_order_text(older.base)}",
+                reason="an UpdateItem made on an item older than its table held, no application write "
+                "having lowered the version since",
+            )
+            examples.append(example)
     return Verification(
         items={side: len(items) for side, items in tables.items()},
         differing=differing,
@@ -297,6 +408,43 @@ def verify(
         keys_written=len({w.key for w in load.writes}),
         examples=examples,
     )
+
+
+def _example(
+    side: str,
+    key: str,
+    *,
+    want_item: dict[str, Any] | None,
+    actual: dict[str, Any] | None,
+    want: Expected | None,
+    load: LoadResult,
+    observations: dict[str, Observations],
+) -> dict[str, Any]:
+    """A mismatch as the report shows it: versions, the key's writes and stream records."""
+    example = {
+        "side": side,
+        "key": key,
+        "expected": _version_text(want_item),
+        "actual": _version_text(actual),
+        "winner_write": want.write.operation.kind if want else None,
+        "winner_side": want.write.side if want else None,
+        "streams": {name: seen.history.get(key, []) for name, seen in observations.items()},
+        "writes": [
+            (
+                w.side,
+                w.operation.kind,
+                _version_text(w.item) if w.item else "-",
+                _version_text(w.old),
+                round(w.started, 3),
+                round(w.finished, 3),
+            )
+            for w in load.writes
+            if w.key == key
+        ],
+    }
+    if want_item is not None and actual is not None and example["expected"] == example["actual"]:
+        example["reason"] = "same version, other attributes"
+    return example
 
 
 def combined(verifications: dict[str, Verification]) -> Verification:
@@ -320,6 +468,12 @@ def _version_text(item: dict[str, Any] | None) -> str:
         return "absent"
     version = version_of(item, TIMESTAMP_ATTRIBUTE, ORIGIN_ATTRIBUTE)
     return f"{version[0]} {version[1]}" if version else "unversioned"
+
+
+def _order_text(order: Order) -> str:
+    if order[0] == NOTHING[0]:
+        return "a delete of an item without a version" if order[2] else "no version"
+    return f"{order[0]} {order[1]}" + (" (deleted)" if order[2] else "")
 
 
 # -- lag -------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ the other. It polls often (every 0.1 s) and notes, for the report and the oracle
 - when a version written on the other side first becomes visible here (replication lag);
 - the stream time of every REMOVE (the version a delete gets depends on it);
 - the forwarder's in-place stamps (a local write without a valid, newer version of its own, which
-  the forwarder gave one).
+  the forwarder gave one);
+- each key's records in stream order (``changes``: versions, stream second, the new image), which
+  tells what item an ``UpdateItem`` was made on and what the table held before it.
 
 Removes and stamps are keyed by the exact item they replaced (``normalize_item``): that is what the
 load generator knows of each of its writes (the item it put, the ``ALL_NEW`` of its update, the
@@ -108,6 +110,18 @@ def normalize_item(item: dict[str, Any] | None) -> Any:
     return tuple(sorted((name, normalize_value(value)) for name, value in item.items()))
 
 
+@dataclass(frozen=True)
+class StreamChange:
+    """One stream record of a key: what it replaced and what it set (a REMOVE sets nothing)."""
+
+    event: str  # INSERT, MODIFY or REMOVE
+    old: VersionTuple | None  # the OldImage's version (None: no image, or no version in it)
+    new: VersionTuple | None  # the NewImage's version
+    second: int  # ApproximateCreationDateTime, whole seconds
+    image: Any  # normalize_item(NewImage); None for a REMOVE
+    removed: Any = None  # a REMOVE's normalize_item(OldImage): whose delete it was
+
+
 @dataclass
 class Observations:
     """Everything one side's watcher saw, keyed for the oracle and the lag figures."""
@@ -117,6 +131,7 @@ class Observations:
     removes: dict[ItemKey, list[float]] = field(default_factory=dict)  # item removed -> stream seconds
     stamps: dict[ItemKey, VersionTuple] = field(default_factory=dict)  # item stamped -> its stamp
     history: dict[str, list[tuple[str, str, str, int]]] = field(default_factory=dict)  # for mismatches
+    changes: dict[str, list[StreamChange]] = field(default_factory=dict)  # key -> its records, in order
     records: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -127,8 +142,13 @@ class Observations:
         old = version_of(stream.get("OldImage"), timestamp, origin)
         with self.lock:
             self.records += 1
-            self.history.setdefault(key, []).append(
-                (record["eventName"], _text(old), _text(new), int(stream["ApproximateCreationDateTime"]))
+            second = int(stream["ApproximateCreationDateTime"])
+            self.history.setdefault(key, []).append((record["eventName"], _text(old), _text(new), second))
+            removed = normalize_item(stream.get("OldImage")) if record["eventName"] == "REMOVE" else None
+            self.changes.setdefault(key, []).append(
+                StreamChange(
+                    record["eventName"], old, new, second, normalize_item(stream.get("NewImage")), removed
+                )
             )
             if record["eventName"] == "REMOVE":
                 seconds = float(stream["ApproximateCreationDateTime"])
