@@ -269,7 +269,7 @@ class Forwarder:
             decision.key,
             decision.stamp,
             decision.written,
-            unknown=None if decision.written else "loser: the write carried no valid version (reason)",
+            unknown=None if decision.written else "loser: the write carried no valid version (see reason)",
             reason=decision.reason.value,
             key_loggable=loggable,
         )
