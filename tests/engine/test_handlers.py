@@ -327,6 +327,24 @@ def test_the_replicator_counts_a_conflict_per_table_and_kind_and_logs_it_without
     assert "key" not in line
 
 
+def test_the_forwarder_counts_a_stamp_per_table_and_kind_and_logs_it(
+    forwarder: ModuleType,
+    china_table: str,
+    peer_inbox: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    db.put_item(TableName=TABLE, Item={**KEY, "city": {"S": "Beijing"}})  # no version attributes
+    with caplog.at_level(logging.INFO, logger=SERVICE):
+        forwarder.handler({"Records": stream_records("cn-north-1", china_table)}, FakeLambdaContext())
+    found = metric_dimensions(capsys.readouterr().out)
+    assert [(d.get("table"), d.get("kind")) for d in found["Conflicts"]] == [(LOGICAL, "stamped")]
+    (line,) = conflict_lines(caplog)
+    assert (line["reason"], line["loser"], line["winner"]["origin"]) == ("absent", None, "cn-north-1")
+
+
 def test_the_replicator_logs_a_conflicts_key_when_its_environment_says_so(
     monkeypatch: pytest.MonkeyPatch, replicator: tuple[ModuleType, Side], caplog: pytest.LogCaptureFixture
 ) -> None:
