@@ -36,6 +36,7 @@ module "replication" {
   security_group_ids = var.security_group_ids
 
   log_retention_days = var.log_retention_days
+  conflict_log_keys  = var.conflict_log_keys
   create_sns_topic   = var.create_sns_topic
   alarm_actions      = var.alarm_actions
 }

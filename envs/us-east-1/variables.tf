@@ -62,6 +62,17 @@ variable "tables" {
   }
 }
 
+variable "conflict_log_keys" {
+  description = "Log the item's key itself in each conflict line (docs/conflict-rules.md, \"Conflicts on record\"), not only its digest. Keys may be personal data: false by default."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = var.conflict_log_keys != null
+    error_message = "conflict_log_keys must be true or false."
+  }
+}
+
 variable "max_clock_skew_seconds" {
   description = "How far ahead of the functions' clock a version may be; further ahead is treated as no version (stamped) or refused. The same on both sides."
   type        = number

@@ -9,13 +9,14 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from replication import conflicts
 from replication.backoff import Backoff
 from replication.classify import Action, StampReason
 from replication.forwarding import Forwarder, ForwardReport
 from replication.kinesis_sender import DEADLINE_MARGIN_SECONDS, KinesisSender
 from replication.peer_session import PeerSession
 from replication.routing import forward_batch
-from replication.settings import ForwarderSettings
+from replication.settings import ConflictLogSettings, ForwarderSettings
 from replication.table_writer import TableWriter
 from replication.telemetry import MetricUnit, logger, metrics, table_metrics
 
@@ -29,6 +30,7 @@ STAMP_REASON_METRICS = {
 # Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
 REGION = os.environ.get("AWS_REGION") or None
 settings = ForwarderSettings.from_env()
+conflict_log = ConflictLogSettings.from_env()
 dynamodb = boto3.client("dynamodb", region_name=REGION)
 table_writers = {name: TableWriter(dynamodb, table.table) for name, table in settings.tables.items()}
 peer_session = PeerSession(settings, boto3.client("secretsmanager", region_name=REGION))
@@ -52,6 +54,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = forward_batch(settings, forwarders, records)
     for run in batch.runs:
         _table_metrics(run.name, run.report)
+    # Stamps given and remembered deletes that won: counted per table and kind, a sample logged.
+    conflicts.record([(run.name, c) for run in batch.runs for c in run.report.conflicts], conflict_log)
     # The endpoint's totals, which its alarms watch (a stream unknown to TABLES counts here only).
     configuration = batch.unknown_streams + sum(r.report.configuration_errors for r in batch.runs)
     metrics.add_metric("ConfigurationErrors", MetricUnit.Count, configuration)

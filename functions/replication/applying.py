@@ -33,14 +33,15 @@ from botocore.exceptions import ClientError
 from replication.admission import check_change
 from replication.changes import Change
 from replication.coalesce import coalesce
+from replication.conflicts import Conflict, ConflictKind, resolved
 from replication.errors import BodyTooLargeError, PermanentChangeError, WireFormatError
 from replication.failures import FailureKind, classify_failure
 from replication.keys import key_digest
 from replication.parallel import run_all
 from replication.settings import ReplicatorSettings, ServedTable
-from replication.table_writer import Outcome, TableWriter, is_item_too_large
+from replication.table_writer import Applied, Outcome, TableWriter, is_item_too_large
 from replication.telemetry import logger
-from replication.versions import latest_allowed
+from replication.versions import Version, latest_allowed
 from replication.wire import FORWARDER_BODY_BYTES, KIND_PROBE, MAX_BODY_BYTES, Envelope, decode_body, inflate
 
 POISON_MESSAGE_KIND = "poison"
@@ -77,6 +78,8 @@ class TableApplyReport:
     configuration_errors: int = 0
     transient_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    # Changes that lost to a newer version or delete (replication.conflicts), duplicates left out.
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 @dataclass
@@ -265,29 +268,33 @@ class Replicator:
             return
         results = run_all(
             winners,
-            lambda winner: self._writers[winner[0]].apply(winner[1].change),
+            lambda winner: self._writers[winner[0]].resolve(winner[1].change),
             self._settings.apply_concurrency,
         )
         applied_at = self._clock()
-        for (name, slot), result in zip(winners, results, strict=True):
+        for (name, slot), applied in zip(winners, results, strict=True):
             tally = report.tables[name]
-            if not isinstance(result, BaseException):
+            if not isinstance(applied, BaseException):
+                result = applied.outcome
                 report.outcomes[result] += 1
                 tally.outcomes[result] += 1
+                conflict = _conflict(slot.change, applied)
+                if conflict is not None:
+                    tally.conflicts.append(conflict)
                 if result is Outcome.APPLIED and not slot.change.is_delete:
                     latency = max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
                     report.latencies_ms.append(latency)
                     tally.latencies_ms.append(latency)
                 continue
-            kind = classify_failure(result)
+            kind = classify_failure(applied)
             if kind is FailureKind.PERMANENT:
                 # The newest change of its key in this run; older ones of the key were superseded by it.
                 source, position = run.located[id(slot.change)]
                 refusals[source].append(
-                    Refusal(position, _reason(result), _cause(result), key_digest(slot.change.key))
+                    Refusal(position, _reason(applied), _cause(applied), key_digest(slot.change.key))
                 )
                 continue
-            _log_retried(kind, result, "change not applied; its records will be retried")
+            _log_retried(kind, applied, "change not applied; its records will be retried")
             if kind is FailureKind.CONFIGURATION:
                 report.configuration_errors += 1
                 tally.configuration_errors += 1
@@ -377,6 +384,22 @@ class Replicator:
             return
         logger.info("credentials probe received", extra={"probe_id": envelope.probe_id})
         report.probes += 1
+
+
+def _conflict(change: Change, applied: Applied) -> Conflict | None:
+    """The conflict a change that lost records (None: applied, or a duplicate of what is held).
+    The loser is the change itself; the winner what the failed condition returned."""
+    if applied.outcome not in (Outcome.STALE, Outcome.TOMBSTONED):
+        return None
+    held: Version | None = applied.held
+    if held is None:
+        kind = (
+            ConflictKind.DELETE_WON if applied.outcome is Outcome.TOMBSTONED else ConflictKind.STALE_DROPPED
+        )
+        unknown = "winner: DynamoDB returned no item with the failed condition"
+        return Conflict(kind, change.key, None, change.version, unknown=unknown)
+    kind = resolved(change.version, held)
+    return None if kind is None else Conflict(kind, change.key, held, change.version)
 
 
 def _record_data(record: dict[str, Any]) -> bytes:

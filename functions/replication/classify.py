@@ -70,6 +70,9 @@ class Decision:
     reason: StampReason | None = None  # STAMP, TOO_LARGE: why the write needs a stamp
     remove: tuple[str, ...] = ()  # STAMP: engine-reserved attributes the stamp removes
     remembered: Version | None = None  # DELETE_WINS: the remembered delete that wins
+    # DELETE_WINS: the version of the write that lost to it; STAMP, TOO_LARGE: the valid version the
+    # write carried, not newer than what it follows (None: it carried none, ``reason`` says why).
+    written: Version | None = None
     # STAMP of a write over an item with a version: that version's item as its write made it, put
     # back if something older replaces the write before its stamp (TableWriter.restore;
     # ``classify_batch`` sets which image that is).
@@ -282,7 +285,7 @@ def classify(
         if new_version is not None and floor is not None and new_version.as_upsert() <= floor.as_upsert():
             # The tombstone is read now, not when the item was written: whoever wrote the item, a
             # delete with a newer version is remembered, so by last-writer-wins the delete wins.
-            return Decision(Action.DELETE_WINS, key, remembered=floor)
+            return Decision(Action.DELETE_WINS, key, remembered=floor, written=new_version)
     else:
         # What an update had to beat: the version it replaced, as the record itself shows it.
         floor = old_version
@@ -301,7 +304,15 @@ def classify(
         context.names.origin: {"S": stamp.origin},
     }
     if item_size(stamped) > MAX_ITEM_BYTES:
-        return Decision(Action.TOO_LARGE, key, seen=new.seen, stamp=stamp, reason=reason, remove=reserved)
+        return Decision(
+            Action.TOO_LARGE,
+            key,
+            seen=new.seen,
+            stamp=stamp,
+            reason=reason,
+            remove=reserved,
+            written=new_version,
+        )
     return Decision(
         Action.STAMP,
         key,
@@ -309,6 +320,7 @@ def classify(
         stamp=stamp,
         reason=reason,
         remove=reserved,
+        written=new_version,
         replaced=_without(old_image, reserved_attributes(old_image)) if old_version is not None else None,
     )
 

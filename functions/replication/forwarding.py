@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from replication.admission import reserved_attributes
 from replication.changes import Change
 from replication.classify import (
     Action,
@@ -27,12 +28,14 @@ from replication.classify import (
     needs_receipt,
     needs_tombstone,
 )
+from replication.conflicts import Conflict, ConflictKind
 from replication.errors import ConfigurationError, PeerCredentialsError
 from replication.exporting import ResidencyTally, screen_batch
 from replication.failures import FailureKind, classify_failure
 from replication.keys import canonical_key, key_digest
 from replication.kinesis_sender import KinesisSender, OutgoingRecord
 from replication.parallel import run_all
+from replication.residency import Verdict
 from replication.settings import ForwarderSettings, ServedTable
 from replication.table_writer import TOMBSTONE_SOURCE_LOCAL, StampResult, TableWriter
 from replication.telemetry import logger
@@ -65,6 +68,8 @@ class ForwardReport:
     transient_errors: int = 0
     # What the table's residency rules kept here (replication.exporting; docs/residency.md).
     residency: ResidencyTally = field(default_factory=ResidencyTally)
+    # Conflicts resolved here (replication.conflicts): stamps given, new items a remembered delete won.
+    conflicts: list[Conflict] = field(default_factory=list)
     first_failure: int | None = None  # index of the first stream record not safely handled
 
     def fail_at(self, index: int) -> None:
@@ -162,6 +167,8 @@ class Forwarder:
             if decision.action in (Action.STAMP, Action.DELETE, Action.DELETE_WINS, Action.TOO_LARGE):
                 by_key[canonical_key(decision.key)].append(index)
 
+        resolved: list[tuple[int, Conflict]] = []  # (record index, conflict), appended in any order
+
         def write_key(
             indices: list[int],
         ) -> tuple[int | None, Counter[StampReason], FailureKind | None, list[tuple[int, str]]]:
@@ -177,6 +184,7 @@ class Forwarder:
                         )
                         if result is StampResult.STAMPED:
                             stamped[decision.reason] += 1
+                            resolved.append((index, self._conflict(records[index], decision)))
                         elif result is StampResult.TOO_LARGE:
                             refused.append((index, TOO_LARGE_REASON))
                         elif decision.replaced is not None:
@@ -189,6 +197,7 @@ class Forwarder:
                         self._writer.delete_if_older(
                             decision.key, decision.remembered, spare_unversioned=True
                         )
+                        resolved.append((index, self._conflict(records[index], decision)))
                     else:
                         assert decision.change is not None
                         self._writer.remember_delete(
@@ -228,6 +237,42 @@ class Forwarder:
                     report.too_large += 1
                 if not self._route_refusal(records[index], reason, decisions[index], report):
                     report.fail_at(index)
+        # A record Lambda will deliver again records its conflict then.
+        report.conflicts.extend(
+            conflict
+            for index, conflict in sorted(resolved, key=lambda found: found[0])
+            if report.first_failure is None or index < report.first_failure
+        )
+
+    def _conflict(self, record: dict[str, Any], decision: Decision) -> Conflict:
+        """The conflict a stamp given (``STAMP``) or a remembered delete's win (``DELETE_WINS``)
+        resolved, with what the decision knows: no read of its own. The key is never logged for an
+        item the table's residency rules keep here (docs/residency.md: nothing of a filtered item
+        reaches a log line), whatever ``conflict_log_keys`` says."""
+        rules = self._table.residency
+        image = record["dynamodb"].get("NewImage") or {}
+        loggable = not rules.restricts or (
+            rules.verdict({k: v for k, v in image.items() if k not in reserved_attributes(image)})
+            is Verdict.EXPORTED
+        )
+        if decision.action is Action.DELETE_WINS:
+            return Conflict(
+                ConflictKind.DELETE_WON,
+                decision.key,
+                decision.remembered,
+                decision.written,
+                key_loggable=loggable,
+            )
+        assert decision.reason is not None
+        return Conflict(
+            ConflictKind.STAMPED,
+            decision.key,
+            decision.stamp,
+            decision.written,
+            unknown=None if decision.written else "loser: the write carried no valid version (see reason)",
+            reason=decision.reason.value,
+            key_loggable=loggable,
+        )
 
     def _send(self, to_send: list[tuple[int, Change]], report: ForwardReport) -> None:
         if not to_send:

@@ -425,3 +425,47 @@ class ReplicatorSettings:
     def table_for_peer_table(self, peer_table_name: str) -> ServedTable | None:
         """The served table whose peer table is ``peer_table_name`` (a record without a logical name)."""
         return next((t for t in self.tables.values() if t.peer_table_name == peer_table_name), None)
+
+
+# The record of conflicts (replication.conflicts): every resolved conflict is counted; at most this
+# many are logged per invocation, each with this probability, so a burst of conflicts costs a bounded
+# number of log lines (Terraform: conflict_log_sample_rate, conflict_log_max_lines).
+DEFAULT_CONFLICT_LOG_SAMPLE_RATE = 1.0
+DEFAULT_CONFLICT_LOG_MAX_LINES = 20
+MAX_CONFLICT_LOG_LINES = 1000
+
+
+@dataclass(frozen=True)
+class ConflictLogSettings:
+    """How the functions log the conflicts they resolve (docs/conflict-rules.md, "Conflicts on
+    record"). ``sample_rate``: the probability (0 to 1) that a conflict is logged; ``max_lines``: at
+    most this many lines per invocation (0: none); ``log_keys``: the line carries the item's key
+    itself, not only its digest (the key may be personal data: false unless configured)."""
+
+    sample_rate: float = DEFAULT_CONFLICT_LOG_SAMPLE_RATE
+    max_lines: int = DEFAULT_CONFLICT_LOG_MAX_LINES
+    log_keys: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ConflictLogSettings:
+        """``CONFLICT_LOG_SAMPLE_RATE``, ``CONFLICT_LOG_MAX_LINES``, ``CONFLICT_LOG_KEYS``; unset: the
+        defaults. Raises ConfigurationError naming the variable for a value out of range."""
+        env = os.environ if env is None else env
+        raw = env.get("CONFLICT_LOG_SAMPLE_RATE", "").strip()
+        rate = DEFAULT_CONFLICT_LOG_SAMPLE_RATE
+        if raw:
+            try:
+                rate = float(raw)
+            except ValueError:
+                rate = -1.0
+            if not 0.0 <= rate <= 1.0:  # also refuses nan
+                raise ConfigurationError(
+                    f"CONFLICT_LOG_SAMPLE_RATE must be a number from 0 to 1, got {raw!r}"
+                )
+        return cls(
+            sample_rate=rate,
+            max_lines=_integer(
+                env, "CONFLICT_LOG_MAX_LINES", DEFAULT_CONFLICT_LOG_MAX_LINES, 0, MAX_CONFLICT_LOG_LINES
+            ),
+            log_keys=_flag(env, "CONFLICT_LOG_KEYS"),
+        )

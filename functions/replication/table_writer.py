@@ -97,6 +97,30 @@ class Tombstone:
     source: str
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What ``TableWriter.resolve`` came to: the ``outcome``, and for a change that lost (``STALE``,
+    ``TOMBSTONED``) the version that won against it, ``held``: the item's version or the remembered
+    delete, as far as the failed condition returned it (ReturnValuesOnConditionCheckFailure=ALL_OLD,
+    which "consumes no read capacity units": DynamoDB API reference, PutItem, UpdateItem,
+    TransactWriteItems' ``Put``/``ConditionCheck``). None when DynamoDB returned no item: the change
+    was applied, or the winner is gone by the time of the last call (a delete that found a newer
+    tombstone and no item)."""
+
+    outcome: Outcome
+    held: Version | None = None
+
+
+@dataclass(frozen=True)
+class _Upserted:
+    """``TableWriter._upsert``'s answer: the outcome (None: the merge guard may have failed, read
+    again), the item that stayed (``SPARED``), and the version that won (``STALE``, ``TOMBSTONED``)."""
+
+    outcome: Outcome | None
+    spared: TypedItem | None = None
+    held: Version | None = None
+
+
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
@@ -180,18 +204,24 @@ class TableWriter:
     # -- the replicator's writes -------------------------------------------------------------
 
     def apply(self, change: Change) -> Outcome:
+        return self.resolve(change).outcome
+
+    def resolve(self, change: Change) -> Applied:
+        """``apply``, with the version that won when the change lost (the replicator's record of
+        conflicts, ``replication.conflicts``): no extra read or write, only what the conditional
+        writes return when they fail."""
         return self._retrying(lambda: self._apply_once(change))
 
-    def _apply_once(self, change: Change) -> Outcome:
+    def _apply_once(self, change: Change) -> Applied:
         if change.item is None:
             return self._apply_delete(change.key, change.version)
         if self._settings.excluded_attributes - change.item.keys():
             return self._merge(change.key, change.item, change.version)
-        outcome, _ = self._upsert(change.key, change.item, change.version)
-        assert outcome is not None
-        return outcome
+        upserted = self._upsert(change.key, change.item, change.version)
+        assert upserted.outcome is not None
+        return Applied(upserted.outcome, upserted.held)
 
-    def _merge(self, key: TypedItem, item: TypedItem, version: Version) -> Outcome:
+    def _merge(self, key: TypedItem, item: TypedItem, version: Version) -> Applied:
         """A replicated upsert on a table with excluded attributes (this side's residency rules:
         never sent, so the peer's items lack them): the change's attributes win, and each excluded
         attribute the change does not carry keeps this side's current value (docs/residency.md).
@@ -222,9 +252,9 @@ class TableWriter:
                 else:
                     conditions.append(f"attribute_not_exists({placeholder})")
             merged = {**item, **{name: current[name] for name in kept if name in current}}
-            outcome, _ = self._upsert(key, merged, version, guard=(" AND ".join(conditions), names, values))
-            if outcome is not None:
-                return outcome
+            upserted = self._upsert(key, merged, version, guard=(" AND ".join(conditions), names, values))
+            if upserted.outcome is not None:
+                return Applied(upserted.outcome, upserted.held)
         raise RetryableWriteError("an excluded attribute kept being rewritten while an upsert merged it")
 
     def _upsert(
@@ -235,13 +265,14 @@ class TableWriter:
         *,
         spare_unversioned: bool = False,
         guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
-    ) -> tuple[Outcome | None, TypedItem | None]:
+    ) -> _Upserted:
         """Write ``item`` unless the table holds a newer (or the same) version or remembers a newer
         delete. An item without a version is the oldest, replaced if no newer delete is remembered;
         with ``spare_unversioned`` it stays: ``SPARED``, with the item that stayed when DynamoDB
         returned it (None if a write came in between the two calls). ``guard``: one more condition
         on the item (text, names, values: ``_merge``); when it may be what failed, the outcome is
-        None (read again and retry)."""
+        None (read again and retry). ``STALE`` and ``TOMBSTONED`` come with the version that won, as
+        the failed condition returned it (ALL_OLD)."""
         names, values = self._version_placeholders(version)
         any_key = next(iter(key))
         names["#key"] = any_key
@@ -263,7 +294,7 @@ class TableWriter:
                 ExpressionAttributeValues=item_values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return Outcome.APPLIED, None
+            return _Upserted(Outcome.APPLIED)
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
@@ -272,10 +303,10 @@ class TableWriter:
             held = read_version(current, self._names, latest).version if current else None
             if held is not None:
                 if guard is not None and held < version.as_upsert():
-                    return None, None  # older, so the guard failed: read again
-                return Outcome.STALE, None
+                    return _Upserted(None)  # older, so the guard failed: read again
+                return _Upserted(Outcome.STALE, held=held)
             if current and spare_unversioned:
-                return Outcome.SPARED, current
+                return _Upserted(Outcome.SPARED, current)
         # The item is absent, or has no version (written without one since a delete, from before
         # replication, or with attributes that are no version): replacing it must not resurrect a
         # newer delete.
@@ -292,6 +323,8 @@ class TableWriter:
                             + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False),
                             "ExpressionAttributeNames": tombstone_names,
                             "ExpressionAttributeValues": values,
+                            # The remembered delete that wins, for the record of conflicts.
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                         }
                     },
                     {
@@ -301,36 +334,50 @@ class TableWriter:
                             "ConditionExpression": f"(attribute_not_exists(#key) OR {replaceable}){guarded}",
                             "ExpressionAttributeNames": item_names,
                             "ExpressionAttributeValues": item_values,
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                         }
                     },
                 ]
             )
-            return Outcome.APPLIED, None
+            return _Upserted(Outcome.APPLIED)
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
-            reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+            cancelled = error.response.get("CancellationReasons", [])
+            reasons = [reason.get("Code", "None") for reason in cancelled]
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                return Outcome.TOMBSTONED, None
+                remembered = _tombstone_from_row(cancelled[0].get("Item") or {})
+                return _Upserted(Outcome.TOMBSTONED, held=remembered.version if remembered else None)
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 if guard is not None:
-                    return None, None  # written meanwhile, maybe only an excluded attribute: read again
+                    return _Upserted(None)  # written meanwhile, maybe only an excluded attribute: read again
                 # Written meanwhile: newer, or (spare_unversioned) maybe without a version.
-                return (Outcome.SPARED, None) if spare_unversioned else (Outcome.STALE, None)
+                if spare_unversioned:
+                    return _Upserted(Outcome.SPARED)
+                return _Upserted(Outcome.STALE, held=self._version_in(cancelled[1].get("Item")))
             raise
 
-    def _apply_delete(self, key: TypedItem, version: Version) -> Outcome:
+    def _apply_delete(self, key: TypedItem, version: Version) -> Applied:
         # Tombstone first: from this moment no older upsert can recreate the item.
-        remembered = self.remember_delete(key, version, TOMBSTONE_SOURCE_REPLICATED)
-        result = self.delete_if_older(key, version)
+        remembered, newer_delete = self._remember(key, version, TOMBSTONE_SOURCE_REPLICATED)
+        result, newer_item = self._delete_if_older(key, version)
         if result is DeleteResult.REMOVED or (result is DeleteResult.ABSENT and remembered):
-            return Outcome.APPLIED
-        return Outcome.STALE
+            return Applied(Outcome.APPLIED)
+        # Lost: to a newer item (NEWER), else to the newer (or the same) delete already remembered.
+        return Applied(Outcome.STALE, newer_item if result is DeleteResult.NEWER else newer_delete)
+
+    def _version_in(self, item: dict[str, Any] | None) -> Version | None:
+        """The version of an item DynamoDB returned (client form), None without one."""
+        return read_version(from_client(item), self._names, self._latest()).version if item else None
 
     # -- writes shared with the forwarder ----------------------------------------------------
 
     def remember_delete(self, key: TypedItem, version: Version, source: str) -> bool:
         """Write the tombstone unless a newer (or the same) one is there; True if written."""
+        return self._remember(key, version, source)[0]
+
+    def _remember(self, key: TypedItem, version: Version, source: str) -> tuple[bool, Version | None]:
+        """``remember_delete``, and when not written the delete remembered instead (ALL_OLD)."""
         _, values = self._version_placeholders(version)
         expires_at = int(self._clock()) + self._settings.tombstone_ttl_seconds
         try:
@@ -348,11 +395,13 @@ class TableWriter:
                 + _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False),
                 ExpressionAttributeNames={"#k": TOMBSTONE_KEY, "#ts": "ts", "#origin": "o"},
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return True
+            return True, None
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return False
+                held = _tombstone_from_row(error.response.get("Item") or {})
+                return False, held.version if held else None
             raise
 
     def delete_if_older(
@@ -378,6 +427,13 @@ class TableWriter:
         Raises ``RetryableWriteError`` when the application rewrote the item with an older
         version between every mark and delete of ``DELETE_ROUNDS`` rounds.
         """
+        return self._delete_if_older(key, version, spare_unversioned=spare_unversioned)[0]
+
+    def _delete_if_older(
+        self, key: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> tuple[DeleteResult, Version | None]:
+        """``delete_if_older``, and for ``NEWER`` the version that kept the item, as the failed
+        condition returned it (ALL_OLD; None for an item without one)."""
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
         names["#mark"] = DELETE_MARK
@@ -400,15 +456,15 @@ class TableWriter:
                 )
             except ClientError as error:
                 if is_item_too_large(error):
-                    return self.delete_with_receipt(key, version, spare_unversioned=spare_unversioned)
+                    return self._delete_with_receipt(key, version, spare_unversioned=spare_unversioned)
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
                 item = error.response.get("Item")
                 if not item:
-                    return DeleteResult.ABSENT
+                    return DeleteResult.ABSENT, None
                 if item.get(DELETE_MARK) == mark:  # left by the previous round: this delete lost
                     self._unmark(key, mark)
-                return DeleteResult.NEWER
+                return DeleteResult.NEWER, self._version_in(item)
             try:
                 self._db.delete_item(
                     TableName=self._settings.table_name,
@@ -421,7 +477,7 @@ class TableWriter:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
                 continue  # the application wrote the item in between: judge what is there now
-            return DeleteResult.REMOVED
+            return DeleteResult.REMOVED, None
         raise RetryableWriteError("the item kept being rewritten with older versions while being deleted")
 
     def _unmark(self, key: TypedItem, mark: dict[str, str]) -> None:
@@ -449,6 +505,12 @@ class TableWriter:
         only ever moves forward: when it already holds a newer delete, that one covers this removal
         too, and the item is deleted alone. (TransactWriteItems: DeleteItem on the table, PutItem on
         the tombstone table.) ``spare_unversioned``: as ``delete_if_older``."""
+        return self._delete_with_receipt(key, version, spare_unversioned=spare_unversioned)[0]
+
+    def _delete_with_receipt(
+        self, key: TypedItem, version: Version, *, spare_unversioned: bool = False
+    ) -> tuple[DeleteResult, Version | None]:
+        """``delete_with_receipt``, and for ``NEWER`` the version that kept the item (ALL_OLD)."""
         names, values = self._version_placeholders(version)
         names["#key"] = next(iter(key))
         item_condition = "attribute_exists(#key) AND " + _versioned_and(
@@ -484,14 +546,14 @@ class TableWriter:
                     },
                 ]
             )
-            return DeleteResult.REMOVED
+            return DeleteResult.REMOVED, None
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons", [])
             codes = [reason.get("Code", "None") for reason in reasons]
             if codes[:1] == ["ConditionalCheckFailed"]:
-                return DeleteResult.NEWER if reasons[0].get("Item") else DeleteResult.ABSENT
+                return self._newer_or_absent(reasons[0].get("Item"))
             if codes[1:2] != ["ConditionalCheckFailed"]:
                 raise
         # A newer receipt is there already: it covers this removal.
@@ -499,9 +561,13 @@ class TableWriter:
             self._db.delete_item(**delete, ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return DeleteResult.NEWER if error.response.get("Item") else DeleteResult.ABSENT
+                return self._newer_or_absent(error.response.get("Item"))
             raise
-        return DeleteResult.REMOVED
+        return DeleteResult.REMOVED, None
+
+    def _newer_or_absent(self, item: dict[str, Any] | None) -> tuple[DeleteResult, Version | None]:
+        """A delete's failed condition: the item that kept it (ALL_OLD) and its version, or none."""
+        return (DeleteResult.NEWER, self._version_in(item)) if item else (DeleteResult.ABSENT, None)
 
     def stamp(
         self,
@@ -574,11 +640,10 @@ class TableWriter:
         now = clock_now(self._clock())
         later = stamp if stamp.timestamp > now else Version(now, stamp.origin)
         for _ in range(DELETE_ROUNDS):
-            outcome, spared = self._retrying(
-                lambda: self._upsert(key, replaced, version, spare_unversioned=True)
-            )
-            if outcome is not Outcome.SPARED:
-                return outcome is Outcome.APPLIED
+            upserted = self._retrying(lambda: self._upsert(key, replaced, version, spare_unversioned=True))
+            if upserted.outcome is not Outcome.SPARED:
+                return upserted.outcome is Outcome.APPLIED
+            spared = upserted.spared
             if spared is None:
                 continue  # written between the two calls: judge what is there now
             seen = read_version(spared, self._names).seen
@@ -697,4 +762,12 @@ def _tombstone_from_row(row: dict[str, Any]) -> Tombstone | None:
     )
 
 
-__all__ = ["Outcome", "RetryableWriteError", "StampResult", "TableWriter", "Tombstone", "from_client"]
+__all__ = [
+    "Applied",
+    "Outcome",
+    "RetryableWriteError",
+    "StampResult",
+    "TableWriter",
+    "Tombstone",
+    "from_client",
+]

@@ -8,9 +8,10 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from replication import conflicts
 from replication.applying import Replicator, TableApplyReport
 from replication.errors import ReservedAttributeInChange, VersionAheadOfClock
-from replication.settings import ReplicatorSettings
+from replication.settings import ConflictLogSettings, ReplicatorSettings
 from replication.table_writer import Outcome, TableWriter
 from replication.telemetry import MetricUnit, logger, metrics, table_metrics
 
@@ -20,6 +21,7 @@ MAX_LATENCY_SAMPLES = 100
 # Lambda sets AWS_REGION; boto3 on its own reads only AWS_DEFAULT_REGION.
 REGION = os.environ.get("AWS_REGION") or None
 settings = ReplicatorSettings.from_env()
+conflict_log = ConflictLogSettings.from_env()
 dynamodb = boto3.client("dynamodb", region_name=REGION)
 replicator = Replicator(
     settings,
@@ -38,6 +40,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     for name, tally in report.tables.items():
         _table_metrics(name, tally)
+    # Changes that lost to a newer version or delete: counted per table and kind, a sample logged.
+    conflicts.record(
+        [(name, c) for name, tally in report.tables.items() for c in tally.conflicts], conflict_log
+    )
     # The endpoint's own: records of no table, and the totals its alarms watch.
     metrics.add_metric("PoisonMessages", MetricUnit.Count, report.poison)
     metrics.add_metric("ProbesReceived", MetricUnit.Count, report.probes)

@@ -180,6 +180,16 @@ locals {
     { title = "replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
     # What the table's residency rules kept on this side (docs/residency.md).
     { title = "residency: filtered / removals / filter errors", stat = "Sum", metrics = [["ResidencyFiltered", "forwarder"], ["ResidencyRemovals", "forwarder"], ["ResidencyFilterErrors", "forwarder"]] },
+    # Every conflict on record (docs/conflict-rules.md): Conflicts by kind, where each is resolved.
+    { title = "conflicts: stale dropped / tie broken / delete won / stamped", stat = "Sum", metrics = [for k in local.conflict_kinds : ["Conflicts", k.function, k.kind]] },
+  ]
+  # The kinds of the Conflicts metric (dimension kind) and the function that resolves each.
+  conflict_kinds = [
+    { kind = "stale-dropped", function = "replicator" },
+    { kind = "tie-broken", function = "replicator" },
+    { kind = "delete-won", function = "replicator" },
+    { kind = "delete-won", function = "forwarder" },
+    { kind = "stamped", function = "forwarder" },
   ]
   # The dashboard grid is 24 units wide: a table's widgets share its row.
   table_widget_width = floor(24 / length(local.table_widgets))
@@ -198,7 +208,7 @@ locals {
           stat   = w.stat
           period = 60
           metrics = concat(
-            [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), [{ label = "${m[0]} (${m[1]})" }])],
+            [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), length(m) > 2 ? ["kind", m[2]] : [], [{ label = length(m) > 2 ? "${m[2]} (${m[1]})" : "${m[0]} (${m[1]})" }])],
             try(w.p99, false) ? [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), [{ label = "${m[0]} p99", stat = "p99" }])] : [],
           )
         }

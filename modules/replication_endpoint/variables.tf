@@ -365,6 +365,39 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "conflict_log_sample_rate" {
+  description = "Probability (0 to 1) that a conflict the engine resolves (a stale change dropped, a tie broken, a delete that won, a write stamped) is logged by the function that resolved it; every conflict is counted in the Conflicts metric whatever this says (docs/conflict-rules.md, \"Conflicts on record\"; CONFLICT_LOG_SAMPLE_RATE)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.conflict_log_sample_rate >= 0 && var.conflict_log_sample_rate <= 1
+    error_message = "conflict_log_sample_rate must be a number from 0 to 1."
+  }
+}
+
+variable "conflict_log_max_lines" {
+  description = "At most this many conflict lines per function invocation (a uniform sample of those conflict_log_sample_rate lets through), so a burst of conflicts costs a bounded number of log lines: 0 (none) to 1,000 (CONFLICT_LOG_MAX_LINES)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.conflict_log_max_lines == floor(var.conflict_log_max_lines) && var.conflict_log_max_lines >= 0 && var.conflict_log_max_lines <= 1000
+    error_message = "conflict_log_max_lines must be a whole number from 0 to 1,000."
+  }
+}
+
+variable "conflict_log_keys" {
+  description = "Log the item's key itself in each conflict line, not only its SHA-256 digest. Keys may be personal data: false (default) logs the digest alone; never the key of an item this side's residency rules keep here, never item contents (CONFLICT_LOG_KEYS)."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = var.conflict_log_keys != null
+    error_message = "conflict_log_keys must be true or false."
+  }
+}
+
 variable "tracing_mode" {
   description = "X-Ray tracing of both functions: PassThrough (default, no cost) or Active (the roles then get the X-Ray write actions, which cannot be scoped to a resource)."
   type        = string

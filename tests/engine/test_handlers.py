@@ -344,6 +344,55 @@ def test_the_forwarder_counts_each_table_under_its_logical_name(
     assert sorted(str(d.get("table")) for d in found["ConfigurationErrors"]) == ["None", LOGICAL]
 
 
+def conflict_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [vars(record) for record in caplog.records if record.getMessage() == "conflict resolved"]
+
+
+def test_the_replicator_counts_a_conflict_per_table_and_kind_and_logs_it_without_the_key(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    app, side = replicator
+    side.put(KEY, {"city": {"S": "New York"}}, "1764200010")  # newer than China's change below
+    with caplog.at_level(logging.INFO, logger=SERVICE):
+        app.handler({"Records": changes_from_china()}, FakeLambdaContext())
+    found = metric_dimensions(capsys.readouterr().out)
+    assert [(d.get("table"), d.get("kind")) for d in found["Conflicts"]] == [(LOGICAL, "stale-dropped")]
+    (line,) = conflict_lines(caplog)
+    assert (line["winner"]["timestamp"], line["loser"]["timestamp"]) == ("1764200010", "1764200000.5")
+    assert "key" not in line
+
+
+def test_the_forwarder_counts_a_stamp_per_table_and_kind_and_logs_it(
+    forwarder: ModuleType,
+    china_table: str,
+    peer_inbox: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    put_secret(json.dumps({"aws_access_key_id": "AKIAPEER", "aws_secret_access_key": "secret"}))
+    db = boto3.client("dynamodb", region_name="cn-north-1")
+    db.put_item(TableName=TABLE, Item={**KEY, "city": {"S": "Beijing"}})  # no version attributes
+    with caplog.at_level(logging.INFO, logger=SERVICE):
+        forwarder.handler({"Records": stream_records("cn-north-1", china_table)}, FakeLambdaContext())
+    found = metric_dimensions(capsys.readouterr().out)
+    assert [(d.get("table"), d.get("kind")) for d in found["Conflicts"]] == [(LOGICAL, "stamped")]
+    (line,) = conflict_lines(caplog)
+    assert (line["reason"], line["loser"], line["winner"]["origin"]) == ("absent", None, "cn-north-1")
+
+
+def test_the_replicator_logs_a_conflicts_key_when_its_environment_says_so(
+    monkeypatch: pytest.MonkeyPatch, replicator: tuple[ModuleType, Side], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, side = replicator
+    monkeypatch.setenv("CONFLICT_LOG_KEYS", "true")  # the module's conflict_log_keys
+    app = load_app("replicator", monkeypatch, {})
+    side.put(KEY, {"city": {"S": "New York"}}, "1764200010")
+    with caplog.at_level(logging.INFO, logger=SERVICE):
+        app.handler({"Records": changes_from_china()}, FakeLambdaContext())
+    (line,) = conflict_lines(caplog)
+    assert line["key"] == KEY
+
+
 def test_replicator_routes_a_poison_message_to_the_failure_queue_and_keeps_going(
     replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
 ) -> None:

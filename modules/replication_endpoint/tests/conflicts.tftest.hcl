@@ -1,0 +1,154 @@
+# Plan-only tests of the record of conflicts (docs/conflict-rules.md, "Conflicts on record"): the log
+# settings reach both functions (only where they differ from the functions' own defaults), are
+# validated here, and the dashboard shows Conflicts per table and kind.
+# Computed values the assertions need are mocked with `override_during = plan` (Terraform >= 1.11).
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_partition" {
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = { names = ["us-east-1a", "us-east-1b", "us-east-1c"] }
+  }
+  mock_data "aws_service_principal" {
+    defaults = { name = "lambda.amazonaws.com" }
+  }
+  mock_data "aws_vpc_endpoint_service" {
+    defaults = { service_name = "com.amazonaws.us-east-1.dynamodb" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555" }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:ddbrep/peer-credentials-AbCdEf" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:us-east-1:111122223333:ddbrep-failures"
+      url = "https://sqs.us-east-1.amazonaws.com/111122223333/ddbrep-failures"
+    }
+  }
+  mock_resource "aws_kinesis_stream" {
+    defaults = { arn = "arn:aws:kinesis:us-east-1:111122223333:stream/ddbrep-inbox" }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { stream_arn = "arn:aws:dynamodb:us-east-1:111122223333:table/ddbrep-table/stream/2026-01-01T00:00:00.000" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:111122223333:ddbrep-replication-alarms" }
+  }
+  mock_resource "aws_lambda_function" {
+    defaults = { arn = "arn:aws:lambda:us-east-1:111122223333:function:mock" }
+  }
+  mock_resource "aws_subnet" {
+    defaults = { id = "subnet-0123456789abcdef0" }
+  }
+  mock_resource "aws_security_group" {
+    defaults = { id = "sg-0123456789abcdef0" }
+  }
+}
+
+variables {
+  forwarder_zip_path  = "tests/fixtures/forwarder.zip"
+  replicator_zip_path = "tests/fixtures/replicator.zip"
+  tables              = { table = {} }
+}
+
+run "conflict_log_defaults_leave_the_functions_defaults" {
+  command = plan
+
+  assert {
+    condition = alltrue([for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] :
+    length([for k in keys(f.environment[0].variables) : k if startswith(k, "CONFLICT_LOG_")]) == 0])
+    error_message = "By default no CONFLICT_LOG_ setting is written: the functions log at most 20 lines per invocation, every conflict, no keys."
+  }
+}
+
+run "conflict_log_settings_reach_both_functions" {
+  command = plan
+
+  variables {
+    conflict_log_sample_rate = 0.25
+    conflict_log_max_lines   = 5
+    conflict_log_keys        = true
+  }
+
+  assert {
+    condition = alltrue([for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] :
+      f.environment[0].variables["CONFLICT_LOG_SAMPLE_RATE"] == "0.25" &&
+      f.environment[0].variables["CONFLICT_LOG_MAX_LINES"] == "5" &&
+    f.environment[0].variables["CONFLICT_LOG_KEYS"] == "true"])
+    error_message = "conflict_log_sample_rate, conflict_log_max_lines and conflict_log_keys reach both functions."
+  }
+}
+
+run "rejects_a_sample_rate_above_one" {
+  command = plan
+
+  variables {
+    conflict_log_sample_rate = 1.5
+  }
+
+  expect_failures = [var.conflict_log_sample_rate]
+}
+
+run "rejects_a_fractional_line_bound" {
+  command = plan
+
+  variables {
+    conflict_log_max_lines = 2.5
+  }
+
+  expect_failures = [var.conflict_log_max_lines]
+}
+
+run "rejects_a_line_bound_beyond_one_thousand" {
+  command = plan
+
+  variables {
+    conflict_log_max_lines = 1001
+  }
+
+  expect_failures = [var.conflict_log_max_lines]
+}
+
+run "rejects_a_null_key_setting" {
+  command = plan
+
+  variables {
+    conflict_log_keys = null
+  }
+
+  expect_failures = [var.conflict_log_keys]
+}
+
+run "dashboard_shows_conflicts_per_table_and_kind" {
+  command = plan
+
+  variables {
+    tables = { profiles = {}, orders = {} }
+  }
+
+  assert {
+    condition = alltrue([for name in ["profiles", "orders"] : [
+      for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets :
+      toset([for m in w.properties.metrics : "${m[1]} ${m[5]} ${m[7]} ${m[3]}"])
+      if w.properties.title == "${name}: conflicts: stale dropped / tie broken / delete won / stamped"
+      ] == [toset([
+        "Conflicts ${name} stale-dropped ddbrep-replicator",
+        "Conflicts ${name} tie-broken ddbrep-replicator",
+        "Conflicts ${name} delete-won ddbrep-replicator",
+        "Conflicts ${name} delete-won ddbrep-forwarder",
+        "Conflicts ${name} stamped ddbrep-forwarder",
+    ])]])
+    error_message = "Each table's row shows Conflicts by kind, from the function that resolves each kind."
+  }
+}
