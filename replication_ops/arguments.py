@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 from replication.limits import MAX_ATTRIBUTE_NAME_BYTES
 from replication.settings import TABLE_NAME_PATTERN
+from replication_ops import certificates
+from replication_ops.errors import ConfigError
 
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html: TotalSegments is
 # 1 to 1,000,000; each segment is scanned by a thread of its own here, hence a lower bound of ours.
@@ -338,6 +340,23 @@ def name(max_length: int, what: str) -> Callable[[str], str]:
     return parse
 
 
+def forwarder_certificate_name(text: str) -> str:
+    """A forwarder's certificate subject CN, ``NAME.forwarder.REGION`` (the pair's contract: the
+    peer-writer role trusts exactly this; ``replication_ops.certificates.forwarder_common_name``)."""
+    try:
+        return certificates.check_forwarder_common_name(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def serial_number(text: str) -> int:
+    """A certificate serial number in hex, as ``ca issue`` and ``openssl x509 -serial`` print it."""
+    try:
+        return certificates.parse_serial(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 # -- paths -------------------------------------------------------------------------------------
 
 
@@ -403,6 +422,17 @@ def existing_folder(hint: str = "") -> Callable[[str], str]:
 
     parse.__name__ = "existing_folder"
     return parse
+
+
+def folder(text: str) -> Path:
+    """A folder to read from that may not exist yet: a path that is not a file (what is in it, or
+    that it is missing, is then said by the command that reads it)."""
+    text = _path_text(text, "a folder")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        kind = "a file" if path.is_file() else _kind(path.stat().st_mode)
+        raise argparse.ArgumentTypeError(f"{text} is {kind}, not a folder")
+    return path
 
 
 def writable_file(text: str) -> Path:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
-from replication_ops import arguments, backfill, credentials, redrive, status, verify
-from replication_ops.errors import EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
+from replication_ops import arguments, backfill, certificates, credentials, redrive, status, verify
+from replication_ops.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
 from replication_ops.progress import bars_enabled
 from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
 
@@ -90,6 +92,20 @@ reported: use `verify --repair` for them. Poison messages stay unless --delete-p
 
 Exit 0 when both sides look healthy: mappings Enabled, no failure messages, no alarm in ALARM.""",
 }
+
+
+CA_EXAMPLES = """examples:
+  ddb-replication ca init --dir ~/pair-ca
+  ddb-replication ca issue --dir ~/pair-ca --cn ddbrep-cn.forwarder.cn-north-1
+  ddb-replication ca revoke --dir ~/pair-ca --serial 3A0F57C2E1
+
+The pair's certificate authority for IAM Roles Anywhere (the module's peer_writer_authentication =
+roles_anywhere). It lives in DIR on the operator's machine: ca.key never goes into either account.
+Give DIR/ca.pem to both roots as roles_anywhere_ca_certificate. A forwarder's certificate names it
+NAME.forwarder.REGION (the peer root's output peer_writer_certificate_subject). After a revocation,
+import DIR/crl.pem into both trust anchors (aws rolesanywhere import-crl, then update-crl)."""
+
+DEFAULT_CA_NAME = "ddb-replication-pair-ca"
 
 
 SIDE_FLAGS = ("root", "outputs", "profile", "region", "endpoint_url")  # --local-env allows only outputs
@@ -313,7 +329,81 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="alarm name prefix (default: from the function names)",
     )
+    _ca_parser(commands)
     return parser
+
+
+def _ca_parser(commands: argparse._SubParsersAction) -> None:
+    """``ca init|issue|revoke``: the operator's CA folder only, no side (no --cn-*/--us-* flags)."""
+    summary = "the pair's certificate authority for IAM Roles Anywhere: create it, issue, revoke"
+    ca = commands.add_parser(
+        "ca",
+        help=summary,
+        description=summary,
+        epilog=CA_EXAMPLES + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = ca.add_subparsers(dest="ca_command", required=True, metavar="ACTION")
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=CA_EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        return parser
+
+    p = action("init", "create the pair's CA in DIR (refuses a DIR that holds one)")
+    p.add_argument(
+        "--dir", type=arguments.writable_folder, required=True, metavar="DIR", help="the CA's folder"
+    )
+    p.add_argument(
+        "--name",
+        type=arguments.name(certificates.MAX_COMMON_NAME, "a CA name"),
+        default=DEFAULT_CA_NAME,
+        metavar="CN",
+        help="the CA certificate's common name (%(default)s)",
+    )
+    p = action("issue", "issue a forwarder's short-lived certificate into DIR/issued/")
+    p.add_argument(
+        "--dir",
+        type=arguments.folder,
+        required=True,
+        metavar="DIR",
+        help="the CA's folder",
+    )
+    p.add_argument(
+        "--cn",
+        type=arguments.forwarder_certificate_name,
+        required=True,
+        metavar="NAME.forwarder.REGION",
+        help="the forwarder's certificate name: its endpoint name and region",
+    )
+    p.add_argument(
+        "--days",
+        type=arguments.whole(1, certificates.MAX_LEAF_VALIDITY.days),
+        default=certificates.LEAF_VALIDITY.days,
+        metavar="N",
+        help=f"valid for N days, 1 to {certificates.MAX_LEAF_VALIDITY.days} (%(default)s)",
+    )
+    p = action("revoke", "add a certificate to the CA's revocation list, DIR/crl.pem")
+    p.add_argument(
+        "--dir",
+        type=arguments.folder,
+        required=True,
+        metavar="DIR",
+        help="the CA's folder",
+    )
+    p.add_argument(
+        "--serial",
+        type=arguments.serial_number,
+        required=True,
+        metavar="HEX",
+        help="the certificate's serial number in hex, as `ca issue` printed it",
+    )
 
 
 def _pair(args: argparse.Namespace) -> Pair:
@@ -447,6 +537,79 @@ def _status(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> R
     return (EXIT_OK if document["healthy"] else EXIT_DIFFERENCES), document, status.render(statuses)
 
 
+def _day(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _ca(args: argparse.Namespace) -> tuple[int, Any, str]:
+    """The ``ca`` actions: (exit code, JSON document, text)."""
+    folder = Path(args.dir)
+    if args.ca_command == "init":
+        authority = certificates.create_authority(args.name)
+        certificate, key = certificates.write_authority(authority, folder)
+        expiry = authority.certificate.not_valid_after_utc
+        document = {"certificate": str(certificate), "private_key": str(key), "not_after": expiry.isoformat()}
+        text = (
+            f"created the pair's CA {args.name!r}, valid until {_day(expiry)}:\n"
+            f"  {certificate}  the certificate: roles_anywhere_ca_certificate of both roots\n"
+            f"  {key}  its private key (0600): keep it here, offline; it never goes into an account"
+        )
+        return EXIT_OK, document, text
+    if args.ca_command == "issue":
+        authority = certificates.load_authority(folder)
+        issued = certificates.issue_forwarder_certificate(
+            authority, args.cn, validity=dt.timedelta(days=args.days)
+        )
+        files = certificates.write_issued(issued, folder)
+        expiry = issued.certificate.not_valid_after_utc
+        document = {
+            "common_name": args.cn,
+            "serial": issued.serial_hex,
+            "not_after": expiry.isoformat(),
+            "certificate": str(files.certificate),
+            "private_key": str(files.private_key),
+        }
+        text = (
+            f"issued {args.cn}, serial {issued.serial_hex}, valid until {_day(expiry)}:\n"
+            f"  {files.certificate}\n  {files.private_key}  (0600)"
+        )
+        return EXIT_OK, document, text
+    result = certificates.revoke(folder, args.serial)
+    serial = certificates.serial_hex(args.serial)
+    document = {
+        "serial": serial,
+        "added": result.added,
+        "crl": str(result.path),
+        "crl_number": result.number,
+        "revoked": [certificates.serial_hex(s) for s in result.serials],
+    }
+    if not result.added:
+        return EXIT_OK, document, f"serial {serial} is revoked already: {result.path} is unchanged"
+    text = (
+        f"revoked serial {serial}: {result.path} (CRL number {result.number}, {len(result.serials)} "
+        "revoked); import it into both trust anchors:\n"
+        "  aws rolesanywhere import-crl --name pair-ca --trust-anchor-arn ARN "
+        f"--crl-data fileb://{result.path} --enabled   (later: update-crl --crl-id ID --crl-data ...)"
+    )
+    return EXIT_OK, document, text
+
+
+def _run_ca(args: argparse.Namespace) -> int:
+    prog = f"ddb-replication ca {args.ca_command}"
+    try:
+        code, document, text = _ca(args)
+    except OpsError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": str(error), "exit_code": error.exit_code}))
+        return error.exit_code
+    except OSError as error:
+        print(f"{prog}: error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(document, indent=2) if args.json else text)
+    return code
+
+
 # The subcommands that read or write item versions (status reads none).
 USES_VERSION_ATTRIBUTES = frozenset({"credentials", "rotate", "backfill", "verify", "redrive"})
 
@@ -462,6 +625,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Resu
 
 def check_combinations(args: argparse.Namespace) -> str | None:
     """What is wrong with this combination of flags (each flag alone being valid), or None."""
+    if args.command == "ca":
+        return None  # no side: its flags are checked one by one
     given = [
         f"--{label}-{flag.replace('_', '-')}"
         for label in LABELS
@@ -499,6 +664,8 @@ def check_combinations(args: argparse.Namespace) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "ca":
+        return _run_ca(args)
     problem = check_combinations(args)
     if problem:
         (parser.chosen_subparser(args) or parser).error(problem)

@@ -18,6 +18,14 @@ module "replication" {
   # The peer's forwarder (its NAT gateways) and the operator's probe; nothing else.
   peer_writer_allowed_source_ips = distinct(concat([for ip in var.peer_nat_public_ips : "${ip}/32"], var.operator_source_cidrs))
 
+  # How the peer's forwarder writes into this side's inbox: the peer-writer user's key (access_key) or
+  # a certificate of the pair's CA exchanged through IAM Roles Anywhere (roles_anywhere).
+  peer_writer_authentication              = var.peer_writer_authentication
+  roles_anywhere_ca_certificate           = var.roles_anywhere_ca_certificate
+  roles_anywhere_session_duration_seconds = var.roles_anywhere_session_duration_seconds
+  peer_name                               = var.peer_name
+  peer_rolesanywhere_endpoint             = var.peer_rolesanywhere_endpoint
+
   forwarder_zip_path  = var.forwarder_zip_path
   replicator_zip_path = var.replicator_zip_path
 

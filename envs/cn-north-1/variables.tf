@@ -139,6 +139,36 @@ variable "operator_source_cidrs" {
   }
 }
 
+variable "peer_name" {
+  description = "The peer side's name (variable name of envs/us-east-1): its forwarder's certificate CN is \"<peer_name>.forwarder.<peer_region>\", the only one this side's peer-writer role trusts (roles_anywhere)."
+  type        = string
+  default     = "ddbrep-us"
+}
+
+variable "peer_writer_authentication" {
+  description = "access_key (the peer-writer IAM user, whose key goes into the peer's secret) or roles_anywhere (no IAM user: a trust anchor of roles_anywhere_ca_certificate, a profile and the peer-writer role, for the peer forwarder's certificate)."
+  type        = string
+  default     = "access_key"
+}
+
+variable "roles_anywhere_ca_certificate" {
+  description = "The pair's CA certificate in PEM, for roles_anywhere: file(\"DIR/ca.pem\") after `ddb-replication ca init --dir DIR` (the same file on both sides; never the key)."
+  type        = string
+  default     = null
+}
+
+variable "roles_anywhere_session_duration_seconds" {
+  description = "How long the peer forwarder's Roles Anywhere credentials last, 900 to 3600 s."
+  type        = number
+  default     = 3600
+}
+
+variable "peer_rolesanywhere_endpoint" {
+  description = "host[:port] of Roles Anywhere in us-east-1's partition for this side's forwarder (PEER_ROLESANYWHERE_ENDPOINT; null: the public endpoint)."
+  type        = string
+  default     = null
+}
+
 variable "secret_max_age_seconds" {
   description = "How long the forwarder caches the peer credentials, 0 to 86400 s. `ddb-replication rotate` waits this plus 15 s before it deletes the old key."
   type        = number

@@ -35,6 +35,26 @@ output "peer_writer_user_arn" {
   value       = module.replication.peer_writer_user_arn
 }
 
+output "peer_writer_role_arn" {
+  description = "Role the PEER's forwarder assumes through Roles Anywhere (roles_anywhere; null otherwise)."
+  value       = module.replication.peer_writer_role_arn
+}
+
+output "roles_anywhere_trust_anchor_arn" {
+  description = "Trust anchor of the pair's CA on this side (roles_anywhere; null otherwise): import CRLs into it."
+  value       = module.replication.roles_anywhere_trust_anchor_arn
+}
+
+output "roles_anywhere_profile_arn" {
+  description = "Roles Anywhere profile of the peer-writer role (roles_anywhere; null otherwise)."
+  value       = module.replication.roles_anywhere_profile_arn
+}
+
+output "peer_writer_certificate_subject" {
+  description = "Certificate CN the peer-writer role trusts: the PEER forwarder's (roles_anywhere; null otherwise)."
+  value       = module.replication.peer_writer_certificate_subject
+}
+
 output "peer_credentials_secret_name" {
   description = "Secret to fill with the PEER's peer-writer access key."
   value       = module.replication.peer_credentials_secret_name

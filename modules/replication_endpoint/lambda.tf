@@ -23,6 +23,8 @@ locals {
   optional_forwarder_environment = { for k, v in {
     PEER_ENDPOINT_URL = var.peer_endpoint_url
     PEER_HTTPS_PROXY  = var.peer_https_proxy
+    # host[:port] of the peer partition's Roles Anywhere, for CreateSession (null: its public endpoint)
+    PEER_ROLESANYWHERE_ENDPOINT = var.peer_rolesanywhere_endpoint
   } : k => v if v != null }
 
   common_environment = merge({

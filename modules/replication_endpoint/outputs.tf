@@ -32,6 +32,26 @@ output "peer_writer_user_arn" {
   value       = try(aws_iam_user.peer_writer[0].arn, null)
 }
 
+output "peer_writer_role_arn" {
+  description = "ARN of the peer-writer role the peer's forwarder assumes through IAM Roles Anywhere (its secret's role_arn). Null unless peer_writer_authentication is roles_anywhere."
+  value       = try(aws_iam_role.peer_writer[0].arn, null)
+}
+
+output "roles_anywhere_trust_anchor_arn" {
+  description = "ARN of the trust anchor holding the pair's CA certificate (the peer's secret's trust_anchor_arn; import CRLs into it). Null unless peer_writer_authentication is roles_anywhere."
+  value       = try(aws_rolesanywhere_trust_anchor.this[0].arn, null)
+}
+
+output "roles_anywhere_profile_arn" {
+  description = "ARN of the Roles Anywhere profile of the peer-writer role (the peer's secret's profile_arn). Null unless peer_writer_authentication is roles_anywhere."
+  value       = try(aws_rolesanywhere_profile.peer_writer[0].arn, null)
+}
+
+output "peer_writer_certificate_subject" {
+  description = "Subject CN the peer-writer role trusts: \"<peer_name>.forwarder.<peer_region>\", the CN of the peer forwarder's leaf certificate. Null unless peer_writer_authentication is roles_anywhere."
+  value       = local.roles_anywhere ? local.peer_forwarder_common_name : null
+}
+
 output "nat_public_ips" {
   description = "Elastic IPs the forwarder's calls leave from (empty without the created VPC): allowlist them on the peer side if it filters by source address."
   value       = aws_eip.nat[*].public_ip

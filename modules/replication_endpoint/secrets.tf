@@ -26,6 +26,9 @@ resource "aws_secretsmanager_secret_version" "peer_credentials" {
 ################################################################################
 
 locals {
+  # The user exists only in access_key mode (roles_anywhere: the role of rolesanywhere.tf instead).
+  create_peer_writer_user = var.create_peer_writer_user && var.peer_writer_authentication == "access_key"
+
   # Optional source-address allowlist: the PEER's NAT Elastic IPs (its nat_public_ips output).
   peer_writer_source_condition = length(var.peer_writer_allowed_source_ips) == 0 ? {} : {
     IpAddress = { "aws:SourceIp" = var.peer_writer_allowed_source_ips }
@@ -58,14 +61,14 @@ locals {
 
 # The permission is granted through a group (no policy on the user itself).
 resource "aws_iam_group" "peer_writer" {
-  count = var.create_peer_writer_user ? 1 : 0
+  count = local.create_peer_writer_user ? 1 : 0
 
   name = local.peer_writer_name
   path = "/replication/"
 }
 
 resource "aws_iam_group_policy" "peer_writer" {
-  count = var.create_peer_writer_user ? 1 : 0
+  count = local.create_peer_writer_user ? 1 : 0
 
   name   = "write-inbox"
   group  = aws_iam_group.peer_writer[0].name
@@ -73,7 +76,7 @@ resource "aws_iam_group_policy" "peer_writer" {
 }
 
 resource "aws_iam_user" "peer_writer" {
-  count = var.create_peer_writer_user ? 1 : 0
+  count = local.create_peer_writer_user ? 1 : 0
   #checkov:skip=CKV_AWS_273:The peer partition's forwarder cannot use SSO or assume a role across partitions; a key-only user with one write permission is the only identity it can hold.
 
   name = local.peer_writer_name
@@ -83,7 +86,7 @@ resource "aws_iam_user" "peer_writer" {
 }
 
 resource "aws_iam_user_group_membership" "peer_writer" {
-  count = var.create_peer_writer_user ? 1 : 0
+  count = local.create_peer_writer_user ? 1 : 0
 
   user   = aws_iam_user.peer_writer[0].name
   groups = [aws_iam_group.peer_writer[0].name]

@@ -225,7 +225,7 @@ variable "secret_max_age_seconds" {
 }
 
 variable "create_peer_writer_user" {
-  description = "Create the IAM user whose only permission is writing into this side's inbox. Its access key (created outside Terraform) goes into the PEER's secret. An IAM role cannot be assumed across partitions, hence a user."
+  description = "With peer_writer_authentication = access_key: create the IAM user whose only permission is writing into this side's inbox. Its access key (created outside Terraform) goes into the PEER's secret (a role cannot be assumed across partitions with an access key). Never created with roles_anywhere."
   type        = bool
   default     = true
 }
@@ -238,6 +238,76 @@ variable "peer_writer_allowed_source_ips" {
   validation {
     condition     = alltrue([for cidr in var.peer_writer_allowed_source_ips : can(cidrhost(cidr, 0))])
     error_message = "peer_writer_allowed_source_ips must be CIDR blocks, such as 203.0.113.10/32."
+  }
+}
+
+################################################################################
+# How the PEER's forwarder authenticates to this side (rolesanywhere.tf)
+################################################################################
+
+variable "peer_writer_authentication" {
+  description = "How the peer's forwarder gets its right to write into this side's inbox. access_key: the peer-writer IAM user, whose access key the peer's secret holds. roles_anywhere: no IAM user; an IAM Roles Anywhere trust anchor (roles_anywhere_ca_certificate), a profile and the peer-writer role, which the peer's forwarder assumes with CreateSession and a leaf certificate of the pair's CA (CN \"<peer_name>.forwarder.<peer_region>\"), for short-lived credentials only."
+  type        = string
+  default     = "access_key"
+
+  validation {
+    condition     = contains(["access_key", "roles_anywhere"], var.peer_writer_authentication)
+    error_message = "peer_writer_authentication must be access_key (the peer-writer IAM user and its key) or roles_anywhere (an IAM Roles Anywhere trust anchor, profile and role)."
+  }
+}
+
+variable "roles_anywhere_ca_certificate" {
+  description = "The pair's certificate authority in PEM (`ddb-replication ca init` writes it to DIR/ca.pem): one or more certificates, nothing else, at most 8,000 characters. Required with peer_writer_authentication = roles_anywhere: it becomes the trust anchor's CERTIFICATE_BUNDLE (ACM Private CA trust anchors are not available in the China regions). Only the certificate: the CA's private key stays with the operator."
+  type        = string
+  default     = null
+
+  validation {
+    # A trust anchor's x509CertificateData holds 1 to 8,000 characters (API_SourceData). Each block:
+    # DER in base64, and a DER certificate starts with a SEQUENCE of long-form length (0x30 0x81..0x83),
+    # which is "MI" in base64.
+    condition = var.roles_anywhere_ca_certificate == null || try(
+      length(var.roles_anywhere_ca_certificate) <= 8000 &&
+      can(regex("^\\s*(-----BEGIN CERTIFICATE-----\\s+[A-Za-z0-9+/=\\s]+-----END CERTIFICATE-----\\s*)+$", var.roles_anywhere_ca_certificate)) &&
+      alltrue([
+        for body in regexall("-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\\s]+)-----END CERTIFICATE-----", var.roles_anywhere_ca_certificate) :
+        startswith(replace(body[0], "/\\s/", ""), "MI") && length(replace(body[0], "/\\s/", "")) % 4 == 0
+      ]),
+      false
+    )
+    error_message = "roles_anywhere_ca_certificate must be the pair's CA certificate in PEM (-----BEGIN CERTIFICATE----- base64 -----END CERTIFICATE-----, one or more, nothing else: never a private key), at most 8,000 characters; `ddb-replication ca init --dir DIR` writes it to DIR/ca.pem."
+  }
+}
+
+variable "roles_anywhere_session_duration_seconds" {
+  description = "How long the credentials the peer's forwarder gets from CreateSession last (the profile's durationSeconds), 900 to 3600 s. 3600 (default) is one CreateSession per forwarder container about every 45 minutes: botocore renews refreshable credentials from 15 minutes before they expire, so 900 would renew on every call. The peer's forwarder must not ask for more than this."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.roles_anywhere_session_duration_seconds >= 900 && var.roles_anywhere_session_duration_seconds <= 3600 && floor(var.roles_anywhere_session_duration_seconds) == var.roles_anywhere_session_duration_seconds
+    error_message = "roles_anywhere_session_duration_seconds must be a whole number of seconds from 900 (CreateSession's shortest) to 3600 (the peer-writer role's maximum session duration)."
+  }
+}
+
+variable "peer_name" {
+  description = "The peer side's name (its module's name). Null: this side's name. The peer-writer role trusts only the certificate whose subject CN is \"<peer_name>.forwarder.<peer_region>\" (roles_anywhere mode)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.peer_name == null || can(regex("^[a-zA-Z][a-zA-Z0-9-]{0,31}$", var.peer_name))
+    error_message = "peer_name must start with a letter and hold at most 32 letters, digits and hyphens, like name."
+  }
+}
+
+variable "peer_rolesanywhere_endpoint" {
+  description = "host[:port] of IAM Roles Anywhere in the peer's partition for this side's forwarder's CreateSession calls (PEER_ROLESANYWHERE_ENDPOINT), without a scheme: it is always called over HTTPS. Null: the public endpoint of peer_region (rolesanywhere.<peer_region>.amazonaws.com, .com.cn in China). Used when this side's secret holds a certificate."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.peer_rolesanywhere_endpoint == null || can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$", var.peer_rolesanywhere_endpoint))
+    error_message = "peer_rolesanywhere_endpoint must be a host name or address with an optional port, such as rolesanywhere.us-east-1.amazonaws.com or 127.0.0.1:19443, without https:// (the call is always HTTPS)."
   }
 }
 

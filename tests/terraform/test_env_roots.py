@@ -55,6 +55,9 @@ def test_peer_is_the_other_root(side: str, source) -> None:
     assert mine["region"] == side
     assert mine["peer_region"] == theirs["region"] == PEER[side]
     assert mine["peer_inbox_stream_name"] == f"{theirs['name']}-inbox"
+    # The peer-writer role trusts the certificate CN "<peer_name>.forwarder.<peer_region>"
+    # (roles_anywhere): the peer's name, or its forwarder would be refused.
+    assert mine["peer_name"] == theirs["name"]
     my_tables, their_tables = _tables(mine), _tables(theirs)
     assert set(my_tables) == set(their_tables), "the same logical tables on both sides"
     for logical, table in my_tables.items():

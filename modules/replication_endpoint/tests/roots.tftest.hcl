@@ -172,3 +172,26 @@ run "cn_north_1_root_takes_residency_rules" {
     error_message = "The cn-north-1 root plans a table with residency rules (the module validates them and writes them into the table's parameter)."
   }
 }
+
+run "each_root_trusts_the_other_roots_forwarder_in_roles_anywhere_mode" {
+  command   = plan
+  providers = { aws = aws.cn }
+
+  module {
+    source = "../../envs/cn-north-1"
+  }
+
+  variables {
+    peer_writer_authentication    = "roles_anywhere"
+    roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
+  }
+
+  assert {
+    condition     = output.peer_writer_certificate_subject == "ddbrep-us.forwarder.us-east-1"
+    error_message = "The cn-north-1 root's peer-writer role trusts the us-east-1 root's forwarder (name ddbrep-us)."
+  }
+  assert {
+    condition     = output.peer_writer_user_name == null
+    error_message = "No peer-writer user in roles_anywhere mode."
+  }
+}
