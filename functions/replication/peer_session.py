@@ -131,6 +131,14 @@ class PeerSession:
         self._secrets = parameters.SecretsProvider(boto3_client=secrets_client)
         self._client: Any = None
         self._identity: str | None = None
+        self._credentials: Any = None  # the client's botocore credentials
+
+    @property
+    def access_key_id(self) -> str | None:
+        """The access key the peer client signs with now (a role session's is renewed first when
+        it is within REFRESH_LEAD_SECONDS of expiry, as signing a call would), or None before the
+        first ``kinesis()``."""
+        return self._credentials.get_frozen_credentials().access_key if self._credentials else None
 
     def kinesis(self, *, refresh: bool = False) -> Any:
         """The peer's Kinesis client; ``refresh``: the peer rejected the credentials, so read the
@@ -237,4 +245,5 @@ class PeerSession:
             tcp_keepalive=True,
             proxies={"https": settings.peer_https_proxy} if settings.peer_https_proxy else None,
         )
+        self._credentials = session.get_credentials()
         return session.client("kinesis", endpoint_url=settings.peer_endpoint_url, config=config)

@@ -1,14 +1,21 @@
-"""Certificates for the Roles Anywhere tests: a CA, leaves it issues, a CRL (``cryptography``)."""
+"""Certificates for the Roles Anywhere tests (a CA, leaves it issues, a CRL: ``cryptography``) and the
+Roles Anywhere resources of a peer writer in a local partition."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+
+from replication_ops.local.aws import SideClients
+from replication_ops.local.partitions import LocalPartition
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -119,3 +126,61 @@ class CertificateAuthority:
                 .build()
             )
         return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+# -- the peer writer's Roles Anywhere resources, as the module makes them (issue 12's contract) -------
+
+_names = itertools.count(1)
+
+
+def trust_policy(anchor_arn: str, common_name: str) -> dict[str, Any]:
+    """The peer-writer role's trust: only Roles Anywhere, for this trust anchor and certificate CN."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": anchor_arn},
+                    "StringEquals": {"aws:PrincipalTag/x509Subject/CN": common_name},
+                },
+            }
+        ],
+    }
+
+
+def make_role(partition: LocalPartition, region: str, trust: dict[str, Any], stream: str = "inbox") -> str:
+    """A peer-writer role that may only put records into ``stream`` of this partition."""
+    iam = SideClients(partition.endpoint_url, region).iam
+    name = f"peer-writer-{next(_names)}"
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    dns_partition = "aws-cn" if region.startswith("cn-") else "aws"
+    statement = {
+        "Effect": "Allow",
+        "Action": ["kinesis:PutRecord", "kinesis:PutRecords"],
+        "Resource": f"arn:{dns_partition}:kinesis:{region}:123456789012:stream/{stream}",
+    }
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="inbox",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    return str(role["Arn"])
+
+
+def make_anchor(partition: LocalPartition, region: str, ca: CertificateAuthority) -> dict[str, Any]:
+    return SideClients(partition.endpoint_url, region).rolesanywhere.create_trust_anchor(
+        name=f"pair-{next(_names)}",
+        enabled=True,
+        source={"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": ca.pem}},
+    )["trustAnchor"]
+
+
+def make_profile(
+    partition: LocalPartition, region: str, role_arn: str, duration: int = 900
+) -> dict[str, Any]:
+    return SideClients(partition.endpoint_url, region).rolesanywhere.create_profile(
+        name=f"pair-{next(_names)}", enabled=True, roleArns=[role_arn], durationSeconds=duration
+    )["profile"]

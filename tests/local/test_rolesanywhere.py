@@ -14,7 +14,6 @@ anchor, ``aws:PrincipalTag/x509Subject/CN``).
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,13 +36,19 @@ from replication_ops.local import tls
 from replication_ops.local.aws import SideClients
 from replication_ops.local.config import BUILD_DIR, SIDES
 from replication_ops.local.partitions import LocalPartition
-from tests.local.pki import CertificateAuthority, Issued
+from tests.local.pki import (
+    CertificateAuthority,
+    Issued,
+    make_anchor,
+    make_profile,
+    make_role,
+    trust_policy,
+)
 
 REGION = "cn-north-1"  # the aws-cn partition: ARNs arn:aws-cn:..., the same service principal
 ACCOUNT = "123456789012"
 CN = "pair.forwarder.us-east-1"  # the contract's "<name>.forwarder.<region of that forwarder>"
 CA_BUNDLE = str(tls.ca_path(BUILD_DIR / "tls"))
-_names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -95,62 +100,11 @@ class Setup:
         return self.session(issued, **kwargs).get_credentials().get_frozen_credentials()
 
 
-def trust_policy(anchor_arn: str, common_name: str = CN) -> dict[str, Any]:
-    """The peer-writer role's trust, as the contract decides it."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": anchor_arn},
-                    "StringEquals": {"aws:PrincipalTag/x509Subject/CN": common_name},
-                },
-            }
-        ],
-    }
-
-
-def make_role(partition: LocalPartition, trust: dict[str, Any]) -> str:
-    iam = SideClients(partition.endpoint_url, REGION).iam
-    name = f"peer-writer-{next(_names)}"
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="inbox",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": ["kinesis:PutRecord", "kinesis:PutRecords"],
-                        "Resource": f"arn:aws-cn:kinesis:{REGION}:{ACCOUNT}:stream/inbox",
-                    }
-                ],
-            }
-        ),
-    )
-    return str(role["Arn"])
-
-
-def make_anchor(partition: LocalPartition, ca: CertificateAuthority) -> dict[str, Any]:
-    return SideClients(partition.endpoint_url, REGION).rolesanywhere.create_trust_anchor(
-        name=f"pair-{next(_names)}",
-        enabled=True,
-        source={"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": ca.pem}},
-    )["trustAnchor"]
-
-
 @pytest.fixture
 def setup(partition: LocalPartition, ca: CertificateAuthority) -> Setup:
-    anchor = make_anchor(partition, ca)
-    role_arn = make_role(partition, trust_policy(anchor["trustAnchorArn"]))
-    profile = SideClients(partition.endpoint_url, REGION).rolesanywhere.create_profile(
-        name=f"pair-{next(_names)}", enabled=True, roleArns=[role_arn], durationSeconds=900
-    )["profile"]
+    anchor = make_anchor(partition, REGION, ca)
+    role_arn = make_role(partition, REGION, trust_policy(anchor["trustAnchorArn"], CN))
+    profile = make_profile(partition, REGION, role_arn)
     return Setup(partition, anchor, profile, role_arn)
 
 
@@ -304,7 +258,8 @@ def test_the_untampered_request_of_the_same_signer_is_accepted(
 def test_a_role_trusting_another_common_name_is_refused(
     partition: LocalPartition, setup: Setup, ca: CertificateAuthority
 ) -> None:
-    other = make_role(partition, trust_policy(setup.anchor["trustAnchorArn"], "pair.forwarder.elsewhere"))
+    trust = trust_policy(setup.anchor["trustAnchorArn"], "pair.forwarder.elsewhere")
+    other = make_role(partition, REGION, trust)
     setup.rolesanywhere.update_profile(profileId=setup.profile["profileId"], roleArns=[setup.role_arn, other])
     assert refused(setup, ca.issue(CN), role_arn=other).status_code == 403
 
@@ -312,8 +267,8 @@ def test_a_role_trusting_another_common_name_is_refused(
 def test_a_role_trusting_another_trust_anchor_is_refused(
     partition: LocalPartition, setup: Setup, ca: CertificateAuthority
 ) -> None:
-    other_anchor = make_anchor(partition, ca)  # the same CA: only aws:SourceArn differs
-    other = make_role(partition, trust_policy(other_anchor["trustAnchorArn"]))
+    other_anchor = make_anchor(partition, REGION, ca)  # the same CA: only aws:SourceArn differs
+    other = make_role(partition, REGION, trust_policy(other_anchor["trustAnchorArn"], CN))
     setup.rolesanywhere.update_profile(profileId=setup.profile["profileId"], roleArns=[setup.role_arn, other])
     assert refused(setup, ca.issue(CN), role_arn=other).status_code == 403
 
@@ -321,7 +276,7 @@ def test_a_role_trusting_another_trust_anchor_is_refused(
 def test_a_role_not_in_the_profile_is_refused(
     partition: LocalPartition, setup: Setup, ca: CertificateAuthority
 ) -> None:
-    other = make_role(partition, trust_policy(setup.anchor["trustAnchorArn"]))
+    other = make_role(partition, REGION, trust_policy(setup.anchor["trustAnchorArn"], CN))
     assert refused(setup, ca.issue(CN), role_arn=other).status_code == 403
 
 
