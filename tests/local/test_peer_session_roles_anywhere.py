@@ -20,6 +20,7 @@ import boto3
 import botocore.credentials
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from iam_rolesanywhere_session import IAMRolesAnywhereSession
 from moto import mock_aws
 
 from replication import peer_session
@@ -294,3 +295,40 @@ def test_access_key_mode_is_chosen_when_the_secret_has_no_auth_field(
     session = session_for(peer)
     assert put(session)["FailedRecordCount"] == 0
     assert session.access_key_id == key["AccessKeyId"]
+
+
+# -- settings and endpoints -------------------------------------------------------------------------------
+
+
+def test_the_roles_anywhere_endpoint_is_read_from_the_forwarders_environment(peer: LocalPartition) -> None:
+    stream = f"arn:aws-cn:dynamodb:{LOCAL_REGION}:123456789012:table/{TABLE}/stream/x"
+    settings = ForwarderSettings.from_env(environment(peer, stream))
+    assert settings.peer_rolesanywhere_endpoint == peer.rolesanywhere_endpoint
+    unset = {k: v for k, v in environment(peer, stream).items() if k != "PEER_ROLESANYWHERE_ENDPOINT"}
+    assert ForwarderSettings.from_env(unset).peer_rolesanywhere_endpoint is None
+
+
+@pytest.mark.parametrize(
+    ("region", "endpoint"),
+    [
+        ("cn-north-1", "rolesanywhere.cn-north-1.amazonaws.com.cn"),
+        ("cn-northwest-1", "rolesanywhere.cn-northwest-1.amazonaws.com.cn"),
+        ("us-east-1", "rolesanywhere.us-east-1.amazonaws.com"),
+    ],
+)
+def test_without_an_endpoint_the_library_calls_the_peer_partitions_public_one(
+    ca: CertificateAuthority, region: str, endpoint: str
+) -> None:
+    """What the forwarder relies on when PEER_ROLESANYWHERE_ENDPOINT is unset: the partition's DNS
+    suffix (amazonaws.com.cn in aws-cn; IAM Roles Anywhere endpoints and quotas, AWS General
+    Reference)."""
+    issued = ca.issue(CN)
+    library = IAMRolesAnywhereSession(
+        profile_arn="p",
+        role_arn="r",
+        trust_anchor_arn="t",
+        certificate=issued.certificate_pem.encode(),
+        private_key=issued.key_pem.encode(),
+        region=region,
+    )
+    assert library.endpoint == endpoint
