@@ -51,8 +51,9 @@ test: $(STAMP) terraform-config package ## unit, property, build, Terraform and 
 test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)
 	$(VENV)/bin/pytest -m "not e2e"
 
-test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving, a compiled dependency per architecture
-	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine tests/build/test_build_compiled.py
+test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving, a compiled dependency per architecture, Terraform against the Roles Anywhere emulation
+	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine tests/build/test_build_compiled.py \
+	  tests/local/test_rolesanywhere_terraform.py
 
 terraform-checks: terraform-config ## terraform fmt, validate and test (providers: see terraform_config.sh)
 	bash scripts/terraform_checks.sh

@@ -62,6 +62,7 @@ SERIAL_SUITES = (
     "tests/local/test_environment.py",
     "tests/local/test_main_errors.py",
     "tests/local/test_report.py",
+    "tests/local/test_rolesanywhere_terraform.py",
     "tests/local/test_terraform.py",
 )
 

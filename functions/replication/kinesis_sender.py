@@ -9,7 +9,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from replication.backoff import Backoff
 from replication.failures import FailureKind, classify_failure
-from replication.peer_session import LONGEST_CALL_SECONDS, PeerSession, is_auth_error
+from replication.peer_session import (
+    LONGEST_CALL_SECONDS,
+    SESSION_ERRORS,
+    PeerSession,
+    is_auth_error,
+    is_refused_session,
+)
 from replication.telemetry import logger
 
 # PutRecords: "up to 500 records. Each record in the request can be as large as 10 MiB, up to a limit
@@ -68,6 +74,19 @@ def request_groups(records: Sequence[OutgoingRecord]) -> list[list[int]]:
     return groups
 
 
+def _refusal(error: Exception) -> tuple[str, FailureKind, bool]:
+    """(error code, failure kind, whether the peer refused the credentials) of a PutRecords that the
+    inbox refused, or whose role session IAM Roles Anywhere could not renew during the call."""
+    if isinstance(error, ClientError):
+        kind = classify_failure(error)
+        # A request the inbox refuses as it is cannot be fixed by the forwarder: configuration.
+        kind = FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind
+        return error.response.get("Error", {}).get("Code", "ClientError"), kind, is_auth_error(error)
+    refused = is_refused_session(error)
+    kind = FailureKind.CONFIGURATION if refused else FailureKind.TRANSIENT
+    return f"CreateSession: {error}", kind, refused
+
+
 class KinesisSender:
     def __init__(
         self,
@@ -90,7 +109,7 @@ class KinesisSender:
     def _send_group(self, records: Sequence[OutgoingRecord], group: list[int], result: SendResult) -> None:
         pending = list(group)
         backoff = self._backoff_factory()
-        refreshed = False
+        refreshed = refresh = False
         while pending:
             time_left = backoff.time_left()
             if time_left is not None and time_left < LONGEST_CALL_SECONDS:
@@ -99,22 +118,20 @@ class KinesisSender:
                 break
             result.attempts += 1
             try:
-                response = self._session.kinesis(refresh=False).put_records(
+                client = self._session.kinesis(refresh=refresh)
+                refresh = False
+                response = client.put_records(
                     StreamName=self._stream_name,
                     Records=[
                         {"Data": records[i].data, "PartitionKey": records[i].partition_key} for i in pending
                     ],
                 )
-            except ClientError as error:
-                result.last_error = error.response.get("Error", {}).get("Code", "ClientError")
-                kind = classify_failure(error)
-                # A request the inbox refuses as it is cannot be fixed by the forwarder: configuration.
-                result.failure_kind = FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind
-                if is_auth_error(error) and not refreshed:
-                    # The key may have been rotated: read the secret again and retry at once.
-                    refreshed = True
+            except (ClientError, *SESSION_ERRORS) as error:
+                result.last_error, result.failure_kind, rejected = _refusal(error)
+                if rejected and not refreshed:
+                    # The key or certificate may have been rotated: read the secret again, retry at once.
+                    refreshed = refresh = True
                     logger.warning("peer rejected the credentials; re-reading the secret")
-                    self._session.kinesis(refresh=True)
                     continue
                 logger.warning("PutRecords failed", extra={"error_code": result.last_error})
             except BotoCoreError as error:

@@ -374,6 +374,9 @@ class ForwarderSettings:
     # version) or whose local write DynamoDB refuses for good go here. None: the first are only
     # logged and counted, the others retried as configuration errors.
     failure_queue_url: str | None = None
+    # PEER_ROLESANYWHERE_ENDPOINT: host[:port] of IAM Roles Anywhere in the peer partition (roles_anywhere
+    # mode); None: the public endpoint botocore resolves for PEER_REGION.
+    peer_rolesanywhere_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, ssm: Any = None) -> ForwarderSettings:
@@ -391,6 +394,7 @@ class ForwarderSettings:
             max_record_bytes=_integer(env, "MAX_RECORD_BYTES", KINESIS_DEFAULT_MAX_RECORD_BYTES, 1024),
             secret_max_age_seconds=_integer(env, "SECRET_MAX_AGE_SECONDS", 300, 0),
             failure_queue_url=env.get("FAILURE_QUEUE_URL", "").strip() or None,
+            peer_rolesanywhere_endpoint=env.get("PEER_ROLESANYWHERE_ENDPOINT", "").strip() or None,
         )
 
     def table_for_stream(self, event_source_arn: str) -> ServedTable | None:

@@ -212,12 +212,20 @@ def evaluate(
     return allowed or Decision(Effect.IMPLICIT_DENY)
 
 
-def trust_allows(trust_policy: Mapping[str, Any], service: str, action: str = "sts:AssumeRole") -> bool:
-    """Whether a role's trust policy lets an AWS service principal (``lambda.amazonaws.com``) assume it.
+def trust_allows(
+    trust_policy: Mapping[str, Any],
+    service: str,
+    action: str = "sts:AssumeRole",
+    context: Mapping[str, str | Sequence[str]] | None = None,
+) -> bool:
+    """Whether a role's trust policy lets an AWS service principal (``lambda.amazonaws.com``) perform
+    ``action`` on it, its conditions evaluated against ``context`` (the keys the service sets, for
+    example Roles Anywhere's ``aws:SourceArn`` and ``aws:PrincipalTag/x509Subject/CN``).
 
     Only the ``Service`` principal form is considered: the local environment assumes roles on behalf
     of AWS services only. An explicit deny for the service wins.
     """
+    keys = normalize_context(context or {})
     policy = NamedPolicy("trust", trust_policy)
     allowed = False
     for statement in policy.statements():
@@ -227,7 +235,7 @@ def trust_allows(trust_policy: Mapping[str, Any], service: str, action: str = "s
         actions = _as_list(statement.get("Action", []))
         if not names_service or not any(_wildcard(a, action, ignore_case=True) for a in actions):
             continue
-        if not conditions_hold(statement.get("Condition"), {}):
+        if not conditions_hold(statement.get("Condition"), keys):
             continue
         if statement.get("Effect") == "Deny":
             return False

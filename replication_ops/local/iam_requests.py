@@ -181,14 +181,14 @@ def _service_model(name: str) -> Any:
 
 
 @cache
-def _rest_routes(model_name: str) -> list[tuple[str, re.Pattern[str], str]]:
+def rest_routes(model_name: str) -> list[tuple[str, re.Pattern[str], str]]:
     """(HTTP method, path pattern, operation) of a REST service model, most specific first."""
     model = _service_model(model_name)
     routes = []
     for name in model.operation_names:
         http = model.operation_model(name).http
         uri = http["requestUri"].split("?", 1)[0]
-        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(uri))
+        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(uri))
         routes.append((http["method"], re.compile(f"^{pattern}/?$"), name))
     routes.sort(key=lambda route: -len(route[1].pattern))
     return routes
@@ -232,7 +232,7 @@ def parse_operation(request: ApiRequest) -> None:
         request.params = {key: values[0] for key, values in form.items()}
         return
     try:
-        routes = _rest_routes(request.model)
+        routes = rest_routes(request.model)
     except Exception:
         routes = []
     for method, pattern, name in routes:

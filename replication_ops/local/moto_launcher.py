@@ -16,9 +16,14 @@ transactions, iterators, list filters) is in ``moto_fidelity``, shared with the 
 With ``--enforce-iam`` every request is authenticated and authorized by the caller's IAM policies
 first (``iam_enforcement``), inside the same one-at-a-time lock.
 
+IAM Roles Anywhere, which moto lacks, is emulated in front of moto (``rolesanywhere``): its control
+plane inside the IAM enforcement, CreateSession (signed with a certificate) before it. The same
+application is served on a second, TLS port (``--tls-dir``: a server certificate from the local CA of
+``tls``), because the Roles Anywhere client library always calls ``https://<endpoint>/sessions``.
+
 Run as ``python -m replication_ops.local.moto_launcher --port 0``: prints one JSON line
-``{"port": N, "pid": P}`` once it listens, and stops when its standard input closes (its parent died
-or asked it to stop) or on SIGTERM.
+``{"port": N, "tls_port": T, "pid": P}`` once it listens, and stops when its standard input closes
+(its parent died or asked it to stop) or on SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
-from replication_ops.local import moto_fidelity
+from replication_ops.local import moto_fidelity, tls
+from replication_ops.local.config import BUILD_DIR
+from replication_ops.local.rolesanywhere import RolesAnywhere
 
 
 def disable_lambda_dispatch() -> None:
@@ -78,30 +86,39 @@ def serialized(app: Any) -> Any:
     return application
 
 
-def make_server(host: str, port: int, *, enforce_iam: bool = False) -> Any:
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server as werkzeug_server
+def application(*, enforce_iam: bool = False) -> Any:
+    """moto, Roles Anywhere's emulation and (optionally) IAM enforcement, one request at a time."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    app: Any = DomainDispatcherApplication(create_backend_app)
+    roles_anywhere = RolesAnywhere()
+    app: Any = roles_anywhere.control_plane(DomainDispatcherApplication(create_backend_app))
     if enforce_iam:
         from replication_ops.local.iam_enforcement import IamEnforcement, bootstrap_identities
 
         bootstrap_identities()
         app = IamEnforcement(app)
-    return werkzeug_server(host, port, serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    return serialized(roles_anywhere.sessions(app))
 
 
-def _stop_on_stdin_eof(server: Any) -> None:
+def make_server(host: str, port: int, app: Any, *, tls_dir: Path | None = None) -> Any:
+    """A threaded werkzeug server for ``app``; over TLS with the local server certificate when
+    ``tls_dir`` is given."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server as werkzeug_server
+
+    ssl_context = tuple(str(p) for p in tls.server_certificate(tls_dir)) if tls_dir else None
+    return werkzeug_server(
+        host, port, app, threaded=True, request_handler=MotoRequestHandler, ssl_context=ssl_context
+    )
+
+
+def _stop_on_stdin_eof(stop: Any) -> None:
     try:
         while sys.stdin.buffer.read(4096):
             pass
     except (OSError, ValueError):
         pass
-    threading.Thread(target=server.shutdown, daemon=True).start()
+    threading.Thread(target=stop, daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="authenticate every request and authorize it by the caller's IAM policies (iam_enforcement)",
     )
+    parser.add_argument("--tls-port", type=int, default=0, help="TLS port; 0 picks a free one")
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=BUILD_DIR / "tls",
+        help="folder of the local CA and server certificate (made when missing; default build/local/tls)",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local partitions listen on loopback only")
@@ -125,17 +149,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     disable_lambda_dispatch()
     moto_fidelity.apply()
-    server = make_server(args.host, args.port, enforce_iam=args.enforce_iam)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
-    print(json.dumps({"port": server.server_port, "pid": os.getpid()}), flush=True)
+    app = application(enforce_iam=args.enforce_iam)
+    server = make_server(args.host, args.port, app)
+    tls_server = make_server(args.host, args.tls_port, app, tls_dir=args.tls_dir)
+    threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+
+    def stop() -> None:
+        tls_server.shutdown()
+        server.shutdown()
+
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop, daemon=True).start())
+    print(
+        json.dumps({"port": server.server_port, "tls_port": tls_server.server_port, "pid": os.getpid()}),
+        flush=True,
+    )
     if not args.no_stdin_watch:
-        threading.Thread(target=_stop_on_stdin_eof, args=(server,), daemon=True).start()
+        threading.Thread(target=_stop_on_stdin_eof, args=(stop,), daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        tls_server.server_close()
     return 0
 
 

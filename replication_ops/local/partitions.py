@@ -30,6 +30,7 @@ class LocalPartition:
     side: Side
     log_path: Path
     port: int = 0
+    tls_port: int = 0  # the same server over TLS (Roles Anywhere's CreateSession: moto_launcher)
     enforce_iam: bool = False  # the launcher's --enforce-iam: IAM policies decide every request
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
@@ -43,6 +44,14 @@ class LocalPartition:
         if not self.port:
             raise PartitionError(f"the {self.region} partition is not running")
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def rolesanywhere_endpoint(self) -> str:
+        """``host:port`` of the TLS port: the Roles Anywhere client library's ``endpoint``
+        (``PEER_ROLESANYWHERE_ENDPOINT``); clients trust it with ``AWS_CA_BUNDLE`` = ``tls.ca_path``."""
+        if not self.tls_port:
+            raise PartitionError(f"the {self.region} partition is not running")
+        return f"localhost:{self.tls_port}"
 
     @property
     def pid(self) -> int | None:
@@ -62,6 +71,8 @@ class LocalPartition:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--tls-port",
+                str(self.tls_port),
                 "--name",
                 self.region,
                 *(["--enforce-iam"] if self.enforce_iam else []),
@@ -75,7 +86,8 @@ class LocalPartition:
         )
         line = _read_line(self.process, timeout)
         try:
-            self.port = int(json.loads(line)["port"])
+            reported = json.loads(line)
+            self.port, self.tls_port = int(reported["port"]), int(reported["tls_port"])
         except (ValueError, KeyError, TypeError):
             self.stop()
             raise PartitionError(

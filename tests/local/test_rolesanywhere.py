@@ -1,0 +1,377 @@
+"""IAM Roles Anywhere as emulated in a local partition (``rolesanywhere``), driven through the real
+client library ``iam-rolesanywhere-session`` over the partition's TLS port, IAM enforced.
+
+What AWS documents (IAM Roles Anywhere user guide: "The IAM Roles Anywhere authentication process",
+"... authentication signing process", "... trust model", "IAM Roles Anywhere CreateSession API",
+https://docs.aws.amazon.com/rolesanywhere/latest/userguide/): CreateSession answers HTTP 201 with a
+``credentialSet``; it refuses with ``AccessDeniedException`` (HTTP 403) a request whose signature does
+not verify with its certificate, a certificate without a valid chain to the trust anchor's CA
+(another CA, expired), a revoked one (an enabled CRL of the trust anchor), a disabled trust anchor or
+profile, a role the profile does not list and a role whose trust policy does not allow the
+``rolesanywhere.amazonaws.com`` principal under the conditions it sets (``aws:SourceArn`` the trust
+anchor, ``aws:PrincipalTag/x509Subject/CN``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.httpsession import URLLib3Session
+from iam_rolesanywhere_session import (
+    CredentialsRetrievalError,
+    IAMRolesAnywhereSession,
+    IAMRolesAnywhereSigner,
+)
+
+from replication_ops.local import tls
+from replication_ops.local.aws import SideClients
+from replication_ops.local.config import BUILD_DIR, SIDES
+from replication_ops.local.partitions import LocalPartition
+from tests.local.pki import (
+    CertificateAuthority,
+    Issued,
+    make_anchor,
+    make_profile,
+    make_role,
+    trust_policy,
+)
+
+REGION = "cn-north-1"  # the aws-cn partition: ARNs arn:aws-cn:..., the same service principal
+ACCOUNT = "123456789012"
+CN = "pair.forwarder.us-east-1"  # the contract's "<name>.forwarder.<region of that forwarder>"
+CA_BUNDLE = str(tls.ca_path(BUILD_DIR / "tls"))
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPartition]:
+    started = LocalPartition(SIDES[REGION], tmp_path_factory.mktemp("ra") / "moto.log", enforce_iam=True)
+    started.start()
+    admin = SideClients(started.endpoint_url, REGION)
+    for stream in ("inbox", "elsewhere"):
+        admin.kinesis.create_stream(StreamName=stream, ShardCount=1)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def ca() -> CertificateAuthority:
+    return CertificateAuthority("pair CA")
+
+
+@dataclass
+class Setup:
+    """One trust anchor, profile and peer-writer role in the partition (fresh names per test)."""
+
+    partition: LocalPartition
+    anchor: dict[str, Any]
+    profile: dict[str, Any]
+    role_arn: str
+
+    @property
+    def rolesanywhere(self) -> Any:
+        return SideClients(self.partition.endpoint_url, REGION).rolesanywhere
+
+    def session(self, issued: Issued, *, role_arn: str | None = None, chain: str | None = None) -> Any:
+        """A boto3 session from the client library (CreateSession on first use of its credentials)."""
+        return IAMRolesAnywhereSession(
+            profile_arn=self.profile["profileArn"],
+            role_arn=role_arn or self.role_arn,
+            trust_anchor_arn=self.anchor["trustAnchorArn"],
+            certificate=issued.certificate_pem.encode(),
+            private_key=issued.key_pem.encode(),
+            certificate_chain=chain.encode() if chain else None,
+            region=REGION,
+            endpoint=self.partition.rolesanywhere_endpoint,
+            verify=CA_BUNDLE,
+        ).get_session()
+
+    def credentials(self, issued: Issued, **kwargs: Any) -> Any:
+        return self.session(issued, **kwargs).get_credentials().get_frozen_credentials()
+
+
+@pytest.fixture
+def setup(partition: LocalPartition, ca: CertificateAuthority) -> Setup:
+    anchor = make_anchor(partition, REGION, ca)
+    role_arn = make_role(partition, REGION, trust_policy(anchor["trustAnchorArn"], CN))
+    profile = make_profile(partition, REGION, role_arn)
+    return Setup(partition, anchor, profile, role_arn)
+
+
+def put(session: Any, partition: LocalPartition, stream: str) -> dict[str, Any]:
+    kinesis = session.client("kinesis", endpoint_url=partition.endpoint_url, region_name=REGION)
+    return kinesis.put_records(StreamName=stream, Records=[{"Data": b"x", "PartitionKey": "k"}])
+
+
+def refused(setup: Setup, issued: Issued, **kwargs: Any) -> CredentialsRetrievalError:
+    with pytest.raises(CredentialsRetrievalError) as caught:
+        setup.credentials(issued, **kwargs)
+    return caught.value
+
+
+# -- granted -----------------------------------------------------------------------------------------
+
+
+def test_a_certificate_of_the_trust_anchors_ca_gets_credentials_that_write_to_the_inbox(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    session = setup.session(ca.issue(CN))
+    assert put(session, setup.partition, "inbox")["FailedRecordCount"] == 0
+
+
+def test_the_roles_policy_decides_what_the_credentials_may_do(setup: Setup, ca: CertificateAuthority) -> None:
+    session = setup.session(ca.issue(CN))
+    with pytest.raises(ClientError) as caught:
+        put(session, setup.partition, "elsewhere")
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert ":assumed-role/" in caught.value.response["Error"]["Message"]
+
+
+def test_an_rsa_certificate_signs_with_aws4_x509_rsa_sha256(setup: Setup, ca: CertificateAuthority) -> None:
+    assert setup.credentials(ca.issue(CN, key_type="rsa")).access_key.startswith("ASIA")
+
+
+def test_an_intermediate_ca_in_the_chain_header_links_the_certificate_to_the_anchor(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    intermediate = CertificateAuthority("pair intermediate", parent=ca)
+    assert setup.credentials(intermediate.issue(CN), chain=intermediate.pem).access_key.startswith("ASIA")
+
+
+def test_the_session_lasts_the_profiles_duration_when_it_is_shorter_than_the_one_asked(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    # The library asks for 3600 s; the profile allows 900 s.
+    credentials = setup.session(ca.issue(CN)).get_credentials()
+    credentials.get_frozen_credentials()
+    remaining = credentials._expiry_time - datetime.now(UTC)  # botocore keeps the expiry here
+    assert timedelta(seconds=800) < remaining <= timedelta(seconds=900)
+
+
+# -- refused: the certificate --------------------------------------------------------------------------
+
+
+def test_a_certificate_from_another_ca_is_refused(setup: Setup) -> None:
+    assert refused(setup, CertificateAuthority("another CA").issue(CN)).status_code == 403
+
+
+def test_an_intermediate_not_sent_in_the_chain_header_leaves_no_path_to_the_anchor(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    intermediate = CertificateAuthority("pair intermediate", parent=ca)
+    assert refused(setup, intermediate.issue(CN)).status_code == 403
+
+
+def test_an_expired_certificate_is_refused(setup: Setup, ca: CertificateAuthority) -> None:
+    now = datetime.now(UTC)
+    expired = ca.issue(CN, not_before=now - timedelta(days=2), not_after=now - timedelta(minutes=1))
+    assert refused(setup, expired).status_code == 403
+
+
+def test_a_certificate_not_yet_valid_is_refused(setup: Setup, ca: CertificateAuthority) -> None:
+    now = datetime.now(UTC)
+    early = ca.issue(CN, not_before=now + timedelta(hours=1), not_after=now + timedelta(days=1))
+    assert refused(setup, early).status_code == 403
+
+
+def test_a_certificate_revoked_by_an_enabled_crl_of_the_trust_anchor_is_refused(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    issued = ca.issue(CN)
+    setup.rolesanywhere.import_crl(
+        name="pair",
+        crlData=ca.crl(issued.certificate).encode(),
+        trustAnchorArn=setup.anchor["trustAnchorArn"],
+        enabled=True,
+    )
+    assert refused(setup, issued).status_code == 403
+
+
+def test_a_disabled_crl_revokes_nothing(setup: Setup, ca: CertificateAuthority) -> None:
+    issued = ca.issue(CN)
+    crl = setup.rolesanywhere.import_crl(
+        name="pair",
+        crlData=ca.crl(issued.certificate).encode(),
+        trustAnchorArn=setup.anchor["trustAnchorArn"],
+        enabled=True,
+    )["crl"]
+    setup.rolesanywhere.disable_crl(crlId=crl["crlId"])
+    assert setup.credentials(issued).access_key.startswith("ASIA")
+
+
+def test_a_tampered_request_fails_its_signature(setup: Setup, ca: CertificateAuthority) -> None:
+    """Signed by the library's own signer, then one byte of the body changed: 403
+    AccessDeniedException in the REST JSON error shape."""
+    issued = ca.issue(CN)
+    body = {
+        "durationSeconds": 900,
+        "profileArn": setup.profile["profileArn"],
+        "roleArn": setup.role_arn,
+        "trustAnchorArn": setup.anchor["trustAnchorArn"],
+    }
+    url = f"https://{setup.partition.rolesanywhere_endpoint}/sessions"
+    request = AWSRequest(method="POST", url=url, data=json.dumps(body))
+    IAMRolesAnywhereSigner(issued.certificate_pem.encode(), issued.key_pem.encode(), region=REGION).add_auth(
+        request
+    )
+    request.data = json.dumps({**body, "durationSeconds": 901})
+    answer = URLLib3Session(verify=CA_BUNDLE).send(request.prepare())
+    assert (answer.status_code, answer.headers["x-amzn-ErrorType"]) == (403, "AccessDeniedException")
+
+
+def test_the_untampered_request_of_the_same_signer_is_accepted(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    """The control of the test above: the same request, unchanged, gets 201 and a credential set."""
+    issued = ca.issue(CN)
+    url = f"https://{setup.partition.rolesanywhere_endpoint}/sessions"
+    body = {
+        "profileArn": setup.profile["profileArn"],
+        "roleArn": setup.role_arn,
+        "trustAnchorArn": setup.anchor["trustAnchorArn"],
+    }
+    request = AWSRequest(method="POST", url=url, data=json.dumps(body))
+    IAMRolesAnywhereSigner(issued.certificate_pem.encode(), issued.key_pem.encode(), region=REGION).add_auth(
+        request
+    )
+    answer = URLLib3Session(verify=CA_BUNDLE).send(request.prepare())
+    document = json.loads(answer.content)
+    assert answer.status_code == 201
+    assert document["credentialSet"][0]["roleArn"] == setup.role_arn
+    assert document["credentialSet"][0]["sourceIdentity"] == CN
+    assert document["subjectArn"].startswith(f"arn:aws-cn:rolesanywhere:{REGION}:{ACCOUNT}:subject/")
+
+
+# -- refused: the trust anchor, the profile, the role ----------------------------------------------------
+
+
+def test_a_role_trusting_another_common_name_is_refused(
+    partition: LocalPartition, setup: Setup, ca: CertificateAuthority
+) -> None:
+    trust = trust_policy(setup.anchor["trustAnchorArn"], "pair.forwarder.elsewhere")
+    other = make_role(partition, REGION, trust)
+    setup.rolesanywhere.update_profile(profileId=setup.profile["profileId"], roleArns=[setup.role_arn, other])
+    assert refused(setup, ca.issue(CN), role_arn=other).status_code == 403
+
+
+def test_a_role_trusting_another_trust_anchor_is_refused(
+    partition: LocalPartition, setup: Setup, ca: CertificateAuthority
+) -> None:
+    other_anchor = make_anchor(partition, REGION, ca)  # the same CA: only aws:SourceArn differs
+    other = make_role(partition, REGION, trust_policy(other_anchor["trustAnchorArn"], CN))
+    setup.rolesanywhere.update_profile(profileId=setup.profile["profileId"], roleArns=[setup.role_arn, other])
+    assert refused(setup, ca.issue(CN), role_arn=other).status_code == 403
+
+
+def test_a_role_not_in_the_profile_is_refused(
+    partition: LocalPartition, setup: Setup, ca: CertificateAuthority
+) -> None:
+    other = make_role(partition, REGION, trust_policy(setup.anchor["trustAnchorArn"], CN))
+    assert refused(setup, ca.issue(CN), role_arn=other).status_code == 403
+
+
+def test_a_disabled_profile_is_refused(setup: Setup, ca: CertificateAuthority) -> None:
+    setup.rolesanywhere.disable_profile(profileId=setup.profile["profileId"])
+    assert refused(setup, ca.issue(CN)).status_code == 403
+
+
+def test_a_disabled_trust_anchor_is_refused(setup: Setup, ca: CertificateAuthority) -> None:
+    setup.rolesanywhere.disable_trust_anchor(trustAnchorId=setup.anchor["trustAnchorId"])
+    assert refused(setup, ca.issue(CN)).status_code == 403
+
+
+# -- the control plane ----------------------------------------------------------------------------------
+
+
+def test_trust_anchors_are_read_updated_enabled_tagged_and_deleted(
+    partition: LocalPartition, ca: CertificateAuthority
+) -> None:
+    client = SideClients(partition.endpoint_url, REGION).rolesanywhere
+    anchor = client.create_trust_anchor(
+        name="one",
+        source={"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": ca.pem}},
+        tags=[{"key": "team", "value": "replication"}],
+    )["trustAnchor"]
+    anchor_id, arn = anchor["trustAnchorId"], anchor["trustAnchorArn"]
+    assert arn == f"arn:aws-cn:rolesanywhere:{REGION}:{ACCOUNT}:trust-anchor/{anchor_id}"
+    assert anchor["enabled"] is False  # "enabled" is optional and off unless asked
+    client.update_trust_anchor(trustAnchorId=anchor_id, name="renamed")
+    client.enable_trust_anchor(trustAnchorId=anchor_id)
+    client.tag_resource(resourceArn=arn, tags=[{"key": "side", "value": "cn"}])
+    client.untag_resource(resourceArn=arn, tagKeys=["team"])
+    read = client.get_trust_anchor(trustAnchorId=anchor_id)["trustAnchor"]
+    assert (read["name"], read["enabled"]) == ("renamed", True)
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "side", "value": "cn"}]
+    client.delete_trust_anchor(trustAnchorId=anchor_id)
+    with pytest.raises(ClientError) as caught:
+        client.get_trust_anchor(trustAnchorId=anchor_id)
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_a_profile_duration_outside_900_to_43200_seconds_is_a_validation_error(
+    partition: LocalPartition,
+) -> None:
+    # boto3 would refuse 899 itself: the service's own answer is what is tested.
+    client = SideClients(partition.endpoint_url, REGION, Config(parameter_validation=False)).rolesanywhere
+    with pytest.raises(ClientError) as caught:
+        client.create_profile(name="short", roleArns=[], durationSeconds=899)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_crls_are_imported_listed_updated_and_deleted(setup: Setup, ca: CertificateAuthority) -> None:
+    client = setup.rolesanywhere
+    crl = client.import_crl(
+        name="pair", crlData=ca.crl().encode(), trustAnchorArn=setup.anchor["trustAnchorArn"]
+    )["crl"]
+    assert crl["enabled"] is False
+    client.update_crl(crlId=crl["crlId"], name="renamed", crlData=ca.crl(ca.issue(CN).certificate).encode())
+    client.enable_crl(crlId=crl["crlId"])
+    listed = {c["crlId"]: c for c in client.list_crls()["crls"]}
+    assert (listed[crl["crlId"]]["name"], listed[crl["crlId"]]["enabled"]) == ("renamed", True)
+    assert listed[crl["crlId"]]["crlData"].startswith(b"-----BEGIN X509 CRL-----")  # a blob, as imported
+    client.delete_crl(crlId=crl["crlId"])
+    assert crl["crlId"] not in {c["crlId"] for c in client.list_crls()["crls"]}
+
+
+def test_a_crl_for_an_unknown_trust_anchor_is_not_found(
+    partition: LocalPartition, ca: CertificateAuthority
+) -> None:
+    client = SideClients(partition.endpoint_url, REGION).rolesanywhere
+    with pytest.raises(ClientError) as caught:
+        client.import_crl(
+            name="x",
+            crlData=ca.crl().encode(),
+            trustAnchorArn=f"arn:aws-cn:rolesanywhere:{REGION}:{ACCOUNT}:trust-anchor/none",
+        )
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_control_plane_calls_are_authorized_by_iam(
+    partition: LocalPartition, ca: CertificateAuthority
+) -> None:
+    """A caller whose policies do not allow ``rolesanywhere:CreateTrustAnchor`` is refused (403)."""
+    iam = SideClients(partition.endpoint_url, REGION).iam
+    iam.create_user(UserName="no-rolesanywhere")
+    key = iam.create_access_key(UserName="no-rolesanywhere")["AccessKey"]
+    client = boto3.client(
+        "rolesanywhere",
+        endpoint_url=partition.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    with pytest.raises(ClientError) as caught:
+        client.list_trust_anchors()
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
