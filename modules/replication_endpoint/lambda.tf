@@ -12,14 +12,6 @@ locals {
     LOCAL_REGION = var.local_region_name
   } : k => v if v != null }
 
-  # The record of conflicts: only what differs from the functions' own defaults (rate 1, 20 lines,
-  # no keys), since every byte of the environment counts against Lambda's 4 KB.
-  conflict_log_environment = { for k, v in {
-    CONFLICT_LOG_SAMPLE_RATE = var.conflict_log_sample_rate == 1 ? null : tostring(var.conflict_log_sample_rate)
-    CONFLICT_LOG_MAX_LINES   = var.conflict_log_max_lines == 20 ? null : tostring(var.conflict_log_max_lines)
-    CONFLICT_LOG_KEYS        = var.conflict_log_keys ? "true" : null
-  } : k => v if v != null }
-
   optional_forwarder_environment = { for k, v in {
     PEER_ENDPOINT_URL = var.peer_endpoint_url
     PEER_HTTPS_PROXY  = var.peer_https_proxy
@@ -38,7 +30,10 @@ locals {
     FAILURE_QUEUE_URL            = aws_sqs_queue.failures.url
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
     POWERTOOLS_LOG_LEVEL         = var.log_level
-  }, local.optional_common_environment, local.conflict_log_environment)
+    CONFLICT_LOG_SAMPLE_RATE     = tostring(var.conflict_log_sample_rate)
+    CONFLICT_LOG_MAX_LINES       = tostring(var.conflict_log_max_lines)
+    CONFLICT_LOG_KEYS            = tostring(var.conflict_log_keys)
+  }, local.optional_common_environment)
 
   forwarder_environment = merge(local.common_environment, {
     POWERTOOLS_SERVICE_NAME = local.forwarder_name

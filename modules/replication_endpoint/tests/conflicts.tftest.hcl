@@ -62,13 +62,15 @@ variables {
   tables              = { table = {} }
 }
 
-run "conflict_log_defaults_leave_the_functions_defaults" {
+run "conflict_log_defaults_reach_both_functions" {
   command = plan
 
   assert {
     condition = alltrue([for f in [aws_lambda_function.forwarder, aws_lambda_function.replicator] :
-    length([for k in keys(f.environment[0].variables) : k if startswith(k, "CONFLICT_LOG_")]) == 0])
-    error_message = "By default no CONFLICT_LOG_ setting is written: the functions log at most 20 lines per invocation, every conflict, no keys."
+      f.environment[0].variables["CONFLICT_LOG_SAMPLE_RATE"] == "1" &&
+      f.environment[0].variables["CONFLICT_LOG_MAX_LINES"] == "20" &&
+    f.environment[0].variables["CONFLICT_LOG_KEYS"] == "false"])
+    error_message = "By default every conflict is sampled, at most 20 lines per invocation, no keys."
   }
 }
 
