@@ -376,6 +376,8 @@ def _ssm(request: ApiRequest, backends: Backends) -> list[Authorization]:
         names = [str(name) for name in params["Names"]]
     elif params.get("Name"):
         names = [str(params["Name"])]
+    elif params.get("ResourceType") == "Parameter" and params.get("ResourceId"):  # its tags (unconfirmed)
+        names = [str(params["ResourceId"])]
     else:
         return [Authorization(f"ssm:{op}", ANY)]
     arns = [request.arn("ssm", f"parameter/{name.removeprefix('/')}") for name in names]

@@ -227,6 +227,20 @@ def test_parameters_by_path_are_authorized_against_the_requested_path(partition:
     assert f"ssm:GetParametersByPath on resource: {parent} " in response["Error"]["Message"]
 
 
+def test_a_parameters_tags_are_authorized_against_the_parameter(partition: LocalPartition) -> None:
+    # ListTagsForResource names the parameter by ResourceType and ResourceId (Systems Manager API
+    # reference; Terraform's aws_ssm_parameter reads its tags back so): authorized on that parameter,
+    # as every request naming a parameter (that this one is, is not confirmed in AWS's own words).
+    name = "/ddb-replication/iam/tagged"
+    admin(partition).ssm.put_parameter(Name=name, Value="{}", Type="String")
+    arn = f"arn:aws-cn:ssm:{REGION}:{ACCOUNT}:parameter{name}"
+    role = role_with(partition, {"Effect": "Allow", "Action": "ssm:ListTagsForResource", "Resource": arn})
+
+    role.ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)
+
+    assert recorded(partition, "ssm:ListTagsForResource", arn)
+
+
 def test_an_explicit_deny_wins(partition: LocalPartition) -> None:
     role = role_with(
         partition,
