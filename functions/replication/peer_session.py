@@ -92,6 +92,10 @@ def is_refused_session(error: Exception) -> bool:
     return isinstance(error, session_errors()) and getattr(error, "status_code", None) in REFUSED_STATUSES
 
 
+class CertificateRefused(PeerCredentialsError):
+    """IAM Roles Anywhere refused CreateSession for the secret's certificate (HTTP 400, 403, 404)."""
+
+
 @dataclass(frozen=True)
 class PeerSecret:
     """The secret's value, validated: its mode and fields (never printed: it holds key material)."""
@@ -160,12 +164,21 @@ class PeerSession:
             or secret.identity != self._identity
             or (refresh and secret.mode == ROLES_ANYWHERE)
         ):
-            if secret.mode == ROLES_ANYWHERE:
-                self._client = self._roles_anywhere_client(secret, retry=not refresh)
-            else:
-                self._client = self._client_from(self._access_key_session(secret))
+            try:
+                self._client = self._client_for(secret)
+            except CertificateRefused:
+                if refresh:
+                    raise
+                # The certificate may have been rotated since the secret was cached: read it again.
+                secret = self._secret(refresh=True)
+                self._client = self._client_for(secret)
             self._identity = secret.identity
         return self._client
+
+    def _client_for(self, secret: PeerSecret) -> Any:
+        if secret.mode == ROLES_ANYWHERE:
+            return self._roles_anywhere_client(secret)
+        return self._client_from(self._access_key_session(secret))
 
     def _secret(self, refresh: bool) -> PeerSecret:
         secret_id = self._settings.peer_secret_id
@@ -193,18 +206,16 @@ class PeerSession:
             region_name=self._settings.peer_region,
         )
 
-    def _roles_anywhere_client(self, secret: PeerSecret, *, retry: bool) -> Any:
+    def _roles_anywhere_client(self, secret: PeerSecret) -> Any:
         """A client on a role session from CreateSession, made now so that a refused certificate
-        shows here (re-reading the secret once, for a certificate rotated meanwhile)."""
+        shows here (CertificateRefused) rather than in the middle of a PutRecords."""
         library = _library()
         try:
             session = self._roles_anywhere_session(library, secret)
             session.get_credentials().get_frozen_credentials()
         except library.CredentialsRetrievalError as error:
-            if error.status_code in REFUSED_STATUSES and retry:
-                return self._roles_anywhere_client(self._secret(refresh=True), retry=False)
             if error.status_code in REFUSED_STATUSES:
-                raise PeerCredentialsError(
+                raise CertificateRefused(
                     f"IAM Roles Anywhere in {self._settings.peer_region} refused the certificate of secret "
                     f"{self._settings.peer_secret_id}: HTTP {error.status_code} {error.message}"
                 ) from None
