@@ -444,6 +444,8 @@ def vendored_files(installed: Installed) -> dict[str, bytes]:
                 continue
             if any(p in ("__pycache__", "tests") for p in parts[:-1]) or parts[-1].endswith((".pyc", ".pyo")):
                 continue
+            if _is_test_module(parts[-1]):
+                continue
             path = "/".join(parts)
             if not _powertools_trimmed(path):
                 files[path] = (installed.site / path).read_bytes()
@@ -459,11 +461,13 @@ def _is_junk(relative: Path, is_dir: bool) -> bool:
         return True
     if is_dir:
         return name in JUNK_DIRS or name.endswith(".egg-info")
-    return (
-        name.endswith(JUNK_SUFFIXES)
-        or name == "conftest.py"
-        or (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")))
-    )
+    return name.endswith(JUNK_SUFFIXES) or name == "conftest.py" or _is_test_module(name)
+
+
+def _is_test_module(name: str) -> bool:
+    """A test module, or its type stub (cryptography's ``_rust/test_support.pyi``)."""
+    stem, _, suffix = name.rpartition(".")
+    return suffix in ("py", "pyi") and (stem.startswith("test_") or stem.endswith("_test"))
 
 
 def collect_tree(root: Path, prefix: str) -> dict[str, Path]:

@@ -11,10 +11,10 @@ from replication.backoff import Backoff
 from replication.failures import FailureKind, classify_failure
 from replication.peer_session import (
     LONGEST_CALL_SECONDS,
-    SESSION_ERRORS,
     PeerSession,
     is_auth_error,
     is_refused_session,
+    session_errors,
 )
 from replication.telemetry import logger
 
@@ -126,7 +126,7 @@ class KinesisSender:
                         {"Data": records[i].data, "PartitionKey": records[i].partition_key} for i in pending
                     ],
                 )
-            except (ClientError, *SESSION_ERRORS) as error:
+            except (ClientError, *session_errors()) as error:
                 result.last_error, result.failure_kind, rejected = _refusal(error)
                 if rejected and not refreshed:
                     # The key or certificate may have been rotated: read the secret again, retry at once.

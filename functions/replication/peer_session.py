@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,6 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from iam_rolesanywhere_session import (
-    CredentialsRetrievalError,
-    IAMRolesAnywhereError,
-    IAMRolesAnywhereSession,
-)
 
 from replication.errors import PeerCredentialsError
 from replication.settings import ForwarderSettings
@@ -76,13 +72,28 @@ def is_auth_error(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in AUTH_ERROR_CODES
 
 
+def _library() -> Any:
+    """``iam_rolesanywhere_session``, imported on first use: access_key mode never loads it, nor
+    cryptography (a cold start's import time, and a compiled module)."""
+    import iam_rolesanywhere_session
+
+    return iam_rolesanywhere_session
+
+
+def session_errors() -> tuple[type[Exception], ...]:
+    """What a peer client's call raises when its role session could not be renewed (KinesisSender):
+    the library's errors, once it is loaded."""
+    library = sys.modules.get("iam_rolesanywhere_session")
+    return (library.IAMRolesAnywhereError,) if library is not None else ()
+
+
 def is_refused_session(error: Exception) -> bool:
     """A CreateSession refusal raised while botocore renewed a role session in the middle of a call."""
-    return isinstance(error, CredentialsRetrievalError) and error.status_code in REFUSED_STATUSES
+    return isinstance(error, session_errors()) and getattr(error, "status_code", None) in REFUSED_STATUSES
 
 
-# Raised by a peer client's call when its role session could not be renewed (KinesisSender).
-SESSION_ERRORS: tuple[type[Exception], ...] = (IAMRolesAnywhereError,)
+class CertificateRefused(PeerCredentialsError):
+    """IAM Roles Anywhere refused CreateSession for the secret's certificate (HTTP 400, 403, 404)."""
 
 
 @dataclass(frozen=True)
@@ -153,12 +164,21 @@ class PeerSession:
             or secret.identity != self._identity
             or (refresh and secret.mode == ROLES_ANYWHERE)
         ):
-            if secret.mode == ROLES_ANYWHERE:
-                self._client = self._roles_anywhere_client(secret, retry=not refresh)
-            else:
-                self._client = self._client_from(self._access_key_session(secret))
+            try:
+                self._client = self._client_for(secret)
+            except CertificateRefused:
+                if refresh:
+                    raise
+                # The certificate may have been rotated since the secret was cached: read it again.
+                secret = self._secret(refresh=True)
+                self._client = self._client_for(secret)
             self._identity = secret.identity
         return self._client
+
+    def _client_for(self, secret: PeerSecret) -> Any:
+        if secret.mode == ROLES_ANYWHERE:
+            return self._roles_anywhere_client(secret)
+        return self._client_from(self._access_key_session(secret))
 
     def _secret(self, refresh: bool) -> PeerSecret:
         secret_id = self._settings.peer_secret_id
@@ -186,22 +206,21 @@ class PeerSession:
             region_name=self._settings.peer_region,
         )
 
-    def _roles_anywhere_client(self, secret: PeerSecret, *, retry: bool) -> Any:
+    def _roles_anywhere_client(self, secret: PeerSecret) -> Any:
         """A client on a role session from CreateSession, made now so that a refused certificate
-        shows here (re-reading the secret once, for a certificate rotated meanwhile)."""
+        shows here (CertificateRefused) rather than in the middle of a PutRecords."""
+        library = _library()
         try:
-            session = self._roles_anywhere_session(secret)
+            session = self._roles_anywhere_session(library, secret)
             session.get_credentials().get_frozen_credentials()
-        except CredentialsRetrievalError as error:
-            if error.status_code in REFUSED_STATUSES and retry:
-                return self._roles_anywhere_client(self._secret(refresh=True), retry=False)
+        except library.CredentialsRetrievalError as error:
             if error.status_code in REFUSED_STATUSES:
-                raise PeerCredentialsError(
+                raise CertificateRefused(
                     f"IAM Roles Anywhere in {self._settings.peer_region} refused the certificate of secret "
                     f"{self._settings.peer_secret_id}: HTTP {error.status_code} {error.message}"
                 ) from None
             raise
-        except (IAMRolesAnywhereError, ValueError) as error:
+        except (library.IAMRolesAnywhereError, ValueError) as error:
             # An unreadable certificate or key: the library and cryptography say which.
             raise PeerCredentialsError(
                 f"secret {self._settings.peer_secret_id}: unusable certificate or private key "
@@ -209,9 +228,9 @@ class PeerSession:
             ) from None
         return self._client_from(session)
 
-    def _roles_anywhere_session(self, secret: PeerSecret) -> Any:
+    def _roles_anywhere_session(self, library: Any, secret: PeerSecret) -> Any:
         settings, fields = self._settings, secret.fields
-        library = IAMRolesAnywhereSession(
+        roles_anywhere = library.IAMRolesAnywhereSession(
             profile_arn=fields["profile_arn"],
             role_arn=fields["role_arn"],
             trust_anchor_arn=fields["trust_anchor_arn"],
@@ -225,7 +244,7 @@ class PeerSession:
             verify=os.environ.get("AWS_CA_BUNDLE") or True,
             proxies={"https": settings.peer_https_proxy} if settings.peer_https_proxy else None,
         )
-        session = library.get_session()
+        session = roles_anywhere.get_session()
         credentials = session.get_credentials()
         # botocore's own knobs (RefreshableCredentials(advisory_timeout=, mandatory_timeout=)), which
         # the library's DeferredRefreshableCredentials does not take as arguments.

@@ -131,14 +131,93 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+@dataclass(frozen=True)
+class Kind:
+    """One resource type of the API: its table in the store and its names in the model's shapes."""
+
+    table: str
+    key: str  # trustAnchor, profile, crl: the response member and the id's prefix
+    arn_type: str  # the ARN's resource type
+    list_key: str
+    fields: tuple[str, ...]  # taken from a create request as given
+    updates: tuple[str, ...]  # what an update may change
+
+    @property
+    def id(self) -> str:
+        return f"{self.key}Id"
+
+    @property
+    def arn(self) -> str:
+        return f"{self.key}Arn"
+
+    def defaults(self, p: Mapping[str, Any]) -> dict[str, Any]:
+        """What the service fills in that a create request may leave out."""
+        if self.key == "profile":
+            return {
+                "roleArns": list(p.get("roleArns", [])),
+                "managedPolicyArns": list(p.get("managedPolicyArns", [])),
+                "durationSeconds": int(p.get("durationSeconds", DEFAULT_DURATION_SECONDS)),
+                "requireInstanceProperties": bool(p.get("requireInstanceProperties", False)),
+                "acceptRoleSessionName": bool(p.get("acceptRoleSessionName", False)),
+                "attributeMappings": _DEFAULT_MAPPINGS,
+                "createdBy": ACCOUNT_ID,
+            }
+        if self.key == "trustAnchor":
+            return {"notificationSettings": p.get("notificationSettings", [])}
+        return {}
+
+
+KINDS = {
+    "TrustAnchor": Kind(
+        "trust_anchors", "trustAnchor", "trust-anchor", "trustAnchors", ("name", "source"), ("name", "source")
+    ),
+    "Profile": Kind("profiles", "profile", "profile", "profiles", ("name", "sessionPolicy"), PROFILE_UPDATES),
+    "Crl": Kind("crls", "crl", "crl", "crls", ("name", "crlData", "trustAnchorArn"), ("name", "crlData")),
+}
+VERBS = ("Create", "Import", "Get", "Update", "Enable", "Disable", "Delete", "List")
+# What Terraform's aws_rolesanywhere_trust_anchor/_profile (hashicorp/aws 5.100.0) and the operator's
+# CRL handling call (tests/local/test_rolesanywhere_terraform.py records Terraform's calls).
+EMULATED = frozenset(
+    {
+        *(f"{verb}{kind}" for kind in ("TrustAnchor", "Profile") for verb in ("Create", "Get", "Update")),
+        *(
+            f"{verb}{kind}"
+            for kind in ("TrustAnchor", "Profile", "Crl")
+            for verb in ("Enable", "Disable", "Delete")
+        ),
+        *("ImportCrl", "GetCrl", "UpdateCrl", "ListTrustAnchors", "ListProfiles", "ListCrls"),
+        *("TagResource", "UntagResource", "ListTagsForResource"),
+    }
+)
+
+
 @dataclass
 class Store:
-    """One region's Roles Anywhere resources, by id; tags by ARN."""
+    """One region's Roles Anywhere resources (per kind's table, by id); tags by ARN."""
 
-    trust_anchors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
-    crls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resources: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {kind.table: {} for kind in KINDS.values()}
+    )
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _validate(kind: Kind, p: Mapping[str, Any], store: Store, *, creating: bool) -> None:
+    """What the emulation refuses: another trust anchor source than a PEM bundle, a profile duration
+    outside 900..43200 s, CRL data that is no CRL, a CRL for an unknown trust anchor."""
+    if kind.key == "trustAnchor" and (creating or "source" in p):
+        if (p.get("source") or {}).get("sourceType") != "CERTIFICATE_BUNDLE":
+            raise ServiceError("ValidationException", "only CERTIFICATE_BUNDLE trust anchors are emulated")
+        _bundle(p["source"])
+    if kind.key == "profile" and "durationSeconds" in p:
+        _check_duration(int(p["durationSeconds"]), "durationSeconds")
+    if kind.key == "crl" and (creating or "crlData" in p):
+        _crl(p["crlData"])
+    if kind.key == "crl" and creating:
+        anchors = store.resources["trust_anchors"].values()
+        if not any(a["trustAnchorArn"] == p["trustAnchorArn"] for a in anchors):
+            raise ServiceError(
+                "ResourceNotFoundException", f"trust anchor {p['trustAnchorArn']} does not exist"
+            )
 
 
 def _partition(region: str) -> str:
@@ -169,10 +248,6 @@ class RolesAnywhere:
     def __init__(self) -> None:
         self.stores: dict[str, Store] = {}
         self._lock = threading.Lock()
-
-    def store(self, region: str) -> Store:
-        with self._lock:
-            return self.stores.setdefault(region, Store())
 
     # -- WSGI layers ----------------------------------------------------------------------------
 
@@ -239,203 +314,74 @@ class RolesAnywhere:
             raise ServiceError("ValidationException", "the request body is not JSON") from None
         params.update({k: v[0] for k, v in parse_qs(query).items()})
         params.update(found.groupdict())
-        handler = getattr(self, f"_{operation}", None)
-        if handler is None:
+        if operation not in EMULATED:
             raise ServiceError("ValidationException", f"{operation} is not emulated locally")
         with self._lock:
-            return handler(self.stores.setdefault(region, Store()), region, params)
+            return self._operation(operation, self.stores.setdefault(region, Store()), region, params)
 
     @staticmethod
     def _arn(region: str, kind: str, resource_id: str) -> str:
         return f"arn:{_partition(region)}:{SERVICE}:{region}:{ACCOUNT_ID}:{kind}/{resource_id}"
 
-    @staticmethod
-    def _find(table: dict[str, dict[str, Any]], resource_id: str, kind: str) -> dict[str, Any]:
-        if resource_id not in table:
-            raise ServiceError("ResourceNotFoundException", f"{kind} {resource_id} does not exist")
-        return table[resource_id]
+    def _operation(self, operation: str, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
+        """Create/Import, Get, Update, Enable, Disable, Delete and List of the three kinds, and tags."""
+        if operation in ("TagResource", "UntagResource", "ListTagsForResource"):
+            return self._tags(operation, store, p)
+        verb, name = next((v, operation[len(v) :]) for v in VERBS if operation.startswith(v))
+        kind = KINDS[name.removesuffix("s") if verb == "List" else name]
+        table = store.resources[kind.table]
+        if verb == "List":
+            return 200, {kind.list_key: list(table.values())}
+        if verb in ("Create", "Import"):
+            _validate(kind, p, store, creating=True)
+            resource_id, now = str(uuid.uuid4()), _timestamp(_now())
+            resource = {
+                kind.id: resource_id,
+                kind.arn: self._arn(region, kind.arn_type, resource_id),
+                **{k: p[k] for k in kind.fields if k in p},
+                **kind.defaults(p),
+                "enabled": bool(p.get("enabled", False)),
+                "createdAt": now,
+                "updatedAt": now,
+            }
+            table[resource_id] = resource
+            store.tags.setdefault(resource[kind.arn], {}).update(
+                {t["key"]: t["value"] for t in p.get("tags", [])}
+            )
+            return 201, {kind.key: resource}
+        resource = table.get(p[kind.id])
+        if resource is None:
+            raise ServiceError("ResourceNotFoundException", f"{kind.key} {p[kind.id]} does not exist")
+        if verb == "Delete":
+            del table[p[kind.id]]
+            store.tags.pop(resource[kind.arn], None)
+        elif verb == "Get":
+            pass
+        else:
+            if verb == "Update":
+                _validate(kind, p, store, creating=False)
+            changes = (
+                {k: p[k] for k in kind.updates if k in p}
+                if verb == "Update"
+                else {"enabled": verb == "Enable"}
+            )
+            resource.update(changes, updatedAt=_timestamp(_now()))
+        return 200, {kind.key: resource}
 
     @staticmethod
-    def _tag(store: Store, arn: str, tags: list[dict[str, str]] | None) -> None:
-        store.tags.setdefault(arn, {}).update({t["key"]: t["value"] for t in tags or []})
-
-    # trust anchors
-
-    def _CreateTrustAnchor(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        source = p.get("source") or {}
-        if source.get("sourceType") != "CERTIFICATE_BUNDLE":
-            raise ServiceError("ValidationException", "only CERTIFICATE_BUNDLE trust anchors are emulated")
-        _bundle(source)  # refuses a bundle that holds no PEM certificate
-        anchor_id, now = str(uuid.uuid4()), _timestamp(_now())
-        anchor = {
-            "trustAnchorId": anchor_id,
-            "trustAnchorArn": self._arn(region, "trust-anchor", anchor_id),
-            "name": p["name"],
-            "source": source,
-            "enabled": bool(p.get("enabled", False)),
-            "notificationSettings": p.get("notificationSettings", []),
-            "createdAt": now,
-            "updatedAt": now,
-        }
-        store.trust_anchors[anchor_id] = anchor
-        self._tag(store, anchor["trustAnchorArn"], p.get("tags"))
-        return 201, {"trustAnchor": anchor}
-
-    def _GetTrustAnchor(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"trustAnchor": self._find(store.trust_anchors, p["trustAnchorId"], "trust anchor")}
-
-    def _UpdateTrustAnchor(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        anchor = self._find(store.trust_anchors, p["trustAnchorId"], "trust anchor")
-        if "source" in p:
-            _bundle(p["source"])
-        anchor.update({k: p[k] for k in ("name", "source") if k in p}, updatedAt=_timestamp(_now()))
-        return 200, {"trustAnchor": anchor}
-
-    def _set_enabled(self, table: dict[str, dict[str, Any]], resource_id: str, kind: str, on: bool) -> Any:
-        resource = self._find(table, resource_id, kind)
-        resource.update(enabled=on, updatedAt=_timestamp(_now()))
-        return resource
-
-    def _EnableTrustAnchor(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {
-            "trustAnchor": self._set_enabled(store.trust_anchors, p["trustAnchorId"], "trust anchor", True)
-        }
-
-    def _DisableTrustAnchor(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {
-            "trustAnchor": self._set_enabled(store.trust_anchors, p["trustAnchorId"], "trust anchor", False)
-        }
-
-    def _DeleteTrustAnchor(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        anchor = self._find(store.trust_anchors, p["trustAnchorId"], "trust anchor")
-        del store.trust_anchors[p["trustAnchorId"]]
-        store.tags.pop(anchor["trustAnchorArn"], None)
-        return 200, {"trustAnchor": anchor}
-
-    def _ListTrustAnchors(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"trustAnchors": list(store.trust_anchors.values())}
-
-    # profiles
-
-    def _CreateProfile(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        duration = int(p.get("durationSeconds", DEFAULT_DURATION_SECONDS))
-        _check_duration(duration, "durationSeconds")
-        profile_id, now = str(uuid.uuid4()), _timestamp(_now())
-        profile = {
-            "profileId": profile_id,
-            "profileArn": self._arn(region, "profile", profile_id),
-            "name": p["name"],
-            "roleArns": list(p.get("roleArns", [])),
-            "managedPolicyArns": list(p.get("managedPolicyArns", [])),
-            "durationSeconds": duration,
-            "enabled": bool(p.get("enabled", False)),
-            "requireInstanceProperties": bool(p.get("requireInstanceProperties", False)),
-            "acceptRoleSessionName": bool(p.get("acceptRoleSessionName", False)),
-            "attributeMappings": _DEFAULT_MAPPINGS,
-            "createdBy": ACCOUNT_ID,
-            "createdAt": now,
-            "updatedAt": now,
-        }
-        if p.get("sessionPolicy"):
-            profile["sessionPolicy"] = p["sessionPolicy"]
-        store.profiles[profile_id] = profile
-        self._tag(store, profile["profileArn"], p.get("tags"))
-        return 201, {"profile": profile}
-
-    def _GetProfile(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"profile": self._find(store.profiles, p["profileId"], "profile")}
-
-    def _UpdateProfile(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        profile = self._find(store.profiles, p["profileId"], "profile")
-        if "durationSeconds" in p:
-            _check_duration(int(p["durationSeconds"]), "durationSeconds")
-        profile.update({k: p[k] for k in PROFILE_UPDATES if k in p}, updatedAt=_timestamp(_now()))
-        return 200, {"profile": profile}
-
-    def _EnableProfile(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"profile": self._set_enabled(store.profiles, p["profileId"], "profile", True)}
-
-    def _DisableProfile(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"profile": self._set_enabled(store.profiles, p["profileId"], "profile", False)}
-
-    def _DeleteProfile(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        profile = self._find(store.profiles, p["profileId"], "profile")
-        del store.profiles[p["profileId"]]
-        store.tags.pop(profile["profileArn"], None)
-        return 200, {"profile": profile}
-
-    def _ListProfiles(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"profiles": list(store.profiles.values())}
-
-    # certificate revocation lists
-
-    def _ImportCrl(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        anchor_arn = p["trustAnchorArn"]
-        if not any(a["trustAnchorArn"] == anchor_arn for a in store.trust_anchors.values()):
-            raise ServiceError("ResourceNotFoundException", f"trust anchor {anchor_arn} does not exist")
-        _crl(p["crlData"])  # refuses data that is no CRL
-        crl_id, now = str(uuid.uuid4()), _timestamp(_now())
-        crl = {
-            "crlId": crl_id,
-            "crlArn": self._arn(region, "crl", crl_id),
-            "name": p["name"],
-            "crlData": p["crlData"],
-            "trustAnchorArn": anchor_arn,
-            "enabled": bool(p.get("enabled", False)),
-            "createdAt": now,
-            "updatedAt": now,
-        }
-        store.crls[crl_id] = crl
-        self._tag(store, crl["crlArn"], p.get("tags"))
-        return 201, {"crl": crl}
-
-    def _GetCrl(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"crl": self._find(store.crls, p["crlId"], "CRL")}
-
-    def _UpdateCrl(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        crl = self._find(store.crls, p["crlId"], "CRL")
-        if "crlData" in p:
-            _crl(p["crlData"])
-        crl.update({k: p[k] for k in ("name", "crlData") if k in p}, updatedAt=_timestamp(_now()))
-        return 200, {"crl": crl}
-
-    def _EnableCrl(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"crl": self._set_enabled(store.crls, p["crlId"], "CRL", True)}
-
-    def _DisableCrl(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"crl": self._set_enabled(store.crls, p["crlId"], "CRL", False)}
-
-    def _DeleteCrl(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        crl = self._find(store.crls, p["crlId"], "CRL")
-        del store.crls[p["crlId"]]
-        store.tags.pop(crl["crlArn"], None)
-        return 200, {"crl": crl}
-
-    def _ListCrls(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"crls": list(store.crls.values())}
-
-    # tags
-
-    def _known_arn(self, store: Store, arn: str) -> str:
-        arns = {a["trustAnchorArn"] for a in store.trust_anchors.values()}
-        arns |= {p["profileArn"] for p in store.profiles.values()}
-        arns |= {c["crlArn"] for c in store.crls.values()}
-        if arn not in arns:
+    def _tags(operation: str, store: Store, p: dict[str, Any]) -> tuple[int, Any]:
+        arn = p["resourceArn"]
+        known = {r[k.arn] for k in KINDS.values() for r in store.resources[k.table].values()}
+        if arn not in known:
             raise ServiceError("ResourceNotFoundException", f"resource {arn} does not exist")
-        return arn
-
-    def _TagResource(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        self._tag(store, self._known_arn(store, p["resourceArn"]), p.get("tags"))
-        return 201, {}
-
-    def _UntagResource(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        tags = store.tags.setdefault(self._known_arn(store, p["resourceArn"]), {})
-        for key in p.get("tagKeys", []):
-            tags.pop(key, None)
-        return 200, {}
-
-    def _ListTagsForResource(self, store: Store, region: str, p: dict[str, Any]) -> tuple[int, Any]:
-        tags = store.tags.get(self._known_arn(store, p["resourceArn"]), {})
+        tags = store.tags.setdefault(arn, {})
+        if operation == "TagResource":
+            tags.update({t["key"]: t["value"] for t in p.get("tags", [])})
+            return 201, {}
+        if operation == "UntagResource":
+            for key in p.get("tagKeys", []):
+                tags.pop(key, None)
+            return 200, {}
         return 200, {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
 
     # -- CreateSession --------------------------------------------------------------------------
@@ -455,8 +401,10 @@ class RolesAnywhere:
         _check_duration(duration, "durationSeconds")
         with self._lock:
             store = self.stores.setdefault(region, Store())
-            anchors = [a for a in store.trust_anchors.values() if a["trustAnchorArn"] == anchor_arn]
-            profiles = [p for p in store.profiles.values() if p["profileArn"] == profile_arn]
+            anchors = [
+                a for a in store.resources["trust_anchors"].values() if a["trustAnchorArn"] == anchor_arn
+            ]
+            profiles = [p for p in store.resources["profiles"].values() if p["profileArn"] == profile_arn]
             if not anchors or not profiles:
                 raise ServiceError(
                     "ResourceNotFoundException", "the trust anchor or the profile does not exist"
@@ -464,7 +412,7 @@ class RolesAnywhere:
             anchor, profile = dict(anchors[0]), dict(profiles[0])
             crls = [
                 c["crlData"]
-                for c in store.crls.values()
+                for c in store.resources["crls"].values()
                 if c["trustAnchorArn"] == anchor_arn and c["enabled"]
             ]
         if not anchor["enabled"]:

@@ -42,6 +42,9 @@ bl = importlib.util.module_from_spec(_spec)
 sys.modules["build_lambdas"] = bl
 _spec.loader.exec_module(bl)
 
+# Pins of requirements-lambda.txt with compiled wheels, and what needs them.
+COMPILED = ("iam-rolesanywhere-session==", "cryptography==", "cffi==", "pycparser==")
+
 # What the Lambda python3.12 runtime puts next to the function code (jmespath left out on purpose:
 # the zip must carry its own).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "urllib3", "six")
@@ -96,7 +99,10 @@ def write(path: Path, text: str) -> Path:
 def make_tree(root: Path) -> Path:
     """A source tree shaped like the repository, with junk that must stay out of the zips."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "requirements-lambda.txt", root / "requirements-lambda.txt")
+    # The repository's pure-Python pins: the compiled ones (Roles Anywhere's cryptography) are built
+    # per architecture by tests/build/test_build_compiled.py.
+    pins = (REPO / "requirements-lambda.txt").read_text(encoding="utf-8").splitlines()
+    write(root / "requirements-lambda.txt", "\n".join(p for p in pins if not p.startswith(COMPILED)) + "\n")
     functions = root / "functions"
     write(functions / "replication" / "__init__.py", 'NAME = "engine"\n')
     write(functions / "replication" / "wire.py", "VERSION = 1\n")

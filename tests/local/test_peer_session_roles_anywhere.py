@@ -267,13 +267,12 @@ def test_a_secret_of_neither_shape_names_the_fields_of_both(local_side: None, pe
     assert "BEGIN" not in message
 
 
-def test_access_key_mode_is_chosen_when_the_secret_has_no_auth_field(
-    local_side: None, peer: LocalPartition
-) -> None:
+def peer_writer_key(peer: LocalPartition, user: str) -> dict[str, str]:
+    """An IAM user's key in the peer that may put records into its inbox (access_key mode)."""
     iam = SideClients(peer.endpoint_url, PEER_REGION).iam
-    iam.create_user(UserName="peer-writer-user")
+    iam.create_user(UserName=user)
     iam.put_user_policy(
-        UserName="peer-writer-user",
+        UserName=user,
         PolicyName="inbox",
         PolicyDocument=json.dumps(
             {
@@ -288,13 +287,33 @@ def test_access_key_mode_is_chosen_when_the_secret_has_no_auth_field(
             }
         ),
     )
-    key = iam.create_access_key(UserName="peer-writer-user")["AccessKey"]
-    put_secret(
-        json.dumps({"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]})
-    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def test_access_key_mode_is_chosen_when_the_secret_has_no_auth_field(
+    local_side: None, peer: LocalPartition
+) -> None:
+    key = peer_writer_key(peer, "peer-writer-user")
+    put_secret(json.dumps(key))
     session = session_for(peer)
     assert put(session)["FailedRecordCount"] == 0
-    assert session.access_key_id == key["AccessKeyId"]
+    assert session.access_key_id == key["aws_access_key_id"]
+
+
+def test_a_secret_rotated_from_roles_anywhere_to_an_access_key_is_read_at_once(
+    local_side: None, peer: LocalPartition, writer: dict[str, str]
+) -> None:
+    """A refused certificate in the cached secret; the operator has switched the secret to access_key
+    mode meanwhile: no redeploy, no wait for SECRET_MAX_AGE_SECONDS."""
+    put_secret(secret_of(CertificateAuthority("retired CA").issue(CN), writer))
+    session = session_for(peer)
+    with pytest.raises(PeerCredentialsError):
+        session.kinesis()
+    key = peer_writer_key(peer, "peer-writer-rotated")
+    put_secret(json.dumps(key))
+    assert put(session)["FailedRecordCount"] == 0
+    assert session.access_key_id == key["aws_access_key_id"]
 
 
 # -- settings and endpoints -------------------------------------------------------------------------------
