@@ -36,6 +36,7 @@ from tests.engine.events import stream_event_record
 from tests.engine.harness import LOGICAL, NAMES, TABLE, TOMBSTONES, create_tables, served_table, tables_entry
 from tests.engine.lambda_context import FakeLambdaContext
 from tests.local.pki import CertificateAuthority, Issued, make_anchor, make_profile, make_role, trust_policy
+from tests.table_map import put_table_map
 
 PEER_REGION = "us-east-1"
 LOCAL_REGION = "cn-north-1"
@@ -103,11 +104,13 @@ def put_secret(value: str) -> None:
 
 
 def environment(peer: LocalPartition, stream_arn: str) -> dict[str, str]:
+    """The forwarder's environment; its table map put into this side's Parameter Store (in process)."""
     entry = tables_entry(served_table(LOCAL_REGION))
+    ssm = boto3.client("ssm", region_name=LOCAL_REGION)
     return {
         "AWS_REGION": LOCAL_REGION,
         "AWS_DEFAULT_REGION": LOCAL_REGION,
-        "TABLES": json.dumps({LOGICAL: {**entry, "table_arn": stream_arn.partition("/stream/")[0]}}),
+        **put_table_map(ssm, {LOGICAL: {**entry, "table_arn": stream_arn.partition("/stream/")[0]}}),
         "TOMBSTONE_TABLE_NAME": TOMBSTONES,
         "PEER_REGION": PEER_REGION,
         "PEER_STREAM_NAME": "inbox",
@@ -319,7 +322,9 @@ def test_a_secret_rotated_from_roles_anywhere_to_an_access_key_is_read_at_once(
 # -- settings and endpoints -------------------------------------------------------------------------------
 
 
-def test_the_roles_anywhere_endpoint_is_read_from_the_forwarders_environment(peer: LocalPartition) -> None:
+def test_the_roles_anywhere_endpoint_is_read_from_the_forwarders_environment(
+    local_side: None, peer: LocalPartition
+) -> None:
     stream = f"arn:aws-cn:dynamodb:{LOCAL_REGION}:123456789012:table/{TABLE}/stream/x"
     settings = ForwarderSettings.from_env(environment(peer, stream))
     assert settings.peer_rolesanywhere_endpoint == peer.rolesanywhere_endpoint
