@@ -129,11 +129,15 @@ class ArgumentParser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
     def chosen_subparser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
+        """The deepest subcommand given (``ca issue``'s parser for ``ca issue ...``), or None."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 chosen = getattr(parsed, action.dest or "", None)
                 parser = action.choices.get(chosen) if chosen else None
-                return parser if isinstance(parser, argparse.ArgumentParser) else None
+                if not isinstance(parser, argparse.ArgumentParser):
+                    return None
+                deeper = parser.chosen_subparser(parsed) if isinstance(parser, ArgumentParser) else None
+                return deeper or parser
         return None
 
 

@@ -392,10 +392,16 @@ def load_authority(folder: Path) -> Authority:
     unreadable, or the key is not the certificate's."""
     certificate_path, key_path = folder / CA_CERTIFICATE_FILE, folder / CA_KEY_FILE
     missing = [p.name for p in (certificate_path, key_path) if not p.is_file()]
-    if missing:
+    if len(missing) == 2:
         raise ConfigError(
-            f"{folder} holds no CA ({' and '.join(missing)} missing): create one with "
+            f"{folder} holds no CA (ca.pem and ca.key missing): create one with "
             f"`ddb-replication ca init --dir {folder}`"
+        )
+    if missing:
+        # Half a CA: never offer `ca init` here (it refuses a folder with either file, rightly).
+        raise ConfigError(
+            f"{folder} holds only half a CA ({missing[0]} missing): restore {missing[0]} from where the "
+            "operator keeps it; a new CA needs a new folder and both roots applied with its ca.pem"
         )
     certificate = load_certificate(certificate_path.read_bytes(), str(certificate_path))
     try:

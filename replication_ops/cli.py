@@ -354,6 +354,8 @@ def _ca_parser(commands: argparse._SubParsersAction) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        # Every subcommand takes --quiet (docs/operations.md); ca draws no progress bars.
+        parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars (ca draws none)")
         return parser
 
     p = action("init", "create the pair's CA in DIR (refuses a DIR that holds one)")
@@ -585,11 +587,16 @@ def _ca(args: argparse.Namespace) -> tuple[int, Any, str]:
     }
     if not result.added:
         return EXIT_OK, document, f"serial {serial} is revoked already: {result.path} is unchanged"
+    # The first revocation makes the CRL: import it; later ones replace it (ListCrls gives its id).
+    apply = (
+        "aws rolesanywhere import-crl --name pair-ca --trust-anchor-arn ARN "
+        f"--crl-data fileb://{result.path} --enabled"
+        if result.number == 1
+        else f"aws rolesanywhere update-crl --crl-id ID --crl-data fileb://{result.path}"
+    )
     text = (
         f"revoked serial {serial}: {result.path} (CRL number {result.number}, {len(result.serials)} "
-        "revoked); import it into both trust anchors:\n"
-        "  aws rolesanywhere import-crl --name pair-ca --trust-anchor-arn ARN "
-        f"--crl-data fileb://{result.path} --enabled   (later: update-crl --crl-id ID --crl-data ...)"
+        f"revoked); put it into both trust anchors:\n  {apply}"
     )
     return EXIT_OK, document, text
 

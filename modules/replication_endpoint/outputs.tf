@@ -58,12 +58,12 @@ output "nat_public_ips" {
 }
 
 output "peer_credentials_secret_arn" {
-  description = "ARN of the secret that must hold the PEER partition's peer-writer access key."
+  description = "ARN of the secret that must hold how the forwarder authenticates in the PEER partition: the peer-writer access key, or (roles_anywhere) its certificate (docs/operations.md)."
   value       = aws_secretsmanager_secret.peer_credentials.arn
 }
 
 output "peer_credentials_secret_name" {
-  description = "Name of the secret that must hold the PEER partition's peer-writer access key."
+  description = "Name of the secret that must hold how the forwarder authenticates in the PEER partition: the peer-writer access key, or (roles_anywhere) its certificate (docs/operations.md)."
   value       = aws_secretsmanager_secret.peer_credentials.name
 }
 

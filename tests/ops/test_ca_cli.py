@@ -86,11 +86,19 @@ def test_revoke_writes_a_crl_listing_the_serial(run, ca_dir) -> None:
     issued = json.loads(run("ca", "issue", "--dir", str(ca_dir), "--cn", CN, "--json").out)
     result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", issued["serial"])
     assert result.code == EXIT_OK
-    assert "import it into both trust anchors" in result.out
+    assert "put it into both trust anchors" in result.out and "aws rolesanywhere import-crl" in result.out
     crl = x509.load_pem_x509_crl((ca_dir / "crl.pem").read_bytes())
     ca = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
     assert crl.is_signature_valid(ca.public_key())
     assert [certificates.serial_hex(entry.serial_number) for entry in crl] == [issued["serial"]]
+
+
+def test_a_later_revocation_says_to_replace_the_imported_crl(run, ca_dir) -> None:
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F")
+    result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A10")
+    assert result.code == EXIT_OK
+    assert "CRL number 2" in result.out and "aws rolesanywhere update-crl --crl-id ID" in result.out
+    assert "import-crl" not in result.out
 
 
 def test_revoke_of_a_revoked_serial_says_so_and_succeeds(run, ca_dir) -> None:
@@ -134,3 +142,21 @@ def test_every_action_has_help_with_examples(run, action) -> None:
     result = run("ca", action, "--help")
     assert result.code == EXIT_OK
     assert "ddb-replication ca init --dir" in result.out
+
+
+@pytest.mark.parametrize("lost", ["ca.key", "ca.pem"])
+def test_half_a_ca_is_not_offered_a_new_one_in_its_folder(run, ca_dir, lost) -> None:
+    (ca_dir / lost).unlink()
+    line = _one_error_line(run("ca", "issue", "--dir", str(ca_dir), "--cn", CN), "issue")
+    assert f"{ca_dir} holds only half a CA ({lost} missing): restore {lost}" in line
+    assert "ca init" not in line
+
+
+def test_a_mistyped_flag_of_a_ca_action_gets_the_nearest_one(run, ca_dir) -> None:
+    line = _one_error_line(run("ca", "issue", "--dir", str(ca_dir), "--cn", CN, "--dayz", "3"), "issue")
+    assert "unrecognized arguments --dayz 3 (did you mean --days?)" in line
+    assert "(see `ddb-replication ca issue --help`)" in line
+
+
+def test_ca_takes_quiet_as_every_subcommand_does(run, ca_dir) -> None:
+    assert run("ca", "issue", "--dir", str(ca_dir), "--cn", CN, "--quiet").code == EXIT_OK
