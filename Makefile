@@ -44,16 +44,17 @@ venv: $(STAMP) ## create .venv with everything the tests need
 terraform-config:
 	@test -n "$(TF_CLI_CONFIG_FILE)" && test -f "$(TF_CLI_CONFIG_FILE)" || exit 2
 
-test: $(STAMP) terraform-config package ## unit, property, build, Terraform and end to end (about 10 min)
+test: $(STAMP) terraform-config package ## unit, property, build, Terraform and end to end (under 15 min)
 	$(VENV)/bin/pytest -n auto --dist loadscope
 	$(MAKE) --no-print-directory terraform-checks
 
 test-fast: $(STAMP) ## unit tests only (no Terraform, no end to end)
 	$(VENV)/bin/pytest -m "not e2e"
 
-test-slow: $(STAMP) package ## the property tests with thousands of examples, every engine call interleaving, a compiled dependency per architecture, Terraform against the Roles Anywhere emulation
+test-slow: $(STAMP) terraform-config package ## the property tests with thousands of examples, every engine call interleaving, a compiled dependency per architecture, Terraform against the Roles Anywhere emulation, a reduced make chaos
 	$(VENV)/bin/pytest --slow -m "not e2e" tests/engine tests/build/test_build_compiled.py \
 	  tests/local/test_rolesanywhere_terraform.py
+	$(VENV)/bin/pytest --slow tests/chaos/test_scenarios.py
 
 terraform-checks: terraform-config ## terraform fmt, validate and test (providers: see terraform_config.sh)
 	bash scripts/terraform_checks.sh
