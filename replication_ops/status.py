@@ -1,7 +1,18 @@
 """Status: is the pair healthy? Per side: the event source mappings (state, last processing result),
-iterator age (CloudWatch, the last 15 minutes), failure queue depth, alarms in ALARM and recent
-replication latency per table (namespace DynamoDBReplication, dimensions ``service`` = the replicator's
-name and ``table`` = the logical table). Each table's stream has its own mapping to the forwarder."""
+iterator age (CloudWatch, the last 15 minutes), failure queue depth, alarms in ALARM, recent
+replication latency per table and its stages (namespace DynamoDBReplication, dimensions ``service`` =
+the replicator's name and ``table`` = the logical table; replication.lag), and how far behind the
+changes coming to the side are (``behind_ms``). Each table's stream has its own mapping to the
+forwarder.
+
+``behind_ms`` is this project's counterpart of global tables' ``PendingReplicationCount`` ("the number
+of item updates that are written to one replica table, but that have not yet been written in another
+replica", DynamoDB developer guide, Monitoring global tables): a count needs reading the streams, so
+it is a time instead, the peer forwarder's iterator age plus this replicator's, each the maximum of
+the latest minute with data (Lambda's IteratorAge: the age of the last record of a batch when Lambda
+received it). It approximates the age of the oldest change still on its way in the two streams; it
+leaves out the functions' own work, and a change parked in a failure queue is counted there instead.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +20,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from replication import lag
 from replication_ops.errors import ConfigError, aws_errors
 from replication_ops.sides import Pair, Side
 
@@ -37,12 +49,27 @@ class SideStatus:
     failure_queue_in_flight: int | None = None
     alarms_in_alarm: list[str] = field(default_factory=list)
     latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per logical table
+    # Per logical table, each stage's lag (replication.lag) and end to end: {"average", "maximum"} ms.
+    lag_stages_ms: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+    # Each function's iterator age now (the latest minute's maximum), by "forwarder" / "replicator".
+    iterator_age_now_ms: dict[str, float | None] = field(default_factory=dict)
+    # How far behind the peer's changes to this side are (see the module docstring); None: no data.
+    behind_ms: float | None = None
     problems: list[str] = field(default_factory=list)
 
 
 def _statistic(
-    side: Side, *, namespace: str, metric: str, dimensions: dict[str, str], statistic: str, now: dt.datetime
+    side: Side,
+    *,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    statistic: str,
+    now: dt.datetime,
+    latest: bool = False,
 ) -> float | None:
+    """The statistic over the window (the average of the minutes' averages, the maximum of their
+    maxima), or with ``latest`` the latest minute's that has data."""
     with aws_errors(f"{side.name} CloudWatch"):
         points = side.client("cloudwatch").get_metric_statistics(
             Namespace=namespace,
@@ -56,6 +83,8 @@ def _statistic(
     values = [p[statistic] for p in points if statistic in p]
     if not values:
         return None
+    if latest:
+        return max(points, key=lambda p: p["Timestamp"])[statistic]
     return max(values) if statistic == "Maximum" else sum(values) / len(values)
 
 
@@ -78,6 +107,15 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime, tables: 
             now=now,
         )
         is_forwarder = output == "forwarder_function_name"
+        status.iterator_age_now_ms[output.removesuffix("_function_name")] = _statistic(
+            side,
+            namespace="AWS/Lambda",
+            metric="IteratorAge",
+            dimensions={"FunctionName": function},
+            statistic="Maximum",
+            now=now,
+            latest=True,
+        )
         for mapping in mappings:
             source = str(mapping.get("EventSourceArn", ""))
             entry = MappingStatus(
@@ -131,14 +169,29 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime, tables: 
             statistic.lower(): _latency(side, replicator, table, statistic, now)
             for statistic in ("Average", "Maximum")
         }
+        status.lag_stages_ms[table] = {
+            stage: {
+                statistic.lower(): _latency(side, replicator, table, statistic, now, metric=metric)
+                for statistic in ("Average", "Maximum")
+            }
+            for stage, metric in lag.METRICS.items()
+        }
     return status
 
 
-def _latency(side: Side, replicator: str, table: str, statistic: str, now: dt.datetime) -> float | None:
+def _latency(
+    side: Side,
+    replicator: str,
+    table: str,
+    statistic: str,
+    now: dt.datetime,
+    *,
+    metric: str = "ReplicationLatency",
+) -> float | None:
     value = _statistic(
         side,
         namespace=METRICS_NAMESPACE,
-        metric="ReplicationLatency",
+        metric=metric,
         dimensions={"service": replicator, "table": table},
         statistic=statistic,
         now=now,
@@ -163,7 +216,20 @@ def run(
     now = now or dt.datetime.now(dt.UTC)
     tables = pair.tables(table)
     _check_alarm_prefixes(pair, alarm_prefixes)
-    return [side_status(side, alarm_prefixes.get(side.label), now, tables) for side in pair.both()]
+    statuses = [side_status(side, alarm_prefixes.get(side.label), now, tables) for side in pair.both()]
+    for status, peer in zip(statuses, reversed(statuses), strict=True):
+        status.behind_ms = behind_ms(
+            peer.iterator_age_now_ms.get("forwarder"), status.iterator_age_now_ms.get("replicator")
+        )
+    return statuses
+
+
+def behind_ms(peer_forwarder_age: float | None, replicator_age: float | None) -> float | None:
+    """How far behind the peer's changes to a side are: the peer forwarder's iterator age plus the
+    side's replicator's (the module docstring); None when neither reported one."""
+    if peer_forwarder_age is None and replicator_age is None:
+        return None
+    return (peer_forwarder_age or 0.0) + (replicator_age or 0.0)
 
 
 def _has_alarms(side: Side, prefix: str) -> bool:
@@ -184,6 +250,13 @@ def _check_alarm_prefixes(pair: Pair, alarm_prefixes: dict[str, str | None]) -> 
             f"no alarm name on either side starts with {' or '.join(map(repr, prefixes))}: check "
             f"--alarm-prefix (without it each side's is taken from its function names: {defaults})"
         )
+
+
+STAGE_LABELS = {
+    lag.STREAM_TO_FORWARDER: "stream -> forwarder",
+    lag.FORWARDER_TO_INBOX: "forwarder -> inbox",
+    lag.INBOX_TO_APPLY: "inbox -> apply",
+}
 
 
 def _ms(value: float | None) -> str:
@@ -207,10 +280,23 @@ def render(statuses: list[SideStatus]) -> str:
             f"  failure queue: {s.failure_queue_depth} waiting, {s.failure_queue_in_flight} in flight;"
             f" alarms in ALARM: {', '.join(s.alarms_in_alarm) or 'none'}"
         )
+        lines.append(
+            f"  behind (the peer's changes to this side, now): {_ms(s.behind_ms)}"
+            " (peer forwarder's iterator age + this replicator's)"
+        )
         for table, latency in s.latency_ms.items():
             lines.append(
                 f"  table {table}: replication latency (15 min): average {_ms(latency.get('average'))}, "
                 f"max {_ms(latency.get('maximum'))}"
+            )
+            stages = s.lag_stages_ms.get(table, {})
+            lines.append(
+                "    by stage (average / max): "
+                + ", ".join(
+                    f"{STAGE_LABELS[stage]} {_ms(stages.get(stage, {}).get('average'))} / "
+                    f"{_ms(stages.get(stage, {}).get('maximum'))}"
+                    for stage in lag.STAGES
+                )
             )
         lines.extend(f"  ! {problem}" for problem in s.problems)
     return "\n".join(lines)

@@ -37,6 +37,7 @@ from replication.conflicts import Conflict, ConflictKind, resolved
 from replication.errors import BodyTooLargeError, PermanentChangeError, WireFormatError
 from replication.failures import FailureKind, classify_failure
 from replication.keys import key_digest
+from replication.lag import END_TO_END, Passage, arrival_time, origin_time, stage_lags
 from replication.parallel import run_all
 from replication.settings import ReplicatorSettings, ServedTable
 from replication.table_writer import Applied, Outcome, TableWriter, is_item_too_large
@@ -77,7 +78,9 @@ class TableApplyReport:
     refused: Counter[str] = field(default_factory=Counter)  # by cause, as ``ApplyReport.refused``
     configuration_errors: int = 0
     transient_errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)  # end to end, as stage_lags_ms[END_TO_END]
+    # Applied changes' lag per stage (replication.lag), milliseconds, by stage name.
+    stage_lags_ms: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     # Changes that lost to a newer version or delete (replication.conflicts), duplicates left out.
     conflicts: list[Conflict] = field(default_factory=list)
 
@@ -120,6 +123,8 @@ class _Run:
     tables: defaultdict[str, list[tuple[int, Change]]] = field(default_factory=lambda: defaultdict(list))
     # id(change) -> (record index, position in the record's changes)
     located: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # record index -> when that record was sent and reached the inbox (replication.lag)
+    passed: dict[int, Passage] = field(default_factory=dict)
     body_bytes: int = 0
 
 
@@ -178,6 +183,7 @@ class Replicator:
                 self._receive_probe(index, envelope, report)
                 continue
             record_tables[index] = table.name
+            run.passed[index] = Passage(envelope.sent_at_ms / 1000, arrival_time(record))
             self._admit(index, envelope, table=table, run=run, refused=refusals[index], report=report)
         self._apply(run, refusals, report)
         for index, refused in sorted(refusals.items()):
@@ -282,9 +288,8 @@ class Replicator:
                 if conflict is not None:
                     tally.conflicts.append(conflict)
                 if result is Outcome.APPLIED and not slot.change.is_delete:
-                    latency = max(0.0, (applied_at - float(slot.change.version.timestamp)) * 1000)
-                    report.latencies_ms.append(latency)
-                    tally.latencies_ms.append(latency)
+                    # A delete's version is made from its stream record's second: too coarse to time.
+                    self._time(run, slot.change, applied_at, tally, report)
                 continue
             kind = classify_failure(applied)
             if kind is FailureKind.PERMANENT:
@@ -302,6 +307,18 @@ class Replicator:
                 report.transient_errors += 1
                 tally.transient_errors += 1
             report.failed.update(slot.sources)
+
+    @staticmethod
+    def _time(
+        run: _Run, change: Change, applied_at: float, tally: TableApplyReport, report: ApplyReport
+    ) -> None:
+        """An applied change's lag per stage (replication.lag)."""
+        origin = origin_time(change.version.timestamp, change.stream_created)
+        lags = stage_lags(origin, run.passed[run.located[id(change)][0]], applied_at)
+        for stage, seconds in lags.items():
+            tally.stage_lags_ms[stage].append(seconds * 1000)
+        report.latencies_ms.append(lags[END_TO_END] * 1000)
+        tally.latencies_ms.append(lags[END_TO_END] * 1000)
 
     # -- the failure queue ---------------------------------------------------------------------
 

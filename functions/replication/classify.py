@@ -131,6 +131,15 @@ def stream_time(record: dict[str, Any]) -> Decimal:
     )
 
 
+def stream_created(record: dict[str, Any]) -> int | None:
+    """The stream record's ApproximateCreationDateTime as whole epoch seconds (DynamoDB Streams gives
+    it rounded down to the second), or None when the record has none: for the per-stage lag only."""
+    created = record["dynamodb"].get("ApproximateCreationDateTime")
+    if isinstance(created, bool) or not isinstance(created, int | float):
+        return None
+    return int(created // 1)
+
+
 def is_ttl_delete(record: dict[str, Any]) -> bool:
     identity = record.get("userIdentity") or {}
     return identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
@@ -292,7 +301,7 @@ def classify(
     if not taken and new_version is not None and (floor is None or new_version > floor):
         if new_version.origin == context.peer_region:
             return Decision(Action.ECHO, key)
-        return Decision(Action.FORWARD, key, change=Change(key, new_version, image))
+        return Decision(Action.FORWARD, key, change=Change(key, new_version, image, stream_created(record)))
     # A local change without a valid, newer version of its own (or carrying a reserved name), ordered
     # now, after everything this side knows of the key.
     reason = StampReason.RESERVED if taken else _PROBLEM_REASONS.get(new.problem, StampReason.NOT_NEWER)
@@ -341,7 +350,7 @@ def _classify_remove(
     if is_ttl_delete(record) and not context.replicate_ttl_deletes:
         return Decision(Action.TTL, key)
     deleted = delete_version(old_version, stream_time(record), context.local_region)
-    return Decision(Action.DELETE, key, change=Change(key, deleted))
+    return Decision(Action.DELETE, key, change=Change(key, deleted, stream_created=stream_created(record)))
 
 
 def _engine_mark_change(record: dict[str, Any], latest: Decimal) -> bool:

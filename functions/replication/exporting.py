@@ -21,12 +21,12 @@ digest only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from replication.admission import reserved_attributes
 from replication.changes import Change
-from replication.classify import Action, Decision
+from replication.classify import Action, Decision, stream_created
 from replication.keys import TypedItem, key_digest
 from replication.residency import ResidencyRules, Verdict
 from replication.settings import VersionAttributes
@@ -63,10 +63,11 @@ def screen_batch(
     ]
 
 
-def removal(key: TypedItem, version: Version) -> Change:
+def removal(key: TypedItem, version: Version, created: int | None = None) -> Change:
     """A residency removal: a plain delete of ``key`` ordered right after ``version`` (a delete
-    sorts after the upsert of its own version), so it removes that version and nothing newer."""
-    return Change(key, Version(version.timestamp, version.origin, True))
+    sorts after the upsert of its own version), so it removes that version and nothing newer.
+    ``created``: its stream record's second (``Change.stream_created``), where there is one."""
+    return Change(key, Version(version.timestamp, version.origin, True), stream_created=created)
 
 
 def _screen(
@@ -93,10 +94,10 @@ def _screen(
         change = decision.change
         if decision.action is Action.FORWARD and change is not None and change.item is not None:
             if verdict(change.item) is Verdict.EXPORTED:
-                return Change(change.key, change.version, rules.project(change.item))
+                return replace(change, item=rules.project(change.item))
             if verdict(stream.get("OldImage")) is Verdict.EXPORTED:
                 tally.removals += 1
-                return removal(change.key, change.version)
+                return removal(change.key, change.version, change.stream_created)
             tally.filtered += 1
             return None
         if decision.action is Action.DELETE:
@@ -117,7 +118,7 @@ def _screen(
                 and verdict(old_image) is Verdict.EXPORTED
             ):
                 tally.removals += 1
-                return removal(decision.key, replaced)
+                return removal(decision.key, replaced, stream_created(record))
         return change
     finally:
         if errors:

@@ -9,7 +9,9 @@ Versioning (docs/wire-format.md, "Versions"): the header's format version change
 reader would misread a record; a body field an older reader may ignore and stay correct is added in
 the same version, and a reader handles its absence explicitly. The logical table name ``n`` is such a
 field: an older replicator ignores it and checks ``t`` (its one peer table), and a record without it
-(from an older forwarder) is routed by ``t`` (``Envelope.name`` is None).
+(from an older forwarder) is routed by ``t`` (``Envelope.name`` is None). So is ``sc``, the changes'
+stream record seconds (``stream_created_runs``): an older reader ignores it, and without it a change's
+``stream_created`` is None (its lag then starts at its version timestamp: ``replication.lag``).
 """
 
 from __future__ import annotations
@@ -82,8 +84,47 @@ def encode(envelope: Envelope) -> bytes:
         body["p"] = envelope.probe_id
     else:
         body["c"] = [_encode_change(change) for change in envelope.changes]
+        runs = stream_created_runs(envelope.changes)
+        if runs:
+            body["sc"] = runs
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return MAGIC + bytes([FORMAT_VERSION, CODEC_ZLIB]) + zlib.compress(raw, 9)
+
+
+def stream_created_runs(changes: Sequence[Change]) -> list[list[int]]:
+    """The changes' stream record seconds (``Change.stream_created``) as runs ``[second, count]`` in
+    change order: a stream batch spans few seconds, so a record carries a few runs, not a time per
+    change. Empty unless every change has one (the field is then left out)."""
+    runs: list[list[int]] = []
+    for change in changes:
+        if change.stream_created is None:
+            return []
+        if runs and runs[-1][0] == change.stream_created:
+            runs[-1][1] += 1
+        else:
+            runs.append([change.stream_created, 1])
+    return runs
+
+
+def _stream_created(runs: Any, count: int) -> list[int | None]:
+    """Each change's stream record second from ``sc`` (``stream_created_runs``). A missing or
+    malformed ``sc`` (runs of anything but two positive whole numbers, or not covering exactly the
+    record's changes) gives None for all: it only times the changes, so it never refuses them."""
+    unknown: list[int | None] = [None] * count
+    if not isinstance(runs, list):
+        return unknown
+    seconds: list[int | None] = []
+    for run in runs:
+        if not (
+            isinstance(run, list)
+            and len(run) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in run)
+        ):
+            return unknown
+        seconds.extend([run[0]] * run[1])
+        if len(seconds) > count:
+            return unknown
+    return seconds if len(seconds) == count else unknown
 
 
 def _encode_change(change: Change) -> list[Any]:
@@ -166,9 +207,10 @@ def _envelope_from_body(body: Any) -> Envelope:
         raise WireFormatError("a changes message carries no changes")
     changes: list[Change] = []
     refused: list[tuple[int, str]] = []
+    created = _stream_created(body.get("sc"), len(entries))
     for index, entry in enumerate(entries):
         try:
-            changes.append(_decode_change(entry, version_attributes, f"change[{index}]"))
+            changes.append(_decode_change(entry, version_attributes, f"change[{index}]", created[index]))
         except WireFormatError as error:
             refused.append((index, str(error)))
     return Envelope(
@@ -183,7 +225,7 @@ def _envelope_from_body(body: Any) -> Envelope:
     )
 
 
-def _decode_change(entry: Any, names: VersionAttributes, where: str) -> Change:
+def _decode_change(entry: Any, names: VersionAttributes, where: str, created: int | None = None) -> Change:
     if not isinstance(entry, list) or len(entry) not in (2, 3):
         raise WireFormatError(f"{where}: expected [key, attributes] or [key, timestamp, origin]")
     key = validate_item(entry[0], f"{where}.key")
@@ -195,7 +237,7 @@ def _decode_change(entry: Any, names: VersionAttributes, where: str) -> Change:
             detail = f" (version timestamp: {problem})" if problem else ""
             raise WireFormatError(f"{where}: malformed delete version{detail}")
         timestamp = Decimal(entry[1])
-        return Change(key, Version(timestamp, entry[2], True))
+        return Change(key, Version(timestamp, entry[2], True), stream_created=created)
     attributes = entry[1]
     if not isinstance(attributes, dict):
         raise WireFormatError(f"{where}: attributes must be a map")
@@ -203,7 +245,7 @@ def _decode_change(entry: Any, names: VersionAttributes, where: str) -> Change:
     version = version_of(item, names)
     if version is None:
         raise WireFormatError(f"{where}: upsert without its version attributes")
-    return Change(key, version, item)
+    return Change(key, version, item, created)
 
 
 def now_ms() -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from replication import conflicts
+from replication import conflicts, lag
 from replication.applying import Replicator, TableApplyReport
 from replication.errors import ReservedAttributeInChange, VersionAheadOfClock
 from replication.settings import ConflictLogSettings, ReplicatorSettings
@@ -86,8 +86,10 @@ def _table_metrics(name: str, tally: TableApplyReport) -> None:
     )
     table.add_metric("ConfigurationErrors", MetricUnit.Count, tally.configuration_errors)
     table.add_metric("TransientErrors", MetricUnit.Count, tally.transient_errors)
-    for latency in _sample(sorted(tally.latencies_ms), MAX_LATENCY_SAMPLES):
-        table.add_metric("ReplicationLatency", MetricUnit.Milliseconds, latency)
+    # Each stage's lag and the end to end one (ReplicationLatency), milliseconds (replication.lag).
+    for stage, metric in lag.METRICS.items():
+        for latency in _sample(sorted(tally.stage_lags_ms.get(stage, [])), MAX_LATENCY_SAMPLES):
+            table.add_metric(metric, MetricUnit.Milliseconds, latency)
     table.flush_metrics()
 
 

@@ -177,7 +177,9 @@ locals {
     { title = "changes forwarded / received / applied", stat = "Sum", metrics = [["ChangesForwarded", "forwarder"], ["ChangesReceived", "replicator"], ["ChangesApplied", "replicator"]] },
     { title = "stale / tombstoned / echoes / stamped (invalid, ahead, reserved)", stat = "Sum", metrics = [["StaleDropped", "replicator"], ["TombstoneHits", "replicator"], ["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"], ["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
     { title = "not replicated: refused / too large / ahead / reserved", stat = "Sum", metrics = [["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"], ["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
-    { title = "replication latency (ms, p50 / p99)", stat = "p50", metrics = [["ReplicationLatency", "replicator"]], p99 = true },
+    # CloudWatch computes the percentiles from the values the replicator emits (EMF, milliseconds):
+    # each stage at p50 (docs/architecture.md, Metrics), end to end (ReplicationLatency) at p50 and p99.
+    { title = "lag by stage (ms, p50) and end to end (p50 / p99)", stat = "p50", metrics = [["StreamToForwarderLatency", "replicator"], ["ForwarderToInboxLatency", "replicator"], ["InboxToApplyLatency", "replicator"], ["ReplicationLatency", "replicator"]], p99 = ["ReplicationLatency"] },
     # What the table's residency rules kept on this side (docs/residency.md).
     { title = "residency: filtered / removals / filter errors", stat = "Sum", metrics = [["ResidencyFiltered", "forwarder"], ["ResidencyRemovals", "forwarder"], ["ResidencyFilterErrors", "forwarder"]] },
     # Every conflict on record (docs/conflict-rules.md): Conflicts by kind, where each is resolved.
@@ -209,7 +211,7 @@ locals {
           period = 60
           metrics = concat(
             [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), length(m) > 2 ? ["kind", m[2]] : [], [{ label = length(m) > 2 ? "${m[2]} (${m[1]})" : "${m[0]} (${m[1]})" }])],
-            try(w.p99, false) ? [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), [{ label = "${m[0]} p99", stat = "p99" }])] : [],
+            [for m in w.metrics : concat([var.metrics_namespace, m[0]], flatten([for k, v in local.table_metric_dimensions[name][m[1]] : [k, v]]), [{ label = "${m[0]} p99", stat = "p99" }]) if contains(try(w.p99, []), m[0])],
           )
         }
       }

@@ -205,6 +205,7 @@ def _load_and_verify(
         },
         tables=figures,
         residency=residency,
+        stage_values=runner.stage_lags(),
     )
     if iam is not None:
         iam.write(paths.iam_json)
@@ -212,7 +213,9 @@ def _load_and_verify(
     for slow in report["lag_seconds"]["slowest"][:2]:  # what the streams showed, for a look at outliers
         slow["streams"] = {side: observations[side].history.get(slow["key"], []) for side in SIDE_NAMES}
     write_report(report, paths.report_json)
-    plot = plot_lag(lags_by_table, paths.base / "lag.png")
+    plot = plot_lag(
+        lags_by_table, paths.base / "lag.png", stages={name: f["lag_stages"] for name, f in figures.items()}
+    )
     say("")
     say(render(report))
     say(f"report: {paths.report_json}   plot: {plot}   logs: {paths.logs}")
@@ -271,6 +274,7 @@ def _verify_tables(
             verification=verifications[table.name],
             table_metrics=runner.table_metrics(),
             lags=lags[table.name],
+            stage_values=runner.stage_lags().get(table.name, {}),
             rules={
                 side: {"export_filter": r.export_filter, "excluded_attributes": sorted(r.excluded_attributes)}
                 for side, r in table_rules.items()

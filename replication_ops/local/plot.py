@@ -1,4 +1,6 @@
-"""A PNG of the replication lag, one row per table: over time (per origin side) and its distribution.
+"""A PNG of the replication lag, one row per table: over time (per origin side), its distribution and,
+when the replicators measured them, its stages as a stacked breakdown (p50 and p99 of each stage
+stacked, end to end marked: the stages' percentiles need not add up to end to end's).
 
 Both panels keep their top quarter free of data (the y axis reaches 1.3 times the highest point or
 bar) and put their legend there, so the legend never hides the slowest changes; the maximum is
@@ -9,23 +11,41 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from replication import lag
 from replication_ops.local.verify import LagSample, percentile
 
 HEADROOM = 1.3  # the y axis reaches this times the highest point: the legend's band
 
 
-def plot_lag(tables: dict[str, list[LagSample]], path: Path, *, title: str = "Replication lag") -> Path:
-    """``tables``: each table's samples, a row each (in the order given)."""
+STAGE_LABELS = {
+    lag.STREAM_TO_FORWARDER: "stream -> forwarder",
+    lag.FORWARDER_TO_INBOX: "forwarder -> inbox",
+    lag.INBOX_TO_APPLY: "inbox -> apply",
+}
+Stages = dict[str, dict[str, dict[str, float | None]]]  # table -> the report's lag_stages
+
+
+def plot_lag(
+    tables: dict[str, list[LagSample]],
+    path: Path,
+    *,
+    title: str = "Replication lag",
+    stages: Stages | None = None,
+) -> Path:
+    """``tables``: each table's samples, a row each (in the order given); ``stages``: each table's
+    ``lag_stages`` (the report's), drawn as a third panel."""
     import matplotlib.pyplot as plt
 
-    figure = lag_figure(tables, title=title)
+    figure = lag_figure(tables, title=title, stages=stages)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     plt.close(figure)
     return path
 
 
-def lag_figure(tables: dict[str, list[LagSample]], *, title: str = "Replication lag") -> Any:
+def lag_figure(
+    tables: dict[str, list[LagSample]], *, title: str = "Replication lag", stages: Stages | None = None
+) -> Any:
     """The figure (a matplotlib Figure; the caller closes it): a row per table."""
     import matplotlib
 
@@ -33,9 +53,12 @@ def lag_figure(tables: dict[str, list[LagSample]], *, title: str = "Replication 
     import matplotlib.pyplot as plt
 
     rows = max(1, len(tables))
-    figure, axes = plt.subplots(rows, 2, figsize=(12, 4.5 * rows), dpi=110, squeeze=False)
-    for (name, samples), (over_time, distribution) in zip(tables.items(), axes, strict=False):
-        _table_row(name, samples, over_time, distribution)
+    columns = 3 if stages else 2
+    figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.5 * rows), dpi=110, squeeze=False)
+    for (name, samples), panels in zip(tables.items(), axes, strict=False):
+        _table_row(name, samples, panels[0], panels[1])
+        if stages:
+            stage_breakdown(name, stages.get(name, {}), panels[2])
     figure.suptitle(title)
     figure.tight_layout()
     return figure
@@ -98,3 +121,31 @@ def _table_row(name: str, samples: list[LagSample], over_time: Any, distribution
     distribution.set_ylabel("changes")
     distribution.set_title(f"{name}: distribution ({len(values)} changes)")
     distribution.grid(True, alpha=0.3)
+
+
+def stage_breakdown(name: str, stages: dict[str, dict[str, float | None]], axes: Any) -> None:
+    """One bar per percentile (p50, p99), its stages stacked left to right in the order a change
+    passes them, and end to end's own percentile marked on each bar."""
+    rows = ("p50", "p99")
+    known = any(stages.get(stage, {}).get(row) is not None for stage in STAGE_LABELS for row in rows)
+    if not known:
+        axes.text(0.5, 0.5, "no stage samples", ha="center", va="center", transform=axes.transAxes)
+    else:
+        left = [0.0] * len(rows)
+        handles = []
+        for stage, label in STAGE_LABELS.items():
+            widths = [stages.get(stage, {}).get(row) or 0.0 for row in rows]
+            handles.append(axes.barh(rows, widths, left=left, label=label))
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+        end_to_end = stages.get(lag.END_TO_END, {})
+        for index, row in enumerate(rows):
+            value = end_to_end.get(row)
+            if value is not None:
+                axes.plot([value, value], [index - 0.4, index + 0.4], color="black", linewidth=2)
+        handles.extend(axes.plot([], [], color="black", linewidth=2, label="end to end"))
+        axes.set_xlim(0, max([*left, *(v for v in end_to_end.values() if v is not None)]) * HEADROOM)
+        axes.set_ylim(-0.6, len(rows) + 0.6)  # a free band above the bars for the legend
+        axes.legend(handles=handles, loc="upper left", fontsize=8, ncol=2)
+    axes.set_xlabel("seconds")
+    axes.set_title(f"{name}: lag by stage")
+    axes.grid(True, axis="x", alpha=0.3)

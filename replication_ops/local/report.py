@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from replication import lag
 from replication_ops.local.loadgen import WRITE_KINDS, LoadOptions, LoadResult
 from replication_ops.local.verify import LagSample, Verification, percentile
 
@@ -21,9 +22,44 @@ WATCHER_LAG = (
     "(its own, or the stamp the forwarder gave it: then the stamp's delay counts too)"
 )
 ENGINE_LAG = (
-    "from the version timestamp, which the writer takes before its put, to the replicator's write "
-    "returning, for sampled applied upserts: it also counts the origin put itself, so it reads higher"
+    "from the version timestamp, which the writer takes before its put (never before its stream "
+    "record's second), to the replicator's write returning, for sampled applied upserts: it also counts "
+    "the origin put itself, so it reads higher"
 )
+
+
+LAG_STAGES = (*lag.STAGES, lag.END_TO_END)
+LAG_STAGE_LABELS = {
+    lag.STREAM_TO_FORWARDER: "stream -> forwarder",
+    lag.FORWARDER_TO_INBOX: "forwarder -> inbox",
+    lag.INBOX_TO_APPLY: "inbox -> apply",
+    lag.END_TO_END: "end to end",
+}
+STAGE_LAG = (
+    "the replicators' own per-stage lag metrics (replication.lag), seconds: origin write (version "
+    "timestamp, never before its stream record's second) -> forwarder send -> inbox arrival "
+    "(approximateArrivalTimestamp) -> apply; applied upserts, up to 100 evenly spaced samples per "
+    "table and invocation (EMF), so a large batch weighs as much as a small one"
+)
+
+
+def lag_stages(values_ms: dict[str, list[float]]) -> dict[str, dict[str, float | None]]:
+    """``{stage: {"p50": s, "p99": s}}`` from the replicators' stage metrics (``{metric: [ms]}``,
+    ``Runner.stage_lags`` for one table or merged); None without samples."""
+    out: dict[str, dict[str, float | None]] = {}
+    for stage in LAG_STAGES:
+        seconds = [value / 1000 for value in values_ms.get(lag.METRICS[stage], [])]
+        out[stage] = {"p50": _round(percentile(seconds, 0.50)), "p99": _round(percentile(seconds, 0.99))}
+    return out
+
+
+def merged_stage_values(by_table: dict[str, dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Every table's stage values together (``{metric: [ms]}``)."""
+    merged: dict[str, list[float]] = {}
+    for metrics in by_table.values():
+        for name, values in metrics.items():
+            merged.setdefault(name, []).extend(values)
+    return merged
 
 
 def _metric(summary: dict[str, Any], side: str, kind: str, name: str) -> int:
@@ -88,6 +124,7 @@ def table_figures(
     table_metrics: dict[str, dict[str, dict[str, dict[str, float]]]],  # Runner.table_metrics()
     lags: list[LagSample],
     rules: dict[str, Any],  # side -> the residency rules deployed there (only sides with rules)
+    stage_values: dict[str, list[float]] | None = None,  # this table's Runner.stage_lags() entry
 ) -> dict[str, Any]:
     """One table's entry of the report: its own lost and differing items, its writes and the engine's
     counts for it (from the metrics' ``table`` dimension) per side, its lag."""
@@ -113,6 +150,7 @@ def table_figures(
             for side in sides
         },
         "lag_seconds": lag_summary(values),
+        "lag_stages": lag_stages(stage_values or {}),
     }
 
 
@@ -131,6 +169,7 @@ def build_report(
     settings: dict[str, Any] | None = None,
     tables: dict[str, dict[str, Any]] | None = None,  # table_figures by logical table
     residency: dict[str, Any] | None = None,  # the canary check: {"canary", "places"}
+    stage_values: dict[str, dict[str, list[float]]] | None = None,  # Runner.stage_lags()
 ) -> dict[str, Any]:
     """The report; ``verification`` is every table's (``verify.combined``); ``lost`` and
     ``items_differing`` are the tables' sums; ``residency_canary_leaks`` the places the canary was
@@ -227,6 +266,8 @@ def build_report(
                 for s in sorted(lags, key=lambda s: s.lag, reverse=True)[:5]
             ],
         },
+        "lag_stages": lag_stages(merged_stage_values(stage_values or {})),
+        "lag_stages_definition": STAGE_LAG,
         "throughput_per_second": {
             "writes": round(changes / load_seconds, 1),
             "replicated": round(replicated / max(1e-9, drained_at - load.started), 1),
@@ -348,6 +389,7 @@ def render(report: dict[str, Any]) -> str:
                     f"  applied in {side}: p50 {engine['p50'] / 1000:.2f}  p99 {engine['p99'] / 1000:.2f}  "
                     f"max {engine['max'] / 1000:.2f}  ({engine['samples']} samples)"
                 )
+    lines.extend(_stage_lines(report))
     lines.append(
         f"throughput: {throughput['writes']} writes/s during the load, "
         f"{throughput['replicated']} replicated changes/s until drained"
@@ -365,6 +407,15 @@ def render(report: dict[str, Any]) -> str:
         verdict = "found nowhere" if not report["residency_canary_leaks"] else "FOUND (must be 0)"
         lines.append(f"residency canary on the us side: {verdict}: {found}")
     return "\n".join(lines)
+
+
+def _stage_lines(report: dict[str, Any]) -> list[str]:
+    """The per-stage lag line, when the replicators measured any."""
+    stages = report.get("lag_stages") or {}
+    if not any(figures["p50"] is not None for figures in stages.values()):
+        return []
+    parts = (f"{LAG_STAGE_LABELS[stage]} {f['p50']} / {f['p99']}" for stage, f in stages.items())
+    return ["lag per stage (s, p50 / p99): " + ", ".join(parts), f"  {STAGE_LAG}"]
 
 
 TABLE_ROWS = (

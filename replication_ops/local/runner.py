@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from replication import lag
 from replication_ops.local.aws import ADMINISTRATOR, AwsCredentials, SideClients, assume_execution_role
 from replication_ops.local.cloudwatch import MetricsPublisher, emf_datums, invocation_datums
 from replication_ops.local.event_sources import MappingConfig, ShardConsumer, initial_position
@@ -41,9 +42,9 @@ from replication_ops.local.workers import FunctionRuntime
 log = logging.getLogger(__name__)
 
 SHARD_LISTING_INTERVAL_SECONDS = 5.0
-# EMF metrics whose values are a distribution, not counts to add up (the replicator's own view of
-# the lag: applied time minus the version's timestamp, sampled).
-DISTRIBUTION_METRICS = ("ReplicationLatency",)
+# EMF metrics whose values are a distribution, not counts to add up: the replicator's lag per stage
+# and end to end (ReplicationLatency), sampled (replication.lag).
+DISTRIBUTION_METRICS = tuple(lag.METRICS.values())
 CONSUMER_COUNTERS = (
     "records_read",
     "data_bytes_read",
@@ -516,6 +517,17 @@ class EventSourceRunner:
         for function in self.functions.values():
             kinds = found.setdefault(function.side, {})
             kinds[function.kind] = function.runtime.metrics.by_table()
+        return found
+
+    def stage_lags(self) -> dict[str, dict[str, list[float]]]:
+        """The replicators' lag values (milliseconds) of every side: ``{table: {metric: [ms, ...]}}``."""
+        found: dict[str, dict[str, list[float]]] = {}
+        for function in self.functions.values():
+            if function.kind != "replicator":
+                continue
+            for table, metrics in function.runtime.metrics.values_by_table(DISTRIBUTION_METRICS).items():
+                for name, values in metrics.items():
+                    found.setdefault(table, {}).setdefault(name, []).extend(values)
         return found
 
     def function_environment(self, side: str, kind: str) -> dict[str, str]:

@@ -48,6 +48,8 @@ class MetricTotals:
 
     sums: dict[tuple[str, str | None], float] = field(default_factory=lambda: defaultdict(float))
     values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # The same values by (metric, table): a distribution per table, such as each stage's lag.
+    table_values: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     documents: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -74,6 +76,8 @@ class MetricTotals:
                         if isinstance(item, int | float):
                             self.sums[(name, table)] += item
                             self.values[name].append(float(item))
+                            if table is not None:
+                                self.table_values[(name, table)].append(float(item))
         return document
 
     def total(self, name: str) -> float:
@@ -92,6 +96,15 @@ class MetricTotals:
             for (name, table), value in self.sums.items():
                 if table is not None:
                     tables[table][name] = value
+        return dict(tables)
+
+    def values_by_table(self, names: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+        """Each table's values of the metrics ``names``: ``{table: {metric: [value, ...]}}``."""
+        tables: dict[str, dict[str, list[float]]] = defaultdict(dict)
+        with self.lock:
+            for (name, table), values in self.table_values.items():
+                if name in names:
+                    tables[table][name] = list(values)
         return dict(tables)
 
     def _totals(self) -> dict[str, float]:

@@ -332,6 +332,19 @@ def test_the_replicator_counts_each_table_under_its_logical_name(
     assert sorted(str(d.get("table")) for d in found["ConfigurationErrors"]) == ["None", LOGICAL]
 
 
+def test_the_replicator_emits_each_stage_of_the_lag_per_table(
+    replicator: tuple[ModuleType, Side], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stream to forwarder, forwarder to inbox, inbox to apply (replication.lag), milliseconds."""
+    app, _ = replicator
+    app.handler({"Records": changes_from_china()}, FakeLambdaContext())
+    output = capsys.readouterr().out
+    found = metric_dimensions(output)
+    for name in ("StreamToForwarderLatency", "ForwarderToInboxLatency", "InboxToApplyLatency"):
+        assert [d.get("table") for d in found[name]] == [LOGICAL], name
+        assert emitted_metrics(output)[name] >= 0
+
+
 def test_the_forwarder_counts_each_table_under_its_logical_name(
     forwarder: ModuleType, china_table: str, peer_inbox: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

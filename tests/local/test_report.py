@@ -310,3 +310,90 @@ def test_each_table_has_its_own_figures_and_the_top_level_sums_them() -> None:
     assert report["residency_canary_leaks"] == 3
     text = render(report)
     assert "profiles" in text and "accounts" in text and "FOUND (must be 0)" in text
+
+
+# The replicators' stage metrics (milliseconds) of two tables, as Runner.stage_lags gives them.
+STAGE_VALUES = {
+    "profiles": {
+        "StreamToForwarderLatency": [700.0, 900.0],
+        "ForwarderToInboxLatency": [100.0, 300.0],
+        "InboxToApplyLatency": [200.0, 400.0],
+        "ReplicationLatency": [1000.0, 1600.0],
+    },
+    "accounts": {"StreamToForwarderLatency": [500.0], "ReplicationLatency": [800.0]},
+}
+
+
+def test_the_report_gives_each_stage_p50_and_p99_in_seconds_over_all_tables() -> None:
+    report = build_report(
+        sides=[CN, US],
+        peers={CN: US, US: CN},
+        options=LoadOptions(operations=2, rate=1),
+        load=LoadResult([], 100.0, 101.0),
+        runner_summary={},
+        inbox={},
+        lags=[],
+        verification=combined({}),
+        timings={},
+        drained_at=102.0,
+        stage_values=STAGE_VALUES,
+    )
+    assert report["lag_stages"] == {
+        "stream_to_forwarder": {"p50": 0.7, "p99": 0.9},
+        "forwarder_to_inbox": {"p50": 0.1, "p99": 0.3},
+        "inbox_to_apply": {"p50": 0.2, "p99": 0.4},
+        "end_to_end": {"p50": 1.0, "p99": 1.6},
+    }
+
+
+def test_each_table_entry_has_its_own_stages_and_a_stage_without_samples_has_none() -> None:
+    figures = table_figures(
+        "accounts",
+        sides=[CN, US],
+        load=LoadResult([], 100.0, 101.0),
+        verification=Verification({}, [], [], {}, 0, 0),
+        table_metrics={},
+        lags=[],
+        rules={},
+        stage_values=STAGE_VALUES["accounts"],
+    )
+    assert figures["lag_stages"]["stream_to_forwarder"] == {"p50": 0.5, "p99": 0.5}
+    assert figures["lag_stages"]["inbox_to_apply"] == {"p50": None, "p99": None}
+
+
+def test_the_summary_names_each_stage() -> None:
+    report = _report()
+    report["lag_stages"] = {
+        "stream_to_forwarder": {"p50": 0.7, "p99": 0.9},
+        "forwarder_to_inbox": {"p50": 0.1, "p99": 0.3},
+        "inbox_to_apply": {"p50": 0.2, "p99": 0.4},
+        "end_to_end": {"p50": 1.0, "p99": 1.6},
+    }
+    text = render(report)
+    assert (
+        "lag per stage (s, p50 / p99): stream -> forwarder 0.7 / 0.9, forwarder -> inbox 0.1 / 0.3, "
+        "inbox -> apply 0.2 / 0.4, end to end 1.0 / 1.6"
+    ) in text
+
+
+def test_the_plot_stacks_each_percentiles_stages_in_the_order_a_change_passes_them() -> None:
+    import matplotlib.pyplot as plt
+
+    from replication_ops.local.plot import lag_figure
+
+    stages = {
+        "stream_to_forwarder": {"p50": 0.7, "p99": 0.9},
+        "forwarder_to_inbox": {"p50": 0.1, "p99": 0.3},
+        "inbox_to_apply": {"p50": 0.2, "p99": 0.4},
+        "end_to_end": {"p50": 1.0, "p99": 1.6},
+    }
+    figure = lag_figure({"profiles": [LagSample(100.0, 1.0, CN)]}, stages={"profiles": stages})
+    try:
+        breakdown = figure.axes[2]
+        bars = [(round(p.get_x(), 3), round(p.get_width(), 3)) for p in breakdown.patches]
+        # p50 then p99 of each stage, stage after stage, each starting where the one before ended.
+        assert bars == [(0.0, 0.7), (0.0, 0.9), (0.7, 0.1), (0.9, 0.3), (0.8, 0.2), (1.2, 0.4)]
+        labels = [t.get_text() for t in breakdown.get_legend().get_texts()]
+        assert labels == ["stream -> forwarder", "forwarder -> inbox", "inbox -> apply", "end to end"]
+    finally:
+        plt.close(figure)

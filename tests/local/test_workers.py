@@ -194,3 +194,24 @@ def test_metric_totals_count_an_endpoint_total_once_and_each_table_apart(
         "orders": {"ChangesApplied": 3, "ConfigurationErrors": 1},
         "users": {"ChangesApplied": 4, "ConfigurationErrors": 1},
     }
+
+
+def test_metric_totals_keep_each_tables_values_of_a_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    """The replicators' lag metrics are distributions: the local report takes their percentiles
+    per table, from the values the EMF documents carry (Powertools writes several as a list)."""
+
+    def emit() -> None:
+        for name, values in (("orders", (120.0, 80.0)), ("users", (300.0,))):
+            table = table_metrics(name)
+            for value in values:
+                table.add_metric("InboxToApplyLatency", MetricUnit.Milliseconds, value)
+            table.add_metric("ChangesApplied", MetricUnit.Count, len(values))
+            table.flush_metrics()
+
+    totals = MetricTotals()
+    for line in _emf_lines(capsys, emit):
+        totals.add_line(line)
+    assert totals.values_by_table(("InboxToApplyLatency",)) == {
+        "orders": {"InboxToApplyLatency": [120.0, 80.0]},
+        "users": {"InboxToApplyLatency": [300.0]},
+    }

@@ -150,3 +150,61 @@ def test_an_alarm_prefix_that_names_no_alarm_is_a_typo_not_a_healthy_pair(deploy
     assert "no alarm name on either side starts with 'dbrep-': check --alarm-prefix" in typo.err
     assert "'ddbrep-cn-', 'ddbrep-us-'" in typo.err
     assert run("status", *deployment.args(), "--alarm-prefix", "ddbrep-").code == EXIT_OK
+
+
+def _put(
+    side: FakeSide, namespace: str, metric: str, dimensions: dict[str, str], values, *, when=None
+) -> None:
+    side.client("cloudwatch").put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Timestamp": when or dt.datetime.now(dt.UTC),
+                "Value": value,
+                "Unit": "Milliseconds",
+            }
+            for value in values
+        ],
+    )
+
+
+def test_status_gives_each_stage_of_a_tables_lag(deployment, run):
+    """The replicator's per-stage metrics (replication.lag), average and maximum over 15 minutes."""
+    for side in (deployment.cn, deployment.us):
+        _mappings(side)
+    us = deployment.us
+    table = {"service": us.outputs["replicator_function_name"], "table": "profiles"}
+    _put(us, "DynamoDBReplication", "StreamToForwarderLatency", table, (600.0, 1000.0))
+    _put(us, "DynamoDBReplication", "ForwarderToInboxLatency", table, (100.0,))
+    _put(us, "DynamoDBReplication", "InboxToApplyLatency", table, (300.0,))
+    _put(us, "DynamoDBReplication", "ReplicationLatency", table, (1000.0, 1400.0))
+    result = run("status", *deployment.args(), "--json")
+    stages = result.json["sides"][1]["lag_stages_ms"]["profiles"]
+    assert stages == {
+        "stream_to_forwarder": {"average": 800.0, "maximum": 1000.0},
+        "forwarder_to_inbox": {"average": 100.0, "maximum": 100.0},
+        "inbox_to_apply": {"average": 300.0, "maximum": 300.0},
+        "end_to_end": {"average": 1200.0, "maximum": 1400.0},
+    }
+    text = run("status", *deployment.args()).out
+    assert "by stage (average / max): stream -> forwarder 800 ms / 1,000 ms" in text
+
+
+def test_behind_is_the_peer_forwarders_iterator_age_now_plus_this_replicators(deployment, run):
+    """Changes from cn to us wait in cn's table stream (cn forwarder) and in us's inbox (us
+    replicator); an older minute's higher age no longer counts."""
+    for side in (deployment.cn, deployment.us):
+        _mappings(side)
+    now = dt.datetime.now(dt.UTC)
+    forwarder = {"FunctionName": deployment.cn.outputs["forwarder_function_name"]}
+    replicator = {"FunctionName": deployment.us.outputs["replicator_function_name"]}
+    _put(deployment.cn, "AWS/Lambda", "IteratorAge", forwarder, (9000.0,), when=now - dt.timedelta(minutes=5))
+    _put(deployment.cn, "AWS/Lambda", "IteratorAge", forwarder, (700.0, 1200.0), when=now)
+    _put(deployment.us, "AWS/Lambda", "IteratorAge", replicator, (300.0,), when=now)
+    result = run("status", *deployment.args(), "--json")
+    cn, us = result.json["sides"]
+    assert us["behind_ms"] == 1500.0
+    assert cn["behind_ms"] is None  # nothing reported on the way from us to cn
+    assert "behind (the peer's changes to this side, now): 1,500 ms" in run("status", *deployment.args()).out

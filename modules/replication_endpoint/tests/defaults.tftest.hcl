@@ -368,8 +368,16 @@ run "alarms_and_dashboard" {
     error_message = "The SNS topic is encrypted."
   }
   assert {
-    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused", "PoisonMessages", "ChangesRefused", "ConfigurationErrors", "TransientErrors", "ResidencyFiltered", "ResidencyRemovals", "ResidencyFilterErrors"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
+    condition     = alltrue([for m in ["ChangesForwarded", "ChangesApplied", "StaleDropped", "ReplicationLatency", "EchoesSuppressed", "BytesSent", "InvalidVersionsStamped", "VersionsAheadStamped", "ReservedAttributesStamped", "ItemsTooLargeToVersion", "VersionsAheadRefused", "ReservedAttributesRefused", "PoisonMessages", "ChangesRefused", "ConfigurationErrors", "TransientErrors", "ResidencyFiltered", "ResidencyRemovals", "ResidencyFilterErrors", "StreamToForwarderLatency", "ForwarderToInboxLatency", "InboxToApplyLatency"] : strcontains(aws_cloudwatch_dashboard.this[0].dashboard_body, "\"${m}\"")])
     error_message = "The dashboard shows the engine metrics."
+  }
+  assert {
+    condition = alltrue([
+      for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : (
+        [for m in w.properties.metrics : try(m[length(m) - 1].stat, w.properties.stat) if contains(["StreamToForwarderLatency", "ForwarderToInboxLatency", "InboxToApplyLatency", "ReplicationLatency"], m[1])] == ["p50", "p50", "p50", "p50", "p99"]
+      ) if strcontains(w.properties.title, "lag by stage")
+    ])
+    error_message = "Each table's lag widget shows every stage at p50 and end to end (ReplicationLatency) at p50 and p99."
   }
   assert {
     condition = alltrue([
