@@ -201,6 +201,17 @@ variable "replicator_zip_path" {
 # Inbox, network, monitoring
 ################################################################################
 
+variable "latency_profile" {
+  description = "standard (default) or low_latency: the module's latency_profile (no batching window on the forwarder, an enhanced fan-out consumer for the replicator; more Kinesis records per change and the consumer's charges, docs/operations.md, Latency profiles)."
+  type        = string
+  default     = "standard"
+
+  validation {
+    condition     = contains(["standard", "low_latency"], var.latency_profile)
+    error_message = "latency_profile must be standard or low_latency."
+  }
+}
+
 variable "inbox_stream_mode" {
   description = "ON_DEMAND or PROVISIONED."
   type        = string

@@ -32,6 +32,9 @@ module "replication" {
   inbox_stream_mode = var.inbox_stream_mode
   inbox_shard_count = var.inbox_shard_count
 
+  # low_latency: no batching window on the forwarder, an enhanced fan-out consumer for the replicator.
+  latency_profile = var.latency_profile
+
   forwarder_maximum_retry_attempts      = var.forwarder_maximum_retry_attempts
   forwarder_maximum_record_age_seconds  = var.forwarder_maximum_record_age_seconds
   replicator_maximum_retry_attempts     = var.replicator_maximum_retry_attempts

@@ -196,11 +196,29 @@ locals {
         local.table_map_statement,
       ],
       local.merge_statements,
+      local.inbox_consumer_statements,
       local.failure_queue_statements,
       [for s in local.vpc_access_statements : s if var.replicator_in_vpc && local.forwarder_in_vpc],
       local.xray_statements,
     )
   }
+
+  # low_latency: Lambda reads the inbox through the enhanced fan-out consumer with the role: it describes
+  # the consumer and subscribes to each shard with it (Lambda developer guide, "Using Lambda with Kinesis
+  # Data Streams", execution role permissions; Kinesis Data Streams API reference, SubscribeToShard and
+  # DescribeStreamConsumer: their resource is the consumer,
+  # arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME/consumer/CONSUMER:CREATION_TIMESTAMP).
+  inbox_consumer_statements = local.low_latency ? [
+    {
+      # Not exercised locally: kinesis:DescribeStreamConsumer, kinesis:SubscribeToShard. moto has no
+      # SubscribeToShard (an HTTP/2 event stream); the local poller reads the consumer's stream with the
+      # ReadInbox grants at the pace of a push (replication_ops/local/event_sources.py).
+      Sid      = "ReadInboxThroughConsumer"
+      Effect   = "Allow"
+      Action   = ["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"]
+      Resource = "${local.inbox_stream_arn}/consumer/${local.replicator_name}:*"
+    },
+  ] : []
 
   # A peer's upsert of a table with excluded attributes is a merge: the replicator reads this side's
   # values of those attributes (GetItem, strongly consistent) to keep them (docs/residency.md). Only

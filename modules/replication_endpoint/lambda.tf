@@ -3,6 +3,10 @@
 ################################################################################
 
 locals {
+  low_latency = var.latency_profile == "low_latency"
+  # An explicit window wins; otherwise the profile's (Lambda takes whole seconds, 0 to 300).
+  forwarder_batching_window_seconds = coalesce(var.forwarder_batching_window_seconds, local.low_latency ? 0 : 1)
+
   # `make package` builds one set of zips per Lambda architecture (compiled dependencies differ).
   forwarder_zip_path  = coalesce(var.forwarder_zip_path, "${path.module}/../../dist/${var.lambda_architecture}/forwarder.zip")
   replicator_zip_path = coalesce(var.replicator_zip_path, "${path.module}/../../dist/${var.lambda_architecture}/replicator.zip")
@@ -170,7 +174,7 @@ resource "aws_lambda_event_source_mapping" "forwarder" {
   starting_position = var.starting_position
 
   batch_size                         = var.forwarder_batch_size
-  maximum_batching_window_in_seconds = var.forwarder_batching_window_seconds
+  maximum_batching_window_in_seconds = local.forwarder_batching_window_seconds
   parallelization_factor             = var.forwarder_parallelization_factor
   maximum_retry_attempts             = var.forwarder_maximum_retry_attempts
   maximum_record_age_in_seconds      = var.forwarder_maximum_record_age_seconds
@@ -188,8 +192,10 @@ resource "aws_lambda_event_source_mapping" "forwarder" {
 }
 
 resource "aws_lambda_event_source_mapping" "replicator" {
-  function_name     = aws_lambda_function.replicator.arn
-  event_source_arn  = aws_kinesis_stream.inbox.arn
+  function_name = aws_lambda_function.replicator.arn
+  # low_latency: the enhanced fan-out consumer's ARN, so Lambda subscribes to each shard (SubscribeToShard)
+  # and the inbox pushes records instead of being polled once a second.
+  event_source_arn  = local.low_latency ? aws_kinesis_stream_consumer.replicator[0].arn : aws_kinesis_stream.inbox.arn
   starting_position = var.starting_position
 
   batch_size                         = var.replicator_batch_size

@@ -512,10 +512,26 @@ variable "forwarder_batch_size" {
   default     = 500
 }
 
+variable "latency_profile" {
+  description = "How quickly a change crosses, against what it costs (docs/operations.md, Latency profiles). standard (default): the table-stream mapping waits up to 1 s to fill a batch, and Lambda polls the inbox with a standard iterator, once a second per shard. low_latency: no batching window (a batch per stream read, so more Kinesis records per change), and the replicator reads the inbox through an enhanced fan-out consumer (aws_kinesis_stream_consumer), which pushes records about 70 ms after they are written; the consumer is charged per consumer-shard hour and per GB read. Enhanced fan-out is available in both partitions, China's included."
+  type        = string
+  default     = "standard"
+
+  validation {
+    condition     = contains(["standard", "low_latency"], var.latency_profile)
+    error_message = "latency_profile must be standard or low_latency."
+  }
+}
+
 variable "forwarder_batching_window_seconds" {
-  description = "Seconds the table-stream mapping waits to fill a batch (0 to 300). 1 s trades a second of latency for fewer, fuller calls across the partition boundary."
+  description = "Seconds the table-stream mapping waits to fill a batch (0 to 300, whole seconds). null (default): the latency profile's, 1 s for standard (a second of latency for fewer, fuller calls across the partition boundary) and 0 for low_latency."
   type        = number
-  default     = 1
+  default     = null
+
+  validation {
+    condition     = var.forwarder_batching_window_seconds == null || try(var.forwarder_batching_window_seconds >= 0 && var.forwarder_batching_window_seconds <= 300 && floor(var.forwarder_batching_window_seconds) == var.forwarder_batching_window_seconds, false)
+    error_message = "forwarder_batching_window_seconds must be a whole number of seconds from 0 to 300, or null for the latency profile's."
+  }
 }
 
 variable "forwarder_parallelization_factor" {

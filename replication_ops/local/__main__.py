@@ -40,6 +40,8 @@ POSITIVE = arguments.whole(1, 1_000_000)
 SHARE = arguments.number(0, 1)
 MAX_CONCURRENCY = arguments.whole(1, 64)
 INBOX_SHARDS = arguments.whole(1, 64)
+# --profile -> the module's latency_profile
+LATENCY_PROFILES = {"standard": "standard", "low-latency": "low_latency"}
 
 
 def _environment_arguments(parser: argparse.ArgumentParser, default_ports: dict[str, int]) -> None:
@@ -167,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=180.0,
         help="seconds to wait for replication to become idle after the load (default %(default)s)",
     )
+    demo.add_argument(
+        "--profile",
+        choices=tuple(LATENCY_PROFILES),
+        default="standard",
+        help="the module's latency_profile both sides deploy: standard (the forwarder batches for up to "
+        "1 s, Lambda polls the inbox once a second) or low-latency (no batching window, an enhanced "
+        "fan-out consumer pushes the inbox to the replicator); default %(default)s",
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.add_argument(
         "--destroy", action="store_true", help="terraform destroy both roots before tearing down (slower)"
@@ -237,6 +247,7 @@ def _run(args: argparse.Namespace, parser: arguments.ArgumentParser) -> int:
             drain_timeout=args.drain_timeout,
             progress=not args.no_progress,
             destroy=args.destroy,
+            latency_profile=LATENCY_PROFILES[args.profile],
         )
         try:
             return run_demo(options).exit_code

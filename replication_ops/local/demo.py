@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from replication.residency import ResidencyRules
@@ -45,6 +45,9 @@ class DemoOptions:
     drain_timeout: float = 180.0
     progress: bool = True
     destroy: bool = False  # terraform destroy before stopping (slower; proves the roots destroy cleanly)
+    # The module's latency_profile on both sides ("standard" or "low_latency"): a Terraform variable
+    # like any other; the pollers then follow the mappings Terraform made (event_sources.py).
+    latency_profile: str = "standard"
 
 
 @dataclass
@@ -61,6 +64,15 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
     raise _Interrupted(f"signal {signum}")
 
 
+def _with_profile(environment: EnvironmentOptions, latency_profile: str) -> EnvironmentOptions:
+    """The environment with ``latency_profile`` among each side's Terraform variables."""
+    variables = {
+        side: {"latency_profile": latency_profile, **environment.terraform_variables.get(side, {})}
+        for side in SIDE_NAMES
+    }
+    return replace(environment, terraform_variables=variables)
+
+
 def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoResult:
     """The whole demo; tears everything down whatever happens (Ctrl-C and SIGTERM included)."""
     from replication_ops.local.daemon import running_server
@@ -71,7 +83,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
             f"`make up` runs in {options.environment.paths.base} (pid {server}): `make down` first "
             "(or give the demo another --build-dir)"
         )
-    environment = LocalEnvironment(options.environment, say=say)
+    environment = LocalEnvironment(_with_profile(options.environment, options.latency_profile), say=say)
     environment.preflight()  # a missing prerequisite is one line, before anything starts
     previous = signal.getsignal(signal.SIGTERM)
     in_main = _in_main_thread()
@@ -201,6 +213,7 @@ def _load_and_verify(
             "inbox_shards": options.environment.inbox_shards,
             "max_concurrency": options.environment.max_concurrency,
             "residency_rules_deployed": options.environment.residency_rules,
+            "latency_profile": options.latency_profile,
             "terraform_variables_not_in_roots": environment.missing_variables,
         },
         tables=figures,

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from replication_ops.local.events import (
     CONDITION_RECORD_AGE_EXCEEDED,
     CONDITION_RETRIES_EXHAUSTED,
+    KIND_DYNAMODB,
     MAX_PAYLOAD_BYTES,
     InvalidBatchResponse,
     StreamRecord,
@@ -53,7 +54,24 @@ from replication_ops.local.streams import (
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_SECONDS = 0.25  # Lambda polls a stream shard about four times a second
+# How often Lambda reads one shard, the right value from AWS's documentation, by kind of source:
+# - a DynamoDB stream: "Lambda polls shards in your DynamoDB stream for records at a base rate of 4 times
+#   per second" (Lambda developer guide, "Using Lambda with DynamoDB", Polling and batching streams);
+# - a Kinesis stream through a standard iterator: "Lambda polls each shard in your Kinesis stream for
+#   records at a base rate of once per second" (Lambda developer guide, "Using Lambda with Kinesis Data
+#   Streams", Polling and batching streams);
+# - a Kinesis enhanced fan-out consumer: nothing is polled, Kinesis pushes the records over
+#   SubscribeToShard, "typically an average of 70 ms" after they are written (Kinesis Data Streams
+#   developer guide, "Develop enhanced fan-out consumers with dedicated throughput"). moto has no
+#   SubscribeToShard, so the push is emulated by reading every 140 ms: a record then waits 70 ms on
+#   average, as it would for the push.
+# In each case, a read that returns records is followed by another at once (Lambda "keeps processing
+# batches until the function catches up with the stream").
+DYNAMODB_POLL_SECONDS = 0.25
+KINESIS_POLL_SECONDS = 1.0
+ENHANCED_FAN_OUT_PROPAGATION_SECONDS = 0.07
+ENHANCED_FAN_OUT_READ_SECONDS = 2 * ENHANCED_FAN_OUT_PROPAGATION_SECONDS
+CONSUMER_ARN_MARK = "/consumer/"
 RETRY_BACKOFF_BASE_SECONDS = 0.25
 RETRY_BACKOFF_MAX_SECONDS = 5.0
 EVENT_OVERHEAD_BYTES = 16
@@ -79,7 +97,30 @@ class MappingConfig:
 
     @property
     def kind(self) -> str:
-        return source_kind(self.event_source_arn)
+        return source_kind(self.stream_arn)
+
+    @property
+    def enhanced_fan_out(self) -> bool:
+        """Whether the source is a Kinesis stream consumer (enhanced fan-out) rather than a stream."""
+        return CONSUMER_ARN_MARK in self.event_source_arn and ":kinesis:" in self.event_source_arn
+
+    @property
+    def stream_arn(self) -> str:
+        """The stream read: the event source itself, or the stream of an enhanced fan-out consumer, whose
+        ARN is the stream's followed by ``/consumer/<name>:<creation timestamp>`` (Kinesis Data Streams
+        API reference, RegisterStreamConsumer)."""
+        if self.enhanced_fan_out:
+            return self.event_source_arn.split(CONSUMER_ARN_MARK, 1)[0]
+        return self.event_source_arn
+
+    @property
+    def poll_interval_seconds(self) -> float:
+        """How often Lambda reads one shard of this mapping's source (see the constants above)."""
+        if self.kind == KIND_DYNAMODB:
+            return DYNAMODB_POLL_SECONDS
+        if self.enhanced_fan_out:
+            return ENHANCED_FAN_OUT_READ_SECONDS
+        return KINESIS_POLL_SECONDS
 
     @classmethod
     def from_api(cls, mapping: dict[str, Any]) -> MappingConfig:
@@ -170,7 +211,6 @@ class ShardConsumer:
         stop: threading.Event | None = None,
         on_finished: Callable[[ShardConsumer], None] | None = None,
         on_invoke: Callable[[list[StreamRecord], InvokeResult, float], None] | None = None,
-        poll_interval: float = POLL_INTERVAL_SECONDS,
     ) -> None:
         self.config = config
         self.reader = reader
@@ -183,7 +223,9 @@ class ShardConsumer:
         self._sleep = sleep or self._stop.wait
         self._on_finished = on_finished
         self._on_invoke = on_invoke
-        self._poll_interval = poll_interval
+        self._poll_interval = config.poll_interval_seconds
+        self._read_at: float | None = None  # when the last read began
+        self._last_read_returned = False
         self._lock = threading.Lock()
         self._buffer: deque[StreamRecord] = deque()
         self._buffer_since: float | None = None  # when the oldest buffered record was read
@@ -229,7 +271,7 @@ class ShardConsumer:
         if self.finished:
             return
         read_any = False
-        if not self._shard_end and len(self._buffer) < self.config.batch_size:
+        if not self._shard_end and len(self._buffer) < self.config.batch_size and self._read_due():
             read_any = self._read()
         if self._batch_due():
             batch = self._take_batch()
@@ -245,13 +287,25 @@ class ShardConsumer:
             return
         if not read_any:
             wait = self._poll_interval
+            if self._read_at is not None:
+                wait = max(0.0, self._read_at + self._poll_interval - self._monotonic())
             if self._buffer_since is not None:
                 due = self._buffer_since + self.config.batching_window_seconds - self._monotonic()
                 wait = max(0.0, min(wait, due))
             self._sleep(wait)
 
+    def _read_due(self) -> bool:
+        """The first read, a read after one that returned records (catching up), or the poll interval
+        elapsed since the last read began."""
+        return (
+            self._read_at is None
+            or self._last_read_returned
+            or self._monotonic() - self._read_at >= self._poll_interval
+        )
+
     def _read(self) -> bool:
         started = self._monotonic()
+        self._read_at = started
         limit = min(READ_LIMIT.get(self.reader.kind, 1000), max(1, self.config.batch_size))
         for _ in range(3):
             try:
@@ -269,6 +323,7 @@ class ShardConsumer:
             raise RuntimeError(f"shard {self.shard_id}: could not get a working iterator")
         self._iterator = result.next_iterator
         self._iterator_at = self._monotonic()
+        self._last_read_returned = bool(result.records)
         if result.records:
             self._position = Position.after(result.records[-1].sequence_number)
         with self._lock:
@@ -411,7 +466,7 @@ class ShardConsumer:
             kind=self.config.kind,
             records=batch.records,
             shard_id=self.shard_id,
-            stream_arn=self.config.event_source_arn,
+            stream_arn=self.config.stream_arn,
             function_arn=self.config.function_arn,
             condition=condition,
             invoke_count=batch.invokes,

@@ -43,6 +43,14 @@ Moved here from the launcher (they make moto behave like AWS, so the tests need 
 9. ``ListEventSourceMappings`` takes a function name, ARN or partial ARN, and ``DescribeAlarms``
    applies all its filters together (moto used only the first one given).
 
+Kinesis and Lambda (Kinesis Data Streams API reference, "KDS"; Lambda API reference, "Lambda"):
+
+11. A stream consumer's ARN is the stream's followed by ``/consumer/<name>:<creation timestamp>``
+    (KDS "RegisterStreamConsumer"; moto left the timestamp out), and ``CreateEventSourceMapping``
+    takes a registered consumer's ARN as its ``EventSourceArn`` (Lambda "CreateEventSourceMapping":
+    for Kinesis, "the ARN of the data stream or a stream consumer"); moto refused it
+    (``ResourceNotFoundException`` "Invalid EventSourceArn").
+
 In process only (the moto servers serve one request at a time already: ``moto_launcher.serialized``):
 
 10. Each request is atomic ("Individual write operations such as UpdateItem are atomic and always
@@ -131,6 +139,11 @@ ANCHORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("moto.dynamodb.exceptions", "ItemSizeToUpdateTooLarge", ()),
     ("moto.dynamodbstreams.models", "DynamoDBStreamsBackend.get_records", ("self", "iterator_arn", "limit")),
     ("moto.awslambda.models", "LambdaBackend.list_event_source_mappings", ("self",)),
+    ("moto.awslambda.models", "LambdaBackend.create_event_source_mapping", ("self", "spec")),
+    ("moto.awslambda.models", "EventSourceMapping.__init__", ("self", "spec")),
+    ("moto.kinesis.models", "Consumer.__init__", ("self", "consumer_name", "account_id", "region_name")),
+    ("moto.kinesis.models", "Stream.get_consumer_by_arn", ("self", "consumer_arn")),
+    ("moto.kinesis.models", "kinesis_backends", ()),
     ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms", ("self",)),
     ("moto.core.botocore_stubber", "BotocoreStubber.process_request", ("self", "request")),
 )
@@ -177,6 +190,7 @@ def apply() -> None:
     _transactions()
     _stream_iterators()
     _list_filters()
+    _stream_consumers()
     _one_request_at_a_time()
 
 
@@ -637,6 +651,39 @@ def _list_filters() -> None:
 
     LambdaBackend.list_event_source_mappings = _mark(list_event_source_mappings)  # type: ignore[method-assign]
     CloudWatchResponse.describe_alarms = _mark(describe_alarms)  # type: ignore[method-assign]
+
+
+# -- 11. stream consumers as event sources ---------------------------------------------------------
+
+
+def _stream_consumers() -> None:
+    from moto.awslambda.models import EventSourceMapping, LambdaBackend
+    from moto.kinesis.models import Consumer, kinesis_backends
+
+    make_consumer = Consumer.__init__
+    create_mapping = LambdaBackend.create_event_source_mapping
+
+    def consumer_init(self: Any, consumer_name: str, account_id: str, region_name: str, *args: Any) -> None:
+        make_consumer(self, consumer_name, account_id, region_name, *args)
+        self.consumer_arn = f"{self.consumer_arn}:{int(self.created.timestamp())}"
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        arn = spec.get("EventSourceArn") or ""
+        if "/consumer/" in arn and ":kinesis:" in arn:
+            streams = kinesis_backends[self.account_id][self.region_name].streams.values()
+            if any(stream.get_consumer_by_arn(arn) for stream in streams):
+                function = self._lambdas.get_function_by_name_or_arn_with_qualifier(
+                    spec.get("FunctionName", "")
+                )
+                spec.update({"RegionName": self.region_name, "AccountId": self.account_id})
+                spec.update({"FunctionArn": function.function_arn})
+                mapping = EventSourceMapping(spec)
+                self._event_source_mappings[mapping.uuid] = mapping
+                return mapping
+        return create_mapping(self, spec)
+
+    Consumer.__init__ = _mark(consumer_init)  # type: ignore[method-assign]
+    LambdaBackend.create_event_source_mapping = _mark(create_event_source_mapping)  # type: ignore[method-assign]
 
 
 # -- 10. one in-process request at a time ------------------------------------------------------

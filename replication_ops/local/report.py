@@ -194,6 +194,10 @@ def build_report(
             "stale_dropped": _metric(runner_summary, side, "replicator", "StaleDropped"),
             "tombstone_hits": _metric(runner_summary, side, "replicator", "TombstoneHits"),
             "poison_messages": _metric(runner_summary, side, "replicator", "PoisonMessages"),
+            "invocations": {
+                kind: runner_summary.get(side, {}).get(kind, {}).get("invocations", 0)
+                for kind in ("forwarder", "replicator")
+            },
             "inbox_kinesis_records": records_in,
             "inbox_kinesis_bytes": bytes_in,
             "lag_samples_from_peer": sum(1 for s in lags if s.origin == peer),
@@ -248,6 +252,13 @@ def build_report(
             "kinesis_bytes": kinesis_bytes,
             "bytes_per_change": round(kinesis_bytes / per_change_base, 1) if per_change_base else None,
             "kinesis_records_per_change": round(kinesis_records / per_change_base, 4)
+            if per_change_base
+            else None,
+            # Lambda invocations (both functions, both sides) per change forwarded: what a batching
+            # window saves.
+            "invocations_per_change": round(
+                sum(sum(v["invocations"].values()) for v in per_side.values()) / per_change_base, 4
+            )
             if per_change_base
             else None,
         },
@@ -396,7 +407,8 @@ def render(report: dict[str, Any]) -> str:
     )
     lines.append(
         f"per change: {totals['bytes_per_change']} bytes, "
-        f"{totals['kinesis_records_per_change']} Kinesis records"
+        f"{totals['kinesis_records_per_change']} Kinesis records, "
+        f"{totals['invocations_per_change']} Lambda invocations"
     )
     timings = report["timings_seconds"]
     lines.append("timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()))

@@ -215,7 +215,7 @@ class MappingRunner:
     def list_shards(self) -> list[ShardInfo]:
         if self.kind == KIND_DYNAMODB:
             return list_dynamodb_shards(self.clients.dynamodbstreams, self.config.event_source_arn)
-        return list_kinesis_shards(self.clients.kinesis, self.config.event_source_arn)
+        return list_kinesis_shards(self.clients.kinesis, self.config.stream_arn)
 
     def refresh(self) -> None:
         """Start pollers for shards not yet polled whose parent is done (or unknown)."""
@@ -241,7 +241,7 @@ class MappingRunner:
         else:
             reader = KinesisShardReader(
                 self.clients.kinesis,
-                self.config.event_source_arn,
+                self.config.stream_arn,
                 shard.shard_id,
                 self.side,
                 self.function.configuration.get("Role", ""),

@@ -454,3 +454,103 @@ def test_shards_found_later_start_at_their_beginning() -> None:
     assert initial_position(latest, present_at_start=True) == Position(LATEST)
     assert initial_position(latest, present_at_start=False) == Position(TRIM_HORIZON)
     assert initial_position(config(), present_at_start=True) == Position(TRIM_HORIZON)
+
+
+# -- how often a shard is read: the mapping's source decides, as Lambda documents it ---------------
+
+KINESIS_ARN = "arn:aws-cn:kinesis:cn-north-1:123456789012:stream/ddbrep-cn-inbox"
+CONSUMER_ARN = f"{KINESIS_ARN}/consumer/ddbrep-cn-replicator:1767225600"
+
+
+class ArrivingShard(FakeShard):
+    """An open shard whose records become readable at their arrival time."""
+
+    def __init__(self, records: list[Any], time: FakeTime) -> None:
+        super().__init__(records, closed=False)
+        self.time = time
+        self.read_times: list[float] = []
+
+    def read(self, iterator: str, limit: int) -> Any:
+        self.read_times.append(self.time.now)
+        start = int(iterator)
+        visible = [r for r in self.records[start : start + limit] if r.arrival <= self.time.now]
+        return type(super().read(iterator, 0))(visible, str(start + len(visible)))
+
+
+def mapping_of(event_source_arn: str) -> MappingConfig:
+    """As the runner reads it from the Lambda API (the module's mapping, batching window 0)."""
+    return MappingConfig.from_api(
+        {"UUID": "u", "FunctionArn": FUNCTION_ARN, "EventSourceArn": event_source_arn, "BatchSize": 100}
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_source_arn", "seconds_between_reads"),
+    [(STREAM_ARN, 0.25), (KINESIS_ARN, 1.0)],
+    ids=["dynamodb-stream-four-times-a-second", "kinesis-standard-iterator-once-a-second"],
+)
+def test_an_idle_shard_is_read_at_lambdas_documented_rate(
+    event_source_arn: str, seconds_between_reads: float
+) -> None:
+    time = FakeTime()
+    shard = ArrivingShard([], time)
+    consumer = ShardConsumer(
+        mapping_of(event_source_arn),
+        shard,
+        FakeFunction(),
+        None,
+        start=Position(TRIM_HORIZON),
+        clock=time.clock,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+    )
+    for _ in range(12):
+        consumer.step()
+    gaps = [later - earlier for earlier, later in zip(shard.read_times, shard.read_times[1:], strict=False)]
+    assert len(gaps) >= 10
+    assert gaps == pytest.approx([seconds_between_reads] * len(gaps), abs=0.002)
+
+
+def mean_wait(event_source_arn: str) -> tuple[float, float]:
+    """(mean, longest) seconds from a record's arrival to its invocation, over arrivals spread evenly
+    across two seconds of an otherwise idle shard."""
+    waits = []
+    for step in range(200):
+        time = FakeTime()
+        arrival = time.now + 0.5 + step * 0.01
+        function = FakeFunction()
+        consumer = ShardConsumer(
+            mapping_of(event_source_arn),
+            ArrivingShard([record(1, arrival)], time),
+            function,
+            None,
+            start=Position(TRIM_HORIZON),
+            clock=time.clock,
+            monotonic=time.monotonic,
+            sleep=time.sleep,
+        )
+        while not function.batches:
+            consumer.step()
+        waits.append(time.now - arrival)
+    return sum(waits) / len(waits), max(waits)
+
+
+def test_an_enhanced_fan_out_consumer_gets_a_record_70_ms_after_its_write_on_average() -> None:
+    # Kinesis pushes to an enhanced fan-out consumer, "typically an average of 70 ms" after the write
+    # (Kinesis Data Streams developer guide, "Develop enhanced fan-out consumers with dedicated throughput").
+    mean, longest = mean_wait(CONSUMER_ARN)
+    assert mean == pytest.approx(0.070, abs=0.005)
+    assert longest <= 0.141
+
+
+def test_a_standard_iterator_leaves_a_record_half_a_poll_on_average() -> None:
+    mean, longest = mean_wait(KINESIS_ARN)
+    assert mean == pytest.approx(0.5, abs=0.02)
+    assert longest <= 1.001
+
+
+def test_a_consumer_mapping_reads_the_consumers_stream() -> None:
+    mapping = mapping_of(CONSUMER_ARN)
+    assert mapping.enhanced_fan_out and mapping.kind == "kinesis"
+    assert mapping.stream_arn == KINESIS_ARN
+    assert not mapping_of(KINESIS_ARN).enhanced_fan_out and mapping_of(KINESIS_ARN).stream_arn == KINESIS_ARN

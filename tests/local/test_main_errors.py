@@ -59,6 +59,12 @@ def test_a_bad_flag_is_one_line_from_its_subcommand(argv: list[str], expected: s
     assert expected in _one_line(_local(*argv), argv[0])
 
 
+def test_an_unknown_latency_profile_names_the_profiles() -> None:
+    line = _one_line(_local("demo", "--profile", "fast"), "demo")
+    assert "argument --profile: invalid choice: 'fast'" in line
+    assert "standard" in line and "low-latency" in line
+
+
 def test_a_mistyped_subcommand_lists_the_subcommands() -> None:
     line = _one_line(_local("dmeo"), "")
     assert "invalid choice: 'dmeo'" in line and "'demo'" in line

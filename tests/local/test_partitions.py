@@ -257,3 +257,29 @@ def test_mappings_and_alarms_filter_as_aws_does(partition: LocalPartition) -> No
     firing = cloudwatch.describe_alarms(AlarmNamePrefix="filters-", StateValue="ALARM")["MetricAlarms"]
     assert [a["AlarmName"] for a in firing] == ["filters-b"]
     assert len(cloudwatch.describe_alarms(AlarmNamePrefix="filters-")["MetricAlarms"]) == 2
+
+
+def test_a_stream_consumer_is_an_event_source_as_lambda_documents(partition: LocalPartition) -> None:
+    # KDS RegisterStreamConsumer: the consumer's ARN is the stream's + /consumer/<name>:<creation
+    # timestamp>; Lambda CreateEventSourceMapping: a Kinesis EventSourceArn is "the ARN of the data
+    # stream or a stream consumer" (moto_fidelity 11).
+    clients = SideClients(partition.endpoint_url, "cn-north-1")
+    clients.kinesis.create_stream(StreamName="efo-inbox", ShardCount=1)
+    stream_arn = clients.kinesis.describe_stream_summary(StreamName="efo-inbox")["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    consumer_arn = clients.kinesis.register_stream_consumer(
+        StreamARN=stream_arn, ConsumerName="efo-replicator"
+    )["Consumer"]["ConsumerARN"]
+    prefix, timestamp = consumer_arn.rsplit(":", 1)
+    assert prefix == f"{stream_arn}/consumer/efo-replicator" and timestamp.isdigit()
+    assert (
+        clients.kinesis.describe_stream_consumer(ConsumerARN=consumer_arn)["ConsumerDescription"]["StreamARN"]
+        == stream_arn
+    )
+    _function(clients, "efo-fn")
+    api = clients.__getattr__("lambda")
+    uuid = api.create_event_source_mapping(
+        EventSourceArn=consumer_arn, FunctionName="efo-fn", StartingPosition="TRIM_HORIZON"
+    )["UUID"]
+    assert api.get_event_source_mapping(UUID=uuid)["EventSourceArn"] == consumer_arn

@@ -47,3 +47,7 @@ mock_resource "aws_subnet" {
 mock_resource "aws_security_group" {
   defaults = { id = "sg-0123456789abcdef0" }
 }
+mock_resource "aws_kinesis_stream_consumer" {
+  # RegisterStreamConsumer's ARN: the stream's, /consumer/<name>:<creation timestamp>.
+  defaults = { arn = "arn:aws:kinesis:us-east-1:111122223333:stream/ddbrep-inbox/consumer/ddbrep-replicator:1767225600" }
+}
