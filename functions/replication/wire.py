@@ -51,6 +51,15 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 # applies to the total size of the partition key and data blob", Kinesis API reference, PutRecords).
 # The partition key is ``key_digest`` of the record's first change: 64 hexadecimal characters.
 PARTITION_KEY_BYTES = 2 * hashlib.sha256().digest_size
+# zlib's default level, chosen by measuring bytes against CPU on the forwarder's bodies
+# (scripts/bench_cpu.py, ``zlib_levels``; docs/wire-format.md, Sizes): on items of 4 KB and more,
+# levels 6 and 9 give the same bytes and 9 costs more CPU; on ~300-byte profiles 9 saves about 3 bytes
+# a change (3%) for more than twice the CPU, and levels 1 and 3 send 10-20% more bytes, which cost
+# more across the partition border (data transfer out and NAT processing) than the CPU they save.
+ZLIB_LEVEL = 6
+# When a run of changes does not fit one record, it is split into runs whose JSON is at most this
+# share of what the run's measured compression ratio lets fit, so that each run fits at the first try.
+SPLIT_MARGIN = 0.9
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,17 @@ class Envelope:
 
 
 def encode(envelope: Envelope) -> bytes:
-    body: dict[str, Any] = {
+    if envelope.kind == KIND_PROBE:
+        return _frame(_json({**_header(envelope), "p": envelope.probe_id}))
+    return _frame(
+        _changes_body(
+            _changes_prefix(envelope), [_json(_encode_change(c)) for c in envelope.changes], envelope.changes
+        )
+    )
+
+
+def _header(envelope: Envelope) -> dict[str, Any]:
+    return {
         "k": envelope.kind,
         "o": envelope.origin,
         "t": envelope.table,
@@ -80,15 +99,28 @@ def encode(envelope: Envelope) -> bytes:
         "va": [envelope.version_attributes.timestamp, envelope.version_attributes.origin],
         "at": envelope.sent_at_ms,
     }
-    if envelope.kind == KIND_PROBE:
-        body["p"] = envelope.probe_id
-    else:
-        body["c"] = [_encode_change(change) for change in envelope.changes]
-        runs = stream_created_runs(envelope.changes)
-        if runs:
-            body["sc"] = runs
-    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return MAGIC + bytes([FORMAT_VERSION, CODEC_ZLIB]) + zlib.compress(raw, 9)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _changes_prefix(envelope: Envelope) -> bytes:
+    """The body of a changes record up to its first change: the header, then ``"c":[`` (``c`` last)."""
+    return _json(_header(envelope))[:-1] + b',"c":['
+
+
+def _changes_body(prefix: bytes, encoded: Sequence[bytes], changes: Sequence[Change]) -> bytes:
+    """A changes body from its prefix and its changes, each already JSON: each change is encoded once,
+    however many records are tried for it (``pack_changes``). The changes' stream seconds (``sc``,
+    ``stream_created_runs``) follow ``c``: they belong to the record's own changes."""
+    runs = stream_created_runs(changes)
+    suffix = b',"sc":' + _json(runs) if runs else b""
+    return prefix + b",".join(encoded) + b"]" + suffix + b"}"
+
+
+def _frame(raw: bytes) -> bytes:
+    return MAGIC + bytes([FORMAT_VERSION, CODEC_ZLIB]) + zlib.compress(raw, ZLIB_LEVEL)
 
 
 def stream_created_runs(changes: Sequence[Change]) -> list[list[int]]:
@@ -272,26 +304,17 @@ def pack_changes(
     Raises ConfigurationError for a single change that cannot fit a record on its own (the limit is
     set below what a DynamoDB item can need).
     """
-    sent_at = now_ms()
     max_data_bytes = max_record_bytes - PARTITION_KEY_BYTES
-
-    def encode_range(span: range) -> bytes:
-        envelope = Envelope(
-            KIND_CHANGES,
-            origin,
-            table,
-            version_attributes,
-            sent_at,
-            tuple(changes[i] for i in span),
-            name=name,
-        )
-        return encode(envelope)
-
+    prefix = _changes_prefix(Envelope(KIND_CHANGES, origin, table, version_attributes, now_ms(), name=name))
+    # Linear in bytes: each change is encoded to JSON once, and a run that does not fit is split by
+    # the changes' JSON sizes and the run's measured compression ratio (not halved and re-encoded).
+    encoded = [_json(_encode_change(change)) for change in changes]
     records: list[tuple[bytes, range]] = []
     pending: list[range] = [range(0, len(changes))] if changes else []
     while pending:
         span = pending.pop(0)
-        data = encode_range(span)
+        raw = _changes_body(prefix, encoded[span.start : span.stop], changes[span.start : span.stop])
+        data = _frame(raw)
         if len(data) <= max_data_bytes:
             records.append((data, span))
             continue
@@ -301,9 +324,27 @@ def pack_changes(
                 f"{max_record_bytes} bytes with its {PARTITION_KEY_BYTES}-byte partition key "
                 "(raise MAX_RECORD_BYTES with the stream's max record size)"
             )
-        middle = span.start + len(span) // 2
-        pending[:0] = [range(span.start, middle), range(middle, span.stop)]
+        budget = max_data_bytes * SPLIT_MARGIN * len(raw) / len(data)
+        pending[:0] = _runs(span, [len(encoded[i]) + 1 for i in span], budget)
     return records
+
+
+def _runs(span: range, sizes: list[int], budget: float) -> list[range]:
+    """``span`` cut into contiguous runs of at most ``budget`` bytes of JSON each (a change larger than
+    that alone); at least two runs, so that splitting always progresses."""
+    runs: list[range] = []
+    start, total = span.start, 0
+    for offset, size in enumerate(sizes):
+        index = span.start + offset
+        if index > start and total + size > budget:
+            runs.append(range(start, index))
+            start, total = index, 0
+        total += size
+    runs.append(range(start, span.stop))
+    if len(runs) == 1:  # the estimate said it fits, the measurement did not: halve
+        middle = span.start + len(span) // 2
+        runs = [range(span.start, middle), range(middle, span.stop)]
+    return runs
 
 
 def partition_key(change: Change) -> str:
