@@ -137,6 +137,8 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
         str(options.inbox_shards),
         "--max-concurrency",
         str(options.max_concurrency),
+        "--peer-writer-authentication",
+        options.peer_writer_authentication,
     ]
     with paths.up_log.open("wb") as log_file:  # this start's log only
         server = subprocess.Popen(

@@ -201,6 +201,7 @@ def _load_and_verify(
             "inbox_shards": options.environment.inbox_shards,
             "max_concurrency": options.environment.max_concurrency,
             "residency_rules_deployed": options.environment.residency_rules,
+            "peer_writer_authentication": options.environment.peer_writer_authentication,
             "terraform_variables_not_in_roots": environment.missing_variables,
         },
         tables=figures,
