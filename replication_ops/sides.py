@@ -306,10 +306,11 @@ def _trust_local_tls(sides: dict[str, Any]) -> None:
     """The local partitions serve Roles Anywhere's CreateSession over TLS with a certificate of a
     local CA, named per side as ``ca_bundle`` in ``environment.json``: this process trusts it the
     SDKs' standard way, ``AWS_CA_BUNDLE`` (https://docs.aws.amazon.com/sdkref/latest/guide/feature-gtls.html),
-    which the Roles Anywhere session passes as ``verify``, unless the environment already names a
-    bundle. The local endpoints are plain HTTP otherwise, so nothing else changes."""
+    which the Roles Anywhere session passes as ``verify``; over one set already (a machine's own
+    bundle cannot verify the local CA), since with ``--local-env`` the local pair is all the CLI
+    talks to. The local endpoints are plain HTTP otherwise, so nothing else changes."""
     bundles = {entry.get("ca_bundle") for entry in sides.values()} - {None, ""}
-    if len(bundles) == 1 and not os.environ.get("AWS_CA_BUNDLE"):
+    if len(bundles) == 1:
         os.environ["AWS_CA_BUNDLE"] = str(bundles.pop())
 
 

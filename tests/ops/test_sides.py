@@ -142,7 +142,7 @@ def test_the_local_environment_file_gives_endpoints_keys_and_outputs(tmp_path):
 
 def test_the_local_environment_file_names_the_ca_its_tls_endpoints_present(tmp_path, monkeypatch):
     """Roles Anywhere's CreateSession is TLS even locally: the CLI trusts the local CA the file names,
-    through the SDKs' AWS_CA_BUNDLE, unless one is set already."""
+    through the SDKs' AWS_CA_BUNDLE, over a machine's own bundle (which cannot verify it)."""
     from replication_ops.sides import SideOptions, apply_local_environment
 
     path = _local_environment(tmp_path)
@@ -157,9 +157,9 @@ def test_the_local_environment_file_names_the_ca_its_tls_endpoints_present(tmp_p
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
     apply_local_environment({label: SideOptions(label) for label in ("cn", "us")}, str(path))
     assert os.environ["AWS_CA_BUNDLE"] == "/b/tls/local-ca.pem"
-    monkeypatch.setenv("AWS_CA_BUNDLE", "/mine.pem")
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     apply_local_environment({label: SideOptions(label) for label in ("cn", "us")}, str(path))
-    assert os.environ["AWS_CA_BUNDLE"] == "/mine.pem"
+    assert os.environ["AWS_CA_BUNDLE"] == "/b/tls/local-ca.pem"
 
 
 def test_a_local_environment_without_its_roots_says_make_up_again(run, tmp_path):
