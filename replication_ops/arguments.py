@@ -292,6 +292,20 @@ def url(text: str) -> str:
     return text
 
 
+HOST_PORT_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+
+
+def host_port(text: str) -> str:
+    """``HOST[:PORT]`` without a scheme, as the module's ``peer_rolesanywhere_endpoint`` takes it
+    (IAM Roles Anywhere's CreateSession is always called over HTTPS)."""
+    if not HOST_PORT_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST[:PORT]: give e.g. rolesanywhere.us-east-1.amazonaws.com or "
+            "localhost:19443, without https://"
+        )
+    return text
+
+
 def region(text: str) -> str:
     """An AWS region code such as ``cn-north-1`` or ``us-east-1``."""
     if not REGION_PATTERN.match(text):

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
-from replication_ops import arguments, backfill, certificates, credentials, redrive, status, verify
+from replication_ops import (
+    arguments,
+    backfill,
+    certificate_credentials,
+    certificates,
+    credentials,
+    redrive,
+    status,
+    verify,
+)
 from replication_ops.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
 from replication_ops.progress import bars_enabled
 from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
@@ -239,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="first delete a second key that the secret does not hold (an unfinished rotation)",
     )
 
+    for name in ("credentials", "rotate"):
+        _roles_anywhere_flags(commands.choices[name])
+
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
     p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument("--from", dest="source", choices=LABELS, required=True, help="the side to copy from")
@@ -331,6 +343,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _ca_parser(commands)
     return parser
+
+
+# -- roles_anywhere mode of credentials and rotate (issue 12) ------------------------------------
+
+ROLES_ANYWHERE_HELP = """A link is in roles_anywhere mode when the RECEIVING side's Terraform output
+roles_anywhere_profile_arn is set (the module's peer_writer_authentication): its forwarder then gets a
+certificate of the pair's CA (--ca-dir, made by `ddb-replication ca init`), not an access key.
+--ca-dir is required for such a link and not used for an access_key link."""
+
+
+def _roles_anywhere_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("roles_anywhere mode", ROLES_ANYWHERE_HELP)
+    group.add_argument(
+        "--ca-dir",
+        type=arguments.folder,
+        metavar="DIR",
+        help="the pair's CA folder (`ca init`): issues each forwarder's certificate",
+    )
+    for label in LABELS:
+        group.add_argument(
+            f"--{label}-rolesanywhere-endpoint",
+            type=arguments.host_port,
+            metavar="HOST[:PORT]",
+            help=f"IAM Roles Anywhere of the {label} side for the probe's CreateSession (default: the "
+            "peer forwarder's PEER_ROLESANYWHERE_ENDPOINT, else the region's public endpoint)",
+        )
 
 
 def _ca_parser(commands: argparse._SubParsersAction) -> None:
@@ -436,7 +474,29 @@ Result = tuple[int, Any, str]
 
 def _credentials(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
     reports = []
-    for link in credentials.links(pair, args.direction):
+    links = credentials.links(pair, args.direction)
+    modes = {link.name: certificate_credentials.mode(link) for link in links}
+    needing = [name for name, mode in modes.items() if mode == certificate_credentials.ROLES_ANYWHERE]
+    if needing and args.ca_dir is None:
+        raise ConfigError(
+            f"{', '.join(needing)} {'is' if len(needing) == 1 else 'are'} in roles_anywhere mode (the "
+            "receiver's roles_anywhere_profile_arn): give --ca-dir DIR, the pair's CA folder "
+            "(`ddb-replication ca init --dir DIR`)"
+        )
+    for link in links:
+        if modes[link.name] == certificate_credentials.ROLES_ANYWHERE:
+            endpoint = certificate_credentials.rolesanywhere_endpoint(
+                link, getattr(args, f"{link.receiver.label}_rolesanywhere_endpoint")
+            )
+            work = (
+                certificate_credentials.rotate
+                if args.command == "rotate"
+                else certificate_credentials.install
+            )
+            report = work(link, names, args.ca_dir, probe_timeout=args.probe_timeout, endpoint=endpoint)
+            report.mode = certificate_credentials.ROLES_ANYWHERE
+            reports.append(report)
+            continue
         if args.command == "rotate":
             reports.append(
                 credentials.rotate(
@@ -450,8 +510,18 @@ def _credentials(args: argparse.Namespace, pair: Pair, names: VersionAttributes)
             )
         else:
             reports.append(credentials.install(link, names, probe_timeout=args.probe_timeout))
+        if args.ca_dir is not None:
+            reports[-1].notes.append("--ca-dir not used: the receiver is in access_key mode")
     code = EXIT_OK if all(r.ok for r in reports) else EXIT_DIFFERENCES
-    return code, {"links": _plain(reports)}, credentials.render(reports)
+    text = "\n".join(
+        (
+            certificate_credentials.render
+            if r.mode == certificate_credentials.ROLES_ANYWHERE
+            else credentials.render
+        )([r])
+        for r in reports
+    )
+    return code, {"links": _plain(reports)}, text
 
 
 def _per_table(reports: dict[str, Any], render: Callable[[Any], str]) -> str:

@@ -87,6 +87,7 @@ class LinkReport:
     probe_seconds: float | None = None
     ok: bool = False
     notes: list[str] = field(default_factory=list)
+    mode: str = "access_key"  # the receiver's peer_writer_authentication (certificate_credentials.mode)
 
 
 # -- IAM and Secrets Manager -----------------------------------------------------------------
@@ -97,7 +98,7 @@ def _keys(link: Link) -> list[dict[str, Any]]:
         return list(link.receiver.client("iam").list_access_keys(UserName=link.user)["AccessKeyMetadata"])
 
 
-def _check_secret(link: Link) -> None:
+def check_secret(link: Link) -> None:
     try:
         with aws_errors(f"{link.sender.name} Secrets Manager"):
             link.sender.client("secretsmanager").describe_secret(SecretId=link.secret_id)
@@ -167,6 +168,14 @@ def send_probe(link: Link, key: dict[str, str], names: VersionAttributes, *, gra
         region_name=receiver.region,
     )
     kinesis = session.client("kinesis", endpoint_url=receiver.endpoint_url, config=CLIENT_CONFIG)
+    return put_probe(link, kinesis, names, grace_seconds=grace_seconds, what="the new key")
+
+
+def put_probe(link: Link, kinesis: Any, names: VersionAttributes, *, grace_seconds: float, what: str) -> str:
+    """PutRecord a probe record into the receiver's inbox with ``kinesis`` (a client on the
+    forwarder's credentials: ``what`` names them in messages); its probe id. Access refusals are
+    retried for ``grace_seconds`` (a new IAM key takes a few seconds), then AccessError."""
+    receiver = link.receiver
     probe_id = str(uuid.uuid4())
     # A probe is about the endpoint's key, not a table: the replicator checks no table of it; it names
     # the sender's first table as the format asks for one.
@@ -196,8 +205,8 @@ def send_probe(link: Link, key: dict[str, str], names: VersionAttributes, *, gra
                 continue
             if error_code(error) in ACCESS_CODES:
                 raise AccessError(
-                    f"{link.name}: the new key cannot write to {receiver.name}'s inbox {stream} "
-                    f"({describe(error)}): check the peer-writer user's policy and source-IP allowlist"
+                    f"{link.name}: {what} cannot write to {receiver.name}'s inbox {stream} "
+                    f"({describe(error)}): check the peer writer's policy and source-IP allowlist"
                 ) from None
             with aws_errors(f"{receiver.name} Kinesis"):
                 raise
@@ -241,7 +250,7 @@ def probe(
 def install(link: Link, names: VersionAttributes, *, probe_timeout: float) -> LinkReport:
     """Give the sender's forwarder a key of the receiver's peer-writer user, then probe it."""
     report = LinkReport(link.name, link.user, link.secret_id)
-    _check_secret(link)
+    check_secret(link)
     keys = _keys(link)
     stored = _stored(link)
     if stored and stored["aws_access_key_id"] in {k["AccessKeyId"] for k in keys}:
@@ -312,7 +321,7 @@ def rotate(
 ) -> LinkReport:
     """Replace the sender's key with a new one, without a moment without a working key."""
     report = LinkReport(link.name, link.user, link.secret_id, action="rotated")
-    _check_secret(link)
+    check_secret(link)
     stored = _stored(link)
     if stored is None:
         raise ConfigError(

@@ -302,6 +302,18 @@ class Side:
         return TableWriter(self.client("dynamodb"), self.table_settings(names))
 
 
+def _trust_local_tls(sides: dict[str, Any]) -> None:
+    """The local partitions serve Roles Anywhere's CreateSession over TLS with a certificate of a
+    local CA, named per side as ``ca_bundle`` in ``environment.json``: this process trusts it the
+    SDKs' standard way, ``AWS_CA_BUNDLE`` (https://docs.aws.amazon.com/sdkref/latest/guide/feature-gtls.html),
+    which the Roles Anywhere session passes as ``verify``; over one set already (a machine's own
+    bundle cannot verify the local CA), since with ``--local-env`` the local pair is all the CLI
+    talks to. The local endpoints are plain HTTP otherwise, so nothing else changes."""
+    bundles = {entry.get("ca_bundle") for entry in sides.values()} - {None, ""}
+    if len(bundles) == 1:
+        os.environ["AWS_CA_BUNDLE"] = str(bundles.pop())
+
+
 def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
     """Fill endpoint, region, keys and the Terraform outputs of both sides from the local environment's
     ``environment.json`` (``make up``). The command line gives no other side flag with it but a saved
@@ -324,6 +336,7 @@ def apply_local_environment(options: dict[str, SideOptions], path: str) -> None:
             "start it again with `make up`"
         )
     base = Path(path).resolve().parent
+    _trust_local_tls(sides)
     for label, side in options.items():
         match = [entry for region, entry in sides.items() if region.startswith(label + "-")]
         if len(match) != 1:

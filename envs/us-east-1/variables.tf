@@ -146,13 +146,13 @@ variable "peer_name" {
 }
 
 variable "peer_writer_authentication" {
-  description = "access_key (the peer-writer IAM user, whose key goes into the peer's secret) or roles_anywhere (no IAM user: a trust anchor of roles_anywhere_ca_certificate, a profile and the peer-writer role, for the peer forwarder's certificate)."
+  description = "roles_anywhere (the default; no IAM user: a trust anchor of roles_anywhere_ca_certificate, a profile and the peer-writer role, for the peer forwarder's certificate) or access_key (the peer-writer IAM user, whose key goes into the peer's secret)."
   type        = string
-  default     = "access_key"
+  default     = "roles_anywhere"
 }
 
 variable "roles_anywhere_ca_certificate" {
-  description = "The pair's CA certificate in PEM, for roles_anywhere: file(\"DIR/ca.pem\") after `ddb-replication ca init --dir DIR` (the same file on both sides; never the key)."
+  description = "The pair's CA certificate in PEM, required with roles_anywhere (the default): file(\"DIR/ca.pem\") after `ddb-replication ca init --dir DIR` (the same file on both sides; never the key)."
   type        = string
   default     = null
 }

@@ -248,7 +248,7 @@ variable "peer_writer_allowed_source_ips" {
 variable "peer_writer_authentication" {
   description = "How the peer's forwarder gets its right to write into this side's inbox. access_key: the peer-writer IAM user, whose access key the peer's secret holds. roles_anywhere: no IAM user; an IAM Roles Anywhere trust anchor (roles_anywhere_ca_certificate), a profile and the peer-writer role, which the peer's forwarder assumes with CreateSession and a leaf certificate of the pair's CA (CN \"<peer_name>.forwarder.<peer_region>\"), for short-lived credentials only."
   type        = string
-  default     = "access_key"
+  default     = "roles_anywhere"
 
   validation {
     condition     = contains(["access_key", "roles_anywhere"], var.peer_writer_authentication)

@@ -297,11 +297,20 @@ def poison_after(ctx: Context) -> None:
 
 
 def credential_rotation(ctx: Context) -> None:
-    """`ddb-replication rotate --direction both` under load, with a short adoption wait."""
+    """`ddb-replication rotate --direction both` under load, with a short adoption wait: in
+    roles_anywhere mode (the environment's default) it re-issues both forwarders' certificates from
+    the pair's CA (``--ca-dir``), in access_key mode it replaces both peer-writer keys."""
     ctx.sleep(min(2.0, ctx.scale.load_seconds / 5))
     ctx.fault_on()
     code, output = ctx.run.cli(
-        "rotate", "--direction", "both", "--adoption-wait", "3", "--probe-timeout", "60"
+        "rotate",
+        "--direction",
+        "both",
+        "--adoption-wait",
+        "3",
+        "--probe-timeout",
+        "60",
+        *ctx.run.environment.options.credentials_arguments(),
     )
     ctx.fault_off()
     ctx.notes["rotate_exit"] = code

@@ -7,7 +7,13 @@ import logging
 import sys
 
 from replication_ops import arguments
-from replication_ops.local.config import BUILD_DIR, Paths, SetupError
+from replication_ops.local.config import (
+    BUILD_DIR,
+    DEFAULT_PEER_WRITER_AUTHENTICATION,
+    PEER_WRITER_AUTHENTICATION_MODES,
+    Paths,
+    SetupError,
+)
 from replication_ops.local.environment import EnvironmentOptions
 from replication_ops.local.loadgen import LoadOptions
 
@@ -18,7 +24,9 @@ DEFAULT_UP_PORTS = {"cn-north-1": 19001, "us-east-1": 19002}
 DESCRIPTION = """\
 The local two-partition environment. Two moto servers on 127.0.0.1 stand in for cn-north-1 (partition
 aws-cn) and us-east-1 (partition aws); both Terraform roots (envs/) are applied to them; each side's
-peer-writer key is put into the other side's secret; the Lambda zips of this machine's architecture
+forwarder gets its peer credentials with `ddb-replication credentials` (--peer-writer-authentication:
+roles_anywhere, a certificate of the pair's CA for the peer's emulated IAM Roles Anywhere, the default;
+or access_key, the peer-writer key); the Lambda zips of this machine's architecture
 (dist/x86_64/ or dist/arm64/) run in worker processes fed by an event-source runner that polls the
 table streams and the Kinesis inboxes as Lambda does.
 
@@ -69,6 +77,20 @@ def _environment_arguments(parser: argparse.ArgumentParser, default_ports: dict[
         type=MAX_CONCURRENCY,
         default=2,
         help="worker processes (concurrent executions) per function (default %(default)s)",
+    )
+
+
+def _authentication_argument(parser: argparse.ArgumentParser) -> None:
+    """The module's peer_writer_authentication, under its own name (demo, up and the server)."""
+    group = parser.add_argument_group("peer writer")
+    group.add_argument(
+        "--peer-writer-authentication",
+        choices=PEER_WRITER_AUTHENTICATION_MODES,
+        default=DEFAULT_PEER_WRITER_AUTHENTICATION,
+        help="how each forwarder gets its right to write into the peer's inbox (the module's variable): "
+        "roles_anywhere, a certificate of the pair's CA (made once in BUILD_DIR/pair-ca) exchanged with "
+        "the peer partition's emulated IAM Roles Anywhere for a role session, no IAM user; or "
+        "access_key, the peer-writer IAM user's key (default %(default)s)",
     )
 
 
@@ -182,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--destroy", action="store_true", help="terraform destroy both roots before tearing down (slower)"
     )
     _environment_arguments(demo, {"cn-north-1": 0, "us-east-1": 0})
+    _authentication_argument(demo)
 
     up = commands.add_parser(
         "up",
@@ -189,12 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the local environment in the background and write build/local/environment.json.",
     )
     _environment_arguments(up, DEFAULT_UP_PORTS)
+    _authentication_argument(up)
 
     down = commands.add_parser("down", help="stop the background environment and clean up")
     down.add_argument("--destroy", action="store_true", help="terraform destroy both roots before stopping")
 
     serve = commands.add_parser("_serve")  # the background server started by `up`
     _environment_arguments(serve, {"cn-north-1": 0, "us-east-1": 0})
+    _authentication_argument(serve)
     return parser
 
 
@@ -204,6 +229,7 @@ def _environment_options(args: argparse.Namespace) -> EnvironmentOptions:
         ports={"cn-north-1": args.cn_port, "us-east-1": args.us_port},
         inbox_shards=args.inbox_shards,
         max_concurrency=args.max_concurrency,
+        peer_writer_authentication=args.peer_writer_authentication,
     )
 
 

@@ -79,6 +79,15 @@ DEMO_TABLES: tuple[DemoTable, ...] = (ACCOUNTS, EVENTS, PROFILES)
 # The table of the README's example (`make up`): pk and sk, both S.
 EXAMPLE_TABLE = PROFILES.name
 
+# How each side's forwarder gets its right to write into the peer's inbox: the module's variable
+# peer_writer_authentication, with its values. The local environment deploys roles_anywhere unless told
+# otherwise (`--peer-writer-authentication access_key`): a certificate of the pair's CA (made once under
+# build/local/pair-ca/) exchanged with the peer partition's emulated Roles Anywhere for a role session.
+PEER_WRITER_AUTHENTICATION_MODES: tuple[str, ...] = ("access_key", "roles_anywhere")
+DEFAULT_PEER_WRITER_AUTHENTICATION = "roles_anywhere"
+# The common name of the local pair's CA certificate.
+LOCAL_PAIR_CA_NAME = "ddb-replication local pair CA"
+
 # The local administrator's key (an IAM user with an Allow-everything policy in each partition, made
 # by the launcher): Terraform, the load generator, the watcher and the runner's bookkeeping use it.
 # Nothing real is ever used.
@@ -133,6 +142,12 @@ class Paths:
     @property
     def functions(self) -> Path:
         return self.base / "functions"
+
+    @property
+    def pair_ca(self) -> Path:
+        """The pair's CA folder (``ddb-replication ca init`` layout: ca.pem, ca.key, issued/), made
+        once and reused by every run on this base; roles_anywhere mode only."""
+        return self.base / "pair-ca"
 
     @property
     def environment_json(self) -> Path:

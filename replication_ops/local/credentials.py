@@ -1,9 +1,11 @@
-"""Peer credentials: each side's peer-writer access key goes into the other side's secret.
+"""Peer credentials: how each side's forwarder gets its right to write into the other side's inbox.
 
-``install_credentials`` is the one place that does it: with the operations CLI's ``credentials``
-command, the one users run (it creates the key, stores it and probes each direction end to end, so
-the runner must be running), or with the plain IAM and Secrets Manager APIs when that command is not
-available.
+``install_credentials`` is the one place that installs them, with the operations CLI's
+``credentials`` command, the one users run (the runner must be running: it probes each direction end
+to end). In roles_anywhere mode (the module's ``peer_writer_authentication``, the local default) the
+command issues each forwarder a leaf certificate of the pair's CA (``ensure_pair_ca``, the folder
+``ddb-replication ca init`` makes) and stores it in the forwarder's secret; in access_key mode it
+creates a peer-writer key. The mode of each link comes from the receiver's Terraform outputs.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ import contextlib
 import io
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from replication_ops import certificates, cli
 from replication_ops.local.aws import SideClients
+from replication_ops.local.config import LOCAL_PAIR_CA_NAME
 
-PEER_WRITER_SUFFIX = "-peer-writer"
 PROBE_TIMEOUT_SECONDS = 90
 
 log = logging.getLogger(__name__)
@@ -28,71 +29,36 @@ class CredentialsError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class SideDeployment:
-    """What Terraform says about one side (its outputs) and how to reach it."""
-
-    region: str
-    peer: str
-    clients: SideClients
-    outputs: dict[str, Any]
-
-    def peer_writer_user(self) -> str:
-        name = self.outputs.get("peer_writer_user_name")
-        if name:
-            return str(name)
-        users = [
-            user["UserName"]
-            for page in self.clients.iam.get_paginator("list_users").paginate()
-            for user in page["Users"]
-            if user["UserName"].endswith(PEER_WRITER_SUFFIX)
-        ]
-        if len(users) != 1:
-            raise RuntimeError(f"cannot tell the peer-writer user of {self.region}: found {users}")
-        return users[0]
-
-    def peer_secret(self) -> str:
-        for name in ("peer_credentials_secret_arn", "peer_credentials_secret_name"):
-            if self.outputs.get(name):
-                return str(self.outputs[name])
-        raise RuntimeError(f"Terraform outputs of {self.region} name no peer credentials secret")
+def ensure_pair_ca(folder: Path, common_name: str = LOCAL_PAIR_CA_NAME) -> str:
+    """The pair's CA certificate (PEM) from ``folder``, made there first when the folder holds none,
+    as ``ddb-replication ca init --dir folder`` would (``certificates``: ca.pem, ca.key 0600); made
+    once and reused, so runs on the same build folder share it. A folder holding half a CA is a
+    ``ConfigError`` (certificates.load_authority): a CA is never overwritten."""
+    if (
+        not (folder / certificates.CA_CERTIFICATE_FILE).exists()
+        and not (folder / certificates.CA_KEY_FILE).exists()
+    ):
+        certificates.write_authority(certificates.create_authority(common_name), folder)
+        log.info("created the local pair's CA in %s", folder)
+    return certificates.certificate_pem(certificates.load_authority(folder).certificate)
 
 
-def install_peer_credentials(sides: dict[str, SideDeployment]) -> dict[str, str]:
-    """Create a key for each side's peer-writer user and store it in the peer's secret.
-
-    Returns, per side, the access key id its forwarder now uses (a key of the peer's partition).
-    """
-    installed: dict[str, str] = {}
-    for region, side in sides.items():
-        peer = sides[side.peer]
-        key = peer.clients.iam.create_access_key(UserName=peer.peer_writer_user())["AccessKey"]
-        side.clients.secretsmanager.put_secret_value(
-            SecretId=side.peer_secret(),
-            SecretString=json.dumps(
-                {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
-            ),
-        )
-        installed[region] = key["AccessKeyId"]
-    return installed
+def credentials_arguments(ca_dir: Path | None) -> list[str]:
+    """What ``credentials`` and ``rotate`` are given besides the sides: the pair's CA folder in
+    roles_anywhere mode (``--ca-dir``), nothing in access_key mode."""
+    return ["--ca-dir", str(ca_dir)] if ca_dir is not None else []
 
 
 def install_credentials(
-    environment_json: Path, outputs: dict[str, Path], sides: dict[str, SideDeployment]
+    environment_json: Path, outputs: dict[str, Path], ca_dir: Path | None = None
 ) -> list[str]:
-    """Install both directions' peer keys; return what was done, line by line."""
-    try:
-        from replication_ops import cli
-    except ImportError:
-        log.info("the operations CLI is not available: installing the keys with the plain API")
-        installed = install_peer_credentials(sides)
-        return [
-            f"{region}: forwarder key {key[:4]}...{key[-4:]} installed" for region, key in installed.items()
-        ]
+    """Install both directions' peer credentials with ``ddb-replication credentials`` (a leaf
+    certificate of the CA in ``ca_dir`` per forwarder, or with ``ca_dir`` None a peer-writer key);
+    return what it said, line by line. ``CredentialsError`` when it fails (exit status not 0)."""
     argv = ["credentials", "--local-env", str(environment_json), "--quiet"]
     for region, path in outputs.items():
         argv += [f"--{region.split('-', maxsplit=1)[0]}-outputs", str(path)]
-    argv += ["--probe-timeout", str(PROBE_TIMEOUT_SECONDS)]
+    argv += ["--probe-timeout", str(PROBE_TIMEOUT_SECONDS), *credentials_arguments(ca_dir)]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(argv)

@@ -110,8 +110,13 @@ def describe_environment(document: dict[str, Any], path: Path | None = None) -> 
         f"--table-name {second['table']} \\",
         '    --key \'{"pk": {"S": "user#1"}, "sk": {"S": "profile"}}\'',
         "",
-        f"details: {path or 'build/local/environment.json'}; stop with `make down`",
     ]
+    if document.get("pair_ca_dir"):
+        lines.append(
+            "peer writers: IAM Roles Anywhere (emulated), no IAM user; the pair's CA is "
+            f"{document['pair_ca_dir']} (ddb-replication credentials/rotate --ca-dir)"
+        )
+    lines.append(f"details: {path or 'build/local/environment.json'}; stop with `make down`")
     return "\n".join(lines)
 
 
@@ -137,6 +142,8 @@ def up(options: EnvironmentOptions, say: Callable[[str], None] = print) -> int:
         str(options.inbox_shards),
         "--max-concurrency",
         str(options.max_concurrency),
+        "--peer-writer-authentication",
+        options.peer_writer_authentication,
     ]
     with paths.up_log.open("wb") as log_file:  # this start's log only
         server = subprocess.Popen(

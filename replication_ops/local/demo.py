@@ -214,6 +214,7 @@ def _load_and_verify(
             "max_concurrency": options.environment.max_concurrency,
             "residency_rules_deployed": options.environment.residency_rules,
             "latency_profile": options.latency_profile,
+            "peer_writer_authentication": options.environment.peer_writer_authentication,
             "terraform_variables_not_in_roots": environment.missing_variables,
         },
         tables=figures,

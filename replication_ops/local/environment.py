@@ -17,6 +17,7 @@ from typing import Any
 
 from replication_ops.local.aws import SideClients
 from replication_ops.local.config import (
+    DEFAULT_PEER_WRITER_AUTHENTICATION,
     DEMO_TABLES,
     DIST_DIR,
     EXAMPLE_TABLE,
@@ -29,12 +30,18 @@ from replication_ops.local.config import (
     Paths,
     SetupError,
 )
-from replication_ops.local.credentials import SideDeployment, create_operator_key, install_credentials
+from replication_ops.local.credentials import (
+    create_operator_key,
+    credentials_arguments,
+    ensure_pair_ca,
+    install_credentials,
+)
 from replication_ops.local.iam_audit import Call as IamCall
 from replication_ops.local.iam_audit import IamRecord, module_principals, read_policies
 from replication_ops.local.partitions import LocalPartition, start_partitions
 from replication_ops.local.runner import EventSourceRunner, SideEndpoint
 from replication_ops.local.terraform import (
+    RolesAnywhereSettings,
     TerraformError,
     TerraformRoot,
     cli_config_file,
@@ -85,6 +92,22 @@ class EnvironmentOptions:
     terraform_variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Every request authenticated and authorized by the caller's IAM policies (iam_enforcement).
     enforce_iam: bool = True
+    # The module's peer_writer_authentication: roles_anywhere (the pair's CA under paths.pair_ca, the
+    # emulated Roles Anywhere of the peer partition) or access_key (peer-writer users and their keys).
+    peer_writer_authentication: str = DEFAULT_PEER_WRITER_AUTHENTICATION
+
+    @property
+    def roles_anywhere(self) -> bool:
+        return self.peer_writer_authentication == "roles_anywhere"
+
+    @property
+    def ca_dir(self) -> Path | None:
+        """The pair's CA folder in roles_anywhere mode, else None."""
+        return self.paths.pair_ca if self.roles_anywhere else None
+
+    def credentials_arguments(self) -> list[str]:
+        """What ``ddb-replication credentials``/``rotate`` are given for this mode (``--ca-dir``)."""
+        return credentials_arguments(self.ca_dir)
 
 
 @dataclass
@@ -93,7 +116,6 @@ class LocalEnvironment:
     say: Callable[[str], None] = print
     partitions: dict[str, LocalPartition] = field(default_factory=dict)
     roots: dict[str, TerraformRoot] = field(default_factory=dict)
-    deployments: dict[str, SideDeployment] = field(default_factory=dict)
     runner: EventSourceRunner | None = None
     app_credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -188,10 +210,20 @@ class LocalEnvironment:
                 residency_rules=self.options.residency_rules,
                 inbox_shards=self.options.inbox_shards,
                 dist_dir=self.options.dist_dir,
+                roles_anywhere=self._roles_anywhere(side.peer),
             )
             variables.update(self.options.terraform_variables.get(region, {}))
             self.missing_variables[region] = root.prepare(variables)
             self.roots[region] = root
+
+    def _roles_anywhere(self, peer: str) -> RolesAnywhereSettings | None:
+        """A side's roles_anywhere values (None in access_key mode): the pair's CA, made once under
+        ``paths.pair_ca``, and the peer partition's Roles Anywhere endpoint (its TLS port)."""
+        if self.options.ca_dir is None:
+            return None
+        return RolesAnywhereSettings(
+            ensure_pair_ca(self.options.ca_dir), self.partitions[peer].rolesanywhere_endpoint
+        )
 
     def _init_roots(self) -> None:
         self.say("terraform init (both roots)")
@@ -209,24 +241,24 @@ class LocalEnvironment:
                 raise TerraformError(f"{region} created tables {tables}, expected {expected}")
 
     def _credentials(self) -> None:
-        """Each side's peer-writer key into the other side's secret, with the operations CLI's
-        ``credentials`` command (which also probes each direction end to end through the runner)."""
+        """Each side's forwarder's peer credentials into its secret with the operations CLI's
+        ``credentials`` command (which also probes each direction end to end through the runner): a
+        leaf certificate of the pair's CA in roles_anywhere mode, the peer-writer key in access_key."""
         for region, partition in self.partitions.items():
-            clients = SideClients(partition.endpoint_url, region)
-            self.deployments[region] = SideDeployment(
-                region, SIDES[region].peer, clients, self.roots[region].outputs
-            )
-            self.app_credentials[region] = create_operator_key(clients)
+            self.app_credentials[region] = create_operator_key(SideClients(partition.endpoint_url, region))
         self.write_environment_json()
         outputs = {}
         for region, root in self.roots.items():
             path = root.workspace / "outputs.json"
             path.write_text(json.dumps(root.outputs, indent=2), encoding="utf-8")
             outputs[region] = path
-        self.say(
-            "peer credentials: `ddb-replication credentials` (peer-writer keys into the other side's secret)"
+        what = (
+            "certificates of the pair's CA for the forwarders' secrets"
+            if self.options.roles_anywhere
+            else "peer-writer keys into the other side's secret"
         )
-        for line in install_credentials(self.options.paths.environment_json, outputs, self.deployments):
+        self.say(f"peer credentials: `ddb-replication credentials` ({what})")
+        for line in install_credentials(self.options.paths.environment_json, outputs, self.options.ca_dir):
             self.say(f"  {line}")
 
     def _start_runner(self) -> None:
@@ -238,6 +270,7 @@ class LocalEnvironment:
             logs_dir=paths.logs,
             max_concurrency=self.options.max_concurrency,
             function_endpoint=self.options.function_endpoint,
+            ca_bundle=self._ca_bundle(),
         )
         self.say("event-source runner: reading mappings and functions, checking code, starting workers")
         self.runner.prepare()
@@ -248,6 +281,14 @@ class LocalEnvironment:
                 f"({len(mapping.consumers)} shard(s), batch {mapping.config.batch_size}, "
                 f"window {mapping.config.batching_window_seconds:g} s)"
             )
+
+    def _ca_bundle(self) -> str | None:
+        """``AWS_CA_BUNDLE`` of the functions in roles_anywhere mode: the local CA of the partitions'
+        TLS ports, where the forwarder's Roles Anywhere library calls CreateSession (both partitions
+        share one: ``LocalPartition.tls_dir``'s default)."""
+        if not self.options.roles_anywhere:
+            return None
+        return str(next(iter(self.partitions.values())).ca_bundle)
 
     # -- what users get --------------------------------------------------------------------------
 
@@ -272,9 +313,16 @@ class LocalEnvironment:
                 "table": self.table(region, EXAMPLE_TABLE),
                 "inbox_stream": outputs.get("inbox_stream_name"),
                 "failure_queue_url": outputs.get("failure_queue_url"),
+                # this partition's emulated Roles Anywhere (CreateSession over TLS) and the CA its
+                # TLS certificate comes from (AWS_CA_BUNDLE)
+                "rolesanywhere_endpoint": partition.rolesanywhere_endpoint,
+                "ca_bundle": str(partition.ca_bundle),
             }
+        ca_dir = self.options.ca_dir
         return {
             "sides": sides,
+            "peer_writer_authentication": self.options.peer_writer_authentication,
+            "pair_ca_dir": str(ca_dir) if ca_dir is not None else None,
             "version_attributes": {"timestamp": TIMESTAMP_ATTRIBUTE, "origin": ORIGIN_ATTRIBUTE},
             "logs": str(self.options.paths.logs),
         }

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from replication_ops.local.config import REPO_ROOT, Side
+from replication_ops.local import tls
+from replication_ops.local.config import BUILD_DIR, REPO_ROOT, Side
 from replication_ops.local.iam_enforcement import CALLS_PATH
 
 START_TIMEOUT_SECONDS = 60.0
@@ -32,6 +33,7 @@ class LocalPartition:
     port: int = 0
     tls_port: int = 0  # the same server over TLS (Roles Anywhere's CreateSession: moto_launcher)
     enforce_iam: bool = False  # the launcher's --enforce-iam: IAM policies decide every request
+    tls_dir: Path = BUILD_DIR / "tls"  # the launcher's --tls-dir: the local CA of the TLS port
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -54,6 +56,11 @@ class LocalPartition:
         return f"localhost:{self.tls_port}"
 
     @property
+    def ca_bundle(self) -> Path:
+        """The local CA that issued the TLS port's certificate: ``AWS_CA_BUNDLE`` of its clients."""
+        return tls.ca_path(self.tls_dir)
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
@@ -73,6 +80,8 @@ class LocalPartition:
                 str(self.port),
                 "--tls-port",
                 str(self.tls_port),
+                "--tls-dir",
+                str(self.tls_dir),
                 "--name",
                 self.region,
                 *(["--enforce-iam"] if self.enforce_iam else []),

@@ -111,10 +111,14 @@ def lambda_environment(
     endpoint_url: str,
     code_dir: Path,
     credentials: AwsCredentials = ADMINISTRATOR,
+    ca_bundle: str | None = None,
 ) -> dict[str, str]:
     """The deployed variables plus those Lambda's Python runtime sets, aimed at the local partition;
     ``credentials`` are the execution role's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    AWS_SESSION_TOKEN, as Lambda sets them)."""
+    AWS_SESSION_TOKEN, as Lambda sets them). ``ca_bundle``: the local CA the partitions' TLS ports
+    present, as ``AWS_CA_BUNDLE`` (the SDKs' standard variable, which the forwarder's Roles Anywhere
+    session passes as ``verify``): like ``AWS_ENDPOINT_URL``, local only; in AWS the public CAs
+    the runtime trusts sign Roles Anywhere's endpoint."""
     name = configuration["FunctionName"]
     runtime = configuration.get("Runtime") or "python3.12"
     env = {
@@ -141,6 +145,8 @@ def lambda_environment(
             "_LOCAL_FUNCTION_ARN": configuration["FunctionArn"],
         }
     )
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
     return env
 
 
@@ -308,6 +314,7 @@ class EventSourceRunner:
         max_concurrency: int = 2,
         publish_metrics: bool = True,
         function_endpoint: Callable[[str, str, str], str] | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self.sides = {side.region: side for side in sides}
         self.clients = {region: SideClients(s.endpoint_url, region) for region, s in self.sides.items()}
@@ -316,6 +323,7 @@ class EventSourceRunner:
         self.logs_dir = logs_dir
         self.max_concurrency = max_concurrency
         self.function_endpoint = function_endpoint  # (side, function kind, URL) -> the URL its workers get
+        self.ca_bundle = ca_bundle  # the workers' AWS_CA_BUNDLE (lambda_environment)
         self.functions: dict[tuple[str, str], DeployedFunction] = {}
         self.mappings: list[MappingRunner] = []
         self.stop_event = threading.Event()
@@ -392,7 +400,12 @@ class EventSourceRunner:
         if self.function_endpoint is not None:
             endpoint_url = self.function_endpoint(region, zip_path.stem, endpoint_url)
         env = lambda_environment(
-            configuration, region=region, endpoint_url=endpoint_url, code_dir=code_dir, credentials=role
+            configuration,
+            region=region,
+            endpoint_url=endpoint_url,
+            code_dir=code_dir,
+            credentials=role,
+            ca_bundle=self.ca_bundle,
         )
         runtime = FunctionRuntime(
             name=name,

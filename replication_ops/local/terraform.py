@@ -68,6 +68,16 @@ def side_name_prefix(region: str) -> str:
     return "ddbrep-" + region.split("-", maxsplit=1)[0]
 
 
+@dataclass(frozen=True)
+class RolesAnywhereSettings:
+    """One side's roles_anywhere values: the pair's CA certificate (PEM; its trust anchor's bundle)
+    and ``host:port`` of the PEER partition's Roles Anywhere (``LocalPartition.rolesanywhere_endpoint``),
+    where its forwarder calls CreateSession."""
+
+    ca_certificate: str
+    peer_endpoint: str
+
+
 def demo_variables(
     side: Side,
     *,
@@ -76,11 +86,16 @@ def demo_variables(
     residency_rules: bool = RESIDENCY_RULES_DEPLOYED,
     inbox_shards: int = 2,
     dist_dir: Path = DIST_DIR,
+    roles_anywhere: RolesAnywhereSettings | None = None,
 ) -> dict[str, Any]:
     """The values the demo wants for one side (filtered later by what the root declares): each table
     under its own name, as logical name and DynamoDB table on both sides; cn-north-1's residency rules
-    only with ``residency_rules`` (config.RESIDENCY_RULES_DEPLOYED)."""
-    return {
+    only with ``residency_rules`` (config.RESIDENCY_RULES_DEPLOYED).
+
+    The module's ``peer_writer_authentication``: ``roles_anywhere`` with ``roles_anywhere`` given (the
+    side's trust anchor, its forwarder's CreateSession endpoint, the peer's name its role trusts),
+    else ``access_key``."""
+    variables = {
         "region": side.region,
         "name": side_name_prefix(side.region),
         "tables": {table.name: _table_entry(side, table, residency_rules) for table in tables},
@@ -101,7 +116,19 @@ def demo_variables(
         # (SECRET_MAX_AGE_SECONDS + 15) where a deployment's default waits 315 s.
         "secret_max_age_seconds": 10,
         "tags": {"Project": "ddb-cross-partition-replication", "Side": side.region, "Environment": "local"},
+        "peer_writer_authentication": "access_key" if roles_anywhere is None else "roles_anywhere",
     }
+    if roles_anywhere is not None:
+        variables.update(
+            {
+                "roles_anywhere_ca_certificate": roles_anywhere.ca_certificate,
+                "peer_rolesanywhere_endpoint": roles_anywhere.peer_endpoint,
+                # the peer forwarder's certificate CN, "<its name>.forwarder.<its region>", is the one
+                # this side's peer-writer role trusts
+                "peer_name": side_name_prefix(side.peer),
+            }
+        )
+    return variables
 
 
 def _table_entry(side: Side, table: DemoTable, residency_rules: bool) -> dict[str, Any]:

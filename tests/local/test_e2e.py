@@ -1,6 +1,8 @@
 """End to end: a smaller `make demo` (both roots applied to local partitions, load on both sides, item
-by item convergence, the report's figures present and sane). Needs terraform and its AWS provider
-(where scripts/terraform_config.sh says)."""
+by item convergence, the report's figures present and sane), in access_key mode: the end-to-end
+tests' cover of `--peer-writer-authentication access_key` (the default, roles_anywhere, runs end to
+end in tests/ops, under the chaos scenarios and in `make demo`). Needs terraform and its AWS
+provider (where scripts/terraform_config.sh says)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ pytestmark = [
 def demo_run(tmp_path_factory: pytest.TempPathFactory, lambda_zips: Path) -> tuple[dict, Paths]:
     paths = Paths(tmp_path_factory.mktemp("demo") / "local")
     options = DemoOptions(
-        environment=EnvironmentOptions(paths=paths, inbox_shards=2),
+        environment=EnvironmentOptions(paths=paths, inbox_shards=2, peer_writer_authentication="access_key"),
         load=LoadOptions(operations=150, rate=15, conflict_share=0.15, seed=11),
         drain_timeout=150,
         progress=False,
@@ -75,6 +77,7 @@ def test_demo_converges_and_reports(demo_run) -> None:
     assert json.loads(paths.report_json.read_text())["converged"] is True
     assert (paths.base / "lag.png").stat().st_size > 0
     assert not report["settings"]["terraform_variables_not_in_roots"]["cn-north-1"]
+    assert report["settings"]["peer_writer_authentication"] == "access_key"
     assert "CONVERGED" in output
 
 

@@ -112,3 +112,21 @@ def test_a_port_whose_last_connection_waits_in_time_wait_is_free() -> None:
             served.close()  # the server closes first: its end (this port) enters TIME_WAIT
             client.recv(1)
     check_port_free(port, "--cn-port")
+
+
+@pytest.mark.parametrize("command", ["demo", "up"])
+def test_the_environment_deploys_roles_anywhere_unless_told_access_key(command: str, tmp_path: Path) -> None:
+    """The module's default for new deployments (issue 12); access_key stays one flag away."""
+    from replication_ops.local.__main__ import _environment_options, build_parser
+
+    default = _environment_options(build_parser().parse_args(["--build-dir", str(tmp_path), command]))
+    assert default.peer_writer_authentication == "roles_anywhere"
+    assert default.ca_dir == Paths(tmp_path.resolve()).pair_ca
+    assert default.credentials_arguments() == ["--ca-dir", str(default.ca_dir)]
+    chosen = _environment_options(
+        build_parser().parse_args(
+            ["--build-dir", str(tmp_path), command, "--peer-writer-authentication", "access_key"]
+        )
+    )
+    assert chosen.peer_writer_authentication == "access_key"
+    assert chosen.ca_dir is None and chosen.credentials_arguments() == []

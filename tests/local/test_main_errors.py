@@ -50,6 +50,10 @@ def _one_line(done: subprocess.CompletedProcess[str], command: str) -> str:
         (["demo", "--conflict-share", "1.5"], "argument --conflict-share: '1.5': must be at least 0"),
         (["up", "--cn-port", "70000"], "argument --cn-port: '70000': a port is 0 (any free port) to 65535"),
         (["up", "--max-concurrency", "0"], "argument --max-concurrency: '0': must be from 1"),
+        (
+            ["up", "--peer-writer-authentication", "password"],
+            "invalid choice: 'password' (choose from 'access_key', 'roles_anywhere')",
+        ),
         (["demo", "--delet-share", "0.1"], "--delet-share 0.1 (did you mean --delete-share?)"),
         (["demo", "--update-share", "0.8", "--delete-share", "0.5"], "must not exceed 1"),
         (["demo", "--unversioned-share", "0.6", "--decimal-time-share", "0.5"], "must not exceed 1"),

@@ -238,6 +238,9 @@ def test_environment_description_names_both_sides() -> None:
     }
     text = describe_environment(document)
     assert "http://127.0.0.1:1" in text and "http://127.0.0.1:2" in text and "put-item" in text
+    assert "Roles Anywhere" not in text  # access_key mode: no CA to name
+    text = describe_environment({**document, "pair_ca_dir": "/b/pair-ca"})
+    assert "IAM Roles Anywhere" in text and "/b/pair-ca (ddb-replication credentials/rotate --ca-dir)" in text
 
 
 def test_a_stale_pid_file_is_not_a_running_server(tmp_path: Path) -> None:

@@ -137,6 +137,39 @@ def test_the_roles_policy_decides_what_the_credentials_may_do(setup: Setup, ca: 
     assert ":assumed-role/" in caught.value.response["Error"]["Message"]
 
 
+def test_a_session_of_a_role_under_a_path_is_authorized_by_that_roles_policy(
+    partition: LocalPartition, ca: CertificateAuthority
+) -> None:
+    """The module makes the peer-writer role under the path /replication/; its session's ARN is
+    ``assumed-role/<name>/<session>`` without the path (the IAM user guide's "IAM identifiers", IAM
+    ARNs, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html), and the
+    enforcement finds the role's own policy by that name."""
+    iam = SideClients(partition.endpoint_url, REGION).iam
+    anchor = make_anchor(partition, REGION, ca)
+    role = iam.create_role(
+        RoleName="ddbrep-cn-peer-writer-path",
+        Path="/replication/",
+        AssumeRolePolicyDocument=json.dumps(trust_policy(anchor["trustAnchorArn"], CN)),
+    )["Role"]
+    statement = {
+        "Effect": "Allow",
+        "Action": "kinesis:PutRecords",
+        "Resource": f"arn:aws-cn:kinesis:{REGION}:{ACCOUNT}:stream/inbox",
+    }
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="write-inbox",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    assert role["Arn"].endswith(":role/replication/ddbrep-cn-peer-writer-path")
+    setup = Setup(partition, anchor, make_profile(partition, REGION, role["Arn"]), role["Arn"])
+    session = setup.session(ca.issue(CN))
+    assert put(session, partition, "inbox")["FailedRecordCount"] == 0
+    with pytest.raises(ClientError) as caught:
+        put(session, partition, "elsewhere")
+    assert ":assumed-role/ddbrep-cn-peer-writer-path/" in caught.value.response["Error"]["Message"]
+
+
 def test_an_rsa_certificate_signs_with_aws4_x509_rsa_sha256(setup: Setup, ca: CertificateAuthority) -> None:
     assert setup.credentials(ca.issue(CN, key_type="rsa")).access_key.startswith("ASIA")
 

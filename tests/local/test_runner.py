@@ -67,6 +67,26 @@ def test_the_environment_is_the_deployed_one_plus_lambdas_own() -> None:
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
     assert env["LAMBDA_TASK_ROOT"] == "/c" and env["_HANDLER"] == "app.handler"
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
+    assert "AWS_CA_BUNDLE" not in env
+
+
+def test_the_local_ca_bundle_reaches_the_workers_as_aws_ca_bundle() -> None:
+    """The forwarder's Roles Anywhere session verifies the emulator's TLS port with AWS_CA_BUNDLE
+    (https://docs.aws.amazon.com/sdkref/latest/guide/feature-gtls.html)."""
+    configuration = {
+        "FunctionName": "ddbrep-cn-forwarder",
+        "FunctionArn": "arn:aws-cn:lambda:cn-north-1:1:function:ddbrep-cn-forwarder",
+        "Environment": {"Variables": {"PEER_ROLESANYWHERE_ENDPOINT": "localhost:4443"}},
+    }
+    env = lambda_environment(
+        configuration,
+        region="cn-north-1",
+        endpoint_url="http://127.0.0.1:1",
+        code_dir=Path("/c"),
+        ca_bundle="/b/tls/local-ca.pem",
+    )
+    assert env["AWS_CA_BUNDLE"] == "/b/tls/local-ca.pem"
+    assert env["PEER_ROLESANYWHERE_ENDPOINT"] == "localhost:4443"
 
 
 class Deployment:

@@ -10,6 +10,7 @@ import pytest
 
 from replication_ops.local.config import REPO_ROOT, SIDES, SetupError
 from replication_ops.local.terraform import (
+    RolesAnywhereSettings,
     TerraformError,
     TerraformRoot,
     cli_config_file,
@@ -213,3 +214,37 @@ def test_a_failed_command_names_terraforms_error_line_and_the_log(tmp_path: Path
     cause = message.removeprefix("terraform validate failed for us-east-1: ").split(" (log: ")[0]
     assert cause and not cause.startswith("exit")  # Terraform's own Error: line, not an empty tail
     assert "\n" not in message
+
+
+# -- peer_writer_authentication ---------------------------------------------------------------------
+
+ROLES_ANYWHERE = RolesAnywhereSettings("-----BEGIN CERTIFICATE-----\n...", "localhost:4443")
+
+
+@pytest.mark.parametrize("region", list(SIDES))
+def test_every_roles_anywhere_variable_is_declared_by_the_root(region: str) -> None:
+    side = SIDES[region]
+    wanted = demo_variables(side, peer_endpoint_url="http://127.0.0.1:1", roles_anywhere=ROLES_ANYWHERE)
+    missing = set(wanted) - declared_variables(side.root)
+    assert not missing, f"envs/{region} lacks the variables {sorted(missing)} the local environment sets"
+
+
+def test_roles_anywhere_gives_each_side_the_pairs_ca_and_the_peers_endpoint_and_name() -> None:
+    """The role of a side trusts the PEER forwarder's CN "<peer name>.forwarder.<peer region>"
+    (certificates.forwarder_common_name), so each side names its peer as the peer names itself."""
+    cn = demo_variables(
+        SIDES["cn-north-1"], peer_endpoint_url="http://127.0.0.1:2", roles_anywhere=ROLES_ANYWHERE
+    )
+    us = demo_variables(
+        SIDES["us-east-1"], peer_endpoint_url="http://127.0.0.1:1", roles_anywhere=ROLES_ANYWHERE
+    )
+    assert cn["peer_writer_authentication"] == us["peer_writer_authentication"] == "roles_anywhere"
+    assert cn["roles_anywhere_ca_certificate"] == ROLES_ANYWHERE.ca_certificate
+    assert cn["peer_rolesanywhere_endpoint"] == "localhost:4443"
+    assert cn["peer_name"] == us["name"] and us["peer_name"] == cn["name"]
+
+
+def test_without_roles_anywhere_settings_the_sides_use_access_keys() -> None:
+    values = demo_variables(SIDES["cn-north-1"], peer_endpoint_url="http://127.0.0.1:2")
+    assert values["peer_writer_authentication"] == "access_key"
+    assert not {"roles_anywhere_ca_certificate", "peer_rolesanywhere_endpoint"} & set(values)

@@ -26,12 +26,13 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def test_credentials_probe_through_the_real_replicators_and_rotation(local_pair, capsys):
-    _, path = local_pair
-    code, out = _cli(capsys, "credentials", "--local-env", str(path), "--probe-timeout", "60")
+    env, path = local_pair
+    mode = env.options.credentials_arguments()  # roles_anywhere, the default: the pair's CA (--ca-dir)
+    code, out = _cli(capsys, "credentials", "--local-env", str(path), "--probe-timeout", "60", *mode)
     assert code == 0, out
     assert out.count("probe received") == 2
     code, out = _cli(
-        capsys, "rotate", "--local-env", str(path), "--direction", "cn-to-us", "--adoption-wait", "1"
+        capsys, "rotate", "--local-env", str(path), "--direction", "cn-to-us", "--adoption-wait", "1", *mode
     )
     assert code == 0, out
 

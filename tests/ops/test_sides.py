@@ -140,6 +140,28 @@ def test_the_local_environment_file_gives_endpoints_keys_and_outputs(tmp_path):
     assert options["us"].outputs_file == str(tmp_path / "tf" / "us-east-1" / "outputs.json")
 
 
+def test_the_local_environment_file_names_the_ca_its_tls_endpoints_present(tmp_path, monkeypatch):
+    """Roles Anywhere's CreateSession is TLS even locally: the CLI trusts the local CA the file names,
+    through the SDKs' AWS_CA_BUNDLE, over a machine's own bundle (which cannot verify it)."""
+    from replication_ops.sides import SideOptions, apply_local_environment
+
+    path = _local_environment(tmp_path)
+    document = json.loads(path.read_text())
+    for entry in document["sides"].values():
+        entry["ca_bundle"] = "/b/tls/local-ca.pem"
+    path.write_text(json.dumps(document))
+    (tmp_path / "tf" / "cn-north-1").mkdir(parents=True)
+    (tmp_path / "tf" / "us-east-1").mkdir(parents=True)
+    for region in ("cn-north-1", "us-east-1"):
+        (tmp_path / "tf" / region / "outputs.json").write_text("{}")
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    apply_local_environment({label: SideOptions(label) for label in ("cn", "us")}, str(path))
+    assert os.environ["AWS_CA_BUNDLE"] == "/b/tls/local-ca.pem"
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    apply_local_environment({label: SideOptions(label) for label in ("cn", "us")}, str(path))
+    assert os.environ["AWS_CA_BUNDLE"] == "/b/tls/local-ca.pem"
+
+
 def test_a_local_environment_without_its_roots_says_make_up_again(run, tmp_path):
     result = run("status", "--local-env", str(_local_environment(tmp_path)))
     assert result.code == EXIT_BAD_INPUT

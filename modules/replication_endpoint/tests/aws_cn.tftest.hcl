@@ -49,6 +49,9 @@ variables {
   replicator_zip_path = "tests/fixtures/replicator.zip"
   peer_region         = "us-east-1"
   tables              = { table = {} }
+  # These runs check the peer-writer user's group policy: access_key mode (roles_anywhere.tftest.hcl
+  # checks the role of the default mode in both partitions).
+  peer_writer_authentication = "access_key"
 }
 
 run "partition_correct_arns" {

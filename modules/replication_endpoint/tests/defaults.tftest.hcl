@@ -11,6 +11,8 @@ variables {
   replicator_zip_path = "tests/fixtures/replicator.zip"
   # A single table is the map with one entry.
   tables = { table = {} }
+  # The default peer_writer_authentication, roles_anywhere, needs the pair's CA certificate.
+  roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
 }
 
 run "table_stream_and_tombstones" {
@@ -92,7 +94,8 @@ run "secret_value_when_given" {
   command = plan
 
   variables {
-    peer_credentials = { aws_access_key_id = "AKIAEXAMPLE", aws_secret_access_key = "example" }
+    peer_writer_authentication = "access_key"
+    peer_credentials           = { aws_access_key_id = "AKIAEXAMPLE", aws_secret_access_key = "example" }
   }
 
   assert {
@@ -401,7 +404,8 @@ run "name_prefix" {
     condition = alltrue([for n in [
       aws_kinesis_stream.inbox.name, aws_sqs_queue.failures.name, aws_lambda_function.forwarder.function_name,
       aws_lambda_function.replicator.function_name, aws_iam_role.forwarder.name, aws_iam_role.replicator.name,
-      aws_iam_user.peer_writer[0].name, aws_dynamodb_table.tombstones.name, aws_secretsmanager_secret.peer_credentials.name,
+      aws_iam_role.peer_writer[0].name, aws_rolesanywhere_trust_anchor.this[0].name, aws_rolesanywhere_profile.peer_writer[0].name,
+      aws_dynamodb_table.tombstones.name, aws_secretsmanager_secret.peer_credentials.name,
       aws_cloudwatch_dashboard.this[0].dashboard_name,
     ] : startswith(n, "pair2")])
     error_message = "Every name starts with the prefix, so that two pairs fit one account."

@@ -11,6 +11,8 @@ variables {
   forwarder_zip_path  = "tests/fixtures/forwarder.zip"
   replicator_zip_path = "tests/fixtures/replicator.zip"
   tables              = { table = {} }
+  # the default peer_writer_authentication, roles_anywhere, needs the pair's CA certificate
+  roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
 }
 
 run "no_residency_rules_by_default" {

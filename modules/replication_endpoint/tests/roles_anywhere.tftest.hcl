@@ -78,15 +78,34 @@ variables {
   name                = "ddbrep-us"
   peer_name           = "ddbrep-cn"
   peer_region         = "cn-north-1"
+  # the default peer_writer_authentication, roles_anywhere, needs the pair's CA certificate
+  roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
+}
+
+run "roles_anywhere_is_the_default_for_new_deployments" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
+  }
+
+  assert {
+    condition     = var.peer_writer_authentication == "roles_anywhere"
+    error_message = "roles_anywhere is the default for new deployments (issue 12); access_key is chosen explicitly."
+  }
+  assert {
+    condition     = length(aws_rolesanywhere_trust_anchor.this) == 1 && length(aws_iam_user.peer_writer) == 0
+    error_message = "The default creates the trust anchor and no peer-writer user."
+  }
 }
 
 run "access_key_mode_creates_no_roles_anywhere_resource" {
   command   = plan
   providers = { aws = aws.us }
 
-  assert {
-    condition     = var.peer_writer_authentication == "access_key"
-    error_message = "access_key stays the default until the local pair runs in roles_anywhere mode."
+  variables {
+    peer_writer_authentication = "access_key"
   }
   assert {
     condition = (
@@ -307,7 +326,8 @@ run "the_ca_certificate_is_required_in_roles_anywhere_mode" {
   providers = { aws = aws.us }
 
   variables {
-    peer_writer_authentication = "roles_anywhere"
+    peer_writer_authentication    = "roles_anywhere"
+    roles_anywhere_ca_certificate = null
   }
 
   expect_failures = [aws_rolesanywhere_trust_anchor.this]
@@ -412,7 +432,8 @@ run "the_peer_rolesanywhere_endpoint_reaches_the_forwarder" {
   providers = { aws = aws.us }
 
   variables {
-    peer_rolesanywhere_endpoint = "127.0.0.1:19443"
+    roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
+    peer_rolesanywhere_endpoint   = "127.0.0.1:19443"
   }
 
   assert {

@@ -46,6 +46,8 @@ mock_provider "aws" {
 variables {
   forwarder_zip_path  = "tests/fixtures/forwarder.zip"
   replicator_zip_path = "tests/fixtures/replicator.zip"
+  # the roots' default peer_writer_authentication, roles_anywhere, needs the pair's CA certificate
+  roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
 }
 
 run "cn_north_1_root" {
@@ -173,17 +175,12 @@ run "cn_north_1_root_takes_residency_rules" {
   }
 }
 
-run "each_root_trusts_the_other_roots_forwarder_in_roles_anywhere_mode" {
+run "each_root_trusts_the_other_roots_forwarder_in_roles_anywhere_mode_by_default" {
   command   = plan
   providers = { aws = aws.cn }
 
   module {
     source = "../../envs/cn-north-1"
-  }
-
-  variables {
-    peer_writer_authentication    = "roles_anywhere"
-    roles_anywhere_ca_certificate = file("tests/fixtures/pair-ca.pem")
   }
 
   assert {
