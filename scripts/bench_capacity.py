@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from replication.limits import item_size
@@ -106,17 +107,23 @@ class MeteredDynamoDB:
         table = request["TableName"]
         before = self._size(table, request["Item"])
         try:
-            return self._inner.put_item(**request)
-        finally:
-            self._count_write("PutItem", table, write_units(before, item_size(request["Item"])))
+            response = self._inner.put_item(**request)
+        except ClientError:
+            self._count_write("PutItem", table, write_units(before))  # a failed condition: what exists
+            raise
+        self._count_write("PutItem", table, write_units(before, item_size(request["Item"])))
+        return response
 
     def update_item(self, **request: Any) -> Any:
         table = request["TableName"]
         before = self._size(table, request["Key"])
         try:
-            return self._inner.update_item(**request)
-        finally:
-            self._count_write("UpdateItem", table, write_units(before, self._size(table, request["Key"])))
+            response = self._inner.update_item(**request)
+        except ClientError:
+            self._count_write("UpdateItem", table, write_units(before))
+            raise
+        self._count_write("UpdateItem", table, write_units(before, self._size(table, request["Key"])))
+        return response
 
     def delete_item(self, **request: Any) -> Any:
         table = request["TableName"]
@@ -135,12 +142,18 @@ class MeteredDynamoDB:
             after = item_size(action["Item"]) if kind == "Put" else 0
             actions.append((kind, table, key, self._size(table, key), after))
         try:
-            return self._inner.transact_write_items(**request)
-        finally:
-            for kind, table, key, before, put in actions:
-                after = self._size(table, key) if kind == "Update" else put
-                units = write_units(before, after, transactional=True)
+            response = self._inner.transact_write_items(**request)
+        except ClientError:
+            # Cancelled: each action counted by the item it found, as a failed conditional write.
+            for kind, table, _, before, _ in actions:
+                units = write_units(before, transactional=True)
                 self._count_write(f"TransactWriteItems.{kind}", table, units)
+            raise
+        for kind, table, key, before, put in actions:
+            after = self._size(table, key) if kind == "Update" else put
+            units = write_units(before, after, transactional=True)
+            self._count_write(f"TransactWriteItems.{kind}", table, units)
+        return response
 
     def get_item(self, **request: Any) -> Any:
         table = request["TableName"]
