@@ -70,6 +70,7 @@ package: $(STAMP) ## build dist/{x86_64,arm64}/{forwarder,replicator}.zip (repro
 bench: $(STAMP) ## run the engine benchmarks, write build/bench.json and build/bench_admission.json
 	$(PY) scripts/bench_engine.py
 	$(PY) scripts/bench_cpu.py
+	$(PY) scripts/bench_capacity.py
 	$(PY) scripts/bench_admission.py
 
 demo: $(STAMP) terraform-config package ## the local two-partition run: deploy, load both sides, verify, report

@@ -95,23 +95,41 @@ class ClassifyContext:
 
 def needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
     """INSERTs, and MODIFYs of an item that had no version or that set no newer one, are decided
-    against the key's tombstone (a write without a newer version is stamped after it); other
-    MODIFYs against the old image; REMOVEs by the engine's delete mark, which counts only if the
-    key's tombstone holds that delete (the engine remembers a delete before it marks the item), and
-    by the removal receipt (``needs_receipt``)."""
+    against the key's tombstone (a write without a newer version is stamped after it), except the
+    replicator's own upserts (echoes: ``_echoed_upsert``); other MODIFYs against the old image;
+    REMOVEs by the engine's delete mark, which counts only if the key's tombstone holds that delete
+    (the engine remembers a delete before it marks the item), and by the removal receipt
+    (``needs_receipt``)."""
     event = record.get("eventName")
     stream = record["dynamodb"]
     old_image: TypedItem = stream.get("OldImage") or {}
-    if event == "INSERT":
-        return True
     if event == "REMOVE":
         return DELETE_MARK in old_image
-    if event != "MODIFY" or _engine_mark_change(record, context.latest):
+    if event not in ("INSERT", "MODIFY") or _engine_mark_change(record, context.latest):
         return False
     old_version = read_version(old_image, context.names, context.latest).version
-    new_image = _without(stream.get("NewImage") or {}, reserved_attributes(stream.get("NewImage") or {}))
-    new_version = read_version(new_image, context.names, context.latest).version
+    new_image = stream.get("NewImage") or {}
+    reserved = reserved_attributes(new_image)
+    new_version = read_version(_without(new_image, reserved), context.names, context.latest).version
+    if not reserved and _echoed_upsert(event, old_version, new_version, context):
+        return False
+    if event == "INSERT":
+        return True
     return old_version is None or new_version is None or not new_version > old_version
+
+
+def _echoed_upsert(
+    event: str, old_version: Version | None, new_version: Version | None, context: ClassifyContext
+) -> bool:
+    """The replicator's upsert (the peer's origin, newer than what it replaced): an echo, decided
+    without the key's tombstone. Whatever delete is remembered for the key, the upsert was written
+    after the replicator checked the tombstone (``TableWriter``'s upsert), and every delete remembered
+    later is enforced by whoever remembered it (tombstone first, then the delete), so removing an
+    echo older than a remembered delete is never the forwarder's work; the read would cost a read
+    unit per replicated new item."""
+    if new_version is None or new_version.origin != context.peer_region:
+        return False
+    return event == "INSERT" or old_version is None or new_version > old_version
 
 
 def needs_receipt(record: dict[str, Any]) -> bool:

@@ -283,30 +283,37 @@ class TableWriter:
         if guard is not None:
             guarded = f" AND ({guard[0]})"
             item_names, item_values = {**names, **guard[1]}, {**values, **guard[2]}
+        plain = guard is None and not spare_unversioned
+        if plain:
+            written = self._put_then_check(key, client_item, version, names, values)
+            if written is not None:
+                return written
         # Fast path: the item exists with a version; one conditional put, no tombstone involved
         # (a delete newer than the item would have removed it, or is removing it and re-checks).
-        try:
-            self._db.put_item(
-                TableName=self._settings.table_name,
-                Item=client_item,
-                ConditionExpression=f"attribute_exists(#key) AND {versioned}{guarded}",
-                ExpressionAttributeNames=item_names,
-                ExpressionAttributeValues=item_values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return _Upserted(Outcome.APPLIED)
-        except ClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
-            current = from_client(error.response["Item"]) if error.response.get("Item") else None
-            latest = parse_timestamp(values[":latest"]["N"])
-            held = read_version(current, self._names, latest).version if current else None
-            if held is not None:
-                if guard is not None and held < version.as_upsert():
-                    return _Upserted(None)  # older, so the guard failed: read again
-                return _Upserted(Outcome.STALE, held=held)
-            if current and spare_unversioned:
-                return _Upserted(Outcome.SPARED, current)
+        # Not for a plain upsert, whose put just found an item without a version: it would fail.
+        if not plain:
+            try:
+                self._db.put_item(
+                    TableName=self._settings.table_name,
+                    Item=client_item,
+                    ConditionExpression=f"attribute_exists(#key) AND {versioned}{guarded}",
+                    ExpressionAttributeNames=item_names,
+                    ExpressionAttributeValues=item_values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return _Upserted(Outcome.APPLIED)
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+                current = from_client(error.response["Item"]) if error.response.get("Item") else None
+                latest = parse_timestamp(values[":latest"]["N"])
+                held = read_version(current, self._names, latest).version if current else None
+                if held is not None:
+                    if guard is not None and held < version.as_upsert():
+                        return _Upserted(None)  # older, so the guard failed: read again
+                    return _Upserted(Outcome.STALE, held=held)
+                if current and spare_unversioned:
+                    return _Upserted(Outcome.SPARED, current)
         # The item is absent, or has no version (written without one since a delete, from before
         # replication, or with attributes that are no version): replacing it must not resurrect a
         # newer delete.
@@ -356,6 +363,77 @@ class TableWriter:
                     return _Upserted(Outcome.SPARED)
                 return _Upserted(Outcome.STALE, held=self._version_in(cancelled[1].get("Item")))
             raise
+
+    def _put_then_check(
+        self,
+        key: TypedItem,
+        client_item: dict[str, Any],
+        version: Version,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> _Upserted | None:
+        """The replicator's upsert in one conditional PutItem (1 WCU per KB): written if the item is
+        absent or holds an older version. Replacing a version needs no tombstone (a delete newer than
+        that version removes the item, or is removing it and judges what is there). A created item
+        must not resurrect a newer remembered delete: the key's tombstone is read *after* the put
+        (``_enforce_remembered``), so either the read sees a delete remembered before it, or that
+        delete was remembered after the item was created and whoever remembered it deletes it next
+        (tombstone first, then ``delete_if_older``). This replaces a put that always failed for a new
+        item followed by a transaction checking the tombstone (5 WCU at 300 bytes, 11 at 4 KB) with
+        one write and one strongly consistent read of a small row (1 RCU).
+
+        None: the item exists without a version (the application's write since a delete, or from
+        before replication); ``_upsert``'s transaction decides that case (it may stay, if a newer
+        delete is remembered). ReturnValues ALL_OLD and ReturnValuesOnConditionCheckFailure ALL_OLD
+        consume no read capacity (DynamoDB API reference, PutItem)."""
+        condition = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False)
+        versioned = _versioned_and(condition, spare_unversioned=True)
+        try:
+            response = self._db.put_item(
+                TableName=self._settings.table_name,
+                Item=client_item,
+                ConditionExpression=f"attribute_not_exists(#key) OR {versioned}",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            current = error.response.get("Item")
+            if not current:
+                return None  # deleted in between: judge again in the transaction
+            held = self._version_in(current)
+            if held is None:
+                return None
+            if held == version.as_upsert():
+                # This very change is there (a duplicate, or a retry after the check failed): the
+                # check it needs may not have run. Not written now: the table already holds it.
+                checked = self._enforce_remembered(key, version)
+                if checked.outcome is Outcome.TOMBSTONED:
+                    return checked
+            return _Upserted(Outcome.STALE, held=held)
+        if response.get("Attributes"):
+            return _Upserted(Outcome.APPLIED)
+        return self._enforce_remembered(key, version)
+
+    def _enforce_remembered(self, key: TypedItem, version: Version) -> _Upserted:
+        """After the replicator created an item with ``version``: if the key's tombstone holds a
+        delete not older than it (strongly consistent BatchGetItem of one row: 1 RCU), that delete
+        wins: the item is deleted (marked, so the REMOVE is an echo) unless something newer, or an
+        item without a version (the application's write after the delete, stamped after it),
+        replaced it. The read is the forwarder's (``tombstones``: BatchGetItem, one key; a tombstone
+        beyond the clock-skew bound is not remembered, as the transaction's condition treats it)."""
+        remembered = self.tombstones([key]).get(key_digest(key))
+        if (
+            remembered is None
+            or not remembered.version.origin
+            or remembered.version.as_upsert() < version.as_upsert()
+        ):
+            return _Upserted(Outcome.APPLIED)
+        self._delete_if_older(key, remembered.version, spare_unversioned=True)
+        return _Upserted(Outcome.TOMBSTONED, held=remembered.version)
 
     def _apply_delete(self, key: TypedItem, version: Version) -> Applied:
         # Tombstone first: from this moment no older upsert can recreate the item.

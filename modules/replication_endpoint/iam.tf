@@ -185,11 +185,14 @@ locals {
           Resource = values(local.table_arns)
         },
         {
-          # Replicated deletes and probe receipts (PutItem); a new item's tombstone check, the
-          # ConditionCheck inside TransactWriteItems (ConditionCheckItem).
+          # Replicated deletes and probe receipts (PutItem); a created item's tombstone read after
+          # its put (BatchGetItem); a replicated upsert over an item without a version checks the
+          # tombstone inside TransactWriteItems (ConditionCheckItem).
+          # Not exercised locally: dynamodb:ConditionCheckItem. Only a peer's upsert that meets an
+          # item written here without a version runs the transaction: a race a run need not meet.
           Sid      = "RecordTombstones"
           Effect   = "Allow"
-          Action   = ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+          Action   = ["dynamodb:PutItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"]
           Resource = local.tombstone_table_arn
         },
         local.table_key_statement,

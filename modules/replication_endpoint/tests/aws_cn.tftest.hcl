@@ -128,8 +128,8 @@ run "least_privilege" {
       "logs:CreateLogStream", "logs:PutLogEvents",
       "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
       "kinesis:ListShards", "kinesis:ListStreams", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
-      "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:SendMessage",
-      "ssm:GetParametersByPath",
+      "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem",
+      "dynamodb:ConditionCheckItem", "sqs:SendMessage", "ssm:GetParametersByPath",
     ])
     error_message = "The replicator has exactly the calls of the architecture contract."
   }
