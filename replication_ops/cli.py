@@ -25,6 +25,7 @@ from replication_ops import (
     certificates,
     credentials,
     redrive,
+    revocation,
     status,
     verify,
 )
@@ -65,6 +66,13 @@ A link whose secret already holds a working key is only probed: to replace that 
 Creates the user's second key, stores it, probes it, waits until the forwarder re-reads the secret
 (its cache, SECRET_MAX_AGE_SECONDS, default 300 s, plus a margin; it also re-reads at once when the
 peer rejects a key) and only then deletes the old key. Refuses when the user already has two keys.""",
+    "crl": f"""examples:
+  ddb-replication crl --ca-dir ~/pair-ca {ROOTS} --cn-profile china --us-profile global
+
+After `ddb-replication ca revoke`, puts DIR/crl.pem into the trust anchor of each side in
+roles_anywhere mode (output roles_anywhere_trust_anchor_arn): IAM Roles Anywhere ImportCrl the first
+time (enabled), UpdateCrl after. Running it again changes nothing. A side in access_key mode is
+skipped.""",
     "backfill": f"""examples:
   ddb-replication backfill --from cn {ROOTS} --segments 8 --rate 500
   ddb-replication backfill --from cn {ROOTS} --resume      # after an interruption
@@ -112,7 +120,7 @@ The pair's certificate authority for IAM Roles Anywhere (the module's peer_write
 roles_anywhere). It lives in DIR on the operator's machine: ca.key never goes into either account.
 Give DIR/ca.pem to both roots as roles_anywhere_ca_certificate. A forwarder's certificate names it
 NAME.forwarder.REGION (the peer root's output peer_writer_certificate_subject). After a revocation,
-import DIR/crl.pem into both trust anchors (aws rolesanywhere import-crl, then update-crl)."""
+put DIR/crl.pem into both trust anchors: `ddb-replication crl --ca-dir DIR` (ImportCrl, then UpdateCrl)."""
 
 DEFAULT_CA_NAME = "ddb-replication-pair-ca"
 
@@ -250,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("credentials", "rotate"):
         _roles_anywhere_flags(commands.choices[name])
+
+    p = command("crl", "import the pair CA's revocation list (ca revoke) into both trust anchors")
+    p.add_argument(
+        "--ca-dir", type=arguments.folder, required=True, metavar="DIR", help="the pair's CA folder (ca init)"
+    )
 
     p = command("backfill", "copy the existing items of one side to the other by last-writer-wins")
     p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
@@ -524,6 +537,12 @@ def _credentials(args: argparse.Namespace, pair: Pair, names: VersionAttributes)
     return code, {"links": _plain(reports)}, text
 
 
+def _crl(args: argparse.Namespace, pair: Pair, names: VersionAttributes) -> Result:
+    reports, number, revoked = revocation.run(pair, args.ca_dir)
+    document = {"crl_number": number, "revoked": revoked, "sides": _plain(reports)}
+    return EXIT_OK, document, revocation.render(reports, number, revoked)
+
+
 def _per_table(reports: dict[str, Any], render: Callable[[Any], str]) -> str:
     """Each table's report under its name (one table: its report alone, as before the table map)."""
     if len(reports) == 1:
@@ -657,13 +676,8 @@ def _ca(args: argparse.Namespace) -> tuple[int, Any, str]:
     }
     if not result.added:
         return EXIT_OK, document, f"serial {serial} is revoked already: {result.path} is unchanged"
-    # The first revocation makes the CRL: import it; later ones replace it (ListCrls gives its id).
-    apply = (
-        "aws rolesanywhere import-crl --name pair-ca --trust-anchor-arn ARN "
-        f"--crl-data fileb://{result.path} --enabled"
-        if result.number == 1
-        else f"aws rolesanywhere update-crl --crl-id ID --crl-data fileb://{result.path}"
-    )
+    # ImportCrl the first time, UpdateCrl after: `crl` does either, in both trust anchors.
+    apply = f"ddb-replication crl --ca-dir {folder} --cn-root DIR --us-root DIR"
     text = (
         f"revoked serial {serial}: {result.path} (CRL number {result.number}, {len(result.serials)} "
         f"revoked); put it into both trust anchors:\n  {apply}"
@@ -697,6 +711,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Resu
     "verify": _verify,
     "redrive": _redrive,
     "status": _status,
+    "crl": _crl,
 }
 
 

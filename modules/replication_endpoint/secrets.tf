@@ -3,9 +3,9 @@
 ################################################################################
 
 resource "aws_secretsmanager_secret" "peer_credentials" {
-  #checkov:skip=CKV2_AWS_57:The value is a key of the OTHER partition's IAM user; a rotation Lambda here cannot reach that partition. Rotate it with `ddb-replication credentials` (see the README runbook).
+  #checkov:skip=CKV2_AWS_57:The value is a credential of the OTHER partition (an IAM user's key, or a certificate of the pair's CA whose key stays with the operator); a rotation Lambda here cannot reach either. Rotate it with `ddb-replication rotate` (docs/operations.md).
   name                    = local.secret_name
-  description             = "Access key of the peer-writer user in ${var.peer_region} (JSON: aws_access_key_id, aws_secret_access_key), used by ${local.forwarder_name}"
+  description             = "How ${local.forwarder_name} authenticates in ${var.peer_region}: the peer-writer user's access key (JSON aws_access_key_id, aws_secret_access_key) or, when the peer uses roles_anywhere, a certificate of the pair's CA for IAM Roles Anywhere (JSON auth, certificate, private_key, trust_anchor_arn, profile_arn, role_arn). Put by ddb-replication credentials."
   kms_key_id              = local.kms_key_arn
   recovery_window_in_days = var.secret_recovery_window_in_days
 

@@ -86,19 +86,21 @@ def test_revoke_writes_a_crl_listing_the_serial(run, ca_dir) -> None:
     issued = json.loads(run("ca", "issue", "--dir", str(ca_dir), "--cn", CN, "--json").out)
     result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", issued["serial"])
     assert result.code == EXIT_OK
-    assert "put it into both trust anchors" in result.out and "aws rolesanywhere import-crl" in result.out
+    assert (
+        "put it into both trust anchors" in result.out
+        and f"ddb-replication crl --ca-dir {ca_dir}" in result.out
+    )
     crl = x509.load_pem_x509_crl((ca_dir / "crl.pem").read_bytes())
     ca = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
     assert crl.is_signature_valid(ca.public_key())
     assert [certificates.serial_hex(entry.serial_number) for entry in crl] == [issued["serial"]]
 
 
-def test_a_later_revocation_says_to_replace_the_imported_crl(run, ca_dir) -> None:
+def test_a_later_revocation_says_to_put_the_new_crl_into_the_trust_anchors(run, ca_dir) -> None:
     run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F")
     result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A10")
     assert result.code == EXIT_OK
-    assert "CRL number 2" in result.out and "aws rolesanywhere update-crl --crl-id ID" in result.out
-    assert "import-crl" not in result.out
+    assert "CRL number 2" in result.out and f"ddb-replication crl --ca-dir {ca_dir}" in result.out
 
 
 def test_revoke_of_a_revoked_serial_says_so_and_succeeds(run, ca_dir) -> None:

@@ -113,3 +113,13 @@ def test_rotate_without_an_installed_key_says_to_run_credentials(deployment, run
     result = run("rotate", *deployment.args(), "--direction", "us-to-cn", "--adoption-wait", "0")
     assert result.code == EXIT_BAD_INPUT
     assert "run `credentials` first" in result.err
+
+
+def test_ca_dir_is_not_used_for_an_access_key_receiver_and_the_report_says_so(deployment, run, tmp_path):
+    with InboxReplicators([deployment.us]):
+        result = run(
+            "credentials", *deployment.args(), "--direction", "cn-to-us", "--ca-dir", str(tmp_path / "ca")
+        )
+    assert result.code == EXIT_OK, result.err
+    assert "aws_access_key_id" in deployment.cn.secret()
+    assert "--ca-dir not used: the receiver is in access_key mode" in result.out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import boto3
 import pytest
 import requests
 from cryptography import x509
+from iam_rolesanywhere_session import CredentialsRetrievalError, IAMRolesAnywhereSession
 
 from replication_ops import certificates
 from replication_ops.errors import EXIT_AWS_ACCESS, EXIT_BAD_INPUT, EXIT_OK
@@ -235,3 +237,84 @@ def test_rotate_puts_the_old_secret_back_when_the_new_certificate_is_refused(
     result = run("rotate", *cn_to_us(pair, "--ca-dir", str(other)))
     assert result.code == EXIT_AWS_ACCESS
     assert pair.cn.secret() == before
+
+
+# -- revocation: ddb-replication crl ---------------------------------------------------------------
+
+
+def crls_of(pair: Any) -> list[dict[str, Any]]:
+    """The us trust anchor's CRLs (the emulator keeps earlier tests' anchors; moto's reset spares them)."""
+    anchor = pair.us.outputs["roles_anywhere_trust_anchor_arn"]
+    return [c for c in pair.us.client("rolesanywhere").list_crls()["crls"] if c["trustAnchorArn"] == anchor]
+
+
+def _crl_args(pair: Any, ca_dir: Path) -> list[str]:
+    return [
+        "crl",
+        "--ca-dir",
+        str(ca_dir),
+        "--cn-outputs",
+        str(pair.cn_outputs),
+        "--us-outputs",
+        str(pair.us_outputs),
+        "--us-endpoint-url",
+        pair.us.endpoint_url,
+        "--quiet",
+        "--json",
+    ]
+
+
+def _create_session(secret: dict[str, str], partition: LocalPartition) -> None:
+    """CreateSession as the forwarder calls it (the library, AWS_CA_BUNDLE), for the secret's leaf."""
+    IAMRolesAnywhereSession(
+        profile_arn=secret["profile_arn"],
+        role_arn=secret["role_arn"],
+        trust_anchor_arn=secret["trust_anchor_arn"],
+        certificate=secret["certificate"].encode(),
+        private_key=secret["private_key"].encode(),
+        region=RECEIVER_REGION,
+        endpoint=partition.rolesanywhere_endpoint,
+        verify=os.environ["AWS_CA_BUNDLE"],
+    ).get_session().get_credentials().get_frozen_credentials()
+
+
+def test_after_crl_create_session_refuses_the_revoked_certificate(pair, run, ca_dir, partition) -> None:
+    with InboxReplicators([pair.us]):
+        run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
+    secret = pair.cn.secret()
+    _create_session(secret, partition)  # accepted before the revocation
+    serial = certificates.serial_hex(leaf(secret).serial_number)
+    assert run("ca", "revoke", "--dir", str(ca_dir), "--serial", serial).code == EXIT_OK
+    result = run(*_crl_args(pair, ca_dir))
+    assert result.code == EXIT_OK, result.err
+    assert [side["action"] for side in result.json["sides"]] == ["skipped", "imported"]  # cn: access_key
+    (crl,) = crls_of(pair)
+    assert crl["enabled"]
+    with pytest.raises(CredentialsRetrievalError) as refused:
+        _create_session(secret, partition)
+    assert refused.value.status_code == 403
+
+
+def test_credentials_replaces_a_certificate_the_ca_folder_revoked(pair, run, ca_dir) -> None:
+    with InboxReplicators([pair.us]):
+        run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
+        revoked = leaf(pair.cn.secret()).serial_number
+        run("ca", "revoke", "--dir", str(ca_dir), "--serial", certificates.serial_hex(revoked))
+        run(*_crl_args(pair, ca_dir))
+        result = run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir), "--json"))
+    assert result.code == EXIT_OK, result.err
+    assert result.json["links"][0]["action"] == "issued"
+    assert leaf(pair.cn.secret()).serial_number != revoked
+
+
+def test_crl_again_changes_nothing_and_a_new_revocation_updates_it(pair, run, ca_dir) -> None:
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F")
+    first = run(*_crl_args(pair, ca_dir))
+    again = run(*_crl_args(pair, ca_dir))
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A10")
+    later = run(*_crl_args(pair, ca_dir))
+    assert [s["action"] for s in first.json["sides"]] == ["skipped", "imported"]
+    assert [s["action"] for s in again.json["sides"]] == ["skipped", "unchanged"]
+    assert [s["action"] for s in later.json["sides"]] == ["skipped", "updated"]
+    (crl,) = crls_of(pair)
+    assert crl["crlData"] == (ca_dir / certificates.CRL_FILE).read_bytes()
