@@ -74,19 +74,21 @@ def _made_to_differ_and_repaired(env, path, capsys) -> None:
 
 
 def test_every_call_of_the_operations_was_allowed_by_its_principals_policy(local_pair) -> None:
-    """IAM enforced: the CLI as the operator, its probes with the peer-writer keys from 127.0.0.1 (the
-    roots' operator_source_cidrs), the replicators recording the probes with their roles."""
+    """IAM enforced: the CLI as the operator, its probes as the peer-writer role's sessions (roles_anywhere
+    mode, the local pair's default: the operator creates no access key) from 127.0.0.1 (the roots'
+    operator_source_cidrs), the replicators recording the probes with their roles."""
     env, _ = local_pair
     record = env.iam_record()
     assert record is not None
     assert record.denials() == [], "\n".join(call.describe() for call in record.denials())
     operator = [c for c in record.calls if c.principal.endswith(":user/local/local-operator")]
-    assert {"iam:CreateAccessKey", "secretsmanager:PutSecretValue", "dynamodb:Scan"} <= {
-        c.action for c in operator
-    }, sorted({(c.principal, c.action) for c in record.calls if c.action == "dynamodb:Scan"})
+    actions = {c.action for c in operator}
+    assert {"secretsmanager:PutSecretValue", "dynamodb:Scan"} <= actions, sorted(actions)
+    assert "iam:CreateAccessKey" not in actions
     probes = [
         c
         for c in record.calls
         if principal_kind(c.principal) == "peer-writer" and c.action == "kinesis:PutRecord"
     ]
     assert probes and all(c.allowed and c.source_ip == "127.0.0.1" for c in probes)
+    assert all(":assumed-role/" in c.principal for c in probes), sorted({c.principal for c in probes})
