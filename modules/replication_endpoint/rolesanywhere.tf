@@ -43,7 +43,7 @@ resource "aws_rolesanywhere_trust_anchor" "this" {
   lifecycle {
     precondition {
       condition     = var.roles_anywhere_ca_certificate != null
-      error_message = "peer_writer_authentication = \"roles_anywhere\" needs roles_anywhere_ca_certificate: the pair's CA certificate in PEM (`ddb-replication ca init --dir DIR` writes DIR/ca.pem; pass it with roles_anywhere_ca_certificate = file(\"DIR/ca.pem\"))."
+      error_message = "peer_writer_authentication = \"roles_anywhere\" needs roles_anywhere_ca_certificate: the pair's CA certificate in PEM (`ddb-replication ca init --dir DIR` writes DIR/ca.pem; from a root: export TF_VAR_roles_anywhere_ca_certificate=\"$(cat DIR/ca.pem)\", or a heredoc in terraform.tfvars; in a module block, file(\"DIR/ca.pem\")). Or peer_writer_authentication = \"access_key\" for keys."
     }
   }
 }

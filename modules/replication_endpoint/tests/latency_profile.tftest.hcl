@@ -10,6 +10,8 @@ variables {
   forwarder_zip_path  = "tests/fixtures/forwarder.zip"
   replicator_zip_path = "tests/fixtures/replicator.zip"
   tables              = { table = {} }
+  # The profile is independent of how the peer writer authenticates: the mode with no CA to give.
+  peer_writer_authentication = "access_key"
 }
 
 run "standard_batches_for_a_second_and_polls_the_inbox" {
