@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
@@ -45,8 +44,8 @@ from replication_ops.credentials import (
     Link,
     LinkReport,
     check_secret,
-    error_code,
     put_probe,
+    stored_secret,
     wait_for_receipt,
 )
 from replication_ops.errors import AccessError, ConfigError, OpsError, aws_errors
@@ -83,23 +82,6 @@ class Target:
         receiver = link.receiver
         arns = {field: receiver.output(output) for field, output in TARGET_OUTPUTS.items()}
         return cls(arns, receiver.output("peer_writer_certificate_subject"))
-
-
-def _stored(link: Link) -> dict[str, Any] | None:
-    """The sender's secret as a JSON object (any mode), or None when it has no usable value."""
-    client = link.sender.client("secretsmanager")
-    try:
-        value = client.get_secret_value(SecretId=link.secret_id)
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return None
-        with aws_errors(f"{link.sender.name} Secrets Manager"):
-            raise
-    try:
-        document = json.loads(value.get("SecretString") or "")
-    except json.JSONDecodeError:
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _store(link: Link, document: dict[str, Any]) -> None:
@@ -248,7 +230,7 @@ def install(
     check_secret(link)
     moment = now or dt.datetime.now(dt.UTC)
     current = installed_certificate(
-        _stored(link), authority, target, _revoked_serials(ca_dir, authority), moment
+        stored_secret(link), authority, target, _revoked_serials(ca_dir, authority), moment
     )
     if current is not None:
         report.action = "already-installed"
@@ -278,7 +260,7 @@ def rotate(
     report = LinkReport(link.name, target.arns["role_arn"], link.secret_id, action="rotated")
     authority = certificates.load_authority(ca_dir)
     check_secret(link)
-    old = _stored(link)
+    old = stored_secret(link)
     if old is None:
         raise ConfigError(
             f"{link.name}: the secret {link.secret_id} holds nothing yet: "

@@ -109,8 +109,9 @@ def check_secret(link: Link) -> None:
         ) from None
 
 
-def _stored(link: Link) -> dict[str, str] | None:
-    """The key pair in the sender's secret, or None when the secret has no value yet."""
+def stored_secret(link: Link) -> dict[str, Any] | None:
+    """The sender's secret as a JSON object (either mode's shape), or None when it has no value yet or
+    its value is not a JSON object."""
     client = link.sender.client("secretsmanager")
     try:
         value = client.get_secret_value(SecretId=link.secret_id)
@@ -123,11 +124,13 @@ def _stored(link: Link) -> dict[str, str] | None:
         document = json.loads(value.get("SecretString") or "")
     except json.JSONDecodeError:
         return None
-    if (
-        isinstance(document, dict)
-        and document.get("aws_access_key_id")
-        and document.get("aws_secret_access_key")
-    ):
+    return document if isinstance(document, dict) else None
+
+
+def _stored(link: Link) -> dict[str, str] | None:
+    """The key pair in the sender's secret, or None when the secret holds none."""
+    document = stored_secret(link)
+    if document is not None and document.get("aws_access_key_id") and document.get("aws_secret_access_key"):
         return {name: str(document[name]) for name in ("aws_access_key_id", "aws_secret_access_key")}
     return None
 
