@@ -53,19 +53,25 @@ EXAMPLES = {
     "credentials": f"""examples:
   ddb-replication credentials {ROOTS} --cn-profile china --us-profile global
   ddb-replication credentials --direction cn-to-us --cn-outputs cn.json --us-outputs us.json --json
+  ddb-replication credentials --ca-dir ~/pair-ca --local-env build/local/environment.json
 
-Direction cn-to-us: a key of the us side's peer-writer user goes into the cn side's secret (the cn
-forwarder writes into the us inbox with it); a probe is then sent with that key and the command
-waits until the us replicator has recorded it. The secret key is never printed or written to disk.
-A link whose secret already holds a working key is only probed: to replace that key (with
---adoption-wait, --delete-unused), use `ddb-replication rotate`.""",
+Direction cn-to-us: the cn forwarder gets what it needs to write into the us inbox, in the cn side's
+secret: in roles_anywhere mode (the us side's output roles_anywhere_profile_arn is set; the module's
+default) a certificate issued from the pair's CA in --ca-dir, for the us side's peer-writer role; in
+access_key mode a key of the us side's peer-writer user. A probe is then sent with it and the command
+waits until the us replicator has recorded it. No private key or secret key is printed or written to
+disk. A link whose secret already holds working credentials is only probed: to replace them, use
+`ddb-replication rotate`.""",
     "rotate": f"""examples:
   ddb-replication rotate --direction cn-to-us {ROOTS} --cn-profile china --us-profile global
   ddb-replication rotate --direction both --adoption-wait 30 --local-env build/local/environment.json
 
-Creates the user's second key, stores it, probes it, waits until the forwarder re-reads the secret
-(its cache, SECRET_MAX_AGE_SECONDS, default 300 s, plus a margin; it also re-reads at once when the
-peer rejects a key) and only then deletes the old key. Refuses when the user already has two keys.""",
+roles_anywhere mode: issues a new certificate from --ca-dir, stores it, probes it; if the probe is
+refused the old secret is put back. The old certificate stays valid until it expires (revoke it with
+`ca revoke` and `crl`). access_key mode: creates the user's second key, stores it, probes it, waits
+until the forwarder re-reads the secret (its cache, SECRET_MAX_AGE_SECONDS, default 300 s, plus a
+margin; it also re-reads at once when the peer rejects a key) and only then deletes the old key.
+Refuses when the user already has two keys.""",
     "crl": f"""examples:
   ddb-replication crl --ca-dir ~/pair-ca {ROOTS} --cn-profile china --us-profile global
 
@@ -232,13 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     directions = ("both", "cn-to-us", "us-to-cn")
-    p = command("credentials", "create and install each forwarder's peer key, then probe it end to end")
+    p = command(
+        "credentials",
+        "give each forwarder its peer credentials (a certificate, or a key in access_key mode), then "
+        "probe them end to end",
+    )
     p.add_argument(
         "--direction", choices=directions, default="both", help="which forwarder(s) (default both)"
     )
     p.add_argument("--probe-timeout", type=PROBE_TIMEOUT, default=60.0, metavar="S", help=PROBE_HELP)
 
-    p = command("rotate", "replace a forwarder's peer key; the forwarder holds a working key throughout")
+    p = command(
+        "rotate",
+        "replace a forwarder's peer certificate or key; the forwarder holds working credentials throughout",
+    )
     p.add_argument(
         "--direction", choices=directions, default="both", help="which forwarder(s) (default both)"
     )

@@ -39,7 +39,8 @@ STAGE_LAG = (
     "the replicators' own per-stage lag metrics (replication.lag), seconds: origin write (version "
     "timestamp, never before its stream record's second) -> forwarder send -> inbox arrival "
     "(approximateArrivalTimestamp) -> apply; applied upserts, up to 100 evenly spaced samples per "
-    "table and invocation (EMF), so a large batch weighs as much as a small one"
+    "table and invocation (EMF), so a large batch weighs as much as a small one; the lag above is the "
+    "watcher's (write acknowledged until seen in the other table's stream), so the two end to ends differ"
 )
 
 
