@@ -21,6 +21,8 @@ def lambda_architecture(machine: str) -> str:
 # instruction set (`make package` builds dist/x86_64/ and dist/arm64/), so that compiled parts load.
 LOCAL_ARCHITECTURE = lambda_architecture(platform.machine())
 DIST_DIR = REPO_ROOT / "dist" / LOCAL_ARCHITECTURE
+# The functions' sources, which the zips must hold as they are now (environment.stale_package_files).
+FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 TIMESTAMP_ATTRIBUTE = "last_update_timestamp"
 ORIGIN_ATTRIBUTE = "last_updater_region"

@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from replication_ops.local.config import (
     DEMO_TABLES,
     DIST_DIR,
     EXAMPLE_TABLE,
+    FUNCTIONS_DIR,
     ORIGIN_ATTRIBUTE,
     RESIDENCY_RULES_DEPLOYED,
     SIDE_NAMES,
@@ -83,6 +85,7 @@ class EnvironmentOptions:
     inbox_shards: int = 2
     max_concurrency: int = 2
     dist_dir: Path = DIST_DIR
+    functions_dir: Path = FUNCTIONS_DIR
     terraform_parallelism: int = 10
     # Hooks for fault injection (replication_ops.chaos): what each side's forwarder is given as the
     # peer's endpoint, (side, peer endpoint URL) -> URL; what a function's workers get as their own
@@ -146,6 +149,16 @@ class LocalEnvironment:
             if not (self.options.dist_dir / f"{name}.zip").is_file():
                 raise SetupError(
                     f"{self.options.dist_dir / name}.zip is missing: run `make package` "
+                    "(make demo and make up build it first)"
+                )
+            stale = stale_package_files(
+                self.options.dist_dir / f"{name}.zip", name, self.options.functions_dir
+            )
+            if stale:
+                shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+                raise SetupError(
+                    f"{self.options.dist_dir / name}.zip was built from other sources than "
+                    f"{self.options.functions_dir} ({shown} differ): run `make package` "
                     "(make demo and make up build it first)"
                 )
         if not terraform_available():
@@ -380,3 +393,42 @@ class LocalEnvironment:
             except Exception:
                 log.exception("stopping the %s partition failed", partition.region)
         self.partitions = {}
+
+
+# The functions' own code in a zip (scripts/build_lambdas.py): functions/<name>/ at the zip's root and
+# functions/replication/ under replication/; the vendored libraries are pinned and not compared.
+SHARED_PACKAGE = "replication"
+
+
+def stale_package_files(zip_path: Path, name: str, functions_dir: Path) -> list[str]:
+    """The zip paths of function ``name``'s Python sources that the zip does not hold as they are
+    now in ``functions_dir`` (changed, added or missing), sorted; empty when the zip is current.
+
+    Why: the local environment runs the zips, not the source tree, as Lambda would. A zip built
+    before the last change to ``functions/`` would run old code under the new tests' names, and a
+    run (`python -m replication_ops.local demo`, which does not build) would measure the old engine
+    without a word. Test modules and ``conftest.py`` are left out of the zips and out of this check.
+    """
+    sources: dict[str, Path] = {}
+    for root, prefix in ((functions_dir / name, ""), (functions_dir / SHARED_PACKAGE, f"{SHARED_PACKAGE}/")):
+        for path in sorted(root.rglob("*.py")):
+            relative = path.relative_to(root)
+            if "__pycache__" in relative.parts or _is_test_file(relative.name):
+                continue
+            sources[prefix + relative.as_posix()] = path
+    with zipfile.ZipFile(zip_path) as archive:
+        packaged = {
+            entry: archive.read(entry)
+            for entry in archive.namelist()
+            if entry in sources or (entry.startswith(f"{SHARED_PACKAGE}/") and entry.endswith(".py"))
+        }
+    stale = {entry for entry, path in sources.items() if packaged.get(entry) != path.read_bytes()}
+    # A module removed from the shared package since the build (the function's own folder shares the
+    # zip's root with vendored modules, so only the package's own folder says what was removed).
+    stale |= packaged.keys() - sources.keys()
+    return sorted(stale)
+
+
+def _is_test_file(filename: str) -> bool:
+    stem = filename.removesuffix(".py")
+    return filename == "conftest.py" or stem.startswith("test_") or stem.endswith("_test")

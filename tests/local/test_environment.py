@@ -3,13 +3,20 @@ a failed init (no providers, a syntax error) and a missing prerequisite are neve
 
 from __future__ import annotations
 
+import shutil
 import socket
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from replication_ops.local.config import Paths, SetupError
-from replication_ops.local.environment import EnvironmentOptions, LocalEnvironment, check_port_free
+from replication_ops.local.environment import (
+    EnvironmentOptions,
+    LocalEnvironment,
+    check_port_free,
+    stale_package_files,
+)
 from replication_ops.local.terraform import TerraformError
 
 
@@ -130,3 +137,61 @@ def test_the_environment_deploys_roles_anywhere_unless_told_access_key(command: 
     )
     assert chosen.peer_writer_authentication == "access_key"
     assert chosen.ca_dir is None and chosen.credentials_arguments() == []
+
+
+def _functions_and_zip(tmp_path: Path) -> tuple[Path, Path]:
+    """A functions/ tree (the forwarder and the shared package) and a zip of it as the build lays it
+    out (scripts/build_lambdas.py), with a vendored module at the zip's root."""
+    functions = tmp_path / "functions"
+    (functions / "forwarder").mkdir(parents=True)
+    (functions / "forwarder" / "app.py").write_text("def handler(event, context): ...\n")
+    (functions / "replication").mkdir()
+    (functions / "replication" / "__init__.py").write_text("")
+    (functions / "replication" / "wire.py").write_text("VERSION = 1\n")
+    (functions / "replication" / "test_wire.py").write_text("def test(): ...\n")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    with zipfile.ZipFile(dist / "forwarder.zip", "w") as archive:
+        archive.writestr("app.py", "def handler(event, context): ...\n")
+        archive.writestr("replication/__init__.py", "")
+        archive.writestr("replication/wire.py", "VERSION = 1\n")
+        archive.writestr("typing_extensions.py", "# vendored\n")
+    return functions, dist / "forwarder.zip"
+
+
+def test_a_zip_of_the_current_sources_is_current(tmp_path: Path) -> None:
+    functions, package = _functions_and_zip(tmp_path)
+    assert stale_package_files(package, "forwarder", functions) == []
+
+
+def test_a_source_changed_after_the_build_makes_the_zip_stale(tmp_path: Path) -> None:
+    functions, package = _functions_and_zip(tmp_path)
+    (functions / "replication" / "wire.py").write_text("VERSION = 2\n")
+    (functions / "replication" / "lag.py").write_text("")
+    assert stale_package_files(package, "forwarder", functions) == [
+        "replication/lag.py",
+        "replication/wire.py",
+    ]
+
+
+def test_a_module_removed_after_the_build_makes_the_zip_stale(tmp_path: Path) -> None:
+    functions, package = _functions_and_zip(tmp_path)
+    (functions / "replication" / "wire.py").unlink()
+    assert stale_package_files(package, "forwarder", functions) == ["replication/wire.py"]
+
+
+def test_a_stale_zip_stops_the_run_saying_make_package(tmp_path: Path) -> None:
+    """`python -m replication_ops.local demo` does not build: a zip older than the sources would run
+    the old engine silently."""
+    functions, package = _functions_and_zip(tmp_path)
+    shutil.copy(package, package.with_name("replicator.zip"))
+    (functions / "replicator").mkdir()
+    (functions / "replicator" / "app.py").write_text("def handler(event, context): ...\n")
+    (functions / "replication" / "wire.py").write_text("VERSION = 2\n")
+    environment = LocalEnvironment(
+        EnvironmentOptions(paths=Paths(tmp_path), dist_dir=package.parent, functions_dir=functions)
+    )
+    with pytest.raises(
+        SetupError, match=r"forwarder.zip was built from other sources .*wire.py differ.*make package"
+    ):
+        environment.preflight()
