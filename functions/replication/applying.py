@@ -40,7 +40,7 @@ from replication.keys import key_digest
 from replication.lag import END_TO_END, Passage, arrival_time, origin_time, stage_lags
 from replication.parallel import run_all
 from replication.settings import ReplicatorSettings, ServedTable
-from replication.table_writer import Applied, Outcome, TableWriter, is_item_too_large
+from replication.table_writer import Applied, Created, Outcome, TableWriter, is_item_too_large
 from replication.telemetry import logger
 from replication.versions import Version, latest_allowed
 from replication.wire import FORWARDER_BODY_BYTES, KIND_PROBE, MAX_BODY_BYTES, Envelope, decode_body, inflate
@@ -272,14 +272,24 @@ class Replicator:
         ]
         if not winners:
             return
-        results = run_all(
-            winners,
-            lambda winner: self._writers[winner[0]].resolve(winner[1].change),
-            self._settings.apply_concurrency,
+        concurrency = self._settings.apply_concurrency
+        results: list[Applied | Created | BaseException] = list(
+            run_all(winners, lambda winner: self._writers[winner[0]].write(winner[1].change), concurrency)
         )
+        # The items the run's puts created: each table's tombstones in one read after all its puts
+        # (TableWriter.check_created), then each remembered delete that wins enforced.
+        created: defaultdict[str, list[tuple[int, Created]]] = defaultdict(list)
+        for index, ((name, _), result) in enumerate(zip(winners, results, strict=True)):
+            if isinstance(result, Created):
+                created[name].append((index, result))
+        for name, entries in created.items():
+            checked = self._writers[name].check_created([entry for _, entry in entries], concurrency)
+            for (index, _), outcome in zip(entries, checked, strict=True):
+                results[index] = outcome
         applied_at = self._clock()
         for (name, slot), applied in zip(winners, results, strict=True):
             tally = report.tables[name]
+            assert not isinstance(applied, Created)
             if not isinstance(applied, BaseException):
                 result = applied.outcome
                 report.outcomes[result] += 1

@@ -9,7 +9,7 @@ digest of the item key ("NAME/DIGEST"), with a TTL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -22,6 +22,7 @@ from replication.backoff import Backoff
 from replication.changes import Change
 from replication.keys import TypedItem, TypedValue, key_digest
 from replication.limits import MAX_NUMBER_DIGITS, MIN_NUMBER_EXPONENT, attribute_size
+from replication.parallel import run_all
 from replication.settings import TableSettings
 from replication.typed_values import from_client, to_client
 from replication.versions import (
@@ -109,6 +110,19 @@ class Applied:
 
     outcome: Outcome
     held: Version | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    """A replicated upsert whose PutItem created its item (or found this very change there: a
+    duplicate, or a retry after the check below failed). Its outcome is known only once the key's
+    tombstone has been read *after* the put (``TableWriter.check_created``, one BatchGetItem for all
+    of a run's created items): ``otherwise`` is the outcome unless a delete not older than
+    ``version`` is remembered."""
+
+    key: TypedItem
+    version: Version
+    otherwise: Applied
 
 
 @dataclass(frozen=True)
@@ -209,17 +223,68 @@ class TableWriter:
     def resolve(self, change: Change) -> Applied:
         """``apply``, with the version that won when the change lost (the replicator's record of
         conflicts, ``replication.conflicts``): no extra read or write, only what the conditional
-        writes return when they fail."""
-        return self._retrying(lambda: self._apply_once(change))
+        writes return when they fail. One change: ``write``, then ``check_created`` if it created
+        the item. Raises what the failed step raised."""
+        written = self.write(change)
+        if not isinstance(written, Created):
+            return written
+        checked = self.check_created([written])[0]
+        if isinstance(checked, BaseException):
+            raise checked
+        return checked
 
-    def _apply_once(self, change: Change) -> Applied:
+    def write(self, change: Change) -> Applied | Created:
+        """The change's writes, retried while throttled: its outcome, or ``Created`` when its PutItem
+        created the item and the key's tombstone must still be read (``check_created``)."""
+        return self._retrying(lambda: self._write_once(change))
+
+    def _write_once(self, change: Change) -> Applied | Created:
         if change.item is None:
             return self._apply_delete(change.key, change.version)
         if self._settings.excluded_attributes - change.item.keys():
             return self._merge(change.key, change.item, change.version)
-        upserted = self._upsert(change.key, change.item, change.version)
+        put = self._put_unless_newer(change.key, change.item, change.version)
+        if put is not None:
+            return put
+        upserted = self._upsert(change.key, change.item, change.version, found_unversioned=True)
         assert upserted.outcome is not None
         return Applied(upserted.outcome, upserted.held)
+
+    def check_created(
+        self, created: Sequence[Created], concurrency: int = 1
+    ) -> list[Applied | BaseException]:
+        """The outcomes of items ``write`` created, in order (or the exception each one's check
+        raised): the keys' tombstones in one strongly consistent read *after* all the puts
+        (BatchGetItem, up to 100 keys a call, unprocessed keys retried; 1 RCU a key, found or
+        not), then, for each key whose remembered delete is not older than the created version,
+        that delete enforced (``delete_if_older``: marked, so its REMOVE is an echo; an item
+        replaced meanwhile by something newer, or by an item without a version, the application's
+        write after the delete, stays), ``concurrency`` at once. Read after the put, never before:
+        either the read sees a delete remembered before it, or that delete was remembered after
+        the item existed and whoever remembered it deletes the item next (tombstone first, then
+        ``delete_if_older``). A tombstone beyond the clock-skew bound is not remembered
+        (``tombstones``). Until then the created item is visible (docs/conflict-rules.md, "The
+        created-item window")."""
+        if not created:
+            return []
+        try:
+            remembered = self._retrying(lambda: self.tombstones(entry.key for entry in created))
+        except Exception as error:
+            return [error for _ in created]
+
+        def settle(entry: Created) -> Applied:
+            tombstone = remembered.get(key_digest(entry.key))
+            if (
+                tombstone is None
+                or not tombstone.version.origin
+                or tombstone.version.as_upsert() < entry.version.as_upsert()
+            ):
+                return entry.otherwise
+            delete = tombstone.version
+            self._retrying(lambda: self._delete_if_older(entry.key, delete, spare_unversioned=True))
+            return Applied(Outcome.TOMBSTONED, held=delete)
+
+        return run_all(created, settle, concurrency)
 
     def _merge(self, key: TypedItem, item: TypedItem, version: Version) -> Applied:
         """A replicated upsert on a table with excluded attributes (this side's residency rules:
@@ -265,6 +330,7 @@ class TableWriter:
         *,
         spare_unversioned: bool = False,
         guard: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+        found_unversioned: bool = False,
     ) -> _Upserted:
         """Write ``item`` unless the table holds a newer (or the same) version or remembers a newer
         delete. An item without a version is the oldest, replaced if no newer delete is remembered;
@@ -272,7 +338,9 @@ class TableWriter:
         returned it (None if a write came in between the two calls). ``guard``: one more condition
         on the item (text, names, values: ``_merge``); when it may be what failed, the outcome is
         None (read again and retry). ``STALE`` and ``TOMBSTONED`` come with the version that won, as
-        the failed condition returned it (ALL_OLD)."""
+        the failed condition returned it (ALL_OLD). ``found_unversioned``: the replicator's
+        ``_put_unless_newer`` just found the item without a version (or gone), so the put that
+        requires a version, which would fail, is skipped."""
         names, values = self._version_placeholders(version)
         any_key = next(iter(key))
         names["#key"] = any_key
@@ -283,15 +351,9 @@ class TableWriter:
         if guard is not None:
             guarded = f" AND ({guard[0]})"
             item_names, item_values = {**names, **guard[1]}, {**values, **guard[2]}
-        plain = guard is None and not spare_unversioned
-        if plain:
-            written = self._put_then_check(key, client_item, version, names, values)
-            if written is not None:
-                return written
         # Fast path: the item exists with a version; one conditional put, no tombstone involved
         # (a delete newer than the item would have removed it, or is removing it and re-checks).
-        # Not for a plain upsert, whose put just found an item without a version: it would fail.
-        if not plain:
+        if not found_unversioned:
             try:
                 self._db.put_item(
                     TableName=self._settings.table_name,
@@ -364,34 +426,30 @@ class TableWriter:
                 return _Upserted(Outcome.STALE, held=self._version_in(cancelled[1].get("Item")))
             raise
 
-    def _put_then_check(
-        self,
-        key: TypedItem,
-        client_item: dict[str, Any],
-        version: Version,
-        names: dict[str, str],
-        values: dict[str, Any],
-    ) -> _Upserted | None:
+    def _put_unless_newer(
+        self, key: TypedItem, item: TypedItem, version: Version
+    ) -> Applied | Created | None:
         """The replicator's upsert in one conditional PutItem (1 WCU per KB): written if the item is
         absent or holds an older version. Replacing a version needs no tombstone (a delete newer than
         that version removes the item, or is removing it and judges what is there). A created item
-        must not resurrect a newer remembered delete: the key's tombstone is read *after* the put
-        (``_enforce_remembered``), so either the read sees a delete remembered before it, or that
-        delete was remembered after the item was created and whoever remembered it deletes it next
-        (tombstone first, then ``delete_if_older``). This replaces a put that always failed for a new
-        item followed by a transaction checking the tombstone (5 WCU at 300 bytes, 11 at 4 KB) with
-        one write and one strongly consistent read of a small row (1 RCU).
+        must not resurrect a newer remembered delete: ``Created``, whose tombstone is read *after*
+        the put (``check_created``). This replaces a put that always failed for a new item followed
+        by a transaction checking the tombstone (5 WCU at 300 bytes, 11 at 4 KB) with one write and
+        one strongly consistent read of a small row (1 RCU).
 
         None: the item exists without a version (the application's write since a delete, or from
-        before replication); ``_upsert``'s transaction decides that case (it may stay, if a newer
-        delete is remembered). ReturnValues ALL_OLD and ReturnValuesOnConditionCheckFailure ALL_OLD
-        consume no read capacity (DynamoDB API reference, PutItem)."""
+        before replication), or was deleted in between; ``_upsert``'s transaction decides that case
+        (it may stay, if a newer delete is remembered). ReturnValues ALL_OLD and
+        ReturnValuesOnConditionCheckFailure ALL_OLD consume no read capacity (DynamoDB API
+        reference, PutItem)."""
+        names, values = self._version_placeholders(version)
+        names["#key"] = next(iter(key))
         condition = _older_than(version, timestamp="#ts", origin="#origin", allow_equal=False)
         versioned = _versioned_and(condition, spare_unversioned=True)
         try:
             response = self._db.put_item(
                 TableName=self._settings.table_name,
-                Item=client_item,
+                Item=to_client(item),
                 ConditionExpression=f"attribute_not_exists(#key) OR {versioned}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -407,33 +465,15 @@ class TableWriter:
             held = self._version_in(current)
             if held is None:
                 return None
+            stale = Applied(Outcome.STALE, held)
             if held == version.as_upsert():
                 # This very change is there (a duplicate, or a retry after the check failed): the
                 # check it needs may not have run. Not written now: the table already holds it.
-                checked = self._enforce_remembered(key, version)
-                if checked.outcome is Outcome.TOMBSTONED:
-                    return checked
-            return _Upserted(Outcome.STALE, held=held)
+                return Created(key, version, otherwise=stale)
+            return stale
         if response.get("Attributes"):
-            return _Upserted(Outcome.APPLIED)
-        return self._enforce_remembered(key, version)
-
-    def _enforce_remembered(self, key: TypedItem, version: Version) -> _Upserted:
-        """After the replicator created an item with ``version``: if the key's tombstone holds a
-        delete not older than it (strongly consistent BatchGetItem of one row: 1 RCU), that delete
-        wins: the item is deleted (marked, so the REMOVE is an echo) unless something newer, or an
-        item without a version (the application's write after the delete, stamped after it),
-        replaced it. The read is the forwarder's (``tombstones``: BatchGetItem, one key; a tombstone
-        beyond the clock-skew bound is not remembered, as the transaction's condition treats it)."""
-        remembered = self.tombstones([key]).get(key_digest(key))
-        if (
-            remembered is None
-            or not remembered.version.origin
-            or remembered.version.as_upsert() < version.as_upsert()
-        ):
-            return _Upserted(Outcome.APPLIED)
-        self._delete_if_older(key, remembered.version, spare_unversioned=True)
-        return _Upserted(Outcome.TOMBSTONED, held=remembered.version)
+            return Applied(Outcome.APPLIED)
+        return Created(key, version, otherwise=Applied(Outcome.APPLIED))
 
     def _apply_delete(self, key: TypedItem, version: Version) -> Applied:
         # Tombstone first: from this moment no older upsert can recreate the item.
@@ -842,6 +882,7 @@ def _tombstone_from_row(row: dict[str, Any]) -> Tombstone | None:
 
 __all__ = [
     "Applied",
+    "Created",
     "Outcome",
     "RetryableWriteError",
     "StampResult",
