@@ -1,0 +1,248 @@
+"""``ddb-replication plan``: the cost model checked against what the real code does.
+
+- The DynamoDB capacity per change kind (replication_ops.planning.PROTOCOL, priced by capacity.py)
+  against scripts/bench_capacity.py's ``capacity_of_kind``, which runs both sides' real engine on
+  in-process moto with every call metered (run here at one change per kind, not read from a file).
+- The module's settings the plan uses against modules/replication_endpoint/variables.tf.
+- The price table's checks and the command's errors (exit 2, one line) and output.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replication.limits import item_size
+from replication_ops import planning, prices
+from replication_ops.cli import main
+from replication_ops.errors import ConfigError
+from tests.terraform.hcl_blocks import attributes, read_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = ROOT / "modules" / "replication_endpoint"
+
+
+def _bench_capacity() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_capacity", ROOT / "scripts" / "bench_capacity.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_capacity() -> Any:
+    from replication_ops.local import moto_fidelity
+
+    moto_fidelity.apply()
+    return _bench_capacity()
+
+
+@pytest.mark.parametrize("size", [300, 4000])
+@pytest.mark.parametrize("kind", planning.KINDS)
+def test_the_plans_capacity_per_change_kind_is_what_the_engine_consumes(
+    bench_capacity: Any, kind: str, size: int
+) -> None:
+    measured = bench_capacity.capacity_of_kind(kind, size)
+    key, attributes_ = bench_capacity.item_of(0, size)
+    version = {
+        bench_capacity.NAMES.timestamp: {"N": "1764200000.123"},
+        bench_capacity.NAMES.origin: {"S": "cn-north-1"},
+    }
+    item_bytes = item_size({**key, **attributes_, **version})
+    modelled = planning.capacity_of_kind(kind, item_bytes, item_size(key))
+    assert modelled["origin"]["wcu"] + modelled["peer"]["wcu"] == measured["wcu"], measured["calls"]
+    assert modelled["origin"]["rcu"] + modelled["peer"]["rcu"] == measured["rcu"], measured["calls"]
+
+
+def _module_default(name: str) -> str:
+    (block,) = [b for b in read_blocks(MODULE, "variable") if b.labels == (name,)]
+    return attributes(block.body)["default"].strip('"')
+
+
+@pytest.mark.parametrize("name", sorted(planning.MODULE_DEFAULTS))
+def test_the_plan_uses_the_modules_defaults(name: str) -> None:
+    assert str(planning.MODULE_DEFAULTS[name]) == _module_default(name)
+
+
+def test_the_forwarders_batching_window_is_the_profiles_as_the_module_sets_it() -> None:
+    lambda_tf = (MODULE / "lambda.tf").read_text()
+    assert _module_default("forwarder_batching_window_seconds") == "null"
+    expected = "coalesce(var.forwarder_batching_window_seconds, local.low_latency ? 0 : 1)"
+    assert expected in lambda_tf
+    assert planning.PROFILE_BATCHING_WINDOW == {"standard": 1, "low_latency": 0}
+
+
+def _load(**changes: Any) -> planning.Load:
+    base: dict[str, Any] = {"rates": {"cn": 40.0, "us": 40.0}, "item_bytes": 300}
+    return planning.Load(**{**base, **changes})
+
+
+def _plan(**changes: Any) -> dict[str, Any]:
+    figures = planning.Measured({"forwarder": 100.0, "replicator": 600.0}, "test", 0.3, "test")
+    return planning.plan(_load(**changes), figures, prices.load())
+
+
+def test_each_side_adds_the_capacity_of_its_own_changes_as_origin_and_the_peers_as_replica() -> None:
+    document = _plan(rates={"cn": 10.0, "us": 0.0}, mix={"delete": 1.0})
+    per_kind = planning.capacity_of_kind("delete", 300, 64)
+    assert document["sides"]["cn"]["dynamodb"]["wcu_per_second"] == pytest.approx(
+        10 * per_kind["origin"]["wcu"]
+    )
+    assert document["sides"]["us"]["dynamodb"]["wcu_per_second"] == pytest.approx(
+        10 * per_kind["peer"]["wcu"]
+    )
+    assert document["sides"]["cn"]["dynamodb"]["global_tables_replicated_wcu_per_second"] == 0
+    assert document["sides"]["us"]["dynamodb"]["global_tables_replicated_wcu_per_second"] == 10
+
+
+def test_a_standard_forwarder_batches_a_second_of_changes_and_a_low_latency_one_a_poll() -> None:
+    standard = _plan(rates={"cn": 40.0, "us": 0.0}, mix={"update": 1.0})["sides"]["cn"]["forwarder"]
+    low = _plan(rates={"cn": 40.0, "us": 0.0}, mix={"update": 1.0}, latency_profile="low_latency")
+    assert standard["changes_per_invocation"] == pytest.approx(41)  # the first record, then 1 s of 40/s
+    # 4 polls a second: 10 a poll on average, a poll being non-empty almost always
+    assert low["sides"]["cn"]["forwarder"]["changes_per_invocation"] == pytest.approx(
+        10 / (1 - math.exp(-10)), abs=0.01
+    )
+    assert low["sides"]["us"]["kinesis"]["efo_consumer_shard_hours_per_month"] == 730
+
+
+def test_a_record_beyond_the_peers_maximum_is_split() -> None:
+    side = _plan(rates={"cn": 400.0, "us": 0.0}, mix={"update": 1.0}, bytes_per_change=4000.0)["sides"]["cn"]
+    # 401 changes a batch (1 s at 400/s), 4000 bytes each: 1.6 MB, two records of at most 1 MiB
+    assert side["forwarder"]["kinesis_records_per_second"] == pytest.approx(2 * 400 / 401, rel=1e-3)
+    assert side["forwarder"]["record_bytes"] <= planning.MODULE_DEFAULTS["peer_max_record_bytes"]
+
+
+def test_a_missing_price_leaves_the_total_unknown_and_names_the_line() -> None:
+    document = _plan()
+    cn = document["sides"]["cn"]["cost"]
+    assert cn["currency"] == "CNY" and document["sides"]["us"]["cost"]["currency"] == "USD"
+    unknown = [name for name, line in cn["lines"].items() if line["price"] is None]
+    assert unknown and cn["missing"] == unknown and cn["monthly_total"] is None
+
+
+def _price_file(tmp_path: Path, change: Any) -> Path:
+    document = json.loads(prices.default_path().read_text())
+    change(document)
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_every_price_in_the_table_names_its_page_and_date() -> None:
+    table = prices.load()
+    for partition in prices.PARTITIONS:
+        for price in table.prices[partition].values():
+            assert price.source.startswith("https://") and price.read_on
+            assert price.value is not None or price.note
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            lambda d: d["partitions"]["aws"]["prices"]["kinesis_shard_hour"].update(value=-1),
+            "aws.prices.kinesis_shard_hour.value",
+        ),
+        (
+            lambda d: d["partitions"]["aws"]["prices"]["lambda_request"].update(unit="per request"),
+            "aws.prices.lambda_request.unit",
+        ),
+        (lambda d: d["partitions"]["aws-cn"].update(currency="USD"), "aws-cn.currency"),
+        (
+            lambda d: d["partitions"]["aws"]["prices"].pop("nat_gateway_data_processed_gb"),
+            "aws.prices.nat_gateway_data_processed_gb",
+        ),
+        (
+            lambda d: d["partitions"]["aws"]["prices"]["kinesis_shard_hour"].update(read_on="last week"),
+            "kinesis_shard_hour.read_on",
+        ),
+        (
+            lambda d: d["partitions"]["aws"]["prices"]["kinesis_shard_hour"].update(value=None, note=None),
+            "kinesis_shard_hour.note",
+        ),
+    ],
+)
+def test_a_bad_price_table_is_refused_naming_the_field(tmp_path: Path, change: Any, field: str) -> None:
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        prices.load(_price_file(tmp_path, change))
+
+
+ARGS = [
+    "plan",
+    "--cn-rate",
+    "40",
+    "--us-rate",
+    "40",
+    "--item-bytes",
+    "300",
+    "--bench",
+    "/nonexistent/bench.json",
+]
+
+
+def test_plan_prints_both_sides_and_global_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(ARGS) == 0
+    text = capsys.readouterr().out
+    assert "cn-north-1 (CNY)" in text and "us-east-1 (USD)" in text and "global tables" in text
+    assert "no price in" in text  # the China prices not found are said
+
+
+def test_plan_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*ARGS, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document["sides"]) == {"cn", "us"}
+    assert document["measured"]["cpu_source"].startswith("issue 13")
+
+
+def _exit_code(args: list[str]) -> int:
+    """main's return, or argparse's exit code (a bad flag value stops in argparse)."""
+    try:
+        return main(args)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--mix", "new=60,updates=40"], "'updates' is not a change kind"),
+        (["--mix", "new=0"], "add up to 0"),
+        (["--item-bytes", "0"], "--item-bytes"),
+        (["--cn-rate", "-5"], "--cn-rate"),
+        (["--latency-profile", "fast"], "--latency-profile"),
+    ],
+)
+def test_bad_input_is_exit_2_in_one_line(
+    capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    assert _exit_code([*ARGS, *extra]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_bad_prices_file_is_exit_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _price_file(
+        tmp_path, lambda d: d["partitions"]["aws"]["prices"]["lambda_request"].update(value="cheap")
+    )
+    assert main([*ARGS, "--prices", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "partitions.aws.prices.lambda_request.value" in err and err.count("\n") == 1
+
+
+def test_plan_help_says_what_it_estimates_and_where_prices_come_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "prices.json" in text and "--cn-rate" in text and "global tables" in text
