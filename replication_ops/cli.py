@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
 from replication_ops import (
     arguments,
@@ -24,6 +26,7 @@ from replication_ops import (
     certificate_credentials,
     certificates,
     credentials,
+    observed_load,
     planning,
     prices,
     redrive,
@@ -31,9 +34,16 @@ from replication_ops import (
     status,
     verify,
 )
-from replication_ops.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
+from replication_ops.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DIFFERENCES,
+    EXIT_OK,
+    ConfigError,
+    OpsError,
+    aws_errors,
+)
 from replication_ops.progress import bars_enabled
-from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
+from replication_ops.sides import LABELS, Pair, Side, SideOptions, check_version_attributes, make_pair
 
 EXIT_CODES = """exit codes:
   0  success (verify: the tables are identical; status: healthy)
@@ -398,21 +408,43 @@ def _plan_parser(commands: argparse._SubParsersAction) -> None:
         epilog=PLAN_EXAMPLES + "\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    load = p.add_argument_group("load")
+    load = p.add_argument_group(
+        "load",
+        "Per side, a rate (--cn-rate) or an existing table to read it from (--cn-table: its average "
+        "ConsumedWriteCapacityUnits over --period-hours from CloudWatch, and its average item size "
+        "from DescribeTable, with --cn-profile / --cn-region / --cn-endpoint-url).",
+    )
     for label, region in (("cn", "cn-north-1"), ("us", "us-east-1")):
         load.add_argument(
             f"--{label}-rate",
             type=arguments.number(0, 1_000_000, what=" changes per second"),
-            required=True,
             metavar="CHANGES_PER_S",
             help=f"changes/s the applications make to {region}'s table(s), 0 to 1,000,000",
         )
+        load.add_argument(
+            f"--{label}-table",
+            type=arguments.name(255, "a DynamoDB table name"),
+            metavar="NAME",
+            help=f"read {region}'s rate (and item size) from this existing table",
+        )
+        load.add_argument(f"--{label}-profile", type=arguments.profile, metavar="NAME", help="AWS profile")
+        load.add_argument(
+            f"--{label}-region", type=arguments.region, default=region, metavar="REGION", help=f"({region})"
+        )
+        load.add_argument(f"--{label}-endpoint-url", type=arguments.url, metavar="URL", help="endpoint URL")
+    load.add_argument(
+        "--period-hours",
+        type=arguments.whole(1, 24 * 63),
+        default=24 * 7,
+        metavar="H",
+        help="hours of CloudWatch data to average, 1 to 1,512 (168: a week)",
+    )
     load.add_argument(
         "--item-bytes",
         type=arguments.whole(1, 400 * 1024),
-        required=True,
         metavar="B",
-        help="average item size in bytes as DynamoDB counts it (names and values), 1 to 409,600",
+        help="average item size in bytes as DynamoDB counts it (names and values), 1 to 409,600 "
+        "(with --cn-table/--us-table: default the tables' TableSizeBytes / ItemCount)",
     )
     load.add_argument(
         "--key-bytes",
@@ -492,11 +524,61 @@ def _plan_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars (plan draws none)")
 
 
+def _plan_load(args: argparse.Namespace) -> tuple[dict[str, float], int, dict[str, Any]]:
+    """(rates, item size, what was read from AWS) from the flags, each side's rate given or read."""
+    observed: dict[str, observed_load.ObservedLoad] = {}
+    for label in LABELS:
+        rate, table = getattr(args, f"{label}_rate"), getattr(args, f"{label}_table")
+        if (rate is None) == (table is None):
+            raise ConfigError(
+                f"give the {label} side's load as --{label}-rate CHANGES_PER_S or --{label}-table NAME "
+                f"(an existing table to read it from), {'not both' if rate is not None else 'one of them'}"
+            )
+        if table is not None:
+            with aws_errors(f"{label} ({getattr(args, f'{label}_region')})"):
+                session = boto3.session.Session(
+                    profile_name=getattr(args, f"{label}_profile"),
+                    region_name=getattr(args, f"{label}_region"),
+                )
+            side = Side(label, {}, session, getattr(args, f"{label}_endpoint_url"), f"--{label}-table")
+            observed[label] = observed_load.read(side, table, args.period_hours)
+    item_bytes = args.item_bytes
+    if item_bytes is None:
+        sizes = [o.average_item_bytes for o in observed.values() if o.average_item_bytes]
+        if not sizes:
+            raise ConfigError(
+                "give --item-bytes B: "
+                + (
+                    "the tables report no size yet (DescribeTable's TableSizeBytes is updated about every "
+                    "six hours)"
+                    if observed
+                    else "the average item size is needed"
+                )
+            )
+        item_bytes = max(sizes)
+    rates = {}
+    read: dict[str, Any] = {}
+    for label in LABELS:
+        if label in observed:
+            average, peak = observed[label].changes_per_second(item_bytes)
+            rates[label] = average
+            read[label] = {
+                **dataclasses.asdict(observed[label]),
+                "changes_per_second": round(average, 3),
+                "busiest_hour_changes_per_second": round(peak, 3),
+                "metric": "AWS/DynamoDB ConsumedWriteCapacityUnits, Sum per hour, TableName",
+            }
+        else:
+            rates[label] = getattr(args, f"{label}_rate")
+    return rates, item_bytes, read
+
+
 def _run_plan(args: argparse.Namespace) -> int:
     try:
+        rates, item_bytes, read = _plan_load(args)
         load = planning.Load(
-            rates={"cn": args.cn_rate, "us": args.us_rate},
-            item_bytes=args.item_bytes,
+            rates=rates,
+            item_bytes=item_bytes,
             key_bytes=args.key_bytes,
             mix=planning.parse_mix(args.mix),
             latency_profile=args.latency_profile,
@@ -510,6 +592,8 @@ def _run_plan(args: argparse.Namespace) -> int:
         )
         table = prices.load(Path(args.prices) if args.prices else None)
         document = planning.plan(load, planning.measured(args.bench), table)
+        if read:
+            document["read_from_aws"] = read
     except OpsError as error:
         print(f"ddb-replication plan: error: {error}", file=sys.stderr)
         if args.json:

@@ -272,7 +272,8 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
         per_shard = stream_records / load.stream_shards
         batch = forwarder_batch(per_shard, window, MODULE_DEFAULTS["forwarder_batch_size"])
         invocations = load.stream_shards * (per_shard / batch) if batch else 0.0
-        sent_share = rate / stream_records if stream_records else 0.0  # a stamp replaces its write
+        # a stamp replaces its write; min: the shares' float sum may make it 1 + 1e-16
+        sent_share = min(1.0, rate / stream_records) if stream_records else 0.0
         sent_per_invocation = batch * sent_share
         # an invocation whose batch holds only echoes sends nothing
         sending = invocations * (1 - (1 - sent_share) ** batch) if batch else 0.0
@@ -578,8 +579,16 @@ def render(document: dict[str, Any]) -> str:
         f"{inputs['bytes_per_change']} B per change on the wire",
         f"CPU per change: forwarder {cpu['forwarder']:g} us, replicator {cpu['replicator']:g} us "
         f"({document['measured']['cpu_source']})",
-        "",
     ]
+    for read in document.get("read_from_aws", {}).values():
+        size = read["average_item_bytes"]
+        out.append(
+            f"read from {read['region']} table {read['table']}: {read['changes_per_second']:g} changes/s "
+            f"on average over {read['period_hours']} h, "
+            f"busiest hour {read['busiest_hour_changes_per_second']:g}/s "
+            f"({read['metric']}); average item {'unknown' if size is None else f'{size:,} B'} (DescribeTable)"
+        )
+    out.append("")
     sides = document["sides"]
     rows = [
         ("forwarder changes per invocation", lambda s: s["forwarder"]["changes_per_invocation"]),

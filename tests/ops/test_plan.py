@@ -9,13 +9,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from replication.limits import item_size
 from replication_ops import planning, prices
@@ -246,3 +249,64 @@ def test_plan_help_says_what_it_estimates_and_where_prices_come_from(
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "prices.json" in text and "--cn-rate" in text and "global tables" in text
+
+
+def _orders_table() -> None:
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_a_sides_rate_is_read_from_the_tables_consumed_write_capacity(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """3,600 write units an hour for 24 hours, items of 2,000 bytes (2 units a write): 0.5 changes/s."""
+    with mock_aws():
+        _orders_table()
+        now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        for hour in range(1, 25):
+            cloudwatch.put_metric_data(
+                Namespace="AWS/DynamoDB",
+                MetricData=[
+                    {
+                        "MetricName": "ConsumedWriteCapacityUnits",
+                        "Dimensions": [{"Name": "TableName", "Value": "orders"}],
+                        "Timestamp": now - dt.timedelta(hours=hour) + dt.timedelta(minutes=30),
+                        "Value": 3600.0,
+                    }
+                ],
+            )
+        args = [
+            "plan",
+            "--cn-rate",
+            "0",
+            "--us-table",
+            "orders",
+            "--item-bytes",
+            "2000",
+            "--period-hours",
+            "24",
+        ]
+        assert main([*args, "--bench", "/nonexistent/bench.json", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["inputs"]["changes_per_second"]["us"] == pytest.approx(0.5)
+    assert document["read_from_aws"]["us"]["busiest_hour_changes_per_second"] == pytest.approx(0.5)
+
+
+def test_a_table_that_reports_no_size_yet_needs_item_bytes(capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        _orders_table()  # moto, like a new table on AWS, reports TableSizeBytes 0
+        assert main(["plan", "--cn-rate", "1", "--us-table", "orders"]) == 2
+    err = capsys.readouterr().err
+    assert "--item-bytes" in err and "six hours" in err and err.count("\n") == 1
+
+
+def test_an_unknown_table_is_exit_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        assert main(["plan", "--cn-rate", "1", "--us-table", "nope", "--item-bytes", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and err.count("\n") == 1
