@@ -240,18 +240,68 @@ def _changes_per_poll(arrivals: float, polls_per_second: float) -> float:
     return mean / -math.expm1(-mean) if mean > 0 else 0.0
 
 
-def forwarder_batch(records_per_shard: float, window: int, batch_size: int) -> float:
+def forwarder_batch(
+    records_per_shard: float, window: int, batch_size: int, busy_seconds: Any = lambda batch: 0.0
+) -> float:
     """Stream records per forwarder invocation on one stream shard. With a batching window W, the
     first record opens it and W seconds of records join it (Lambda: "Lambda waits up to W seconds
-    to gather records"); with none, each poll's records (4 polls a second)."""
+    to gather records"); with none, each poll's records (4 polls a second). A shard has one
+    invocation at a time (parallelization factor 1), so records also pile up while one runs:
+    ``busy_seconds(batch)``, the invocation's duration, solved to a fixed point."""
     if records_per_shard <= 0:
         return 0.0
-    batch = (
-        1 + records_per_shard * window
-        if window > 0
-        else _changes_per_poll(records_per_shard, STREAM_POLLS_PER_SECOND)
+    batch = 1.0
+    for _ in range(100):
+        busy = busy_seconds(batch)
+        if window > 0:
+            following = 1 + records_per_shard * max(window, busy)
+        else:
+            following = max(
+                _changes_per_poll(records_per_shard, STREAM_POLLS_PER_SECOND), records_per_shard * busy
+            )
+        following = min(float(batch_size), following)
+        if abs(following - batch) < 1e-9:
+            break
+        batch = following
+    return batch
+
+
+def _replicator_batch(load: Load, figures: Measured, per_shard: float, inbound: dict[str, float]) -> float:
+    """Inbox records per replicator invocation on one shard: pushed as each arrives (enhanced fan-out)
+    or each poll's (once a second), and what piles up while one invocation runs (one per shard)."""
+    if per_shard <= 0:
+        return 0.0
+    changes_per_record = inbound["changes"] / inbound["records"] if inbound["records"] else 0.0
+    arrived = (
+        1.0 if load.latency_profile == "low_latency" else _changes_per_poll(per_shard, INBOX_POLLS_PER_SECOND)
     )
-    return min(float(batch_size), batch)
+    batch = arrived
+    for _ in range(100):
+        busy = (
+            batch * changes_per_record * figures.cpu_us["replicator"] / 1000 + load.replicator_wait_ms
+        ) / 1000
+        following = min(float(MODULE_DEFAULTS["replicator_batch_size"]), max(arrived, per_shard * busy))
+        if abs(following - batch) < 1e-9:
+            break
+        batch = following
+    return batch
+
+
+def _per_change(load: Load, flows: dict[str, dict[str, float]], sides: dict[str, Any]) -> dict[str, Any]:
+    """The local run's report (build/local/report.json, totals) defines these per change forwarded:
+    inbox Kinesis data bytes, inbox Kinesis records, Lambda invocations of both functions and sides."""
+    forwarded = sum(load.rates.values())
+    records = sum(flows[label]["records"] for label in SIDES)
+    inbox_bytes = sum(flows[label]["records"] * flows[label]["record_bytes"] for label in SIDES)
+    invocations = sum(
+        sides[label][f]["invocations_per_second"] for label in SIDES for f in ("forwarder", "replicator")
+    )
+    per_change = {
+        "bytes_per_change": round(inbox_bytes / forwarded, 1) if forwarded else None,
+        "kinesis_records_per_change": round(records / forwarded, 4) if forwarded else None,
+        "invocations_per_change": round(invocations / forwarded, 4) if forwarded else None,
+    }
+    return per_change
 
 
 def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
@@ -270,7 +320,12 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
         peer_records = peer_rate * sum(share * STREAM_RECORDS[k]["peer"] for k, share in mix.items())
         stream_records = origin_records + peer_records
         per_shard = stream_records / load.stream_shards
-        batch = forwarder_batch(per_shard, window, MODULE_DEFAULTS["forwarder_batch_size"])
+        batch = forwarder_batch(
+            per_shard,
+            window,
+            MODULE_DEFAULTS["forwarder_batch_size"],
+            lambda n: (n * figures.cpu_us["forwarder"] / 1000 + load.forwarder_wait_ms) / 1000,
+        )
         invocations = load.stream_shards * (per_shard / batch) if batch else 0.0
         # a stamp replaces its write; min: the shares' float sum may make it 1 + 1e-16
         sent_share = min(1.0, rate / stream_records) if stream_records else 0.0
@@ -310,15 +365,8 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
     for label, (_, partition) in SIDES.items():
         peer = "us" if label == "cn" else "cn"
         inbound = flows[peer]  # the peer's forwarder writes into this side's inbox
-        shards = load.inbox_shards
-        per_shard = inbound["records"] / shards
-        if load.latency_profile == "low_latency":
-            records_per_invocation = 1.0  # pushed as each arrives
-        else:
-            records_per_invocation = min(
-                float(MODULE_DEFAULTS["replicator_batch_size"]),
-                _changes_per_poll(per_shard, INBOX_POLLS_PER_SECOND),
-            )
+        per_shard = inbound["records"] / load.inbox_shards
+        records_per_invocation = _replicator_batch(load, figures, per_shard, inbound)
         invocations = inbound["records"] / records_per_invocation if records_per_invocation else 0.0
         changes_per_invocation = inbound["changes"] / invocations if invocations else 0.0
         cpu_ms = changes_per_invocation * figures.cpu_us["replicator"] / 1000
@@ -352,7 +400,7 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
         side = sides[label]
         side["replicator"] = {
             "inbox_stream_mode": load.inbox_stream_mode,
-            "inbox_shards": shards,
+            "inbox_shards": load.inbox_shards,
             "batch_size": MODULE_DEFAULTS["replicator_batch_size"],
             "batching_window_seconds": MODULE_DEFAULTS["replicator_batching_window_seconds"],
             "source": "enhanced fan-out consumer"
@@ -374,7 +422,7 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
         side["kinesis"] = {
             "records_in_per_second": round(inbound["records"], 4),
             "put_payload_units_per_second": round(payload_units, 4),
-            "shard_hours_per_month": shards * HOURS_PER_MONTH
+            "shard_hours_per_month": load.inbox_shards * HOURS_PER_MONTH
             if load.inbox_stream_mode == "PROVISIONED"
             else 0,
             "stream_hours_per_month": HOURS_PER_MONTH if load.inbox_stream_mode == "ON_DEMAND" else 0,
@@ -382,7 +430,7 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
             "gb_retrieved_per_month": round(
                 inbound["records"] * inbound["record_bytes"] * SECONDS_PER_MONTH / GB, 4
             ),
-            "efo_consumer_shard_hours_per_month": shards * HOURS_PER_MONTH
+            "efo_consumer_shard_hours_per_month": load.inbox_shards * HOURS_PER_MONTH
             if load.latency_profile == "low_latency"
             else 0,
         }
@@ -392,7 +440,9 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
             "direction": f"{label} forwarder -> {peer} inbox, through {label}'s NAT gateway",
         }
         side["cost"] = _cost(side, load, prices, partition)
+    per_change = _per_change(load, flows, sides)
     return {
+        "per_change_forwarded": per_change,
         "inputs": {
             "changes_per_second": load.rates,
             "item_bytes": load.item_bytes,
@@ -633,6 +683,12 @@ def render(document: dict[str, Any]) -> str:
     out.append(f"{'per side':<{width}}{'cn-north-1':>22}{'us-east-1':>22}")
     for label, get in rows:
         out.append(f"{label:<{width}}{get(sides['cn'])!s:>22}{get(sides['us'])!s:>22}")
+    per_change = document["per_change_forwarded"]
+    out.append(
+        f"per change forwarded (both sides): {per_change['bytes_per_change']} bytes, "
+        f"{per_change['kinesis_records_per_change']} Kinesis records, "
+        f"{per_change['invocations_per_change']} Lambda invocations"
+    )
     out.append("")
     out.append(f"{'monthly cost':<{width}}{'cn-north-1 (CNY)':>22}{'us-east-1 (USD)':>22}")
     names = list(dict.fromkeys([*sides["cn"]["cost"]["lines"], *sides["us"]["cost"]["lines"]]))

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import json
 import math
@@ -24,7 +25,7 @@ from replication.limits import item_size
 from replication_ops import planning, prices
 from replication_ops.cli import main
 from replication_ops.errors import ConfigError
-from tests.terraform.hcl_blocks import attributes, read_blocks
+from tests.terraform.hcl_blocks import attributes, blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "modules" / "replication_endpoint"
@@ -63,9 +64,19 @@ def test_the_plans_capacity_per_change_kind_is_what_the_engine_consumes(
     assert modelled["origin"]["rcu"] + modelled["peer"]["rcu"] == measured["rcu"], measured["calls"]
 
 
+@functools.cache
+def _module_defaults() -> dict[str, str]:
+    """Each variable's raw default in the module's variables.tf (read once: the HCL reader is slow)."""
+    found = {}
+    for block in blocks((MODULE / "variables.tf").read_text(), "variable"):
+        default = attributes(block.body).get("default")
+        if default is not None:
+            found[block.labels[0]] = default.strip('"')
+    return found
+
+
 def _module_default(name: str) -> str:
-    (block,) = [b for b in read_blocks(MODULE, "variable") if b.labels == (name,)]
-    return attributes(block.body)["default"].strip('"')
+    return _module_defaults()[name]
 
 
 @pytest.mark.parametrize("name", sorted(planning.MODULE_DEFAULTS))
@@ -310,3 +321,30 @@ def test_an_unknown_table_is_exit_2_naming_it(capsys: pytest.CaptureFixture[str]
         assert main(["plan", "--cn-rate", "1", "--us-table", "nope", "--item-bytes", "10"]) == 2
     err = capsys.readouterr().err
     assert "nope" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind", planning.KINDS)
+def test_the_stream_records_each_side_forwarder_reads_per_change_are_the_plans(
+    bench_capacity: Any, kind: str
+) -> None:
+    """What the forwarder's batches hold (the plan sizes them and its invocations from it): the
+    origin's own write (and its stamp), the peer's replicated write (a delete: mark and removal),
+    counted on the real engine of both sides."""
+    clock = bench_capacity.Clock()
+    with bench_capacity.metered_pair() as (pair, _):
+        key, attributes_ = bench_capacity.item_of(0, 300)
+        if kind != "new":
+            pair.china.put(key, attributes_, clock.next())
+            pair.settle()
+        read = {"origin": 0, "peer": 0}
+        for side, role in ((pair.china, "origin"), (pair.us, "peer")):
+            process = side.forwarder.process
+
+            def counting(batch: list[Any], process: Any = process, role: str = role) -> Any:
+                read[role] += len(batch)
+                return process(batch)
+
+            side.forwarder.process = counting  # type: ignore[method-assign]
+        bench_capacity.change(pair.china, kind, key, attributes_, clock)
+        pair.settle()
+    assert read == planning.STREAM_RECORDS[kind]
