@@ -399,6 +399,14 @@ says which costs are then unknown) beside DynamoDB global tables for the same lo
 Nothing is read from AWS."""
 
 
+def _mix(text: str) -> dict[str, float]:
+    """--mix as an argparse type: its problem said by argparse, one line, exit 2."""
+    try:
+        return planning.parse_mix(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--mix: ")) from None
+
+
 def _plan_parser(commands: argparse._SubParsersAction) -> None:
     summary = "estimate shards, Lambda, DynamoDB capacity, Kinesis, border bytes and monthly cost per side"
     p = commands.add_parser(
@@ -455,9 +463,10 @@ def _plan_parser(commands: argparse._SubParsersAction) -> None:
     )
     load.add_argument(
         "--mix",
-        default="new=60,update=30,delete=10",
+        type=_mix,
+        default=dict(planning.DEFAULT_MIX),
         metavar="KIND=SHARE,...",
-        help="shares of new, update, unversioned_update and delete (%(default)s)",
+        help="shares of new, update, unversioned_update and delete (new=60,update=30,delete=10)",
     )
     deploy = p.add_argument_group("deployment (the module's variables)")
     deploy.add_argument(
@@ -580,7 +589,7 @@ def _run_plan(args: argparse.Namespace) -> int:
             rates=rates,
             item_bytes=item_bytes,
             key_bytes=args.key_bytes,
-            mix=planning.parse_mix(args.mix),
+            mix=args.mix,
             latency_profile=args.latency_profile,
             inbox_stream_mode=args.inbox_stream_mode,
             inbox_shards=args.inbox_shards,
