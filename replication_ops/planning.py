@@ -52,12 +52,12 @@ MODULE_DEFAULTS: dict[str, Any] = {
 # forwarder_batching_window_seconds is null in the module: the profile's, 1 s standard, 0 low_latency.
 PROFILE_BATCHING_WINDOW = {"standard": 1, "low_latency": 0}
 
-# How often Lambda reads each source (AWS Lambda developer guide): a DynamoDB stream shard 4 times a
-# second ("Using AWS Lambda with Amazon DynamoDB": "Lambda polls shards in your DynamoDB stream for
-# records at a base rate of 4 times per second"); a Kinesis shard with a standard iterator once a
-# second ("How Lambda processes records from Amazon Kinesis Data Streams": "polls each shard in your
-# Kinesis stream for records at a base rate of once per second"); an enhanced fan-out consumer is
-# pushed each record as it arrives (about 70 ms, Kinesis developer guide).
+# How often Lambda reads each source, as replication_ops/local/event_sources.py emulates it: a
+# DynamoDB stream shard "at a base rate of 4 times per second" (Lambda developer guide, "Using Lambda
+# with DynamoDB", Polling and batching streams), a Kinesis shard through a standard iterator "at a
+# base rate of once per second" ("Using Lambda with Kinesis Data Streams"); an enhanced fan-out
+# consumer is pushed each record, "typically an average of 70 ms" after it is written (Kinesis Data
+# Streams developer guide, "Develop enhanced fan-out consumers with dedicated throughput").
 STREAM_POLLS_PER_SECOND = 4.0
 INBOX_POLLS_PER_SECOND = 1.0
 
@@ -244,8 +244,9 @@ def forwarder_batch(
     records_per_shard: float, window: int, batch_size: int, busy_seconds: Any = lambda batch: 0.0
 ) -> float:
     """Stream records per forwarder invocation on one stream shard. With a batching window W, the
-    first record opens it and W seconds of records join it (Lambda: "Lambda waits up to W seconds
-    to gather records"); with none, each poll's records (4 polls a second). A shard has one
+    first record opens it and W seconds of records join it (MaximumBatchingWindowInSeconds: "the
+    maximum amount of time, in seconds, that Lambda spends gathering records before invoking the
+    function", Lambda API reference); with none, each poll's records (4 polls a second). A shard has one
     invocation at a time (parallelization factor 1), so records also pile up while one runs:
     ``busy_seconds(batch)``, the invocation's duration, solved to a fixed point."""
     if records_per_shard <= 0:
