@@ -501,6 +501,12 @@ def _plan_parser(commands: argparse._SubParsersAction) -> None:
         default="PAY_PER_REQUEST",
         help="the tables' billing_mode (%(default)s)",
     )
+    deploy.add_argument(
+        "--lambda-architecture",
+        choices=("x86_64", "arm64"),
+        default=planning.MODULE_DEFAULTS["lambda_architecture"],
+        help="lambda_architecture (%(default)s): prices Lambda's GB-seconds",
+    )
     figures = p.add_argument_group("figures")
     figures.add_argument(
         "--bench",
@@ -595,6 +601,7 @@ def _run_plan(args: argparse.Namespace) -> int:
             inbox_shards=args.inbox_shards,
             stream_shards=args.stream_shards,
             billing_mode=args.billing_mode,
+            lambda_architecture=args.lambda_architecture,
             bytes_per_change=args.bytes_per_change,
             forwarder_wait_ms=args.forwarder_wait_ms,
             replicator_wait_ms=args.replicator_wait_ms,

@@ -160,6 +160,7 @@ class Load:
     inbox_shards: int = MODULE_DEFAULTS["inbox_shard_count"]
     stream_shards: int = 1  # DynamoDB stream shards per table (about one per table partition)
     billing_mode: str = "PAY_PER_REQUEST"
+    lambda_architecture: str = MODULE_DEFAULTS["lambda_architecture"]
     bytes_per_change: float | None = None  # compressed bytes a change takes in a record
     forwarder_wait_ms: float = 0.0  # per invocation: waiting on AWS calls, on top of CPU
     replicator_wait_ms: float = 0.0
@@ -454,6 +455,7 @@ def plan(load: Load, figures: Measured, prices: PriceTable) -> dict[str, Any]:
             "inbox_shards": load.inbox_shards,
             "stream_shards_per_side": load.stream_shards,
             "billing_mode": load.billing_mode,
+            "lambda_architecture": load.lambda_architecture,
             "bytes_per_change": round(change_bytes, 1),
         },
         "per_change_kind": per_kind,
@@ -487,6 +489,11 @@ def _notes(load: Load) -> list[str]:
         "inbox retention above 24 h (the module's default is 48 h) is charged as extended retention: "
         "not in the price table",
     ]
+    if load.inbox_stream_mode == "ON_DEMAND":
+        notes.append(
+            "an ON_DEMAND inbox's shards are Kinesis's to manage (\"Choose the data stream capacity mode\", "
+            f"Kinesis developer guide): the replicator figures assume {load.inbox_shards} (--inbox-shards)"
+        )
     return notes
 
 
@@ -588,7 +595,7 @@ def _cost(side: dict[str, Any], load: Load, prices: PriceTable, partition: str) 
     )
     lines["lambda requests"] = _line(prices, partition, "lambda_request", requests, 1e6)
     lines["lambda GB-seconds"] = _line(
-        prices, partition, f"lambda_gb_second_{MODULE_DEFAULTS['lambda_architecture']}", gb_seconds
+        prices, partition, f"lambda_gb_second_{load.lambda_architecture}", gb_seconds
     )
     lines["NAT gateway GB processed"] = _line(
         prices, partition, "nat_gateway_data_processed_gb", side["border"]["gb_out_per_month"]
