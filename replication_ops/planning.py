@@ -713,6 +713,8 @@ def render(document: dict[str, Any]) -> str:
             _money(cost["monthly_total"], cost["currency"])
             if cost["monthly_total"] is not None
             else f">= {_money(cost['monthly_known'], cost['currency'])}"
+            if cost["monthly_known"]
+            else "unknown"
         )
     out.append(f"{'total':<{width}}{totals[0]:>22}{totals[1]:>22}")
     gt = [
