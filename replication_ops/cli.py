@@ -386,8 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 PLAN_EXAMPLES = """examples:
   ddb-replication plan --cn-rate 40 --us-rate 40 --item-bytes 300
-  ddb-replication plan --cn-rate 200 --us-rate 50 --item-bytes 4000 --mix new=20,update=70,delete=10 \\
-      --latency-profile low_latency --inbox-stream-mode PROVISIONED --inbox-shards 2 --json
+  ddb-replication plan --cn-rate 200 --us-rate 50 --item-bytes 4000 --mix new=20,update=70,delete=10 --json
+  ddb-replication plan --cn-rate 40 --us-rate 40 --item-bytes 300 --latency-profile low_latency \\
+      --inbox-stream-mode PROVISIONED --inbox-shards 2
+  ddb-replication plan --cn-table orders --cn-profile china --us-rate 40 --item-bytes 300
   ddb-replication plan --cn-rate 40 --us-rate 40 --item-bytes 300 --prices my-prices.json
 
 Per side: the forwarder's and replicator's batches and invocations (the module's defaults), Lambda
