@@ -19,6 +19,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from replication.limits import item_size
@@ -348,3 +350,55 @@ def test_the_stream_records_each_side_forwarder_reads_per_change_are_the_plans(
         bench_capacity.change(pair.china, kind, key, attributes_, clock)
         pair.settle()
     assert read == planning.STREAM_RECORDS[kind]
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [n for item in value.values() for n in _numbers(item)]
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _numbers(item)]
+    raise AssertionError(f"not JSON: {value!r}")
+
+
+MIXES = st.dictionaries(st.sampled_from(planning.KINDS), st.floats(0.01, 100), min_size=1).map(
+    lambda shares: {kind: share / sum(shares.values()) for kind, share in shares.items()}
+)
+
+
+LOADS = st.builds(
+    planning.Load,
+    rates=st.fixed_dictionaries({"cn": st.floats(0, 1e5), "us": st.floats(0, 1e5)}),
+    item_bytes=st.integers(1, 400 * 1024),
+    key_bytes=st.integers(1, 3072),
+    mix=MIXES,
+    latency_profile=st.sampled_from(sorted(planning.PROFILE_BATCHING_WINDOW)),
+    inbox_stream_mode=st.sampled_from(["ON_DEMAND", "PROVISIONED"]),
+    inbox_shards=st.integers(1, 64),
+    stream_shards=st.integers(1, 64),
+    billing_mode=st.sampled_from(["PAY_PER_REQUEST", "PROVISIONED"]),
+    bytes_per_change=st.none() | st.floats(1, 400 * 1024),
+    forwarder_wait_ms=st.floats(0, 60_000),
+    replicator_wait_ms=st.floats(0, 60_000),
+)
+
+
+@given(load=LOADS)
+def test_any_load_plans_to_finite_non_negative_figures_and_every_protocol_step_is_counted_once(
+    load: planning.Load,
+) -> None:
+    figures = planning.Measured({"forwarder": 100.0, "replicator": 600.0}, "test", 0.3, "test")
+    document = planning.plan(load, figures, prices.load())
+    assert all(math.isfinite(n) and n >= 0 for n in _numbers(document))
+    per_change = {
+        kind: sum(
+            step["wcu"] for step in planning.capacity_of_kind(kind, load.item_bytes, load.key_bytes).values()
+        )
+        for kind in load.mix
+    }
+    expected = sum(load.rates.values()) * sum(share * per_change[kind] for kind, share in load.mix.items())
+    both = sum(document["sides"][side]["dynamodb"]["wcu_per_second"] for side in ("cn", "us"))
+    assert both == pytest.approx(expected, rel=1e-6, abs=0.01)
