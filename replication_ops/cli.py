@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from replication.settings import DEFAULT_ORIGIN_ATTRIBUTE, DEFAULT_TIMESTAMP_ATTRIBUTE, VersionAttributes
 from replication_ops import (
     arguments,
@@ -24,14 +26,24 @@ from replication_ops import (
     certificate_credentials,
     certificates,
     credentials,
+    observed_load,
+    planning,
+    prices,
     redrive,
     revocation,
     status,
     verify,
 )
-from replication_ops.errors import EXIT_BAD_INPUT, EXIT_DIFFERENCES, EXIT_OK, ConfigError, OpsError
+from replication_ops.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DIFFERENCES,
+    EXIT_OK,
+    ConfigError,
+    OpsError,
+    aws_errors,
+)
 from replication_ops.progress import bars_enabled
-from replication_ops.sides import LABELS, Pair, SideOptions, check_version_attributes, make_pair
+from replication_ops.sides import LABELS, Pair, Side, SideOptions, check_version_attributes, make_pair
 
 EXIT_CODES = """exit codes:
   0  success (verify: the tables are identical; status: healthy)
@@ -368,7 +380,245 @@ def build_parser() -> argparse.ArgumentParser:
         help="alarm name prefix (default: from the function names)",
     )
     _ca_parser(commands)
+    _plan_parser(commands)
     return parser
+
+
+PLAN_EXAMPLES = """examples:
+  ddb-replication plan --cn-rate 40 --us-rate 40 --item-bytes 300
+  ddb-replication plan --cn-rate 200 --us-rate 50 --item-bytes 4000 --mix new=20,update=70,delete=10 --json
+  ddb-replication plan --cn-rate 40 --us-rate 40 --item-bytes 300 --latency-profile low_latency \\
+      --inbox-stream-mode PROVISIONED --inbox-shards 2
+  ddb-replication plan --cn-table orders --cn-profile china --us-rate 40 --item-bytes 300
+  ddb-replication plan --cn-rate 40 --us-rate 40 --item-bytes 300 --prices my-prices.json
+
+Per side: the forwarder's and replicator's batches and invocations (the module's defaults), Lambda
+duration and concurrency (CPU per change from build/bench.json, else issue 13's measured figures),
+the DynamoDB capacity replication adds (the write protocol of docs/conflict-rules.md by AWS's billing
+rules), Kinesis units, bytes across the border, and a monthly cost in the partition's currency
+(replication_ops/prices.json: each price's page and date; null where none was found, and the plan
+says which costs are then unknown) beside DynamoDB global tables for the same load in one partition.
+Nothing is read from AWS."""
+
+
+def _mix(text: str) -> dict[str, float]:
+    """--mix as an argparse type: its problem said by argparse, one line, exit 2."""
+    try:
+        return planning.parse_mix(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--mix: ")) from None
+
+
+def _plan_parser(commands: argparse._SubParsersAction) -> None:
+    summary = "estimate shards, Lambda, DynamoDB capacity, Kinesis, border bytes and monthly cost per side"
+    p = commands.add_parser(
+        "plan",
+        help=summary,
+        description=summary,
+        epilog=PLAN_EXAMPLES + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    load = p.add_argument_group(
+        "load",
+        "Per side, a rate (--cn-rate) or an existing table to read it from (--cn-table: its average "
+        "ConsumedWriteCapacityUnits over --period-hours from CloudWatch, and its average item size "
+        "from DescribeTable, with --cn-profile / --cn-region / --cn-endpoint-url).",
+    )
+    for label, region in (("cn", "cn-north-1"), ("us", "us-east-1")):
+        load.add_argument(
+            f"--{label}-rate",
+            type=arguments.number(0, 1_000_000, what=" changes per second"),
+            metavar="CHANGES_PER_S",
+            help=f"changes/s the applications make to {region}'s table(s), 0 to 1,000,000",
+        )
+        load.add_argument(
+            f"--{label}-table",
+            type=arguments.name(255, "a DynamoDB table name"),
+            metavar="NAME",
+            help=f"read {region}'s rate (and item size) from this existing table",
+        )
+        load.add_argument(f"--{label}-profile", type=arguments.profile, metavar="NAME", help="AWS profile")
+        load.add_argument(
+            f"--{label}-region", type=arguments.region, default=region, metavar="REGION", help=f"({region})"
+        )
+        load.add_argument(f"--{label}-endpoint-url", type=arguments.url, metavar="URL", help="endpoint URL")
+    load.add_argument(
+        "--period-hours",
+        type=arguments.whole(1, 24 * 63),
+        default=24 * 7,
+        metavar="H",
+        help="hours of CloudWatch data to average, 1 to 1,512 (168: a week)",
+    )
+    load.add_argument(
+        "--item-bytes",
+        type=arguments.whole(1, 400 * 1024),
+        metavar="B",
+        help="average item size in bytes as DynamoDB counts it (names and values), 1 to 409,600 "
+        "(with --cn-table/--us-table: default the tables' TableSizeBytes / ItemCount)",
+    )
+    load.add_argument(
+        "--key-bytes",
+        type=arguments.whole(1, 2048 + 1024),
+        default=64,
+        metavar="B",
+        help="average key size in bytes, 1 to 3,072 (64): sizes the tombstones",
+    )
+    load.add_argument(
+        "--mix",
+        type=_mix,
+        default=dict(planning.DEFAULT_MIX),
+        metavar="KIND=SHARE,...",
+        help="shares of new, update, unversioned_update and delete (new=60,update=30,delete=10)",
+    )
+    deploy = p.add_argument_group("deployment (the module's variables)")
+    deploy.add_argument(
+        "--latency-profile",
+        choices=("standard", "low_latency"),
+        default=planning.MODULE_DEFAULTS["latency_profile"],
+        help="latency_profile (%(default)s)",
+    )
+    deploy.add_argument(
+        "--inbox-stream-mode",
+        choices=("ON_DEMAND", "PROVISIONED"),
+        default=planning.MODULE_DEFAULTS["inbox_stream_mode"],
+        help="inbox_stream_mode (%(default)s)",
+    )
+    deploy.add_argument(
+        "--inbox-shards",
+        type=arguments.whole(1, 10_000),
+        default=planning.MODULE_DEFAULTS["inbox_shard_count"],
+        metavar="N",
+        help="inbox_shard_count (%(default)s; the shards an ON_DEMAND inbox has)",
+    )
+    deploy.add_argument(
+        "--stream-shards",
+        type=arguments.whole(1, 10_000),
+        default=1,
+        metavar="N",
+        help="DynamoDB stream shards of a side's table(s), about one per table partition (1)",
+    )
+    deploy.add_argument(
+        "--billing-mode",
+        choices=("PAY_PER_REQUEST", "PROVISIONED"),
+        default="PAY_PER_REQUEST",
+        help="the tables' billing_mode (%(default)s)",
+    )
+    deploy.add_argument(
+        "--lambda-architecture",
+        choices=("x86_64", "arm64"),
+        default=planning.MODULE_DEFAULTS["lambda_architecture"],
+        help="lambda_architecture (%(default)s): prices Lambda's GB-seconds",
+    )
+    figures = p.add_argument_group("figures")
+    figures.add_argument(
+        "--bench",
+        type=Path,
+        default=Path("build/bench.json"),
+        metavar="FILE",
+        help="make bench's figures: CPU per change, compression (%(default)s; absent: issue 13's figures)",
+    )
+    figures.add_argument(
+        "--bytes-per-change",
+        type=arguments.number(1, 10 * 1024 * 1024, what=" bytes"),
+        metavar="B",
+        help="compressed bytes a change takes in a Kinesis record (default: item size x bench's ratio)",
+    )
+    for name in ("forwarder", "replicator"):
+        figures.add_argument(
+            f"--{name}-wait-ms",
+            type=arguments.number(0, 900_000, what=" ms"),
+            default=0.0,
+            metavar="MS",
+            help=f"{name}'s wait on AWS calls per invocation, added to its CPU (0)",
+        )
+    figures.add_argument(
+        "--prices",
+        type=arguments.existing_file(" (the shape of replication_ops/prices.json)"),
+        metavar="FILE",
+        help="price table to use instead of replication_ops/prices.json",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars (plan draws none)")
+
+
+def _plan_load(args: argparse.Namespace) -> tuple[dict[str, float], int, dict[str, Any]]:
+    """(rates, item size, what was read from AWS) from the flags, each side's rate given or read."""
+    observed: dict[str, observed_load.ObservedLoad] = {}
+    for label in LABELS:
+        rate, table = getattr(args, f"{label}_rate"), getattr(args, f"{label}_table")
+        if (rate is None) == (table is None):
+            raise ConfigError(
+                f"give the {label} side's load as --{label}-rate CHANGES_PER_S or --{label}-table NAME "
+                f"(an existing table to read it from), {'not both' if rate is not None else 'one of them'}"
+            )
+        if table is not None:
+            with aws_errors(f"{label} ({getattr(args, f'{label}_region')})"):
+                session = boto3.session.Session(
+                    profile_name=getattr(args, f"{label}_profile"),
+                    region_name=getattr(args, f"{label}_region"),
+                )
+            side = Side(label, {}, session, getattr(args, f"{label}_endpoint_url"), f"--{label}-table")
+            observed[label] = observed_load.read(side, table, args.period_hours)
+    item_bytes = args.item_bytes
+    if item_bytes is None:
+        sizes = [o.average_item_bytes for o in observed.values() if o.average_item_bytes]
+        if not sizes:
+            raise ConfigError(
+                "give --item-bytes B: "
+                + (
+                    "the tables report no size yet (DescribeTable's TableSizeBytes is updated about every "
+                    "six hours)"
+                    if observed
+                    else "the average item size is needed"
+                )
+            )
+        item_bytes = max(sizes)
+    rates = {}
+    read: dict[str, Any] = {}
+    for label in LABELS:
+        if label in observed:
+            average, peak = observed[label].changes_per_second(item_bytes)
+            rates[label] = average
+            read[label] = {
+                **dataclasses.asdict(observed[label]),
+                "changes_per_second": round(average, 3),
+                "busiest_hour_changes_per_second": round(peak, 3),
+                "metric": "AWS/DynamoDB ConsumedWriteCapacityUnits, Sum per hour, TableName",
+            }
+        else:
+            rates[label] = getattr(args, f"{label}_rate")
+    return rates, item_bytes, read
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    try:
+        rates, item_bytes, read = _plan_load(args)
+        load = planning.Load(
+            rates=rates,
+            item_bytes=item_bytes,
+            key_bytes=args.key_bytes,
+            mix=args.mix,
+            latency_profile=args.latency_profile,
+            inbox_stream_mode=args.inbox_stream_mode,
+            inbox_shards=args.inbox_shards,
+            stream_shards=args.stream_shards,
+            billing_mode=args.billing_mode,
+            lambda_architecture=args.lambda_architecture,
+            bytes_per_change=args.bytes_per_change,
+            forwarder_wait_ms=args.forwarder_wait_ms,
+            replicator_wait_ms=args.replicator_wait_ms,
+        )
+        table = prices.load(Path(args.prices) if args.prices else None)
+        document = planning.plan(load, planning.measured(args.bench), table)
+        if read:
+            document["read_from_aws"] = read
+    except OpsError as error:
+        print(f"ddb-replication plan: error: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": str(error), "exit_code": error.exit_code}))
+        return error.exit_code
+    print(json.dumps(document, indent=2, ensure_ascii=False) if args.json else planning.render(document))
+    return EXIT_OK
 
 
 # -- roles_anywhere mode of credentials and rotate (issue 12) ------------------------------------
@@ -730,7 +980,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace, Pair, VersionAttributes], Resu
 
 def check_combinations(args: argparse.Namespace) -> str | None:
     """What is wrong with this combination of flags (each flag alone being valid), or None."""
-    if args.command == "ca":
+    if args.command in ("ca", "plan"):
         return None  # no side: its flags are checked one by one
     given = [
         f"--{label}-{flag.replace('_', '-')}"
@@ -771,6 +1021,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "ca":
         return _run_ca(args)
+    if args.command == "plan":
+        return _run_plan(args)
     problem = check_combinations(args)
     if problem:
         (parser.chosen_subparser(args) or parser).error(problem)
