@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import math
 import os
 import re
@@ -475,14 +476,25 @@ def writable_file(text: str) -> Path:
     return path
 
 
+# Why creating a file in an existing folder failed, in words (the OS's own text misleads: /proc answers
+# "No such file or directory" for a folder that exists).
+_CANNOT_CREATE = {
+    errno.EACCES: "you may not write there",
+    errno.EPERM: "you may not write there",
+    errno.EROFS: "it is on a read-only file system",
+    errno.ENOENT: "it is on a virtual file system, such as /proc or /sys",
+    errno.EOPNOTSUPP: "its file system does not hold ordinary files",
+}
+
+
 def _can_create_in(text: str, folder: Path) -> None:
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
+        reason = _CANNOT_CREATE.get(error.errno or 0, error.strerror or "the system refused")
         raise argparse.ArgumentTypeError(
-            f"{text}: no file can be created in {folder} ({error.strerror}): "
-            "give a path in a folder you can write"
+            f"{text}: no file can be created in {folder}: {reason}; give a path in a folder you can write"
         ) from None
 
 

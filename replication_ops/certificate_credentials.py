@@ -209,8 +209,11 @@ def _describe(certificate: x509.Certificate) -> str:
     )
 
 
-def _issue(link: Link, authority: certificates.Authority, target: Target) -> certificates.IssuedCertificate:
-    return certificates.issue_forwarder_certificate(authority, target.common_name)
+def _issue(authority: certificates.Authority, target: Target, ca_dir: Path) -> certificates.IssuedCertificate:
+    """A new leaf for the receiver's CN, recorded (its certificate only) in the CA folder's issued/."""
+    issued = certificates.issue_forwarder_certificate(authority, target.common_name)
+    certificates.record_issued(issued.certificate, ca_dir)
+    return issued
 
 
 def install(
@@ -223,25 +226,40 @@ def install(
     now: dt.datetime | None = None,
 ) -> LinkReport:
     """Give the sender's forwarder a certificate the receiver trusts, then probe it. A secret that
-    already holds a good one (``installed_certificate``) is only probed."""
+    already holds a good one (``installed_certificate``) is only probed. When a new certificate is
+    refused (AccessError, exit 3) the secret's previous value is put back, as ``rotate`` does: a link
+    moving from access_key to roles_anywhere keeps its working key until the certificate works."""
     target = Target.of(link)
     report = LinkReport(link.name, target.arns["role_arn"], link.secret_id)
     authority = certificates.load_authority(ca_dir)
     check_secret(link)
     moment = now or dt.datetime.now(dt.UTC)
-    current = installed_certificate(
-        stored_secret(link), authority, target, _revoked_serials(ca_dir, authority), moment
-    )
+    old = stored_secret(link)
+    current = installed_certificate(old, authority, target, _revoked_serials(ca_dir, authority), moment)
     if current is not None:
         report.action = "already-installed"
         report.key_id = _describe(current)
         report.notes.append("the secret already holds a certificate of this CA; `rotate` replaces it")
-    else:
-        issued = _issue(link, authority, target)
-        _store(link, secret_document(issued, target))
-        report.action = "issued"
-        report.key_id = _describe(issued.certificate)
-    probe(link, names, report, probe_timeout, endpoint)
+        probe(link, names, report, probe_timeout, endpoint)
+        report.ok = True
+        return report
+    issued = _issue(authority, target, ca_dir)
+    _store(link, secret_document(issued, target))
+    report.action = "issued"
+    report.key_id = _describe(issued.certificate)
+    try:
+        probe(link, names, report, probe_timeout, endpoint)
+    except AccessError as error:
+        if old is None:
+            raise
+        _store(link, old)  # what worked before (an access key, an older certificate) keeps working
+        report.notes.append("the new certificate did not work: the old secret was put back")
+        raise AccessError(f"{error} (the secret's previous value was put back)") from None
+    if old is not None and old.get("aws_access_key_id"):
+        report.notes.append(
+            "the secret held an access key: the forwarder now uses the certificate; delete that key of "
+            "the peer-writer user once the forwarder has re-read the secret"
+        )
     report.ok = True
     return report
 
@@ -266,7 +284,7 @@ def rotate(
             f"{link.name}: the secret {link.secret_id} holds nothing yet: "
             "run `credentials --ca-dir DIR` first"
         )
-    issued = _issue(link, authority, target)
+    issued = _issue(authority, target, ca_dir)
     report.key_id = _describe(issued.certificate)
     if old.get("auth") == ROLES_ANYWHERE:
         try:
@@ -277,10 +295,10 @@ def rotate(
     _store(link, secret_document(issued, target))
     try:
         probe(link, names, report, probe_timeout, endpoint)
-    except AccessError:
+    except AccessError as error:
         _store(link, old)  # the old credentials keep working: put them back
         report.notes.append("the new certificate did not work: the old secret was put back")
-        raise
+        raise AccessError(f"{error} (the secret's previous value was put back)") from None
     if report.old_key_id:
         report.notes.append(
             f"the old certificate {report.old_key_id} stays valid until it expires (the forwarder re-reads "

@@ -22,7 +22,8 @@ PEM format"; crlData is at most 300,000 bytes).
 
 Files of a CA folder (``ddb-replication ca init --dir DIR``): ``ca.pem`` (the certificate, for the
 trust anchors), ``ca.key`` (PKCS#8 PEM, mode 0600: keep the folder offline), ``crl.pem`` (after the
-first revocation) and ``issued/`` (leaves issued from the command line, their keys 0600).
+first revocation) and ``issued/`` (every leaf the CA issued: from ``ca issue`` with its key, 0600;
+from ``credentials``/``rotate`` the certificate only, its key being in the forwarder's secret).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -413,17 +415,66 @@ def load_authority(folder: Path) -> Authority:
     return Authority(certificate, key)
 
 
+def _issued_path(certificate: x509.Certificate, folder: Path) -> Path:
+    common_name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    return folder / ISSUED_FOLDER / f"{common_name}.{serial_hex(certificate.serial_number)}.pem"
+
+
 def write_issued(issued: IssuedCertificate, folder: Path) -> IssuedFiles:
     """Write a leaf and its key into ``folder/issued/`` as ``<CN>.<serial>.pem`` (0644) and
     ``<CN>.<serial>.key`` (0600), never overwriting."""
-    target = folder / ISSUED_FOLDER
-    target.mkdir(exist_ok=True)
-    common_name = issued.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    stem = f"{common_name}.{issued.serial_hex}"
-    files = IssuedFiles(target / f"{stem}.pem", target / f"{stem}.key")
+    (folder / ISSUED_FOLDER).mkdir(exist_ok=True)
+    path = _issued_path(issued.certificate, folder)
+    files = IssuedFiles(path, path.with_suffix(".key"))
     _write_new(files.private_key, private_key_pem(issued.private_key), 0o600)
     _write_new(files.certificate, certificate_pem(issued.certificate), 0o644)
     return files
+
+
+def record_issued(certificate: x509.Certificate, folder: Path) -> Path:
+    """Record a leaf issued for a secret (``credentials``, ``rotate``) in ``folder/issued/`` as
+    ``<CN>.<serial>.pem`` (0644), its certificate only: its key stays in the secret. The folder is the
+    CA's record of what it issued, which ``check_issued`` reads."""
+    (folder / ISSUED_FOLDER).mkdir(exist_ok=True)
+    path = _issued_path(certificate, folder)
+    _write_new(path, certificate_pem(certificate), 0o644)
+    return path
+
+
+def issued_serials(folder: Path, authority: Authority) -> list[int]:
+    """The serials of the certificates in ``folder/issued/`` that this CA signed, sorted."""
+    serials = set()
+    for path in sorted((folder / ISSUED_FOLDER).glob("*.pem")):
+        try:
+            certificate = x509.load_pem_x509_certificate(path.read_bytes())
+            certificate.verify_directly_issued_by(authority.certificate)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        serials.add(certificate.serial_number)
+    return sorted(serials)
+
+
+def check_issued(folder: Path, serial_number: int) -> None:
+    """ConfigError unless ``folder``'s CA issued ``serial_number`` (``issued_serials``) or its CRL
+    lists it already: a CRL of serials the CA never issued revokes nothing, and a mistyped serial
+    would leave the certificate meant valid."""
+    authority = load_authority(folder)
+    known = issued_serials(folder, authority)
+    path = folder / CRL_FILE
+    listed = {r.serial_number for r in revocations(read_crl(path, authority))} if path.exists() else set()
+    if serial_number in known or serial_number in listed:
+        return
+    given = serial_hex(serial_number)
+    if not known:
+        raise ConfigError(
+            f"serial {given} was not issued by the CA in {folder}: it has issued none "
+            f"({folder / ISSUED_FOLDER} records what `ca issue`, `credentials` and `rotate` issue)"
+        )
+    if len(known) > 5:
+        issued = f"{len(known)} certificates, listed by `ls {folder / ISSUED_FOLDER}`"
+    else:
+        issued = ", ".join(serial_hex(s) for s in known)
+    raise ConfigError(f"serial {given} was not issued by the CA in {folder}: it issued {issued}")
 
 
 def read_crl(path: Path, authority: Authority) -> x509.CertificateRevocationList:

@@ -371,7 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after N, 1 to 1,000,000 (1000)",
     )
 
-    p = command("status", "mappings, iterator age, failure queue, alarms and latency of both sides")
+    p = command(
+        "status",
+        "mappings, iterator age, failure queue, alarms, latency and forwarder certificates of both sides",
+    )
     p.add_argument("--table", type=arguments.logical_table, metavar="NAME", help=TABLE_HELP)
     p.add_argument(
         "--alarm-prefix",
@@ -928,6 +931,7 @@ def _ca(args: argparse.Namespace) -> tuple[int, Any, str]:
             f"  {files.certificate}\n  {files.private_key}  (0600)"
         )
         return EXIT_OK, document, text
+    certificates.check_issued(folder, args.serial)
     result = certificates.revoke(folder, args.serial)
     serial = certificates.serial_hex(args.serial)
     document = {

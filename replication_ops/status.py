@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replication import lag
+from replication_ops import certificate_status
 from replication_ops.errors import ConfigError, aws_errors
 from replication_ops.sides import Pair, Side
 
@@ -55,6 +56,8 @@ class SideStatus:
     iterator_age_now_ms: dict[str, float | None] = field(default_factory=dict)
     # How far behind the peer's changes to this side are (see the module docstring); None: no data.
     behind_ms: float | None = None
+    # This side's forwarder certificate as the peer's IAM Roles Anywhere saw it (roles_anywhere mode).
+    certificates: list[certificate_status.CertificateStatus] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -221,6 +224,7 @@ def run(
         status.behind_ms = behind_ms(
             peer.iterator_age_now_ms.get("forwarder"), status.iterator_age_now_ms.get("replicator")
         )
+    certificate_status.attach(pair, statuses, now)
     return statuses
 
 
@@ -298,6 +302,7 @@ def render(statuses: list[SideStatus]) -> str:
                     for stage in lag.STAGES
                 )
             )
+        lines.extend(certificate_status.render_lines(s.certificates))
         lines.extend(f"  ! {problem}" for problem in s.problems)
     return "\n".join(lines)
 

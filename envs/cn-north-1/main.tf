@@ -20,11 +20,13 @@ module "replication" {
 
   # How the peer's forwarder writes into this side's inbox: the peer-writer user's key (access_key) or
   # a certificate of the pair's CA exchanged through IAM Roles Anywhere (roles_anywhere).
-  peer_writer_authentication              = var.peer_writer_authentication
-  roles_anywhere_ca_certificate           = var.roles_anywhere_ca_certificate
-  roles_anywhere_session_duration_seconds = var.roles_anywhere_session_duration_seconds
-  peer_name                               = var.peer_name
-  peer_rolesanywhere_endpoint             = var.peer_rolesanywhere_endpoint
+  peer_writer_authentication                = var.peer_writer_authentication
+  roles_anywhere_ca_certificate             = var.roles_anywhere_ca_certificate
+  roles_anywhere_session_duration_seconds   = var.roles_anywhere_session_duration_seconds
+  roles_anywhere_certificate_expiry_days    = var.roles_anywhere_certificate_expiry_days
+  roles_anywhere_ca_certificate_expiry_days = var.roles_anywhere_ca_certificate_expiry_days
+  peer_name                                 = var.peer_name
+  peer_rolesanywhere_endpoint               = var.peer_rolesanywhere_endpoint
 
   forwarder_zip_path  = var.forwarder_zip_path
   replicator_zip_path = var.replicator_zip_path

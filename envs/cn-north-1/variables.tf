@@ -163,6 +163,18 @@ variable "roles_anywhere_session_duration_seconds" {
   default     = 3600
 }
 
+variable "roles_anywhere_certificate_expiry_days" {
+  description = "Days before the peer forwarder's certificate expires from which IAM Roles Anywhere notifies and the expiry alarm fires, 1 to 360 (the module's)."
+  type        = number
+  default     = 7
+}
+
+variable "roles_anywhere_ca_certificate_expiry_days" {
+  description = "Days before the pair's CA certificate expires from which IAM Roles Anywhere notifies and the expiry alarm fires, 1 to 360 (the module's)."
+  type        = number
+  default     = 90
+}
+
 variable "peer_rolesanywhere_endpoint" {
   description = "host[:port] of Roles Anywhere in us-east-1's partition for this side's forwarder (PEER_ROLESANYWHERE_ENDPOINT; null: the public endpoint)."
   type        = string

@@ -48,6 +48,21 @@ locals {
           }
         },
       ] : s if var.create_sns_topic],
+      [for s in [
+        {
+          # The certificate expiry rule (rolesanywhere.tf) publishes to the encrypted SNS topic: the
+          # topic's key must let EventBridge use it (Amazon SNS developer guide, "Key management":
+          # an AWS service publishing to an encrypted topic needs kms:Decrypt and kms:GenerateDataKey*).
+          Sid       = "AllowEventBridgeCertificateExpiry"
+          Effect    = "Allow"
+          Principal = { Service = one(data.aws_service_principal.events[*].name) }
+          Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+          Resource  = "*"
+          Condition = {
+            StringEquals = { "aws:SourceAccount" = local.account_id }
+          }
+        },
+      ] : s if local.certificate_expiry_alarm && var.create_sns_topic],
     )
   }
 }

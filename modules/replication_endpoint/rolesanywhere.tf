@@ -38,6 +38,22 @@ resource "aws_rolesanywhere_trust_anchor" "this" {
     }
   }
 
+  # When IAM Roles Anywhere notifies (EventBridge, AWS Health; the CA's also the CloudWatch metric
+  # DaysToExpiry): from this many days before a certificate expires, daily. Without these AWS's
+  # default is 45 days for both, longer than the CLI's 30-day leaves live: every leaf would be
+  # "expiring" from the day it is issued
+  # (https://docs.aws.amazon.com/rolesanywhere/latest/userguide/customize-notification-settings.html).
+  notification_settings {
+    event     = "END_ENTITY_CERTIFICATE_EXPIRY"
+    enabled   = true
+    threshold = var.roles_anywhere_certificate_expiry_days
+  }
+  notification_settings {
+    event     = "CA_CERTIFICATE_EXPIRY"
+    enabled   = true
+    threshold = var.roles_anywhere_ca_certificate_expiry_days
+  }
+
   tags = local.tags
 
   lifecycle {
@@ -95,4 +111,100 @@ resource "aws_rolesanywhere_profile" "peer_writer" {
   duration_seconds = var.roles_anywhere_session_duration_seconds
 
   tags = local.tags
+}
+
+################################################################################
+# The expiry alarm: IAM Roles Anywhere's expiration events to the alarm topics
+#
+# IAM Roles Anywhere sends "Roles Anywhere Certificate Expiration State Change" (source
+# aws.rolesanywhere) to this account's default event bus, daily, for the trust anchor's CA certificate
+# and for every end-entity certificate used in CreateSession here, from the notification threshold
+# above until the day it expires (best effort;
+# https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-rolesanywhere.html,
+# https://docs.aws.amazon.com/rolesanywhere/latest/userguide/monitoring-events.html; the same pages in
+# the China regions' documentation). The end-entity certificates used here are the PEER forwarder's:
+# this side's alarm warns that the peer's forwarder needs `ddb-replication rotate --ca-dir DIR`.
+# The event carries no trust anchor for an end-entity certificate, so the rule matches every Roles
+# Anywhere expiry event of the account and region (the detail names the serial and the issuer).
+################################################################################
+
+locals {
+  # The SNS topics among the alarm actions: this module's (its policy and key allow EventBridge below)
+  # and those of alarm_actions (their owners must allow events.amazonaws.com to publish, and to use
+  # their key). Other kinds of alarm action are not EventBridge targets.
+  # Decided from the variables alone: the topic's key policy (kms.tf) depends on it, and the topic on the key.
+  certificate_expiry_sns_actions = [for arn in var.alarm_actions : arn if can(regex("^arn:[^:]+:sns:", arn))]
+  certificate_expiry_alarm = local.roles_anywhere && var.create_alarms && (
+    var.create_sns_topic || length(local.certificate_expiry_sns_actions) > 0
+  )
+  certificate_expiry_topics = concat(aws_sns_topic.alarms[*].arn, local.certificate_expiry_sns_actions)
+
+  # The documented pattern of the service's expiry events, in a file the local emulation's tests match
+  # its events against (tests/local/test_rolesanywhere.py).
+  certificate_expiry_event_pattern = jsondecode(file("${path.module}/certificate_expiry_pattern.json"))
+}
+
+data "aws_service_principal" "events" {
+  count = local.certificate_expiry_alarm ? 1 : 0
+
+  service_name = "events"
+}
+
+resource "aws_cloudwatch_event_rule" "certificate_expiry" {
+  count = local.certificate_expiry_alarm ? 1 : 0
+
+  name          = "${var.name}-certificate-expiry"
+  description   = "IAM Roles Anywhere: a certificate of the pair's CA (the ${var.peer_region} forwarder's, or the CA itself) expires within the trust anchor's threshold. Fix: ddb-replication rotate --ca-dir DIR (docs/operations.md)."
+  event_pattern = jsonencode(local.certificate_expiry_event_pattern)
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "certificate_expiry" {
+  count = local.certificate_expiry_alarm ? (var.create_sns_topic ? 1 : 0) + length(local.certificate_expiry_sns_actions) : 0
+
+  rule      = aws_cloudwatch_event_rule.certificate_expiry[0].name
+  target_id = "alarm-topic-${count.index}"
+  arn       = local.certificate_expiry_topics[count.index]
+}
+
+# A topic policy replaces the topic's default one: it keeps the account's own use of the topic and
+# the CloudWatch alarms' publishing, and lets this rule publish (EventBridge needs the topic's
+# resource policy to allow events.amazonaws.com sns:Publish,
+# https://repost.aws/knowledge-center/sns-not-getting-eventbridge-notification).
+resource "aws_sns_topic_policy" "alarms" {
+  count = local.certificate_expiry_alarm && var.create_sns_topic ? 1 : 0
+
+  arn = aws_sns_topic.alarms[0].arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountOwnsTheTopic"
+        Effect    = "Allow"
+        Principal = { AWS = "${local.arn_prefix}:iam::${local.account_id}:root" }
+        Action = [
+          "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission",
+          "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic", "sns:Publish",
+        ]
+        Resource = aws_sns_topic.alarms[0].arn
+      },
+      {
+        Sid       = "CloudWatchAlarmsPublish"
+        Effect    = "Allow"
+        Principal = { Service = data.aws_service_principal.cloudwatch.name }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alarms[0].arn
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+      {
+        Sid       = "CertificateExpiryEventsPublish"
+        Effect    = "Allow"
+        Principal = { Service = data.aws_service_principal.events[0].name }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alarms[0].arn
+        Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.certificate_expiry[0].arn } }
+      },
+    ]
+  })
 }

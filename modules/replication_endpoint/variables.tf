@@ -289,6 +289,28 @@ variable "roles_anywhere_session_duration_seconds" {
   }
 }
 
+variable "roles_anywhere_certificate_expiry_days" {
+  description = "roles_anywhere mode: IAM Roles Anywhere notifies (EventBridge, AWS Health) from this many days before an end-entity certificate used here (the peer forwarder's) expires, daily, and the module's rule sends that to the alarm topics; `ddb-replication status` flags the certificate from the same day. 1 to 360 days; keep it below the certificates' validity (30 days from `ddb-replication credentials`, which renews one with 10 days or less left, before this default of 7)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.roles_anywhere_certificate_expiry_days >= 1 && var.roles_anywhere_certificate_expiry_days <= 360 && floor(var.roles_anywhere_certificate_expiry_days) == var.roles_anywhere_certificate_expiry_days
+    error_message = "roles_anywhere_certificate_expiry_days must be a whole number of days from 1 to 360 (IAM Roles Anywhere's notification threshold)."
+  }
+}
+
+variable "roles_anywhere_ca_certificate_expiry_days" {
+  description = "roles_anywhere mode: IAM Roles Anywhere notifies (EventBridge, AWS Health, the CloudWatch metric DaysToExpiry) from this many days before the pair's CA certificate in the trust anchor expires, daily, and the module's rule sends that to the alarm topics. Replacing the CA means both roots applied with the new ca.pem and every forwarder given a new certificate: 90 days by default. 1 to 360 days."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.roles_anywhere_ca_certificate_expiry_days >= 1 && var.roles_anywhere_ca_certificate_expiry_days <= 360 && floor(var.roles_anywhere_ca_certificate_expiry_days) == var.roles_anywhere_ca_certificate_expiry_days
+    error_message = "roles_anywhere_ca_certificate_expiry_days must be a whole number of days from 1 to 360 (IAM Roles Anywhere's notification threshold)."
+  }
+}
+
 variable "peer_name" {
   description = "The peer side's name (its module's name). Null: this side's name. The peer-writer role trusts only the certificate whose subject CN is \"<peer_name>.forwarder.<peer_region>\" (roles_anywhere mode)."
   type        = string

@@ -51,6 +51,12 @@ Kinesis and Lambda (Kinesis Data Streams API reference, "KDS"; Lambda API refere
     for Kinesis, "the ARN of the data stream or a stream consumer"); moto refused it
     (``ResourceNotFoundException`` "Invalid EventSourceArn").
 
+EventBridge (EventBridge user guide, "Amazon EventBridge targets", which lists Amazon SNS topics):
+
+12. A rule's SNS topic target receives each matching event, the event's JSON as the message (its
+    ``time`` in ISO 8601 as EventBridge delivers it); moto raised NotImplementedError for an SNS
+    target, failing the PutEvents that matched. Input transformers are not applied to SNS targets.
+
 In process only (the moto servers serve one request at a time already: ``moto_launcher.serialized``):
 
 10. Each request is atomic ("Individual write operations such as UpdateItem are atomic and always
@@ -146,6 +152,9 @@ ANCHORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("moto.kinesis.models", "kinesis_backends", ()),
     ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms", ("self",)),
     ("moto.core.botocore_stubber", "BotocoreStubber.process_request", ("self", "request")),
+    ("moto.events.models", "Rule.send_to_targets", ("self", "original_event")),
+    ("moto.sns.models", "Topic.publish", ("self", "message")),
+    ("moto.sns.models", "sns_backends", ()),
 )
 
 
@@ -191,6 +200,7 @@ def apply() -> None:
     _stream_iterators()
     _list_filters()
     _stream_consumers()
+    _eventbridge_sns_targets()
     _one_request_at_a_time()
 
 
@@ -684,6 +694,41 @@ def _stream_consumers() -> None:
 
     Consumer.__init__ = _mark(consumer_init)  # type: ignore[method-assign]
     LambdaBackend.create_event_source_mapping = _mark(create_event_source_mapping)  # type: ignore[method-assign]
+
+
+# -- 12. EventBridge rules' SNS topic targets ------------------------------------------------------
+
+
+def _eventbridge_sns_targets() -> None:
+    import json
+    import time
+
+    from moto.events.models import Rule
+    from moto.sns.models import sns_backends
+    from moto.utilities.arns import parse_arn
+
+    send = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        topics = [t for t in self.targets if parse_arn(t["Arn"]).service == "sns"]
+        if topics and self.event_pattern.matches_event(original_event):
+            event = {k: v for k, v in original_event.items() if k != "ingestion-time"}
+            if isinstance(event.get("time"), int | float):
+                event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["time"]))
+            for target in topics:
+                arn = parse_arn(target["Arn"])
+                sns_backends[arn.account][arn.region].get_topic(target["Arn"]).publish(json.dumps(event))
+        others = [t for t in self.targets if t not in topics]
+        if not topics:
+            send(self, original_event, *args, **kwargs)
+        elif others:
+            kept, self.targets = self.targets, others
+            try:
+                send(self, original_event, *args, **kwargs)
+            finally:
+                self.targets = kept
+
+    Rule.send_to_targets = _mark(send_to_targets)  # type: ignore[method-assign]
 
 
 # -- 10. one in-process request at a time ------------------------------------------------------

@@ -40,9 +40,27 @@ Mounted by ``moto_launcher`` in front of moto, in each partition's process, as t
   unknown profile or trust anchor ``ResourceNotFoundException`` (404): CreateSession's documented
   errors, in the REST JSON shape (``x-amzn-ErrorType`` and ``{"message"}``).
 
+Subjects: every CreateSession whose signature verifies records its certificate under the subject
+of the leaf's subject name (one per distinct name), with ``seenAt`` and ``failed`` (whether the
+request was refused), as ListSubjects and GetSubject return them ("The subject stores auditing
+information such as the status of the last authentication attempt, the certificate data used in the
+attempt, and the last time the associated identity attempted authentication", API_GetSubject).
+``serialNumber`` is the decimal serial of the credential scope (AWS does not document its format).
+
+Notification settings: a trust anchor keeps the ``notificationSettings`` it is created with (or
+PutNotificationSettings / ResetNotificationSettings later) and returns them with ``configuredBy``;
+without a setting of its own an event has AWS's default, enabled, 45 days ("IAM Roles Anywhere
+default notification settings", customize-notification-settings). A CreateSession that succeeds with
+an end-entity certificate whose days until expiry are at most the END_ENTITY_CERTIFICATE_EXPIRY
+threshold produces, once per certificate and day, the documented EventBridge event ("Intermediate or
+end-entity certificate expiration event", monitoring-events: detail-type ``Roles Anywhere Certificate
+Expiration State Change``, source ``aws.rolesanywhere``, detail ``certificate-serial-number`` in hex,
+``days-to-expiry``, ``issuer``), put on the partition's default event bus (moto's EventBridge, whose
+rules route it: the module's rule to its SNS topic, ``moto_fidelity`` 12).
+
 Not emulated: ACM Private CA trust anchors (not available in the China regions either), CRL
 distribution points, attribute-mapping changes, session policies and managed policies of a profile,
-instance properties, notification events, subjects (GetSubject/ListSubjects).
+instance properties, CA certificate expiry events, the CloudWatch metric DaysToExpiry, AWS Health.
 """
 
 from __future__ import annotations
@@ -66,7 +84,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from werkzeug.datastructures import EnvironHeaders
@@ -90,6 +108,9 @@ PROFILE_UPDATES = (
     "sessionPolicy",
     "acceptRoleSessionName",
 )
+NOTIFICATION_EVENTS = ("CA_CERTIFICATE_EXPIRY", "END_ENTITY_CERTIFICATE_EXPIRY")
+DEFAULT_THRESHOLD_DAYS = 45  # "IAM Roles Anywhere default notification settings"
+EXPIRY_DETAIL_TYPE = "Roles Anywhere Certificate Expiration State Change"
 MAX_CLOCK_SKEW = timedelta(minutes=5)  # SigV4: "within five minutes of the AWS system time"
 # Relative distinguished names Roles Anywhere maps into principal tags (x509Subject/CN, ...).
 RDN_NAMES = {
@@ -163,7 +184,7 @@ class Kind:
                 "createdBy": ACCOUNT_ID,
             }
         if self.key == "trustAnchor":
-            return {"notificationSettings": p.get("notificationSettings", [])}
+            return {"notificationSettings": notification_settings(p.get("notificationSettings", []))}
         return {}
 
 
@@ -187,8 +208,54 @@ EMULATED = frozenset(
         ),
         *("ImportCrl", "GetCrl", "UpdateCrl", "ListTrustAnchors", "ListProfiles", "ListCrls"),
         *("TagResource", "UntagResource", "ListTagsForResource"),
+        *("ListSubjects", "GetSubject", "PutNotificationSettings", "ResetNotificationSettings"),
     }
 )
+
+
+def notification_settings(given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trust anchor's NotificationSettingDetail list: the given settings (configuredBy the account),
+    and AWS's default (enabled, 45 days, configuredBy rolesanywhere.amazonaws.com) for an event
+    without one. A threshold is 1..360 days and required when enabled (API_NotificationSetting)."""
+    details = []
+    for setting in given:
+        event, threshold = setting.get("event"), setting.get("threshold")
+        if event not in NOTIFICATION_EVENTS or "enabled" not in setting:
+            raise ServiceError("ValidationException", "a notification setting needs an event and enabled")
+        if threshold is None and setting["enabled"]:
+            raise ServiceError("ValidationException", "an enabled notification setting needs a threshold")
+        if threshold is not None and not 1 <= int(threshold) <= 360:
+            raise ServiceError("ValidationException", "threshold must be 1 to 360 days")
+        details.append(
+            {
+                "event": event,
+                "enabled": bool(setting["enabled"]),
+                "threshold": None if threshold is None else int(threshold),
+                "channel": setting.get("channel", "ALL"),
+                "configuredBy": ACCOUNT_ID,
+            }
+        )
+    configured = {d["event"] for d in details}
+    details.extend(
+        {
+            "event": event,
+            "enabled": True,
+            "threshold": DEFAULT_THRESHOLD_DAYS,
+            "channel": "ALL",
+            "configuredBy": SERVICE_PRINCIPAL,
+        }
+        for event in NOTIFICATION_EVENTS
+        if event not in configured
+    )
+    return details
+
+
+def end_entity_threshold(anchor: Mapping[str, Any]) -> int | None:
+    """The trust anchor's END_ENTITY_CERTIFICATE_EXPIRY threshold in days, None when disabled."""
+    for setting in anchor.get("notificationSettings") or notification_settings([]):
+        if setting["event"] == "END_ENTITY_CERTIFICATE_EXPIRY":
+            return int(setting["threshold"]) if setting["enabled"] else None
+    return DEFAULT_THRESHOLD_DAYS
 
 
 @dataclass
@@ -199,6 +266,8 @@ class Store:
         default_factory=lambda: {kind.table: {} for kind in KINDS.values()}
     )
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    subjects: dict[str, dict[str, Any]] = field(default_factory=dict)  # by subjectId
+    notified: set[tuple[int, str]] = field(default_factory=set)  # (serial, day) of expiry events sent
 
 
 def _validate(kind: Kind, p: Mapping[str, Any], store: Store, *, creating: bool) -> None:
@@ -327,6 +396,10 @@ class RolesAnywhere:
         """Create/Import, Get, Update, Enable, Disable, Delete and List of the three kinds, and tags."""
         if operation in ("TagResource", "UntagResource", "ListTagsForResource"):
             return self._tags(operation, store, p)
+        if operation in ("ListSubjects", "GetSubject"):
+            return self._subjects(operation, store, p)
+        if operation in ("PutNotificationSettings", "ResetNotificationSettings"):
+            return self._notifications(operation, store, p)
         verb, name = next((v, operation[len(v) :]) for v in VERBS if operation.startswith(v))
         kind = KINDS[name.removesuffix("s") if verb == "List" else name]
         table = store.resources[kind.table]
@@ -384,11 +457,117 @@ class RolesAnywhere:
             return 200, {}
         return 200, {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
 
+    @staticmethod
+    def _subjects(operation: str, store: Store, p: dict[str, Any]) -> tuple[int, Any]:
+        if operation == "ListSubjects":
+            summaries = [{k: v for k, v in s.items() if k != "credentials"} for s in store.subjects.values()]
+            return 200, {"subjects": summaries}
+        subject = store.subjects.get(p["subjectId"])
+        if subject is None:
+            raise ServiceError("ResourceNotFoundException", f"subject {p['subjectId']} does not exist")
+        return 200, {"subject": {**subject, "credentials": [dict(c) for c in subject["credentials"]]}}
+
+    @staticmethod
+    def _notifications(operation: str, store: Store, p: dict[str, Any]) -> tuple[int, Any]:
+        """PutNotificationSettings replaces the given events' settings; ResetNotificationSettings
+        puts the given events back to AWS's default."""
+        anchor = store.resources["trust_anchors"].get(p["trustAnchorId"])
+        if anchor is None:
+            raise ServiceError(
+                "ResourceNotFoundException", f"trust anchor {p['trustAnchorId']} does not exist"
+            )
+        own = [s for s in anchor["notificationSettings"] if s["configuredBy"] != SERVICE_PRINCIPAL]
+        if operation == "PutNotificationSettings":
+            given = list(p.get("notificationSettings", []))
+            events = {s.get("event") for s in given}
+            own = [s for s in own if s["event"] not in events] + given
+        else:
+            events = {k.get("event") for k in p.get("notificationSettingKeys", [])}
+            own = [s for s in own if s["event"] not in events]
+        anchor["notificationSettings"] = notification_settings(
+            [
+                {k: s[k] for k in ("event", "enabled", "threshold", "channel") if s.get(k) is not None}
+                for s in own
+            ]
+        )
+        anchor["updatedAt"] = _timestamp(_now())
+        return 200, {"trustAnchor": anchor}
+
+    def _record(self, region: str, leaf: x509.Certificate, *, failed: bool) -> None:
+        """The subject's record of this CreateSession (the module docstring, Subjects)."""
+        name = leaf.subject.rfc4514_string()
+        subject_id = str(uuid.uuid5(uuid.NAMESPACE_OID, name))
+        moment = _timestamp(_now())
+        pem = leaf.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        with self._lock:
+            store = self.stores.setdefault(region, Store())
+            subject = store.subjects.setdefault(
+                subject_id,
+                {
+                    "subjectId": subject_id,
+                    "subjectArn": self._arn(region, "subject", subject_id),
+                    "x509Subject": name,
+                    "enabled": True,
+                    "createdAt": moment,
+                    "credentials": [],
+                },
+            )
+            subject.update(lastSeenAt=moment, updatedAt=moment)
+            credential = next((c for c in subject["credentials"] if c["x509CertificateData"] == pem), None)
+            if credential is None:
+                credential = {
+                    "serialNumber": str(leaf.serial_number),
+                    "issuer": leaf.issuer.rfc4514_string(),
+                    "x509CertificateData": pem,
+                    "enabled": True,
+                }
+                subject["credentials"].append(credential)
+            credential.update(seenAt=moment, failed=failed)
+
+    def _notify_expiry(self, region: str, anchor: Mapping[str, Any], leaf: x509.Certificate) -> None:
+        """The end-entity certificate expiration event, once per certificate and day, when its days
+        until expiry are at most the trust anchor's threshold (the module docstring)."""
+        threshold = end_entity_threshold(anchor)
+        now = _now()
+        days = (leaf.not_valid_after_utc - now) // timedelta(days=1)
+        if threshold is None or days > threshold:
+            return
+        with self._lock:
+            store = self.stores.setdefault(region, Store())
+            sent = (leaf.serial_number, now.strftime("%Y-%m-%d"))
+            if sent in store.notified:
+                return
+            store.notified.add(sent)
+        detail = {
+            "certificate-serial-number": format(leaf.serial_number, "X"),
+            "days-to-expiry": days,
+            "issuer": leaf.issuer.rfc4514_string(),
+        }
+        from moto.events.models import events_backends
+
+        events_backends[ACCOUNT_ID][region].put_events(
+            [{"Source": f"aws.{SERVICE}", "DetailType": EXPIRY_DETAIL_TYPE, "Detail": json.dumps(detail)}]
+        )
+
     # -- CreateSession --------------------------------------------------------------------------
 
     def create_session(self, headers: Mapping[str, str], method: str, raw_uri: str, body: bytes) -> Any:
-        """Verify a CreateSession request (the module docstring's steps) and vend the role's session."""
+        """Verify a CreateSession request (the module docstring's steps) and vend the role's session;
+        a request whose signature verifies is recorded in its subject, refused or not."""
         region, leaf, chain = _authenticate(headers, method, raw_uri, body)
+        try:
+            anchor, session = self._session(region, leaf, chain, body)
+        except ServiceError:
+            self._record(region, leaf, failed=True)
+            raise
+        self._record(region, leaf, failed=False)
+        self._notify_expiry(region, anchor, leaf)
+        return session
+
+    def _session(
+        self, region: str, leaf: x509.Certificate, chain: list[x509.Certificate], body: bytes
+    ) -> tuple[dict[str, Any], Any]:
+        """Steps 3 to 6 and the session: (the trust anchor, CreateSession's answer)."""
         try:
             params = json.loads(body)
             profile_arn, role_arn = params["profileArn"], params["roleArn"]
@@ -427,7 +606,9 @@ class RolesAnywhere:
             raise _denied(f"role {role_arn} is not in profile {profile_arn}")
         context = session_context(leaf, anchor_arn)
         _check_trust(role_arn, region, context)
-        return _assume(role_arn, region, leaf, context, min(duration, int(profile["durationSeconds"])))
+        return anchor, _assume(
+            role_arn, region, leaf, context, min(duration, int(profile["durationSeconds"]))
+        )
 
 
 def _authenticate(
@@ -671,6 +852,6 @@ def _assume(
             }
         ],
         "subjectArn": RolesAnywhere._arn(
-            region, "subject", str(uuid.uuid5(uuid.NAMESPACE_OID, str(leaf.subject)))
+            region, "subject", str(uuid.uuid5(uuid.NAMESPACE_OID, leaf.subject.rfc4514_string()))
         ),
     }

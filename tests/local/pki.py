@@ -1,5 +1,11 @@
-"""Certificates for the Roles Anywhere tests (a CA, leaves it issues, a CRL: ``cryptography``) and the
-Roles Anywhere resources of a peer writer in a local partition."""
+"""Certificates for the Roles Anywhere tests and the Roles Anywhere resources of a peer writer in a
+local partition.
+
+What the product makes is made by the product (``replication_ops.certificates``): the pair's CA,
+its forwarder leaves (EC P-256, ECDSA-SHA256), the CRL and the PEM the secret holds. Only what the
+product has no business making is made here: intermediate CAs, RSA leaves and leaves with chosen
+validity dates (expired, not yet valid) for the emulator's refusals.
+"""
 
 from __future__ import annotations
 
@@ -10,73 +16,74 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from replication_ops import certificates
 from replication_ops.local.aws import SideClients
 from replication_ops.local.partitions import LocalPartition
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
-def _pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
 @dataclass(frozen=True)
-class Issued:
-    """A certificate with its private key (PEM strings, as the forwarder's secret holds them)."""
+class Issued(certificates.IssuedCertificate):
+    """The product's issued certificate (an RSA key too), with the PEM strings the secret holds."""
 
-    certificate: x509.Certificate
-    key: PrivateKey
+    private_key: PrivateKey  # type: ignore[assignment]
 
     @property
     def certificate_pem(self) -> str:
-        return _pem(self.certificate)
+        return certificates.certificate_pem(self.certificate)
 
     @property
     def key_pem(self) -> str:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
+        return certificates.private_key_pem(self.private_key)  # type: ignore[arg-type]
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ddb-replication tests"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
+def _ca_certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: PrivateKey,
+    signing_key: PrivateKey,
+    *,
+    path_length: int | None,
+) -> x509.Certificate:
+    now = datetime.now(UTC)
+    key_id = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(key_id, critical=False)
+        .sign(signing_key, hashes.SHA256())
     )
 
 
 class CertificateAuthority:
-    """A CA (or an intermediate, when ``parent`` is given) that issues end-entity certificates."""
+    """A CA that issues end-entity certificates: the product's pair CA, except that a root here may
+    sign intermediates (path length unlimited, where the product's CA signs leaves only) and an
+    intermediate is one (``parent``)."""
 
     def __init__(self, name: str = "pair CA", parent: CertificateAuthority | None = None) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        issuer_name, signing_key = (parent.name, parent.key) if parent else (_name(name), self.key)
-        self.name = _name(name)
-        self.certificate = (
-            x509.CertificateBuilder()
-            .subject_name(self.name)
-            .issuer_name(issuer_name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-            )
-            .sign(signing_key, hashes.SHA256())
-        )
+        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        issuer, signing_key = (parent.name, parent.key) if parent else (self.name, self.key)
+        self.certificate = _ca_certificate(self.name, issuer, self.key, signing_key, path_length=None)
+        self.authority = certificates.Authority(self.certificate, self.key)
 
     @property
     def pem(self) -> str:
-        return _pem(self.certificate)
+        return certificates.certificate_pem(self.certificate)
 
     def issue(
         self,
@@ -86,7 +93,13 @@ class CertificateAuthority:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> Issued:
-        """An end-entity certificate for ``common_name``, valid from an hour ago for a day unless told."""
+        """A forwarder's certificate for ``common_name``, valid for a day unless told: the product's
+        (``issue_forwarder_certificate``), or built here for an RSA key or chosen dates."""
+        if key_type == "ec" and not_before is None and not_after is None:
+            leaf = certificates.issue_forwarder_certificate(
+                self.authority, common_name, validity=timedelta(days=1)
+            )
+            return Issued(leaf.certificate, leaf.private_key)
         key: PrivateKey = (
             ec.generate_private_key(ec.SECP256R1())
             if key_type == "ec"
@@ -95,7 +108,7 @@ class CertificateAuthority:
         now = datetime.now(UTC)
         certificate = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self.name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -110,22 +123,10 @@ class CertificateAuthority:
         return Issued(certificate, key)
 
     def crl(self, *revoked: x509.Certificate) -> str:
-        """A CRL (PEM) revoking these certificates, signed by this CA."""
-        now = datetime.now(UTC)
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.name)
-            .last_update(now - timedelta(minutes=1))
-            .next_update(now + timedelta(days=1))
-        )
-        for certificate in revoked:
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(certificate.serial_number)
-                .revocation_date(now - timedelta(minutes=1))
-                .build()
-            )
-        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+        """A CRL (PEM) revoking these certificates, signed by this CA (the product's ``build_crl``)."""
+        moment = datetime.now(UTC) - timedelta(minutes=1)
+        listed = [certificates.Revocation(c.serial_number, moment) for c in revoked]
+        return certificates.crl_pem(certificates.build_crl(self.authority, listed, number=1, now=moment))
 
 
 # -- the peer writer's Roles Anywhere resources, as the module makes them (issue 12's contract) -------

@@ -7,6 +7,7 @@ Sources: the DynamoDB developer guide (DG) and API reference (API), as cited per
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import Counter
@@ -505,3 +506,31 @@ def test_a_changed_signature_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(StreamShard, "add", lambda self, new, old: None)
     with pytest.raises(moto_fidelity.MotoFidelityError, match="the patch expects"):
         moto_fidelity.check_anchors()
+
+
+# -- 12. EventBridge rules' SNS topic targets ("Amazon EventBridge targets": Amazon SNS topics) -------
+
+
+def test_a_rules_sns_topic_target_receives_the_event_beside_its_other_targets() -> None:
+    with mock_aws():
+        events, sns, sqs = (boto3.client(s, REGION) for s in ("events", "sns", "sqs"))
+        topic = sns.create_topic(Name="alarms")["TopicArn"]
+
+        def queue(name: str) -> tuple[str, str]:
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+
+        (subscribed, subscribed_arn), (direct, direct_arn) = queue("subscribed"), queue("direct")
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=subscribed_arn)
+        events.put_rule(Name="expiry", EventPattern='{"source": ["aws.rolesanywhere"]}')
+        events.put_targets(
+            Rule="expiry", Targets=[{"Id": "topic", "Arn": topic}, {"Id": "queue", "Arn": direct_arn}]
+        )
+        events.put_events(Entries=[{"Source": "aws.rolesanywhere", "DetailType": "T", "Detail": '{"a": 1}'}])
+        (message,) = sqs.receive_message(QueueUrl=subscribed)["Messages"]
+        delivered = json.loads(json.loads(message["Body"])["Message"])
+        assert (delivered["source"], delivered["detail"]) == ("aws.rolesanywhere", {"a": 1})
+        assert delivered["time"].endswith("Z") and "ingestion-time" not in delivered
+        assert len(sqs.receive_message(QueueUrl=direct)["Messages"]) == 1

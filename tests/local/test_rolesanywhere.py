@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -408,3 +409,152 @@ def test_control_plane_calls_are_authorized_by_iam(
     with pytest.raises(ClientError) as caught:
         client.list_trust_anchors()
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+# -- subjects, notification settings and the expiry event ------------------------------------------
+
+PATTERN = (
+    Path(__file__).resolve().parents[2]
+    / "modules"
+    / "replication_endpoint"
+    / "certificate_expiry_pattern.json"
+)
+
+
+def test_a_session_is_recorded_in_its_subject_with_the_certificate_presented(
+    setup: Setup, ca: CertificateAuthority
+) -> None:
+    """GetSubject: "the certificate data used in the attempt, and the last time the associated
+    identity attempted authentication"."""
+    issued = ca.issue(CN)
+    setup.credentials(issued)
+    client = setup.rolesanywhere
+    (summary,) = [s for s in client.list_subjects()["subjects"] if f"CN={CN}" in s["x509Subject"].split(",")]
+    subject = client.get_subject(subjectId=summary["subjectId"])["subject"]
+    (credential,) = [c for c in subject["credentials"] if c["x509CertificateData"] == issued.certificate_pem]
+    assert credential["failed"] is False and credential["seenAt"] <= subject["lastSeenAt"]
+
+
+def test_a_refused_session_is_recorded_as_failed(setup: Setup) -> None:
+    stranger = CertificateAuthority("another CA").issue(CN)
+    refused(setup, stranger)
+    client = setup.rolesanywhere
+    credentials = [
+        c
+        for s in client.list_subjects()["subjects"]
+        for c in client.get_subject(subjectId=s["subjectId"])["subject"]["credentials"]
+        if c["x509CertificateData"] == stranger.certificate_pem
+    ]
+    assert [c["failed"] for c in credentials] == [True]
+
+
+def test_a_trust_anchor_without_settings_has_awss_default_of_45_days(setup: Setup) -> None:
+    """ "IAM Roles Anywhere default notification settings": both events, enabled, 45 days."""
+    anchor = setup.rolesanywhere.get_trust_anchor(trustAnchorId=setup.anchor["trustAnchorId"])["trustAnchor"]
+    assert {
+        (s["event"], s["enabled"], s["threshold"], s["configuredBy"]) for s in anchor["notificationSettings"]
+    } == {
+        ("CA_CERTIFICATE_EXPIRY", True, 45, "rolesanywhere.amazonaws.com"),
+        ("END_ENTITY_CERTIFICATE_EXPIRY", True, 45, "rolesanywhere.amazonaws.com"),
+    }
+
+
+def test_put_notification_settings_replaces_an_events_default(setup: Setup) -> None:
+    client = setup.rolesanywhere
+    client.put_notification_settings(
+        trustAnchorId=setup.anchor["trustAnchorId"],
+        notificationSettings=[{"event": "END_ENTITY_CERTIFICATE_EXPIRY", "enabled": True, "threshold": 7}],
+    )
+    anchor = client.get_trust_anchor(trustAnchorId=setup.anchor["trustAnchorId"])["trustAnchor"]
+    assert {(s["event"], s["threshold"], s["configuredBy"]) for s in anchor["notificationSettings"]} == {
+        ("CA_CERTIFICATE_EXPIRY", 45, "rolesanywhere.amazonaws.com"),
+        ("END_ENTITY_CERTIFICATE_EXPIRY", 7, ACCOUNT),
+    }
+
+
+def test_a_threshold_above_360_days_is_refused(setup: Setup) -> None:
+    with pytest.raises(ClientError) as caught:
+        setup.rolesanywhere.put_notification_settings(
+            trustAnchorId=setup.anchor["trustAnchorId"],
+            notificationSettings=[{"event": "CA_CERTIFICATE_EXPIRY", "enabled": True, "threshold": 361}],
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.fixture
+def alarm_queue(setup: Setup) -> Iterator[str]:
+    """An SQS queue subscribed to an SNS topic that the module's expiry rule (its documented pattern,
+    certificate_expiry_pattern.json) targets, in the partition's default event bus; the trust anchor
+    notifies 7 days before an end-entity certificate expires (the module's default)."""
+    clients = SideClients(setup.partition.endpoint_url, REGION)
+    name = f"expiry-{setup.anchor['trustAnchorId'][:8]}"
+    topic = clients.sns.create_topic(Name=name)["TopicArn"]
+    queue = clients.sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = clients.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    clients.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+    clients.events.put_rule(Name=name, EventPattern=PATTERN.read_text())
+    clients.events.put_targets(Rule=name, Targets=[{"Id": "alarm-topic-0", "Arn": topic}])
+    clients.rolesanywhere.put_notification_settings(
+        trustAnchorId=setup.anchor["trustAnchorId"],
+        notificationSettings=[{"event": "END_ENTITY_CERTIFICATE_EXPIRY", "enabled": True, "threshold": 7}],
+    )
+    try:
+        yield queue
+    finally:
+        clients.events.remove_targets(Rule=name, Ids=["alarm-topic-0"])
+        clients.events.delete_rule(Name=name)
+
+
+def _alarms(setup: Setup, queue: str) -> list[dict[str, Any]]:
+    sqs = SideClients(setup.partition.endpoint_url, REGION).sqs
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
+    return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+
+
+def test_a_certificate_within_the_threshold_reaches_the_alarm_topic_as_the_documented_event(
+    setup: Setup, ca: CertificateAuthority, alarm_queue: str
+) -> None:
+    """monitoring-events, "Intermediate or end-entity certificate expiration event": sent when the
+    certificate "satisfies notification evaluation criteria and used in createSession API"."""
+    issued = ca.issue(CN, not_after=datetime.now(UTC) + timedelta(days=3, hours=1))
+    setup.credentials(issued)
+    (event,) = _alarms(setup, alarm_queue)
+    assert event["source"] == "aws.rolesanywhere"
+    assert event["detail-type"] == "Roles Anywhere Certificate Expiration State Change"
+    assert event["region"] == REGION and event["account"] == ACCOUNT
+    assert event["detail"] == {
+        "certificate-serial-number": format(issued.certificate.serial_number, "X"),
+        "days-to-expiry": 3,
+        "issuer": issued.certificate.issuer.rfc4514_string(),
+    }
+
+
+def test_a_certificate_outside_the_threshold_raises_no_alarm(
+    setup: Setup, ca: CertificateAuthority, alarm_queue: str
+) -> None:
+    setup.credentials(ca.issue(CN, not_after=datetime.now(UTC) + timedelta(days=8, hours=1)))
+    assert _alarms(setup, alarm_queue) == []
+
+
+def test_the_documented_example_event_matches_the_modules_pattern() -> None:
+    """The end-entity example of monitoring-events, verbatim, against the rule's pattern (moto's
+    EventBridge matcher)."""
+    from moto.events.models import EventPattern
+
+    example = {
+        "version": "0",
+        "id": "9c95e8e4-96a4-ef3f-b739-b6aa5b193afb",
+        "detail-type": "Roles Anywhere Certificate Expiration State Change",
+        "source": "aws.rolesanywhere",
+        "account": "123456789012",
+        "time": "2022-06-10T06:51:08Z",
+        "region": "us-west-1",
+        "detail": {
+            "certificate-serial-number": "00936EACBE07F201DF",
+            "days-to-expiry": 3,
+            "issuer": "L=Seattle,CN=CA Root v1,ST=Washington,C=US",
+        },
+    }
+    assert EventPattern.load(PATTERN.read_text()).matches_event(example)

@@ -96,18 +96,47 @@ def test_revoke_writes_a_crl_listing_the_serial(run, ca_dir) -> None:
     assert [certificates.serial_hex(entry.serial_number) for entry in crl] == [issued["serial"]]
 
 
+def _issue(run, ca_dir) -> str:
+    return json.loads(run("ca", "issue", "--dir", str(ca_dir), "--cn", CN, "--json").out)["serial"]
+
+
 def test_a_later_revocation_says_to_put_the_new_crl_into_the_trust_anchors(run, ca_dir) -> None:
-    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F")
-    result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A10")
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", _issue(run, ca_dir))
+    result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", _issue(run, ca_dir))
     assert result.code == EXIT_OK
     assert "CRL number 2" in result.out and f"ddb-replication crl --ca-dir {ca_dir}" in result.out
 
 
 def test_revoke_of_a_revoked_serial_says_so_and_succeeds(run, ca_dir) -> None:
-    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F")
-    result = run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3a:0f")
+    serial = _issue(run, ca_dir)
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", serial)
+    result = run(
+        "ca",
+        "revoke",
+        "--dir",
+        str(ca_dir),
+        "--serial",
+        ":".join(serial[i : i + 2] for i in range(0, len(serial), 2)).lower(),
+    )
     assert result.code == EXIT_OK
     assert "is revoked already" in result.out
+
+
+def test_revoke_refuses_a_serial_this_ca_never_issued_naming_those_it_did(run, ca_dir) -> None:
+    issued = _issue(run, ca_dir)
+    line = _one_error_line(run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F"), "revoke")
+    assert f"serial 3A0F was not issued by the CA in {ca_dir}: it issued {issued}" in line
+    assert not (ca_dir / "crl.pem").exists()
+
+
+def test_revoke_of_a_ca_that_issued_nothing_says_where_it_records_what_it_issues(run, ca_dir) -> None:
+    line = _one_error_line(run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F"), "revoke")
+    assert "it has issued none" in line and str(ca_dir / "issued") in line
+
+
+def test_init_in_a_virtual_file_system_says_why_in_one_line(run) -> None:
+    line = _one_error_line(run("ca", "init", "--dir", "/proc/ddb-replication-ca"), "init")
+    assert "no file can be created in /proc: it is on a virtual file system" in line
 
 
 @pytest.mark.parametrize("serial", ["0", "not-hex", ""])

@@ -307,14 +307,110 @@ def test_credentials_replaces_a_certificate_the_ca_folder_revoked(pair, run, ca_
     assert leaf(pair.cn.secret()).serial_number != revoked
 
 
+def _issued_serial(run: Any, ca_dir: Path) -> str:
+    return run("ca", "issue", "--dir", str(ca_dir), "--cn", SUBJECT, "--json").json["serial"]
+
+
 def test_crl_again_changes_nothing_and_a_new_revocation_updates_it(pair, run, ca_dir) -> None:
-    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A0F")
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", _issued_serial(run, ca_dir))
     first = run(*_crl_args(pair, ca_dir))
     again = run(*_crl_args(pair, ca_dir))
-    run("ca", "revoke", "--dir", str(ca_dir), "--serial", "3A10")
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", _issued_serial(run, ca_dir))
     later = run(*_crl_args(pair, ca_dir))
     assert [s["action"] for s in first.json["sides"]] == ["skipped", "imported"]
     assert [s["action"] for s in again.json["sides"]] == ["skipped", "unchanged"]
     assert [s["action"] for s in later.json["sides"]] == ["skipped", "updated"]
     (crl,) = crls_of(pair)
     assert crl["crlData"] == (ca_dir / certificates.CRL_FILE).read_bytes()
+
+
+def test_credentials_puts_the_access_key_back_when_the_certificate_is_refused(pair, run, tmp_path) -> None:
+    """A link moving from access_key to roles_anywhere: until the certificate works, the key does."""
+    key = {"aws_access_key_id": "AKIAEXAMPLEKEY000001", "aws_secret_access_key": "s" * 40}
+    pair.cn.client("secretsmanager").put_secret_value(
+        SecretId=pair.cn.outputs["peer_credentials_secret_arn"], SecretString=json.dumps(key)
+    )
+    other = _ca(tmp_path / "other-ca")  # a CA the us trust anchor does not hold
+    result = run("credentials", *cn_to_us(pair, "--ca-dir", str(other)))
+    assert result.code == EXIT_AWS_ACCESS
+    assert pair.cn.secret() == key
+    (line,) = result.err.strip().splitlines()
+    assert "previous value was put back" in line
+
+
+# -- status: the forwarder's certificate as the receiver's Roles Anywhere saw it ------------------
+
+
+def _status(pair: Any, run: Any) -> dict[str, Any]:
+    """status --json; each side's forwarder certificates by side label."""
+    result = run(
+        "status",
+        "--cn-outputs",
+        str(pair.cn_outputs),
+        "--us-outputs",
+        str(pair.us_outputs),
+        "--us-endpoint-url",
+        pair.us.endpoint_url,
+        "--quiet",
+        "--json",
+    )
+    assert "Traceback" not in result.err
+    return {side["side"]: side for side in result.json["sides"]}
+
+
+def _alarm_days(pair: Any, days: int) -> None:
+    """The receiver's trust anchor notifies `days` before an end-entity certificate expires (the
+    module's roles_anywhere_certificate_expiry_days)."""
+    pair.us.client("rolesanywhere").put_notification_settings(
+        trustAnchorId=pair.us.outputs["roles_anywhere_trust_anchor_arn"].rsplit("/", 1)[-1],
+        notificationSettings=[{"event": "END_ENTITY_CERTIFICATE_EXPIRY", "enabled": True, "threshold": days}],
+    )
+
+
+def test_status_shows_the_certificate_the_receiver_saw_without_reading_the_key(pair, run, ca_dir) -> None:
+    _alarm_days(pair, 7)
+    with InboxReplicators([pair.us]):
+        run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
+    certificate = leaf(pair.cn.secret())
+    sides = _status(pair, run)
+    (shown,) = sides["cn"]["certificates"]
+    assert shown["link"] == "cn-to-us" and shown["common_name"] == SUBJECT
+    assert shown["serial"] == certificates.serial_hex(certificate.serial_number)
+    assert shown["not_after"] == certificate.not_valid_after_utc.isoformat()
+    assert shown["days_left"] == 29 and shown["threshold_days"] == 7
+    assert shown["problems"] == [] and shown["last_presented"]
+    assert sides["us"]["certificates"] == []  # us-to-cn is an access_key link
+
+
+def test_status_flags_a_certificate_within_the_alarm_threshold_and_names_the_fix(
+    pair, run, ca_dir, partition
+) -> None:
+    _alarm_days(pair, 7)
+    authority = certificates.load_authority(ca_dir)
+    ending = certificates.issue_forwarder_certificate(
+        authority, SUBJECT, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=25, hours=1)
+    )  # 4 days and 23 hours left
+    arns = {
+        k: pair.us.outputs[o]
+        for k, o in (
+            ("trust_anchor_arn", "roles_anywhere_trust_anchor_arn"),
+            ("profile_arn", "roles_anywhere_profile_arn"),
+            ("role_arn", "peer_writer_role_arn"),
+        )
+    }
+    _create_session({**ending.secret_fields(), **arns}, partition)  # the forwarder presents it
+    sides = _status(pair, run)
+    (shown,) = sides["cn"]["certificates"]
+    assert shown["serial"] == ending.serial_hex and shown["days_left"] == 4
+    (problem,) = shown["problems"]
+    assert "within the alarm threshold of 7" in problem
+    assert "`ddb-replication rotate --ca-dir DIR --direction cn-to-us`" in problem
+    assert problem in sides["cn"]["problems"]
+
+
+def test_without_notification_settings_awss_45_days_flag_a_30_day_certificate(pair, run, ca_dir) -> None:
+    """The reason the module sets the threshold: AWS's default (45 days) exceeds a leaf's 30 days."""
+    with InboxReplicators([pair.us]):
+        run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
+    (shown,) = _status(pair, run)["cn"]["certificates"]
+    assert shown["threshold_days"] == 45 and len(shown["problems"]) == 1

@@ -36,6 +36,12 @@ mock_provider "aws" {
   mock_resource "aws_rolesanywhere_profile" {
     defaults = { arn = "arn:aws:rolesanywhere:us-east-1:111122223333:profile/7e1b2c3d-1111-2222-3333-444455556666" }
   }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:111122223333:ddbrep-us-replication-alarms" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:us-east-1:111122223333:rule/ddbrep-us-certificate-expiry" }
+  }
 }
 
 mock_provider "aws" {
@@ -451,4 +457,154 @@ run "a_peer_rolesanywhere_endpoint_with_a_scheme_is_refused" {
   }
 
   expect_failures = [var.peer_rolesanywhere_endpoint]
+}
+
+# -- The certificate expiry alarm -------------------------------------------------------------------
+
+run "the_trust_anchor_notifies_before_its_certificates_expire" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  assert {
+    condition = {
+      for s in aws_rolesanywhere_trust_anchor.this[0].notification_settings : s.event => [s.enabled, s.threshold]
+      } == {
+      END_ENTITY_CERTIFICATE_EXPIRY = [true, 7]
+      CA_CERTIFICATE_EXPIRY         = [true, 90]
+    }
+    error_message = "Both expiry events are enabled with the module's thresholds (AWS's default, 45 days, is longer than a 30-day leaf lives)."
+  }
+}
+
+run "the_thresholds_are_the_variables" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    roles_anywhere_certificate_expiry_days    = 12
+    roles_anywhere_ca_certificate_expiry_days = 200
+  }
+
+  assert {
+    condition = {
+      for s in aws_rolesanywhere_trust_anchor.this[0].notification_settings : s.event => s.threshold
+    } == { END_ENTITY_CERTIFICATE_EXPIRY = 12, CA_CERTIFICATE_EXPIRY = 200 }
+    error_message = "Each threshold is its variable's."
+  }
+}
+
+run "without_an_sns_topic_among_the_alarm_actions_there_is_no_rule" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    alarm_actions = ["arn:aws:ssm:us-east-1:111122223333:opsitem:2#CATEGORY=Security"]
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_event_rule.certificate_expiry) == 0 && length(aws_sns_topic_policy.alarms) == 0
+    error_message = "No SNS topic to send to (create_sns_topic false, no SNS alarm action): no rule, the topic policy untouched."
+  }
+}
+
+run "the_expiry_events_go_to_the_modules_topic" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    create_sns_topic = true
+  }
+
+  override_data {
+    target = data.aws_service_principal.events
+    values = { name = "events.amazonaws.com" }
+  }
+
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.certificate_expiry[0].event_pattern) == {
+      source        = ["aws.rolesanywhere"]
+      "detail-type" = ["Roles Anywhere Certificate Expiration State Change"]
+    }
+    error_message = "The rule matches the service's expiry events as the EventBridge events reference documents them."
+  }
+  assert {
+    condition     = [for t in aws_cloudwatch_event_target.certificate_expiry : t.arn] == [aws_sns_topic.alarms[0].arn]
+    error_message = "The rule's one target is the module's alarm topic."
+  }
+  assert {
+    condition = [for s in jsondecode(aws_sns_topic_policy.alarms[0].policy).Statement : s if s.Sid == "CertificateExpiryEventsPublish"] == [{
+      Sid       = "CertificateExpiryEventsPublish"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.alarms[0].arn
+      Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.certificate_expiry[0].arn } }
+    }]
+    error_message = "The topic's policy lets EventBridge publish for this rule only."
+  }
+  assert {
+    condition     = toset([for s in jsondecode(aws_sns_topic_policy.alarms[0].policy).Statement : s.Sid]) == toset(["AccountOwnsTheTopic", "CloudWatchAlarmsPublish", "CertificateExpiryEventsPublish"])
+    error_message = "Replacing the default topic policy keeps the account's use and the CloudWatch alarms' publishing."
+  }
+  assert {
+    condition = [for s in jsondecode(aws_kms_key.this[0].policy).Statement : [s.Principal, s.Action] if s.Sid == "AllowEventBridgeCertificateExpiry"] == [
+      [{ Service = "events.amazonaws.com" }, ["kms:Decrypt", "kms:GenerateDataKey*"]]
+    ]
+    error_message = "The topic's key lets EventBridge encrypt what it publishes."
+  }
+}
+
+run "sns_alarm_actions_receive_the_expiry_events_too" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    alarm_actions = ["arn:aws:sns:us-east-1:111122223333:operations", "arn:aws:ssm:us-east-1:111122223333:opsitem:2"]
+  }
+
+  assert {
+    condition     = [for t in aws_cloudwatch_event_target.certificate_expiry : t.arn] == ["arn:aws:sns:us-east-1:111122223333:operations"]
+    error_message = "Every SNS topic among alarm_actions is a target; other alarm actions are not EventBridge targets."
+  }
+  assert {
+    condition     = length(aws_sns_topic_policy.alarms) == 0 && !contains([for s in jsondecode(aws_kms_key.this[0].policy).Statement : s.Sid], "AllowEventBridgeCertificateExpiry")
+    error_message = "A topic the module does not own keeps its policy and key (its owner allows EventBridge)."
+  }
+}
+
+run "access_key_mode_has_no_certificate_alarm" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    peer_writer_authentication = "access_key"
+    create_sns_topic           = true
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_event_rule.certificate_expiry) == 0 && length(aws_sns_topic_policy.alarms) == 0
+    error_message = "No certificates, no expiry rule."
+  }
+}
+
+run "an_expiry_threshold_above_360_days_is_refused" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    roles_anywhere_certificate_expiry_days = 361
+  }
+
+  expect_failures = [var.roles_anywhere_certificate_expiry_days]
+}
+
+run "a_ca_expiry_threshold_of_zero_is_refused" {
+  command   = plan
+  providers = { aws = aws.us }
+
+  variables {
+    roles_anywhere_ca_certificate_expiry_days = 0
+  }
+
+  expect_failures = [var.roles_anywhere_ca_certificate_expiry_days]
 }
