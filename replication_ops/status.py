@@ -1,9 +1,16 @@
 """Status: is the pair healthy? Per side: the event source mappings (state, last processing result),
 iterator age (CloudWatch, the last 15 minutes), failure queue depth, alarms in ALARM, recent
-replication latency per table and its stages (namespace DynamoDBReplication, dimensions ``service`` =
-the replicator's name and ``table`` = the logical table; replication.lag), and how far behind the
-changes coming to the side are (``behind_ms``). Each table's stream has its own mapping to the
-forwarder.
+replication latency per table and its stages at p50 and p99 (namespace DynamoDBReplication,
+dimensions ``service`` = the replicator's name and ``table`` = the logical table; replication.lag),
+and how far behind the changes coming to the side are (``behind_ms``). Each table's stream has its
+own mapping to the forwarder.
+
+The percentiles are CloudWatch's, over the last 15 whole minutes (the current one included) as one
+period: a percentile of 15 minutes is not any combination of the minutes' percentiles. pNN is the
+value NN percent of the period's values are below ("Statistics definitions", CloudWatch user guide);
+CloudWatch computes it from the values the replicator's EMF lines put (``GetMetricData`` with a
+percentile ``Stat``: "any CloudWatch statistic or extended statistic", CloudWatch API reference,
+MetricStat).
 
 ``behind_ms`` is this project's counterpart of global tables' ``PendingReplicationCount`` ("the number
 of item updates that are written to one replica table, but that have not yet been written in another
@@ -50,7 +57,7 @@ class SideStatus:
     failure_queue_in_flight: int | None = None
     alarms_in_alarm: list[str] = field(default_factory=list)
     latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # per logical table
-    # Per logical table, each stage's lag (replication.lag) and end to end: {"average", "maximum"} ms.
+    # Per logical table, each stage's lag (replication.lag) and end to end: {"p50", "p99"} ms.
     lag_stages_ms: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     # Each function's iterator age now (the latest minute's maximum), by "forwarder" / "replicator".
     iterator_age_now_ms: dict[str, float | None] = field(default_factory=dict)
@@ -172,29 +179,72 @@ def side_status(side: Side, alarm_prefix: str | None, now: dt.datetime, tables: 
             statistic.lower(): _latency(side, replicator, table, statistic, now)
             for statistic in ("Average", "Maximum")
         }
-        status.lag_stages_ms[table] = {
-            stage: {
-                statistic.lower(): _latency(side, replicator, table, statistic, now, metric=metric)
-                for statistic in ("Average", "Maximum")
-            }
-            for stage, metric in lag.METRICS.items()
-        }
+    status.lag_stages_ms = lag_percentiles(side, replicator, tables, now)
     return status
 
 
-def _latency(
-    side: Side,
-    replicator: str,
-    table: str,
-    statistic: str,
-    now: dt.datetime,
-    *,
-    metric: str = "ReplicationLatency",
-) -> float | None:
+LAG_PERCENTILES = ("p50", "p99")
+MAX_QUERIES_PER_REQUEST = 500  # GetMetricData's MetricDataQueries (CloudWatch API reference)
+
+
+def lag_percentiles(
+    side: Side, replicator: str, tables: list[str], now: dt.datetime
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """``{table: {stage: {"p50": ms, "p99": ms}}}`` for every stage of replication.lag and
+    ``end_to_end`` over the window (None: no value in it), from GetMetricData requests of up to 500
+    queries, each a percentile of one metric over one period as long as the window (the module
+    docstring). The window ends with the current minute: GetMetricData rounds a StartTime of the
+    last 15 days down to the whole minute (CloudWatch API reference, GetMetricData)."""
+    end = now.replace(second=0, microsecond=0) + dt.timedelta(seconds=PERIOD_SECONDS)
+    found: dict[str, dict[str, dict[str, float | None]]] = {
+        table: {stage: dict.fromkeys(LAG_PERCENTILES) for stage in lag.METRICS} for table in tables
+    }
+    asked = [
+        (table, stage, metric, statistic)
+        for table in tables
+        for stage, metric in lag.METRICS.items()
+        for statistic in LAG_PERCENTILES
+    ]
+    queries = [
+        {
+            "Id": f"q{index}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": METRICS_NAMESPACE,
+                    "MetricName": metric,
+                    "Dimensions": [
+                        {"Name": "service", "Value": replicator},
+                        {"Name": "table", "Value": table},
+                    ],
+                },
+                "Period": int(WINDOW.total_seconds()),
+                "Stat": statistic,
+            },
+        }
+        for index, (table, _, metric, statistic) in enumerate(asked)
+    ]
+    cloudwatch = side.client("cloudwatch")
+    for start in range(0, len(queries), MAX_QUERIES_PER_REQUEST):
+        with aws_errors(f"{side.name} CloudWatch"):
+            pages = cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries[start : start + MAX_QUERIES_PER_REQUEST],
+                StartTime=end - WINDOW,
+                EndTime=end,
+            )
+            results = [result for page in pages for result in page.get("MetricDataResults", [])]
+        for result in results:
+            table, stage, _, statistic = asked[int(result["Id"][1:])]
+            values = result.get("Values") or []
+            if values:
+                found[table][stage][statistic] = round(values[0], 1)
+    return found
+
+
+def _latency(side: Side, replicator: str, table: str, statistic: str, now: dt.datetime) -> float | None:
     value = _statistic(
         side,
         namespace=METRICS_NAMESPACE,
-        metric=metric,
+        metric=lag.METRICS[lag.END_TO_END],
         dimensions={"service": replicator, "table": table},
         statistic=statistic,
         now=now,
@@ -289,16 +339,18 @@ def render(statuses: list[SideStatus]) -> str:
             " (peer forwarder's iterator age + this replicator's)"
         )
         for table, latency in s.latency_ms.items():
+            stages = s.lag_stages_ms.get(table, {})
+            end_to_end = stages.get(lag.END_TO_END, {})
             lines.append(
-                f"  table {table}: replication latency (15 min): average {_ms(latency.get('average'))}, "
+                f"  table {table}: replication latency (15 min): p50 {_ms(end_to_end.get('p50'))}, "
+                f"p99 {_ms(end_to_end.get('p99'))}, average {_ms(latency.get('average'))}, "
                 f"max {_ms(latency.get('maximum'))}"
             )
-            stages = s.lag_stages_ms.get(table, {})
             lines.append(
-                "    by stage (average / max): "
+                "    by stage (p50 / p99): "
                 + ", ".join(
-                    f"{STAGE_LABELS[stage]} {_ms(stages.get(stage, {}).get('average'))} / "
-                    f"{_ms(stages.get(stage, {}).get('maximum'))}"
+                    f"{STAGE_LABELS[stage]} {_ms(stages.get(stage, {}).get('p50'))} / "
+                    f"{_ms(stages.get(stage, {}).get('p99'))}"
                     for stage in lag.STAGES
                 )
             )

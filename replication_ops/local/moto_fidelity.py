@@ -57,6 +57,24 @@ EventBridge (EventBridge user guide, "Amazon EventBridge targets", which lists A
     ``time`` in ISO 8601 as EventBridge delivers it); moto raised NotImplementedError for an SNS
     target, failing the PutEvents that matched. Input transformers are not applied to SNS targets.
 
+CloudWatch (API reference, "CW"; user guide, "CWUG"):
+
+13. Percentile statistics are computed: ``ExtendedStatistics`` of ``GetMetricStatistics`` and a percentile
+    ``Stat`` of ``GetMetricData`` ("any CloudWatch statistic or extended statistic", CW "MetricStat"). pNN
+    is the value NN percent of the period's data are at or below ("p95 is the 95th percentile and means
+    that 95 percent of the data within the period is lower than this value and 5 percent of the data is
+    higher than this value", CWUG "Statistics definitions"). CloudWatch documents no interpolation between
+    values: here the nearest rank, always a value that was put (the tests use data whose percentiles every
+    usual definition agrees on). CloudWatch keeps the values of ``Values``/``Counts`` (and so of EMF
+    metrics); of a statistic set only one whose ``SampleCount`` is 1 or whose ``Minimum`` equals its
+    ``Maximum`` gives percentiles, and no metric with a negative value does (CW "GetMetricStatistics":
+    "CloudWatch needs raw data points to calculate percentile statistics...", "Percentile statistics are
+    not available for metrics when any of the metric values are negative numbers"): such a period has no
+    percentile. ``GetMetricStatistics`` takes ``Statistics`` or ``ExtendedStatistics``, "but not both",
+    each percentile "between p0.0 and p100" (CW "GetMetricStatistics"), with at most two decimals
+    (``p95.45``, EC2 user guide, "Statistics for CloudWatch metrics"). moto ignored ``ExtendedStatistics``
+    and failed on a percentile ``Stat`` (a ``TypeError``: HTTP 500 on its servers).
+
 In process only (the moto servers serve one request at a time already: ``moto_launcher.serialized``):
 
 10. Each request is atomic ("Individual write operations such as UpdateItem are atomic and always
@@ -83,6 +101,7 @@ import itertools
 import re
 import threading
 from decimal import Context, localcontext
+from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -151,6 +170,27 @@ ANCHORS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("moto.kinesis.models", "Stream.get_consumer_by_arn", ("self", "consumer_arn")),
     ("moto.kinesis.models", "kinesis_backends", ()),
     ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarms", ("self",)),
+    ("moto.cloudwatch.responses", "CloudWatchResponse.get_metric_statistics", ("self",)),
+    ("moto.cloudwatch.models", "Statistics.__init__", ("self", "stats", "dt")),
+    ("moto.cloudwatch.models", "Statistics.get_statistics_for_type", ("self", "stat")),
+    (
+        "moto.cloudwatch.models",
+        "CloudWatchBackend.get_metric_statistics",
+        ("self", "namespace", "metric_name", "start_time", "end_time", "period", "stats", "dimensions"),
+    ),
+    (
+        "moto.cloudwatch.models",
+        "CloudWatchBackend.get_metric_data",
+        ("self", "queries", "start_time", "end_time"),
+    ),
+    ("moto.cloudwatch.models", "MetricDatum.__init__", ("self", "namespace", "name", "value")),
+    (
+        "moto.cloudwatch.models",
+        "MetricAggregatedDatum.__init__",
+        ("self", "namespace", "name", "min_stat", "max_stat", "sample_count", "sum_stat"),
+    ),
+    ("moto.cloudwatch.exceptions", "InvalidParameterCombination", ()),
+    ("moto.cloudwatch.exceptions", "InvalidParameterValue", ()),
     ("moto.core.botocore_stubber", "BotocoreStubber.process_request", ("self", "request")),
     ("moto.events.models", "Rule.send_to_targets", ("self", "original_event")),
     ("moto.sns.models", "Topic.publish", ("self", "message")),
@@ -201,6 +241,7 @@ def apply() -> None:
     _list_filters()
     _stream_consumers()
     _eventbridge_sns_targets()
+    _percentiles()
     _one_request_at_a_time()
 
 
@@ -729,6 +770,123 @@ def _eventbridge_sns_targets() -> None:
                 self.targets = kept
 
     Rule.send_to_targets = _mark(send_to_targets)  # type: ignore[method-assign]
+
+
+# -- 13. CloudWatch percentile statistics ---------------------------------------------------------
+
+# pNN or pNN.NN from p0 to p100 (CW "GetMetricStatistics", ExtendedStatistics).
+_PERCENTILE = re.compile(r"p(\d{1,3}(?:\.\d{1,2})?)")
+
+
+def percentile_fraction(statistic: str) -> Fraction | None:
+    """``p99`` as 99/100 (exactly: ``p99.9`` is 999/1000); None for any other statistic or a
+    percentile outside p0 to p100."""
+    match = _PERCENTILE.fullmatch(statistic)
+    if match is None:
+        return None
+    fraction = Fraction(match.group(1)) / 100
+    return fraction if fraction <= 1 else None
+
+
+def percentile(weighted: list[tuple[float, float]], fraction: Fraction) -> float | None:
+    """The nearest-rank percentile of ``(value, count)`` pairs: the smallest value that at least
+    ``fraction`` of the data (by count) are at or below; None without data."""
+    counted = sorted((value, Fraction(count)) for value, count in weighted if count > 0)
+    wanted = fraction * sum(count for _, count in counted)
+    below = Fraction(0)
+    for value, count in counted:
+        below += count
+        if below >= wanted:
+            return value
+    return None
+
+
+def period_values(data: list[Any]) -> list[tuple[float, float]] | None:
+    """The ``(value, count)`` pairs a period's stored data give percentiles from (moto keeps each
+    value of ``Values``/``Counts`` as a ``MetricDatum``; a statistic set is a
+    ``MetricAggregatedDatum``), or None when CloudWatch gives that period no percentile: a statistic
+    set with more than one sample and different minimum and maximum, or a negative value."""
+    weighted: list[tuple[float, float]] = []
+    for datum in data:
+        if hasattr(datum, "value"):
+            weighted.append((float(datum.value), 1.0))
+        elif datum.min == datum.max:
+            weighted.append((float(datum.min), float(datum.sample_count)))
+        elif datum.sample_count == 1:
+            weighted.append((float(datum.sum), 1.0))
+        else:
+            return None
+    if any(value < 0 for value, _ in weighted):
+        return None
+    return weighted
+
+
+def _period_percentile(statistics: Any, fraction: Fraction) -> float | None:
+    weighted = period_values(statistics.metric_data)
+    return None if weighted is None else percentile(weighted, fraction)
+
+
+def _percentiles() -> None:
+    from moto.cloudwatch import models
+    from moto.cloudwatch.exceptions import InvalidParameterCombination, InvalidParameterValue
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    statistic_for_type = models.Statistics.get_statistics_for_type
+    metric_data = models.CloudWatchBackend.get_metric_data
+
+    def get_statistics_for_type(self: Any, stat: str) -> Any:
+        fraction = percentile_fraction(stat)
+        if fraction is None:
+            return statistic_for_type(self, stat)
+        return _period_percentile(self, fraction)
+
+    def get_metric_data(
+        self: Any, queries: Any, start_time: Any, end_time: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        results = metric_data(self, queries, start_time, end_time, *args, **kwargs)
+        for result in results:  # a period without the statistic has no value (moto gave None)
+            kept = [
+                (t, v) for t, v in zip(result["timestamps"], result["values"], strict=True) if v is not None
+            ]
+            result["timestamps"] = [t for t, _ in kept]
+            result["values"] = [v for _, v in kept]
+        return results
+
+    def get_metric_statistics(self: Any) -> Any:
+        statistics = self._get_param("Statistics", [])
+        extended = self._get_param("ExtendedStatistics", [])
+        if statistics and extended:
+            raise InvalidParameterCombination(
+                "Must specify either Statistics or ExtendedStatistics, but not both"
+            )
+        if not statistics and not extended:
+            raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics")
+        fractions = {}
+        for name in extended:
+            fractions[name] = percentile_fraction(name)
+            if fractions[name] is None:
+                raise InvalidParameterValue(
+                    f"The value {name} for parameter ExtendedStatistics is not supported."
+                )
+        datapoints = self.cloudwatch_backend.get_metric_statistics(
+            self._get_param("Namespace"),
+            self._get_param("MetricName"),
+            self._get_param("StartTime"),
+            self._get_param("EndTime"),
+            self._get_int_param("Period"),
+            statistics,
+            unit=self._get_param("Unit"),
+            dimensions=self._get_param("Dimensions", []),
+        )
+        for datapoint in datapoints:
+            found = {name: _period_percentile(datapoint, f) for name, f in fractions.items()}
+            datapoint.extended_statistics = {k: v for k, v in found.items() if v is not None} or None
+        return ActionResult({"Label": self._get_param("MetricName"), "Datapoints": datapoints})
+
+    models.Statistics.get_statistics_for_type = _mark(get_statistics_for_type)  # type: ignore[method-assign]
+    models.CloudWatchBackend.get_metric_data = _mark(get_metric_data)  # type: ignore[method-assign]
+    CloudWatchResponse.get_metric_statistics = _mark(get_metric_statistics)  # type: ignore[method-assign]
 
 
 # -- 10. one in-process request at a time ------------------------------------------------------

@@ -1,6 +1,9 @@
 """A PNG of the replication lag, one row per table: over time (per origin side), its distribution and,
-when the replicators measured them, its stages as a stacked breakdown (p50 and p99 of each stage
-stacked, end to end marked: the stages' percentiles need not add up to end to end's).
+when the replicators measured them, its stages: each stage's median (p50) stacked in the order a
+change passes them, with end to end's p50 and p99 beside the stack. Only medians are stacked, and
+even they do not add up to end to end's median exactly (a median of sums is not the sum of the
+medians); p99s would add up to much more than end to end's p99 (a change slow in one stage is
+rarely slow in all), so the tail is end to end's own.
 
 Both panels keep their top quarter free of data (the y axis reaches 1.3 times the highest point or
 bar) and put their legend there, so the legend never hides the slowest changes; the maximum is
@@ -123,29 +126,41 @@ def _table_row(name: str, samples: list[LagSample], over_time: Any, distribution
     distribution.grid(True, alpha=0.3)
 
 
+ROWS = ("end to end", "stages\n(each p50)")  # bottom to top
+CAPTION = "seconds; stacked: each stage's median (p50)\n(the medians need not add up to end to end's)"
+
+
 def stage_breakdown(name: str, stages: dict[str, dict[str, float | None]], axes: Any) -> None:
-    """One bar per percentile (p50, p99), its stages stacked left to right in the order a change
-    passes them, and end to end's own percentile marked on each bar."""
-    rows = ("p50", "p99")
-    known = any(stages.get(stage, {}).get(row) is not None for stage in STAGE_LABELS for row in rows)
-    if not known:
+    """Two rows: at the top each stage's p50 stacked left to right in the order a change passes them,
+    under it end to end's p50 and p99, markers on a line from one to the other."""
+    end_to_end = stages.get(lag.END_TO_END, {})
+    marks = [
+        (end_to_end.get("p50"), "o", f"end to end p50 {end_to_end.get('p50')} s"),
+        (end_to_end.get("p99"), "D", f"end to end p99 {end_to_end.get('p99')} s"),
+    ]
+    known = [value for value, _, _ in marks if value is not None]
+    if not known and all(stages.get(stage, {}).get("p50") is None for stage in STAGE_LABELS):
         axes.text(0.5, 0.5, "no stage samples", ha="center", va="center", transform=axes.transAxes)
     else:
-        left = [0.0] * len(rows)
+        end_to_end_row, stack_row = range(len(ROWS))
+        left = 0.0
         handles = []
         for stage, label in STAGE_LABELS.items():
-            widths = [stages.get(stage, {}).get(row) or 0.0 for row in rows]
-            handles.append(axes.barh(rows, widths, left=left, label=label))
-            left = [a + b for a, b in zip(left, widths, strict=True)]
-        end_to_end = stages.get(lag.END_TO_END, {})
-        for index, row in enumerate(rows):
-            value = end_to_end.get(row)
+            width = stages.get(stage, {}).get("p50") or 0.0
+            handles.append(axes.barh([stack_row], [width], left=[left], label=label))
+            left += width
+        axes.plot(known, [end_to_end_row] * len(known), color="black", linewidth=1)
+        for value, marker, label in marks:
             if value is not None:
-                axes.plot([value, value], [index - 0.4, index + 0.4], color="black", linewidth=2)
-        handles.extend(axes.plot([], [], color="black", linewidth=2, label="end to end"))
-        axes.set_xlim(0, max([*left, *(v for v in end_to_end.values() if v is not None)]) * HEADROOM)
-        axes.set_ylim(-0.6, len(rows) + 0.6)  # a free band above the bars for the legend
+                handles.extend(
+                    axes.plot(
+                        [value], [end_to_end_row], marker=marker, color="black", linestyle="", label=label
+                    )
+                )
+        axes.set_yticks(range(len(ROWS)), ROWS)
+        axes.set_xlim(0, max([left, *known]) * HEADROOM or 1.0)
+        axes.set_ylim(-0.6, len(ROWS) + 0.6)  # a free band above the bars for the legend
         axes.legend(handles=handles, loc="upper left", fontsize=8, ncol=2)
-    axes.set_xlabel("seconds")
+    axes.set_xlabel(CAPTION)
     axes.set_title(f"{name}: lag by stage")
     axes.grid(True, axis="x", alpha=0.3)

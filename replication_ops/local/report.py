@@ -422,6 +422,31 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def failures(report: dict[str, Any]) -> list[str]:
+    """Why the demo fails (empty: it passes): not converged, the residency canary found on the us
+    side, a call an IAM policy denied."""
+    found = []
+    if not report["converged"]:
+        found.append(f"NOT CONVERGED ({report['lost']} lost, {report['items_differing']} items differing)")
+    if report.get("residency_canary_leaks"):
+        found.append(f"residency canary found {report['residency_canary_leaks']} times")
+    denied = report.get("iam", {}).get("denied", [])
+    if denied:
+        found.append(f"IAM denied {len(denied)} call(s)")
+    return found
+
+
+def final_line(report: dict[str, Any], path: Path) -> str:
+    """The demo's last line, after the teardown: the verdict, the lag, where the report is."""
+    lag = report["lag_seconds"]
+    verdict = (
+        "demo FAILED: " + "; ".join(failures(report))
+        if failures(report)
+        else f"demo passed: CONVERGED ({report['lost']} lost, {report['items_differing']} items differing)"
+    )
+    return f"{verdict}; replication lag p50 {lag['p50']} s / p99 {lag['p99']} s; report {path}"
+
+
 def _stage_lines(report: dict[str, Any]) -> list[str]:
     """The per-stage lag line, when the replicators measured any."""
     stages = report.get("lag_stages") or {}

@@ -45,6 +45,8 @@ def test_demo_converges_and_reports(demo_run) -> None:
     output = report["_output"]
     # Without the residency rules deployed the canary crosses and the demo fails (exit 1) on it alone.
     assert report["_exit_code"] == 0, output
+    assert output.splitlines()[-1].startswith("demo passed: CONVERGED"), output  # after the teardown
+    assert len(report["machine"]["load_average_at_load_end"]) == 3
     assert report["converged"] is True
     totals = report["totals"]
     assert totals["lost"] == 0 and totals["items_differing"] == 0

@@ -1,8 +1,9 @@
 """moto as DynamoDB documents it (replication_ops/local/moto_fidelity.py), in both worlds the project
 runs on: the in-process ``mock_aws`` of the tests and the moto server of the local environment.
 
-Each expected value is DynamoDB's documented one; stock moto 5.2.5 fails 41 of the 51 in-process cases.
-Sources: the DynamoDB developer guide (DG) and API reference (API), as cited per test.
+Each expected value is the documented one; stock moto 5.2.5 fails 41 of the 51 in-process DynamoDB
+cases and 9 of the 10 CloudWatch ones. Sources: the DynamoDB developer guide (DG) and API reference
+(API), the CloudWatch user guide (CWUG) and API reference (CW), as cited per test.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
+from fractions import Fraction
 from typing import Any
 
 import boto3
@@ -479,6 +482,147 @@ def test_a_request_from_another_thread_waits_for_a_transaction_in_process(
             putting.result()
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in world.records(stream)] == ["meanwhile"]
         assert world.get(table, {"pk": {"S": "refused"}}) is None
+
+
+# -- CloudWatch percentiles: CWUG "Statistics definitions", CW "GetMetricStatistics", "MetricStat" --
+
+# Each test's data puts every percentile it asks for inside a run of equal values, so that the value
+# is the same whatever a definition does between two values (nearest rank or interpolation): 60
+# values of 100 ms, 37 of 200 ms, 3 of 5,000 ms. At most 50 percent of them are above 100 and at least
+# 50 percent at or below it: p50 is 100 ms; 97 are below 5,000 ms, 3 above none: p99 is 5,000 ms.
+KNOWN = {"Values": [100.0, 200.0, 5000.0], "Counts": [60.0, 37.0, 3.0]}
+KNOWN_PERCENTILES = {"p0": 100.0, "p50": 100.0, "p99": 5000.0, "p100": 5000.0}
+NAMESPACE = "Fidelity"
+
+
+@pytest.fixture(params=["mock_aws", "moto server"])
+def cloudwatch(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "mock_aws":
+        with mock_aws():
+            yield boto3.client("cloudwatch", REGION)
+    else:
+        yield SideClients(request.getfixturevalue("partition").endpoint_url, REGION).cloudwatch
+
+
+def _metric(cloudwatch: Any, **datum: Any) -> dict[str, Any]:
+    """A new metric with one datum put now: its name and dimensions for the reads."""
+    metric = {"MetricName": f"m{uuid.uuid4().hex[:12]}", "Dimensions": [{"Name": "table", "Value": "t"}]}
+    now = datetime.now(UTC)
+    cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[{**metric, "Timestamp": now, **datum}])
+    return metric
+
+
+def _window() -> dict[str, datetime]:
+    end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return {"StartTime": end - timedelta(minutes=5), "EndTime": end}
+
+
+def _extended(cloudwatch: Any, metric: dict[str, Any], statistics: list[str]) -> list[dict[str, Any]]:
+    return cloudwatch.get_metric_statistics(
+        Namespace=NAMESPACE, Period=300, ExtendedStatistics=statistics, **metric, **_window()
+    )["Datapoints"]
+
+
+def _metric_data(cloudwatch: Any, metric: dict[str, Any], stat: str) -> list[float]:
+    query = {
+        "Id": "q",
+        "MetricStat": {"Metric": {"Namespace": NAMESPACE, **metric}, "Period": 300, "Stat": stat},
+    }
+    results = cloudwatch.get_metric_data(MetricDataQueries=[query], **_window())["MetricDataResults"]
+    return results[0]["Values"]
+
+
+def test_get_metric_statistics_gives_the_percentiles_of_the_values_put(cloudwatch: Any) -> None:
+    metric = _metric(cloudwatch, **KNOWN, Unit="Milliseconds")
+    [datapoint] = _extended(cloudwatch, metric, list(KNOWN_PERCENTILES))
+    assert datapoint["ExtendedStatistics"] == KNOWN_PERCENTILES
+
+
+def test_get_metric_data_gives_a_percentile_stat_of_the_values_put(cloudwatch: Any) -> None:
+    metric = _metric(cloudwatch, **KNOWN)
+    assert {stat: _metric_data(cloudwatch, metric, stat) for stat in ("p50", "p99")} == {
+        "p50": [100.0],
+        "p99": [5000.0],
+    }
+
+
+def test_a_negative_value_leaves_the_period_without_percentiles(cloudwatch: Any) -> None:
+    """ "Percentile statistics are not available for metrics when any of the metric values are
+    negative numbers" (CW "GetMetricStatistics")."""
+    metric = _metric(cloudwatch, Values=[-1.0, 5.0])
+    [datapoint] = _extended(cloudwatch, metric, ["p50"])
+    assert "ExtendedStatistics" not in datapoint
+    assert _metric_data(cloudwatch, metric, "p50") == []
+
+
+@pytest.mark.parametrize(
+    ("statistic_set", "p50"),
+    [
+        ({"SampleCount": 1, "Sum": 7.0, "Minimum": 7.0, "Maximum": 7.0}, 7.0),
+        ({"SampleCount": 4, "Sum": 40.0, "Minimum": 10.0, "Maximum": 10.0}, 10.0),
+        ({"SampleCount": 2, "Sum": 30.0, "Minimum": 10.0, "Maximum": 20.0}, None),
+    ],
+)
+def test_a_statistic_set_gives_percentiles_only_with_one_sample_or_equal_minimum_and_maximum(
+    cloudwatch: Any, statistic_set: dict[str, float], p50: float | None
+) -> None:
+    """ "CloudWatch needs raw data points to calculate percentile statistics. If you publish data
+    using a statistic set instead, you can only retrieve percentile statistics for this data if ...
+    The SampleCount value of the statistic set is 1 [or] The Min and the Max values of the statistic
+    set are equal" (CW "GetMetricStatistics")."""
+    metric = _metric(cloudwatch, StatisticValues=statistic_set)
+    [datapoint] = _extended(cloudwatch, metric, ["p50"])
+    assert datapoint.get("ExtendedStatistics", {}).get("p50") == p50
+
+
+def test_statistics_and_extended_statistics_together_are_refused(cloudwatch: Any) -> None:
+    """ "you must specify either Statistics or ExtendedStatistics, but not both" (CW
+    "GetMetricStatistics")."""
+    metric = _metric(cloudwatch, Value=1.0)
+    with pytest.raises(ClientError) as caught:
+        cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE,
+            Period=300,
+            Statistics=["Average"],
+            ExtendedStatistics=["p99"],
+            **metric,
+            **_window(),
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterCombination"
+
+
+@pytest.mark.parametrize("statistic", ["p101", "p99.999", "median"])
+def test_a_percentile_outside_p0_to_p100_with_two_decimals_is_refused(
+    cloudwatch: Any, statistic: str
+) -> None:
+    metric = _metric(cloudwatch, Value=1.0)
+    with pytest.raises(ClientError) as caught:
+        _extended(cloudwatch, metric, [statistic])
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 20).map(float), min_size=1, max_size=60),
+    hundredths=st.integers(0, 10_000),
+)
+def test_a_percentile_has_that_share_of_the_values_at_or_below_it_and_less_below_it(
+    values: list[float], hundredths: int
+) -> None:
+    """pNN: NN percent of the data at or below it, and it is the least such value that was put."""
+    share = Fraction(hundredths, 10_000)
+    found = moto_fidelity.percentile([(v, 1.0) for v in values], share)
+    assert found in values
+    assert sum(1 for v in values if v <= found) >= share * len(values)
+    assert sum(1 for v in values if v < found) < share * len(values) or found == min(values)
+
+
+def test_a_weighted_value_counts_as_often_as_its_count() -> None:
+    weighted = list(zip(KNOWN["Values"], KNOWN["Counts"], strict=True))
+    expanded = [(value, 1.0) for value, count in weighted for _ in range(int(count))]
+    for name, share in (("p50", Fraction(1, 2)), ("p99", Fraction(99, 100))):
+        assert moto_fidelity.percentile(weighted, share) == moto_fidelity.percentile(expanded, share)
+        assert moto_fidelity.percentile(weighted, share) == KNOWN_PERCENTILES[name]
 
 
 # -- the patches themselves ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from replication_ops.local.loadgen import (
     Write,
 )
 from replication_ops.local.plot import plot_lag
-from replication_ops.local.report import build_report, render, table_figures, write_report
+from replication_ops.local.report import build_report, final_line, render, table_figures, write_report
 from replication_ops.local.verify import LagSample, Verification, combined
 
 CN, US = "cn-north-1", "us-east-1"
@@ -379,7 +379,29 @@ def test_the_summary_names_each_stage() -> None:
     ) in text
 
 
-def test_the_plot_stacks_each_percentiles_stages_in_the_order_a_change_passes_them() -> None:
+def test_the_demos_last_line_gives_the_verdict_the_lag_and_the_report() -> None:
+    line = final_line(_report(), Path("build/local/report.json"))
+    assert line == (
+        "demo passed: CONVERGED (0 lost, 0 items differing); replication lag p50 1.5 s / p99 2.0 s; "
+        "report build/local/report.json"
+    )
+
+
+def test_the_demos_last_line_names_every_reason_it_failed() -> None:
+    report = _report(lost=["user#1"])
+    report["residency_canary_leaks"] = 2
+    report["iam"] = {"calls": 10, "denied": ["kinesis:PutRecords by the forwarder"]}
+    line = final_line(report, Path("report.json"))
+    assert line.startswith(
+        "demo FAILED: NOT CONVERGED (1 lost, 0 items differing); residency canary found 2 times; "
+        "IAM denied 1 call(s); replication lag p50 "
+    )
+
+
+def test_the_plot_stacks_each_stages_p50_and_marks_end_to_ends_p50_and_p99_beside_it() -> None:
+    """Only medians are stacked (p99s of stages do not add up to a p99), in the order a change passes
+    the stages; end to end's p50 and p99 are markers on their own row, and the caption says what the
+    stack is."""
     import matplotlib.pyplot as plt
 
     from replication_ops.local.plot import lag_figure
@@ -388,15 +410,29 @@ def test_the_plot_stacks_each_percentiles_stages_in_the_order_a_change_passes_th
         "stream_to_forwarder": {"p50": 0.7, "p99": 0.9},
         "forwarder_to_inbox": {"p50": 0.1, "p99": 0.3},
         "inbox_to_apply": {"p50": 0.2, "p99": 0.4},
-        "end_to_end": {"p50": 1.0, "p99": 1.6},
+        "end_to_end": {"p50": 1.1, "p99": 1.6},
     }
     figure = lag_figure({"profiles": [LagSample(100.0, 1.0, CN)]}, stages={"profiles": stages})
     try:
         breakdown = figure.axes[2]
         bars = [(round(p.get_x(), 3), round(p.get_width(), 3)) for p in breakdown.patches]
-        # p50 then p99 of each stage, stage after stage, each starting where the one before ended.
-        assert bars == [(0.0, 0.7), (0.0, 0.9), (0.7, 0.1), (0.9, 0.3), (0.8, 0.2), (1.2, 0.4)]
+        assert bars == [(0.0, 0.7), (0.7, 0.1), (0.8, 0.2)]  # each starting where the one before ended
+        stack_row = {round(p.get_y() + p.get_height() / 2, 3) for p in breakdown.patches}
+        marks = {
+            line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+            for line in breakdown.get_lines()
+            if line.get_marker() not in ("None", None, "")
+        }
+        assert marks == {"end to end p50 1.1 s": ([1.1], [0]), "end to end p99 1.6 s": ([1.6], [0])}
+        assert stack_row == {1.0}  # the stack's own row, above end to end's
         labels = [t.get_text() for t in breakdown.get_legend().get_texts()]
-        assert labels == ["stream -> forwarder", "forwarder -> inbox", "inbox -> apply", "end to end"]
+        assert labels == [
+            "stream -> forwarder",
+            "forwarder -> inbox",
+            "inbox -> apply",
+            "end to end p50 1.1 s",
+            "end to end p99 1.6 s",
+        ]
+        assert "each stage's median (p50)" in breakdown.get_xlabel()
     finally:
         plt.close(figure)

@@ -170,26 +170,62 @@ def _put(
     )
 
 
-def test_status_gives_each_stage_of_a_tables_lag(deployment, run):
-    """The replicator's per-stage metrics (replication.lag), average and maximum over 15 minutes."""
+def _distribution(side: FakeSide, metric: str, dimensions: dict[str, str], values, counts) -> None:
+    """Values with their counts in one datum, as an EMF line's array reaches CloudWatch."""
+    side.client("cloudwatch").put_metric_data(
+        Namespace="DynamoDBReplication",
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Timestamp": dt.datetime.now(dt.UTC),
+                "Values": list(values),
+                "Counts": list(counts),
+                "Unit": "Milliseconds",
+            }
+        ],
+    )
+
+
+def test_status_gives_each_stage_of_a_tables_lag_at_p50_and_p99(deployment, run):
+    """The replicator's per-stage metrics (replication.lag) as CloudWatch's percentiles over 15
+    minutes. Each percentile falls inside a run of equal values (p50 of 600 x3, 1,000 x2 is 600 ms,
+    p99 1,000 ms), so it is the same whatever a definition does between two values."""
     for side in (deployment.cn, deployment.us):
         _mappings(side)
     us = deployment.us
     table = {"service": us.outputs["replicator_function_name"], "table": "profiles"}
-    _put(us, "DynamoDBReplication", "StreamToForwarderLatency", table, (600.0, 1000.0))
-    _put(us, "DynamoDBReplication", "ForwarderToInboxLatency", table, (100.0,))
-    _put(us, "DynamoDBReplication", "InboxToApplyLatency", table, (300.0,))
-    _put(us, "DynamoDBReplication", "ReplicationLatency", table, (1000.0, 1400.0))
+    _distribution(us, "StreamToForwarderLatency", table, (600.0, 1000.0), (3, 2))
+    _distribution(us, "ForwarderToInboxLatency", table, (100.0,), (1,))
+    _distribution(us, "InboxToApplyLatency", table, (300.0, 700.0), (97, 3))
+    _distribution(us, "ReplicationLatency", table, (1000.0, 1400.0, 9000.0), (60, 39, 2))
     result = run("status", *deployment.args(), "--json")
     stages = result.json["sides"][1]["lag_stages_ms"]["profiles"]
     assert stages == {
-        "stream_to_forwarder": {"average": 800.0, "maximum": 1000.0},
-        "forwarder_to_inbox": {"average": 100.0, "maximum": 100.0},
-        "inbox_to_apply": {"average": 300.0, "maximum": 300.0},
-        "end_to_end": {"average": 1200.0, "maximum": 1400.0},
+        "stream_to_forwarder": {"p50": 600.0, "p99": 1000.0},
+        "forwarder_to_inbox": {"p50": 100.0, "p99": 100.0},
+        "inbox_to_apply": {"p50": 300.0, "p99": 700.0},
+        "end_to_end": {"p50": 1000.0, "p99": 9000.0},
     }
+    assert result.json["sides"][0]["lag_stages_ms"]["profiles"]["end_to_end"] == {"p50": None, "p99": None}
     text = run("status", *deployment.args()).out
-    assert "by stage (average / max): stream -> forwarder 800 ms / 1,000 ms" in text
+    assert "replication latency (15 min): p50 1,000 ms, p99 9,000 ms" in text
+    assert (
+        "by stage (p50 / p99): stream -> forwarder 600 ms / 1,000 ms, forwarder -> inbox 100 ms / 100 ms, "
+        "inbox -> apply 300 ms / 700 ms"
+    ) in text
+
+
+def test_status_percentiles_leave_out_values_older_than_15_minutes(deployment, run):
+    for side in (deployment.cn, deployment.us):
+        _mappings(side)
+    us = deployment.us
+    table = {"service": us.outputs["replicator_function_name"], "table": "profiles"}
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+    _put(us, "DynamoDBReplication", "ReplicationLatency", table, (50_000.0,), when=old)
+    _put(us, "DynamoDBReplication", "ReplicationLatency", table, (800.0,))
+    result = run("status", *deployment.args(), "--json")
+    assert result.json["sides"][1]["lag_stages_ms"]["profiles"]["end_to_end"] == {"p50": 800.0, "p99": 800.0}
 
 
 def test_behind_is_the_peer_forwarders_iterator_age_now_plus_this_replicators(deployment, run):
