@@ -168,11 +168,9 @@ def classify_batch(
     tombstones: dict[str, Tombstone],
     context: ClassifyContext,
     receipts: dict[str, Version] | None = None,
-    needed: Sequence[bool] | None = None,
 ) -> list[Decision]:
     """The decisions for a batch of stream records in order. ``tombstones`` (by key digest, for the
-    records that ``needs_tombstone``; ``needed``: that test's answer per record, when the caller has
-    it already) were read before the batch's local writes, and each record
+    records that ``needs_tombstone``) were read before the batch's local writes, and each record
     shows the item before them; ``receipts`` (by key digest, for those that ``needs_receipt``). The
     local writes run in record order per key, after the whole batch was read. So a local delete
     counts as remembered for the records after it, and a stamp, given when the forwarder has seen
@@ -187,19 +185,18 @@ def classify_batch(
     is not that version's; where it is lost (to a later write), an image of it under the version
     must not come back."""
     receipts = receipts or {}
-    if needed is None:
-        needed = [needs_tombstone(record, context) for record in records]
-    digests = [key_digest(record["dynamodb"]["Keys"]) for record in records]
     seen: dict[str, Version] = {}
-    for record, digest in zip(records, digests, strict=True):
+    for record in records:
+        digest = key_digest(record["dynamodb"]["Keys"])
         for version in _versions_in(record, context):
             seen[digest] = newest(seen.get(digest), version) or version
     remembered = dict(tombstones)
     decisions = []
-    for record, digest, needs in zip(records, digests, needed, strict=True):
+    for record in records:
+        digest = key_digest(record["dynamodb"]["Keys"])
         decision = classify(
             record,
-            remembered.get(digest) if needs else None,
+            remembered.get(digest) if needs_tombstone(record, context) else None,
             context,
             receipts.get(digest) if needs_receipt(record) else None,
             after=seen.get(digest),

@@ -119,9 +119,8 @@ class Forwarder:
             max_clock_skew_seconds=table.max_clock_skew_seconds,
         )
         try:
-            needed = [needs_tombstone(record, context) for record in records]
             tombstones = self._writer.tombstones(
-                record["dynamodb"]["Keys"] for record, needs in zip(records, needed, strict=True) if needs
+                r["dynamodb"]["Keys"] for r in records if needs_tombstone(r, context)
             )
             receipt_keys = [r["dynamodb"]["Keys"] for r in records if needs_receipt(r)]
             receipts = self._writer.removal_receipts(receipt_keys) if receipt_keys else {}
@@ -129,7 +128,7 @@ class Forwarder:
             report.count(_log_failure(error, "could not read tombstones; the whole batch will be retried"))
             report.fail_at(0)
             return report
-        decisions = classify_batch(records, tombstones, context, receipts, needed)
+        decisions = classify_batch(records, tombstones, context, receipts)
         # What may cross under the table's residency rules (each decision's change without rules).
         sends = screen_batch(
             records,
