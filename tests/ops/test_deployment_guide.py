@@ -16,7 +16,8 @@ Works against this code (commands), without AWS:
 - every variable the guides set (`name = ...` in `terraform.tfvars` blocks and inline, `TF_VAR_*`) is
   a variable of both roots, every output they read with `terraform -chdir=ROOT output` is an output of
   that root, every `-chdir` is a root, every `make` target is a Makefile target, and every relative
-  link resolves; `make package` (a prerequisite of `make test`) wrote the zips the guide names.
+  link resolves; `make package` (a prerequisite of `make test`) wrote the zips the guide names;
+- every message the guide's error tables quote is one the module, the roots or the CLI says.
 `terraform validate` of both roots runs in `make terraform-checks`, part of `make test`.
 """
 
@@ -196,6 +197,46 @@ def test_every_relative_link_resolves(language: str) -> None:
     assert local, "the guide links the project's documents"
     for link in local:
         assert (GUIDES[language].parent / link).exists(), f"{language}: {link}"
+
+
+def _source_text() -> str:
+    """What the project's code can say: the module's and the roots' Terraform (escaped quotes read as
+    quotes), the CLI's and the engine's Python with adjacent string literals joined, the scripts."""
+    paths = [
+        *(REPO_ROOT / "modules" / "replication_endpoint").glob("*.tf"),
+        *(REPO_ROOT / root / "variables.tf" for root in ROOTS),
+        *(REPO_ROOT / "replication_ops").rglob("*.py"),
+        *(REPO_ROOT / "functions" / "replication").glob("*.py"),
+        *(REPO_ROOT / "scripts").glob("*"),
+    ]
+    text = "\n".join(path.read_text() for path in paths if path.is_file())
+    text = text.replace('\\"', '"')
+    return re.sub(r"\"\s*\n\s*f?\"", "", text)
+
+
+def _quoted_messages(text: str) -> list[str]:
+    """The backticked messages in the first column of the guide's error tables (header `message` or
+    `提示`); `...` stands for what varies."""
+    messages, in_table = [], False
+    for line in text.splitlines():
+        if re.match(r"\| (message|提示) \|", line):
+            in_table = True
+        elif not line.startswith("|"):
+            in_table = False
+        elif in_table and not line.startswith("| ---"):
+            messages += re.findall(r"`([^`]+)`", line.split(" | ")[0])
+    return messages
+
+
+@pytest.mark.parametrize("language", sorted(GUIDES))
+def test_every_error_the_guide_quotes_is_one_the_code_says(language: str) -> None:
+    source = _source_text()
+    messages = _quoted_messages(_text(language))
+    assert len(messages) >= 15, "the guide's error tables"
+    for message in messages:
+        for part in (p.strip() for p in message.split("...")):
+            if len(part) >= 6:
+                assert part in source, f"{language}: {message!r}: {part!r} is said nowhere in the code"
 
 
 def test_make_package_wrote_the_zips_the_guide_names() -> None:
