@@ -44,9 +44,13 @@ platform() {
   echo "${os}_${arch}"
 }
 
-# has_provider DIR: DIR holds registry.terraform.io/hashicorp/aws/<version>/<platform>.
+# has_provider DIR: DIR holds the provider for this platform in either layout of a filesystem mirror
+# (https://developer.hashicorp.com/terraform/cli/config/config-file#filesystem_mirror): unpacked,
+# registry.terraform.io/hashicorp/aws/<version>/<platform>/, or packed, the zips that
+# `terraform providers mirror DIR` writes, registry.terraform.io/hashicorp/aws/terraform-provider-aws_<version>_<platform>.zip.
 has_provider() {
-  compgen -G "$1/$HOST/$PROVIDER/*/$(platform)" >/dev/null
+  compgen -G "$1/$HOST/$PROVIDER/*/$(platform)" >/dev/null ||
+    compgen -G "$1/$HOST/$PROVIDER/terraform-provider-${PROVIDER#*/}_*_$(platform).zip" >/dev/null
 }
 
 find_mirror() {

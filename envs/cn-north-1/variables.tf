@@ -152,7 +152,7 @@ variable "peer_writer_authentication" {
 }
 
 variable "roles_anywhere_ca_certificate" {
-  description = "The pair's CA certificate in PEM, required with roles_anywhere (the default): file(\"DIR/ca.pem\") after `ddb-replication ca init --dir DIR` (the same file on both sides; never the key)."
+  description = "The pair's CA certificate in PEM, required with roles_anywhere (the default): DIR/ca.pem of `ddb-replication ca init --dir DIR`, the same on both sides, never the key. A tfvars file calls no function: export TF_VAR_roles_anywhere_ca_certificate=\"$(cat DIR/ca.pem)\", or a heredoc in terraform.tfvars."
   type        = string
   default     = null
 }

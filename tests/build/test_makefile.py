@@ -94,6 +94,22 @@ def _config(tmp_path: Path, *argv: str, search: Path, **env: str) -> subprocess.
     )
 
 
+def test_a_mirror_terraform_providers_mirror_made_is_taken(tmp_path: Path) -> None:
+    """The packed layout `terraform providers mirror DIR` writes (zips, not folders), which the
+    script's own hint recommends: Terraform's filesystem_mirror reads it
+    (https://developer.hashicorp.com/terraform/cli/config/config-file#filesystem_mirror)."""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    mirror = tmp_path / "tf-mirror"
+    packed = mirror / "registry.terraform.io" / "hashicorp" / "aws"
+    packed.mkdir(parents=True)
+    (packed / f"terraform-provider-aws_5.100.0_linux_{arch}.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    done = _config(
+        tmp_path, str(tmp_path / "rc"), search=tmp_path / "nowhere", TF_PROVIDER_MIRROR=str(mirror)
+    )
+    assert done.returncode == 0, done.stderr
+    assert f'path = "{mirror}"' in (tmp_path / "rc").read_text()
+
+
 def test_a_mirror_on_the_machine_is_found_by_itself(tmp_path: Path) -> None:
     machine = tmp_path / "machine"
     mirror = _mirror(machine / "opt" / "tf-plugins")

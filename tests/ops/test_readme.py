@@ -13,8 +13,9 @@ would need a second environment started by hand beside the one the end-to-end te
 A block that cannot run inside `make test` (`make demo`, `make test` itself) carries a skip mark whose
 reason says how it is covered; the test below holds each reason to a test file that exists, and
 every make target the README names to the Makefile, which the README's command table lists whole.
-Every ``ddb-replication`` command line in the README and docs/operations.md, the deployment form
-included, must parse with the CLI's own parser.
+Every ``ddb-replication`` command line in the README, docs/operations.md and the deployment guides
+(docs/deployment.md, docs/deployment.zh-CN.md), the deployment form included, must parse with the
+CLI's own parser; a ``--help`` line must print its help (exit 0).
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def _definitions_of_r(text: str) -> list[str]:
     return re.findall(r'R="([^"]+)"', text)
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/operations.md"])
+@pytest.mark.parametrize(
+    "document", ["README.md", "docs/operations.md", "docs/deployment.md", "docs/deployment.zh-CN.md"]
+)
 def test_every_ddb_replication_command_in_the_docs_parses(
     document: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,6 +127,8 @@ def test_every_ddb_replication_command_in_the_docs_parses(
             try:
                 args = parser.parse_args(argv)
             except SystemExit as refused:
+                if "--help" in argv and refused.code == 0:
+                    continue  # the help was printed: the line works
                 pytest.fail(f"{document}: `{command}` with R={r!r} is refused (exit {refused.code})")
             assert check_combinations(args) is None, f"{document}: `{command}` with R={r!r}"
 
