@@ -118,7 +118,7 @@ variable "peer_credentials" {
 }
 
 variable "peer_nat_public_ips" {
-  description = "Output nat_public_ips of envs/cn-north-1: the addresses the peer's forwarder writes into this side's inbox from. With operator_source_cidrs, the only sources this side's peer-writer key is accepted from; both empty: any address (set them once the peer exists)."
+  description = "Output nat_public_ips of envs/cn-north-1: the addresses the peer's forwarder writes into this side's inbox from. With operator_source_cidrs, the only sources this side's peer-writer (its access key, or its role's Roles Anywhere sessions) is accepted from; both empty: any address (set them once the peer exists)."
   type        = list(string)
   default     = []
 
@@ -129,7 +129,7 @@ variable "peer_nat_public_ips" {
 }
 
 variable "operator_source_cidrs" {
-  description = "CIDRs the operator runs `ddb-replication credentials` and `rotate` from: their probe writes into this side's inbox with the peer-writer key."
+  description = "CIDRs the operator runs `ddb-replication credentials` and `rotate` from: their probe writes into this side's inbox as the peer-writer (its key, or a session of its role)."
   type        = list(string)
   default     = []
 
@@ -214,7 +214,7 @@ variable "replicator_zip_path" {
 ################################################################################
 
 variable "latency_profile" {
-  description = "standard (default) or low_latency: the module's latency_profile (no batching window on the forwarder, an enhanced fan-out consumer for the replicator; more Kinesis records per change and the consumer's charges, docs/operations.md, Latency profiles)."
+  description = "standard (default) or low_latency: the module's latency_profile (no batching window on the forwarder, an enhanced fan-out consumer for the replicator; more Kinesis records per change and the consumer's charges, docs/architecture.md, Latency profiles)."
   type        = string
   default     = "standard"
 

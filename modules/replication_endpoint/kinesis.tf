@@ -27,7 +27,7 @@ resource "aws_kinesis_stream" "inbox" {
 # low_latency: the replicator's enhanced fan-out consumer. Kinesis pushes each shard's records to it over
 # SubscribeToShard (about 70 ms average propagation, "Develop enhanced fan-out consumers with dedicated
 # throughput", Kinesis Data Streams developer guide) instead of Lambda polling once a second; charged per
-# consumer-shard hour and per GB retrieved (docs/operations.md, Latency profiles).
+# consumer-shard hour and per GB retrieved (docs/architecture.md, Latency profiles).
 resource "aws_kinesis_stream_consumer" "replicator" {
   count = local.low_latency ? 1 : 0
 

@@ -178,7 +178,7 @@ locals {
     { title = "stale / tombstoned / echoes / stamped (invalid, ahead, reserved)", stat = "Sum", metrics = [["StaleDropped", "replicator"], ["TombstoneHits", "replicator"], ["EchoesSuppressed", "forwarder"], ["ChangesStamped", "forwarder"], ["InvalidVersionsStamped", "forwarder"], ["VersionsAheadStamped", "forwarder"], ["ReservedAttributesStamped", "forwarder"]] },
     { title = "not replicated: refused / too large / ahead / reserved", stat = "Sum", metrics = [["ChangesRefused", "replicator"], ["ChangesRefused", "forwarder"], ["ItemsTooLargeToVersion", "forwarder"], ["VersionsAheadRefused", "replicator"], ["ReservedAttributesRefused", "replicator"]] },
     # CloudWatch computes the percentiles from the values the replicator emits (EMF, milliseconds):
-    # each stage at p50 (docs/architecture.md, Metrics), end to end (ReplicationLatency) at p50 and p99.
+    # each stage at p50 (docs/architecture.md, Lag by stage), end to end (ReplicationLatency) at p50 and p99.
     { title = "lag by stage (ms, p50) and end to end (p50 / p99)", stat = "p50", metrics = [["StreamToForwarderLatency", "replicator"], ["ForwarderToInboxLatency", "replicator"], ["InboxToApplyLatency", "replicator"], ["ReplicationLatency", "replicator"]], p99 = ["ReplicationLatency"] },
     # What the table's residency rules kept on this side (docs/residency.md).
     { title = "residency: filtered / removals / filter errors", stat = "Sum", metrics = [["ResidencyFiltered", "forwarder"], ["ResidencyRemovals", "forwarder"], ["ResidencyFilterErrors", "forwarder"]] },

@@ -166,6 +166,6 @@ output "replicator_role_name" {
 }
 
 output "peer_writer_allowed_source_ips" {
-  description = "Source CIDRs the peer-writer key is accepted from (aws:SourceIp); empty: any address."
+  description = "Source CIDRs the peer-writer (its key or its role's sessions) is accepted from (aws:SourceIp); empty: any address."
   value       = var.peer_writer_allowed_source_ips
 }

@@ -231,7 +231,7 @@ variable "create_peer_writer_user" {
 }
 
 variable "peer_writer_allowed_source_ips" {
-  description = "Source addresses (CIDR) the peer-writer may write from (aws:SourceIp): the PEER's nat_public_ips as /32, plus the operator's addresses for the `ddb-replication credentials`/`rotate` probe. Empty (default): any address, the access key alone protects the inbox. Set it once both sides exist."
+  description = "Source addresses (CIDR) the peer-writer may write from (aws:SourceIp): the PEER's nat_public_ips as /32, plus the operator's addresses for the `ddb-replication credentials`/`rotate` probe. Empty (default): any address, the credentials alone (the access key, or the certificate behind a Roles Anywhere session) protect the inbox. Set it once both sides exist."
   type        = list(string)
   default     = []
 
@@ -535,7 +535,7 @@ variable "forwarder_batch_size" {
 }
 
 variable "latency_profile" {
-  description = "How quickly a change crosses, against what it costs (docs/operations.md, Latency profiles). standard (default): the table-stream mapping waits up to 1 s to fill a batch, and Lambda polls the inbox with a standard iterator, once a second per shard. low_latency: no batching window (a batch per stream read, so more Kinesis records per change), and the replicator reads the inbox through an enhanced fan-out consumer (aws_kinesis_stream_consumer), which pushes records about 70 ms after they are written; the consumer is charged per consumer-shard hour and per GB read. Enhanced fan-out is available in both partitions, China's included."
+  description = "How quickly a change crosses, against what it costs (docs/architecture.md, Latency profiles). standard (default): the table-stream mapping waits up to 1 s to fill a batch, and Lambda polls the inbox with a standard iterator, once a second per shard. low_latency: no batching window (a batch per stream read, so more Kinesis records per change), and the replicator reads the inbox through an enhanced fan-out consumer (aws_kinesis_stream_consumer), which pushes records about 70 ms after they are written; the consumer is charged per consumer-shard hour and per GB read. Enhanced fan-out is available in both partitions, China's included."
   type        = string
   default     = "standard"
 
