@@ -6,7 +6,9 @@ source mapping exists, moto would invoke the function itself on every table-stre
 Both paths are replaced by no-ops here, so the records stay in the streams for the event-source
 runner to read, exactly as Lambda's pollers would find them.
 
-Requests are served one at a time (a lock around the WSGI application): moto's backends are not
+The plain port is served by waitress, which keeps HTTP/1.1 connections open between requests as
+AWS's endpoints do (``KeepAliveServer``). Requests are served one at a time (a lock around the WSGI
+application): moto's backends are not
 thread-safe (a conditional write is a read then a write; ``TransactWriteItems`` failed with
 "dictionary changed size during iteration" under load).
 
@@ -100,13 +102,68 @@ def application(*, enforce_iam: bool = False) -> Any:
     return serialized(roles_anywhere.sessions(app))
 
 
+# waitress keeps at most this many connections open; the clients of one run (every boto3 client's
+# pool in the demo process and the workers, Terraform's) hold far fewer.
+CONNECTION_LIMIT = 1000
+
+
+class KeepAliveServer:
+    """``app`` served by waitress: HTTP/1.1 connections are kept open between requests, as AWS's
+    endpoints keep them, and every client (botocore's connection pool, Terraform's) reuses them.
+
+    werkzeug's development server closes every connection after one response (``Connection:
+    close``; with its 10 ms drain of the socket after each request it cannot keep one open), so each
+    call cost a new TCP connection, a name lookup in the client and a thread in the server: the
+    largest share of the local environment's CPU per replicated change after moto itself.
+    The same interface as werkzeug's server (``server_port``, ``serve_forever``, ``shutdown``,
+    ``server_close``)."""
+
+    def __init__(self, host: str, port: int, app: Any) -> None:
+        from waitress.server import create_server
+
+        self._server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=4,
+            connection_limit=CONNECTION_LIMIT,
+            asyncore_use_poll=True,  # no select() limit on descriptors
+            clear_untrusted_proxy_headers=True,
+            ident="moto",
+        )
+        self.server_port: int = self._server.effective_port
+
+    def serve_forever(self, poll_interval: float = 0.2) -> None:
+        """Serve until ``shutdown`` (``poll_interval``: werkzeug's argument, unused)."""
+        try:
+            self._server.run()
+        finally:
+            self._server.task_dispatcher.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` from another thread: every socket is closed in the server's own
+        loop (waitress's trigger), which then ends."""
+        from waitress import wasyncore
+
+        server = self._server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+
+    def server_close(self) -> None:
+        from waitress import wasyncore
+
+        wasyncore.close_all(self._server._map)
+
+
 def make_server(host: str, port: int, app: Any, *, tls_dir: Path | None = None) -> Any:
-    """A threaded werkzeug server for ``app``; over TLS with the local server certificate when
-    ``tls_dir`` is given."""
+    """A server for ``app``: waitress with kept-alive connections (``KeepAliveServer``); over TLS
+    with the local server certificate when ``tls_dir`` is given, werkzeug's threaded server (only
+    Roles Anywhere's CreateSession is called there, once per session)."""
+    if tls_dir is None:
+        return KeepAliveServer(host, port, app)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server as werkzeug_server
 
-    ssl_context = tuple(str(p) for p in tls.server_certificate(tls_dir)) if tls_dir else None
+    ssl_context = tuple(str(p) for p in tls.server_certificate(tls_dir))
     return werkzeug_server(
         host, port, app, threaded=True, request_handler=MotoRequestHandler, ssl_context=ssl_context
     )
@@ -147,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # requests wait for the lock anyway
     disable_lambda_dispatch()
     moto_fidelity.apply()
     app = application(enforce_iam=args.enforce_iam)
