@@ -342,3 +342,18 @@ def test_a_kept_alive_server_stops_serving_when_shut_down() -> None:
     serving.join(timeout=30)
     connection.close()
     assert not serving.is_alive()
+
+
+def test_moto_modules_are_listed_once_with_the_same_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import backends
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)  # restored
+    listed = list(backends.list_of_moto_modules())
+    moto_launcher.list_moto_modules_once()
+
+    def no_listing(path: str) -> list[str]:
+        raise AssertionError(f"moto's folder listed again: {path}")
+
+    monkeypatch.setattr(backends.os, "listdir", no_listing)
+    assert list(backends.list_of_moto_modules()) == listed
+    assert {"dynamodb", "dynamodbstreams", "kinesis", "sts"} <= set(listed)
