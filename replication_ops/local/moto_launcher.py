@@ -159,12 +159,24 @@ class KeepAliveServer:
             self._server.task_dispatcher.shutdown()
 
     def shutdown(self) -> None:
-        """Stop ``serve_forever`` from another thread: every socket is closed in the server's own
-        loop (waitress's trigger), which then ends."""
+        """Stop ``serve_forever`` from another thread, in the server's own loop (waitress's trigger):
+        first the worker threads (each finishes the request it serves, at most 5 s), then every socket
+        and the trigger itself, after which the loop ends.
+
+        The order matters: a worker that has just sent its response still wakes the loop through the
+        trigger's pipe; closed before it, the pipe's descriptor could be reused by another server's
+        and that write land there (or fail with EBADF, as the shutdown test once did under load)."""
         from waitress import wasyncore
 
         server = self._server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        if server.trigger._closed:
+            return
+
+        def stop() -> None:
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            wasyncore.close_all(server._map)
+
+        server.trigger.pull_trigger(stop)
 
     def server_close(self) -> None:
         from waitress import wasyncore
