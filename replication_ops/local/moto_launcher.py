@@ -6,7 +6,9 @@ source mapping exists, moto would invoke the function itself on every table-stre
 Both paths are replaced by no-ops here, so the records stay in the streams for the event-source
 runner to read, exactly as Lambda's pollers would find them.
 
-Requests are served one at a time (a lock around the WSGI application): moto's backends are not
+The plain port is served by waitress, which keeps HTTP/1.1 connections open between requests as
+AWS's endpoints do (``KeepAliveServer``). Requests are served one at a time (a lock around the WSGI
+application): moto's backends are not
 thread-safe (a conditional write is a read then a write; ``TransactWriteItems`` failed with
 "dictionary changed size during iteration" under load).
 
@@ -69,6 +71,24 @@ def lambda_dispatch_disabled() -> bool:
     return getattr(LambdaBackend.send_dynamodb_items, "__name__", "") == "no_dynamodb_dispatch"
 
 
+def list_moto_modules_once() -> None:
+    """moto's server names each request's service by looking its host up in
+    ``moto.backends.list_of_moto_modules()``, which lists moto's package folder and stats every entry
+    on every request (about 4 % of a partition's CPU in ``make demo``). The folders do not change
+    while the server runs: list them once."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "listed_once", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+
+
 def serialized(app: Any) -> Any:
     """The WSGI application, one request at a time (moto's backends are not thread-safe)."""
     lock = threading.Lock()
@@ -100,13 +120,80 @@ def application(*, enforce_iam: bool = False) -> Any:
     return serialized(roles_anywhere.sessions(app))
 
 
+# waitress keeps at most this many connections open; the clients of one run (every boto3 client's
+# pool in the demo process and the workers, Terraform's) hold far fewer.
+CONNECTION_LIMIT = 1000
+
+
+class KeepAliveServer:
+    """``app`` served by waitress: HTTP/1.1 connections are kept open between requests, as AWS's
+    endpoints keep them, and every client (botocore's connection pool, Terraform's) reuses them.
+
+    werkzeug's development server closes every connection after one response (``Connection:
+    close``; with its 10 ms drain of the socket after each request it cannot keep one open), so each
+    call cost a new TCP connection, a name lookup in the client and a thread in the server: the
+    largest share of the local environment's CPU per replicated change after moto itself.
+    The same interface as werkzeug's server (``server_port``, ``serve_forever``, ``shutdown``,
+    ``server_close``)."""
+
+    def __init__(self, host: str, port: int, app: Any) -> None:
+        from waitress.server import create_server
+
+        self._server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=4,
+            connection_limit=CONNECTION_LIMIT,
+            asyncore_use_poll=True,  # no select() limit on descriptors
+            clear_untrusted_proxy_headers=True,
+            ident="moto",
+        )
+        self.server_port: int = self._server.effective_port
+
+    def serve_forever(self, poll_interval: float = 0.2) -> None:
+        """Serve until ``shutdown`` (``poll_interval``: werkzeug's argument, unused)."""
+        try:
+            self._server.run()
+        finally:
+            self._server.task_dispatcher.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever`` from another thread, in the server's own loop (waitress's trigger):
+        first the worker threads (each finishes the request it serves, at most 5 s), then every socket
+        and the trigger itself, after which the loop ends.
+
+        The order matters: a worker that has just sent its response still wakes the loop through the
+        trigger's pipe; closed before it, the pipe's descriptor could be reused by another server's
+        and that write land there (or fail with EBADF, as the shutdown test once did under load)."""
+        from waitress import wasyncore
+
+        server = self._server
+        if server.trigger._closed:
+            return
+
+        def stop() -> None:
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+            wasyncore.close_all(server._map)
+
+        server.trigger.pull_trigger(stop)
+
+    def server_close(self) -> None:
+        from waitress import wasyncore
+
+        wasyncore.close_all(self._server._map)
+
+
 def make_server(host: str, port: int, app: Any, *, tls_dir: Path | None = None) -> Any:
-    """A threaded werkzeug server for ``app``; over TLS with the local server certificate when
-    ``tls_dir`` is given."""
+    """A server for ``app``: waitress with kept-alive connections (``KeepAliveServer``); over TLS
+    with the local server certificate when ``tls_dir`` is given, werkzeug's threaded server (only
+    Roles Anywhere's CreateSession is called there, once per session)."""
+    if tls_dir is None:
+        return KeepAliveServer(host, port, app)
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server as werkzeug_server
 
-    ssl_context = tuple(str(p) for p in tls.server_certificate(tls_dir)) if tls_dir else None
+    ssl_context = tuple(str(p) for p in tls.server_certificate(tls_dir))
     return werkzeug_server(
         host, port, app, threaded=True, request_handler=MotoRequestHandler, ssl_context=ssl_context
     )
@@ -147,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s {args.name} %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # requests wait for the lock anyway
     disable_lambda_dispatch()
+    list_moto_modules_once()
     moto_fidelity.apply()
     app = application(enforce_iam=args.enforce_iam)
     server = make_server(args.host, args.port, app)

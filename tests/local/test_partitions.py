@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
+import threading
 import zipfile
 from typing import Any
 
@@ -283,3 +286,83 @@ def test_a_stream_consumer_is_an_event_source_as_lambda_documents(partition: Loc
         EventSourceArn=consumer_arn, FunctionName="efo-fn", StartingPosition="TRIM_HORIZON"
     )["UUID"]
     assert api.get_event_source_mapping(UUID=uuid)["EventSourceArn"] == consumer_arn
+
+
+def _list_tables(connection: http.client.HTTPConnection, body: bytes) -> http.client.HTTPResponse:
+    """A DynamoDB ListTables call as botocore sends it (moto without IAM enforcement reads the
+    region from the credential scope and checks no signature)."""
+    connection.request(
+        "POST",
+        "/",
+        body=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.ListTables",
+            "Authorization": "AWS4-HMAC-SHA256 "
+            "Credential=AKIAEXAMPLE/20260101/cn-north-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    return connection.getresponse()
+
+
+def test_the_partition_keeps_a_connection_open_for_the_next_request(partition: LocalPartition) -> None:
+    """As AWS's endpoints do, HTTP/1.1 connections stay open between requests, so botocore's
+    connection pool reuses them; each request's body is read whole, so the next request on the same
+    connection is parsed from its own first byte."""
+    port = int(partition.endpoint_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        addresses = set()
+        for body in (b'{"Limit": 5}', b"{}", b'{"ExclusiveStartTableName": "a", "Limit": 100}'):
+            response = _list_tables(connection, body)
+            answer = json.loads(response.read())
+            assert response.status == 200, answer
+            assert "TableNames" in answer
+            assert not response.will_close
+            assert connection.sock is not None
+            addresses.add(connection.sock.getsockname())
+        assert len(addresses) == 1
+    finally:
+        connection.close()
+
+
+def _serve_once_and_shut_down(app: Any) -> threading.Thread:
+    server = moto_launcher.make_server("127.0.0.1", 0, app)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    connection.request("GET", "/")
+    assert connection.getresponse().read() == b"ok"  # a connection left open does not hold it
+    server.shutdown()  # while the worker that answered may still be finishing its task
+    serving.join(timeout=30)
+    connection.close()
+    return serving
+
+
+def test_a_kept_alive_server_stops_serving_when_shut_down() -> None:
+    """Shut down right after a response, many times over: a worker finishing its task must not
+    touch the server's descriptors once they are closed (it did about once in 300 before the workers
+    were stopped first, and a shutdown failed with EBADF on a descriptor reused by the next server)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    for _ in range(300):
+        assert not _serve_once_and_shut_down(app).is_alive()
+
+
+def test_moto_modules_are_listed_once_with_the_same_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import backends
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)  # restored
+    listed = list(backends.list_of_moto_modules())
+    moto_launcher.list_moto_modules_once()
+
+    def no_listing(path: str) -> list[str]:
+        raise AssertionError(f"moto's folder listed again: {path}")
+
+    monkeypatch.setattr(backends.os, "listdir", no_listing)
+    assert list(backends.list_of_moto_modules()) == listed
+    assert {"dynamodb", "dynamodbstreams", "kinesis", "sts"} <= set(listed)
