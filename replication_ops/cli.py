@@ -401,7 +401,8 @@ the DynamoDB capacity replication adds (the write protocol of docs/conflict-rule
 rules), Kinesis units, bytes across the border, and a monthly cost in the partition's currency
 (replication_ops/prices.json: each price's page and date; null where none was found, and the plan
 says which costs are then unknown) beside DynamoDB global tables for the same load in one partition.
-Nothing is read from AWS."""
+Given rates, nothing is read from AWS; --cn-table/--us-table read that table's write rate (DynamoDB
+DescribeTable, CloudWatch GetMetricData) with the side's profile."""
 
 
 def _mix(text: str) -> dict[str, float]:
