@@ -16,7 +16,8 @@ every make target the README names to the Makefile, which the README's command t
 Every ``ddb-replication`` command line in the README, docs/operations.md, the deployment guides
 (docs/deployment.md, docs/deployment.zh-CN.md) and the module's runbook
 (modules/replication_endpoint/README.md), the deployment form included, must parse with the
-CLI's own parser; a ``--help`` line must print its help (exit 0).
+CLI's own parser; a ``--help`` line must print its help (exit 0); a ``plan`` line that reads nothing
+from AWS runs as written (exit 0, a monthly cost per side).
 """
 
 from __future__ import annotations
@@ -105,16 +106,16 @@ def _definitions_of_r(text: str) -> list[str]:
     return re.findall(r'R="([^"]+)"', text)
 
 
-@pytest.mark.parametrize(
-    "document",
-    [
-        "README.md",
-        "docs/operations.md",
-        "docs/deployment.md",
-        "docs/deployment.zh-CN.md",
-        "modules/replication_endpoint/README.md",
-    ],
-)
+DOCUMENTS = [
+    "README.md",
+    "docs/operations.md",
+    "docs/deployment.md",
+    "docs/deployment.zh-CN.md",
+    "modules/replication_endpoint/README.md",
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
 def test_every_ddb_replication_command_in_the_docs_parses(
     document: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,3 +221,36 @@ def test_the_aws_cli_pair_make_up_prints_replicates(local_pair, clone: Path) -> 
         assert time.monotonic() < deadline, f"the get never showed the item: {got.stdout!r}"
         time.sleep(0.5)
     assert '"last_updater_region"' in got.stdout and '"cn-north-1"' in got.stdout
+
+
+def _offline_plans() -> list[tuple[str, str]]:
+    """Each docs' `ddb-replication plan` line that reads no AWS (rates given, no --cn-table/--us-table)."""
+    found = []
+    for document in DOCUMENTS:
+        for command in _command_lines((REPO_ROOT / document).read_text()):
+            argv = shlex.split(command)
+            offline = not {"--help", "--cn-table", "--us-table"} & set(argv)
+            if argv[1:2] == ["plan"] and len(argv) > 2 and offline:  # "`ddb-replication plan`" names it
+                found.append((document, command))
+    return found
+
+
+@pytest.mark.parametrize(("document", "command"), _offline_plans())
+def test_every_offline_plan_in_the_docs_runs_and_prints_a_monthly_cost(
+    document: str,
+    command: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A plan needs nothing deployed, so the docs' plan lines run as written, from a folder without a
+    build/bench.json (the plan's documented fallback figures): exit 0 and a monthly cost per side."""
+    from replication_ops.cli import main
+
+    argv = shlex.split(command)[1:]
+    if "--prices" in argv:
+        pytest.skip(f"{document}: `{command}` names the reader's own price file")
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "cn-north-1" in out and "us-east-1" in out and "month" in out, out
