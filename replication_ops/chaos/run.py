@@ -159,9 +159,9 @@ class ChaosRun:
     def _observe(self) -> None:
         """Fresh observations, fed from now on with every table stream's records as its poller reads
         them (``observe_table_streams``). Set before a scenario does anything, so each of its writes
-        is read after: the runner, its pollers and their positions last the whole run, and the last
-        scenario's stragglers (if any) land here under its own key prefix, which no oracle of this
-        scenario looks at. One ``Observations`` per side: the tables' key attributes differ."""
+        is read after: the runner, its pollers and their positions last the whole run. Stragglers of the
+        previous scenario (if any) land here under that scenario's key prefix, which this scenario's
+        oracle does not look at. One ``Observations`` per side: the tables' key attributes differ."""
         self.observations = {side: Observations(side) for side in SIDE_NAMES}
         self.runner.observe_table_streams(
             table_stream_observer(
