@@ -1,7 +1,7 @@
 """What one scenario measured: key scoping, lag during the fault, catch-up time, the table.
 
-Pure functions over the load generator's writes, the watchers' lag samples and the tables, so that
-they run in the unit tests without an environment.
+Pure functions over the load generator's writes, the lag samples (from what the table streams'
+pollers read) and the tables, so that they run in the unit tests without an environment.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def prefixed(operations: dict[str, list[Operation]], prefix: str) -> dict[str, l
 
 
 def partition_key(key: str, hash_key: str = "pk") -> str:
-    """The hash key value of a watcher/verify key string (``key_of``'s JSON)."""
+    """The hash key value of an observations/verify key string (``key_of``'s JSON)."""
     try:
         value = json.loads(key).get(hash_key) or {}
     except ValueError:

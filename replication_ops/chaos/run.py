@@ -60,7 +60,7 @@ from replication_ops.local.quiescence import wait_quiescent
 from replication_ops.local.report import STAMP_REASONS, stamped_by_reason
 from replication_ops.local.residency_check import deployed_rules
 from replication_ops.local.verify import combined, differing_keys, lag_samples, scan_table, verify
-from replication_ops.local.watcher import Observations, StreamWatcher
+from replication_ops.local.watcher import Observations, table_stream_observer
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,7 @@ class ChaosRun:
     peer_proxies: dict[str, FaultProxy] = field(default_factory=dict)  # side -> its forwarder's link
     replicator_proxies: dict[str, FaultProxy] = field(default_factory=dict)
     clients: dict[str, SideClients] = field(default_factory=dict)
-    observations: dict[str, Observations] = field(default_factory=dict)
-    watchers: list[StreamWatcher] = field(default_factory=list)
+    observations: dict[str, Observations] = field(default_factory=dict)  # the current scenario's
     results: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -131,7 +130,9 @@ class ChaosRun:
         began = time.monotonic()
         try:
             self.environment.start()
-            self._start_watchers()
+            self.clients = {
+                side: SideClients(self.environment.partitions[side].endpoint_url, side) for side in SIDE_NAMES
+            }
             for scenario in self.options.scenarios:
                 self.results.append(self._scenario(scenario))
         except BaseException as error:
@@ -144,9 +145,6 @@ class ChaosRun:
             self.stop()
 
     def stop(self) -> None:
-        for watcher in self.watchers:
-            watcher.stop()
-        self.watchers = []
         self.environment.stop()
         for proxy in [*self.peer_proxies.values(), *self.replicator_proxies.values()]:
             proxy.stop()
@@ -158,22 +156,18 @@ class ChaosRun:
         scenario's prefix (``figures.prefixed``)."""
         return self.environment.options.tables
 
-    def _start_watchers(self) -> None:
-        for side in SIDE_NAMES:
-            self.clients[side] = SideClients(self.environment.partitions[side].endpoint_url, side)
-            self.observations[side] = Observations(side)  # the tables' key attributes differ
-            for table in self.tables:
-                name = self.environment.table(side, table.name)
-                described = self.clients[side].dynamodb.describe_table(TableName=name)
-                watcher = StreamWatcher(
-                    self.clients[side],
-                    described["Table"]["LatestStreamArn"],
-                    self.observations[side],
-                    timestamp_attribute=TIMESTAMP_ATTRIBUTE,
-                    origin_attribute=ORIGIN_ATTRIBUTE,
-                )
-                watcher.start()
-                self.watchers.append(watcher)
+    def _observe(self) -> None:
+        """Fresh observations, fed from now on with every table stream's records as its poller reads
+        them (``observe_table_streams``). Set before a scenario does anything, so each of its writes
+        is read after: the runner, its pollers and their positions last the whole run. Stragglers of the
+        previous scenario (if any) land here under that scenario's key prefix, which this scenario's
+        oracle does not look at. One ``Observations`` per side: the tables' key attributes differ."""
+        self.observations = {side: Observations(side) for side in SIDE_NAMES}
+        self.runner.observe_table_streams(
+            table_stream_observer(
+                self.observations, timestamp_attribute=TIMESTAMP_ATTRIBUTE, origin_attribute=ORIGIN_ATTRIBUTE
+            )
+        )
 
     @property
     def rules(self) -> dict[str, dict[str, Any]]:
@@ -194,6 +188,7 @@ class ChaosRun:
         seconds = scenario.seconds(self.options.scale)
         self.say(f"\n== {scenario.number} {scenario.name}: {scenario.title} ({seconds:.0f} s of load)")
         ctx = Context(self, self.options.scale)
+        self._observe()
         if scenario.before is not None:
             scenario.before(ctx)
         stats_before, proxy_errors_before = self._stats(), self._proxy_errors()
@@ -330,11 +325,8 @@ class ChaosRun:
         runner = self.runner
 
         def sources() -> list[Any]:
-            runner.check_health()
-            for watcher in self.watchers:
-                if watcher.error:
-                    raise RuntimeError(f"a stream watcher failed: {watcher.error}")
-            return [*runner.consumers(), *(view for watcher in self.watchers for view in watcher.sources())]
+            runner.check_health()  # a poller stopped, or the observations failed
+            return runner.consumers()
 
         return wait_quiescent(sources, timeout=timeout, refresh=runner.refresh_shards)
 

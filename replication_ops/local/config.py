@@ -91,7 +91,7 @@ DEFAULT_PEER_WRITER_AUTHENTICATION = "roles_anywhere"
 LOCAL_PAIR_CA_NAME = "ddb-replication local pair CA"
 
 # The local administrator's key (an IAM user with an Allow-everything policy in each partition, made
-# by the launcher): Terraform, the load generator, the watcher and the runner's bookkeeping use it.
+# by the launcher): Terraform, the load generator and the runner's bookkeeping use it.
 # Nothing real is ever used.
 LOCAL_ACCESS_KEY_ID = "AKIALOCALDEMO0000000"
 LOCAL_SECRET_ACCESS_KEY = "local-demo-secret-not-a-real-key"

@@ -41,7 +41,7 @@ from replication_ops.local.residency_check import (
     stream_records,
 )
 from replication_ops.local.verify import LagSample, Verification, combined, lag_samples, scan_table, verify
-from replication_ops.local.watcher import Observations, StreamWatcher
+from replication_ops.local.watcher import Observations, table_stream_observer
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,11 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
     if in_main:
         signal.signal(signal.SIGTERM, _raise_interrupt)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started ignoring it
-    watchers: list[StreamWatcher] = []
     began = time.monotonic()
     try:
         environment.start()
-        result = _load_and_verify(environment, options, watchers, began, say)
+        result = _load_and_verify(environment, options, began, say)
     finally:
-        for watcher in watchers:
-            watcher.stop()
         if options.destroy:
             try:
                 environment.destroy()
@@ -131,7 +128,6 @@ def _in_main_thread() -> bool:
 def _load_and_verify(
     environment: LocalEnvironment,
     options: DemoOptions,
-    watchers: list[StreamWatcher],
     began: float,
     say: Callable[[str], None],
 ) -> DemoResult:
@@ -140,7 +136,7 @@ def _load_and_verify(
     paths = options.environment.paths
     tables = options.environment.tables
     clients = {side: SideClients(environment.partitions[side].endpoint_url, side) for side in SIDE_NAMES}
-    observations = _watch(environment, clients, watchers)
+    observations = _observe(runner)
 
     load_options = options.load
     say(
@@ -167,11 +163,8 @@ def _load_and_verify(
     say("waiting until replication is idle (every stream and inbox drained, no invocation in flight)")
 
     def sources() -> list[Any]:
-        runner.check_health()
-        for watcher in watchers:
-            if watcher.error:
-                raise RuntimeError(f"a stream watcher failed: {watcher.error}")
-        return [*runner.consumers(), *(view for watcher in watchers for view in watcher.sources())]
+        runner.check_health()  # a poller stopped, or the observations failed
+        return runner.consumers()
 
     def describe() -> str:
         busy = [
@@ -253,25 +246,16 @@ def _load_and_verify(
     return DemoResult(report, 1 if failures(report) else 0)
 
 
-def _watch(
-    environment: LocalEnvironment, clients: dict[str, SideClients], watchers: list[StreamWatcher]
-) -> dict[str, Observations]:
-    """A watcher on every table's stream. One observer per side for all its tables: the demo's tables
-    have different key attributes, so a key string names one item of one table."""
+def _observe(runner: Any) -> dict[str, Observations]:
+    """Every table stream's records as its poller reads them, from now on (before any load). One
+    ``Observations`` per side for all its tables: the demo's tables have different key attributes, so a
+    key string names one item of one table."""
     observations = {side: Observations(side) for side in SIDE_NAMES}
-    for side in SIDE_NAMES:
-        for table in environment.options.tables:
-            name = environment.table(side, table.name)
-            stream_arn = clients[side].dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
-            watcher = StreamWatcher(
-                clients[side],
-                stream_arn,
-                observations[side],
-                timestamp_attribute=TIMESTAMP_ATTRIBUTE,
-                origin_attribute=ORIGIN_ATTRIBUTE,
-            )
-            watcher.start()
-            watchers.append(watcher)
+    runner.observe_table_streams(
+        table_stream_observer(
+            observations, timestamp_attribute=TIMESTAMP_ATTRIBUTE, origin_attribute=ORIGIN_ATTRIBUTE
+        )
+    )
     return observations
 
 

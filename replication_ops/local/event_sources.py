@@ -15,6 +15,10 @@ function and keeps a checkpoint, honouring the mapping's settings the way Lambda
   parent is finished;
 - an expired iterator is replaced by a new one after the last record read.
 
+``on_read`` hands each read's records to an observer as they are read (the local environment's
+``watcher.Observations``: what each table's stream showed, and when), so that nothing else has to read
+the streams a second time.
+
 Everything outside (the shard, the function, the destination, time) comes in through small
 interfaces, so the logic runs against fakes in the unit tests.
 """
@@ -211,7 +215,13 @@ class ShardConsumer:
         stop: threading.Event | None = None,
         on_finished: Callable[[ShardConsumer], None] | None = None,
         on_invoke: Callable[[list[StreamRecord], InvokeResult, float], None] | None = None,
+        on_read: Callable[[list[StreamRecord], float], None] | None = None,
     ) -> None:
+        """``on_read(records, read_at)``: called after each read that returned records, in the shard's
+        order, with ``read_at`` the wall-clock time (``clock``, epoch seconds) at which that read began.
+        Each record is handed over once: a retried or bisected batch is not read again, and records
+        read again from TRIM_HORIZON after ``DataTrimmed`` are left out. An exception in it is logged,
+        never stops the shard (the observer's owner reports it)."""
         self.config = config
         self.reader = reader
         self.shard_id = reader.shard_id
@@ -223,6 +233,8 @@ class ShardConsumer:
         self._sleep = sleep or self._stop.wait
         self._on_finished = on_finished
         self._on_invoke = on_invoke
+        self._on_read = on_read
+        self._observed_through: int | None = None  # sequence_key of the last record given to on_read
         self._poll_interval = config.poll_interval_seconds
         self._read_at: float | None = None  # when the last read began
         self._last_read_returned = False
@@ -306,6 +318,7 @@ class ShardConsumer:
     def _read(self) -> bool:
         started = self._monotonic()
         self._read_at = started
+        read_at = self._clock()
         limit = min(READ_LIMIT.get(self.reader.kind, 1000), max(1, self.config.batch_size))
         for _ in range(3):
             try:
@@ -338,7 +351,21 @@ class ShardConsumer:
                 self.caught_up_at = started
             if result.next_iterator is None:
                 self._shard_end = True
+        if result.records and self._on_read is not None:
+            self._observe(result.records, read_at)
         return bool(result.records)
+
+    def _observe(self, records: list[StreamRecord], read_at: float) -> None:
+        assert self._on_read is not None
+        through = self._observed_through
+        new = records if through is None else [r for r in records if r.sequence_key > through]
+        if not new:
+            return
+        self._observed_through = new[-1].sequence_key
+        try:
+            self._on_read(new, read_at)
+        except Exception:
+            log.exception("shard %s: read observer failed", self.shard_id)
 
     def _current_iterator(self) -> str:
         max_age = ITERATOR_MAX_AGE_SECONDS.get(self.reader.kind, 240.0)

@@ -1,6 +1,6 @@
 """Waiting until replication is idle: every stream and inbox drained, no invocation in flight.
 
-Each source (a shard poller or a watcher) reports ``(idle, caught_up_at, records_read)``: idle when
+Each source (a shard poller) reports ``(idle, caught_up_at, records_read)``: idle when
 nothing is buffered or in flight, ``caught_up_at`` the start of its latest read that found nothing new.
 The wait takes one pass of snapshots in which every source is idle, notes the time S after that pass,
 then waits until every source has started an empty read after S while no source read anything more.

@@ -2,7 +2,8 @@
 
 Engine figures (forwarded, echoes suppressed, stamped and why, replicated, stale dropped) come from
 the functions' EMF metric lines; the rest from the load generator (its writes by kind), the runner
-(Kinesis records and bytes read from the inbox shards) and the watchers (lag).
+(Kinesis records and bytes read from the inbox shards) and the observations of what its table-stream
+pollers read (lag).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from replication import lag
 from replication_ops.local.loadgen import WRITE_KINDS, LoadOptions, LoadResult
 from replication_ops.local.verify import LagSample, Verification, percentile
 
-WATCHER_LAG = (
+FIRST_SIGHT_LAG = (
     "from the origin write's acknowledgement to the version's first sight in the other table's stream "
-    "(a watcher reading it every 0.1 s), for every upsert that arrived with the version it ended with "
+    "(when Lambda's poller read it: 4 times a second, so at most 0.25 s after it appeared, later if "
+    "that side's forwarder was being invoked then), "
+    "for every upsert that arrived with the version it ended with "
     "(its own, or the stamp the forwarder gave it: then the stamp's delay counts too)"
 )
 ENGINE_LAG = (
@@ -39,8 +42,8 @@ STAGE_LAG = (
     "the replicators' own per-stage lag metrics (replication.lag), seconds: origin write (version "
     "timestamp, never before its stream record's second) -> forwarder send -> inbox arrival "
     "(approximateArrivalTimestamp) -> apply; applied upserts, up to 100 evenly spaced samples per "
-    "table and invocation (EMF), so a large batch weighs as much as a small one; the lag above is the "
-    "watcher's (write acknowledged until seen in the other table's stream), so the two end to ends differ"
+    "table and invocation (EMF), so a large batch weighs as much as a small one; the lag above is "
+    "write acknowledged until read from the other table's stream, so the two end to ends differ"
 )
 
 
@@ -264,7 +267,7 @@ def build_report(
             else None,
         },
         "lag_seconds": {
-            "definition": WATCHER_LAG,
+            "definition": FIRST_SIGHT_LAG,
             "engine_metric_definition": ENGINE_LAG,
             **lag_summary(values),
             "slowest": [
@@ -388,7 +391,7 @@ def render(report: dict[str, Any]) -> str:
     lines.append(
         "replication lag (s): p50 {p50}  p95 {p95}  p99 {p99}  max {max}  ({samples} samples)".format(**lag)
     )
-    lines.append(f"  {WATCHER_LAG}")
+    lines.append(f"  {FIRST_SIGHT_LAG}")
     engines = [
         (side, report.get("runner", {}).get(side, {}).get("replicator", {}).get("ReplicationLatency_ms"))
         for side in sides

@@ -6,7 +6,10 @@ partition's Lambda API, checks that each function's CodeSha256 is the hash of ``
 ``build/local/functions/<side>/<fn>/`` and runs its handler in worker processes
 with the deployed environment (plus the AWS_* variables Lambda sets, pointed at the local partition).
 Each mapping gets one poller per shard (``event_sources.ShardConsumer``); shards appearing later are
-picked up by a periodic listing.
+picked up by a periodic listing. What the pollers of the table streams read can be observed
+(``observe_table_streams``): the demo's and chaos's oracle learns what each table's stream showed from
+the reads Lambda's poller makes anyway, rather than from a second reader of every shard (GetRecords on a
+DynamoDB stream is the emulator's most expensive call).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from replication import lag
 from replication_ops.local.aws import ADMINISTRATOR, AwsCredentials, SideClients, assume_execution_role
 from replication_ops.local.cloudwatch import MetricsPublisher, emf_datums, invocation_datums
 from replication_ops.local.event_sources import MappingConfig, ShardConsumer, initial_position
-from replication_ops.local.events import KIND_DYNAMODB, KIND_KINESIS
+from replication_ops.local.events import KIND_DYNAMODB, KIND_KINESIS, StreamRecord
 from replication_ops.local.streams import (
     DynamoDBShardReader,
     KinesisShardReader,
@@ -42,6 +45,8 @@ from replication_ops.local.workers import FunctionRuntime
 log = logging.getLogger(__name__)
 
 SHARD_LISTING_INTERVAL_SECONDS = 5.0
+# (side, records in the shard's order, when the read that returned them began: epoch seconds)
+TableStreamObserver = Callable[[str, list[StreamRecord], float], None]
 # EMF metrics whose values are a distribution, not counts to add up: the replicator's lag per stage
 # and end to end (ReplicationLatency), sampled (replication.lag).
 DISTRIBUTION_METRICS = tuple(lag.METRICS.values())
@@ -209,6 +214,7 @@ class MappingRunner:
     stop: threading.Event
     destination: _SqsOrSnsDestination | None
     publisher: MetricsPublisher | None = None
+    on_read: Callable[[list[StreamRecord], float], None] | None = None  # each read's records
     consumers: dict[str, ShardConsumer] = field(default_factory=dict)
     threads: dict[str, threading.Thread] = field(default_factory=dict)
     _started: bool = False
@@ -261,6 +267,7 @@ class MappingRunner:
             stop=self.stop,
             on_finished=lambda _c: self._safe_refresh(),
             on_invoke=self._publish_invocation if self.publisher else None,
+            on_read=self.on_read,
         )
         thread = threading.Thread(
             target=consumer.run, daemon=True, name=f"{self.side}:{self.function.name}:{shard.shard_id[-8:]}"
@@ -327,6 +334,9 @@ class EventSourceRunner:
         self.functions: dict[tuple[str, str], DeployedFunction] = {}
         self.mappings: list[MappingRunner] = []
         self.stop_event = threading.Event()
+        self._table_observer: TableStreamObserver | None = None
+        self._observer_lock = threading.Lock()
+        self.observer_error: BaseException | None = None  # the first exception of a table observer
         self._lister: threading.Thread | None = None
         self.publishers: dict[str, MetricsPublisher] = (
             {region: MetricsPublisher(clients.cloudwatch) for region, clients in self.clients.items()}
@@ -364,6 +374,7 @@ class EventSourceRunner:
                         self.stop_event,
                         destination,
                         self.publishers.get(region),
+                        on_read=self._table_stream_reader(region) if config.kind == KIND_DYNAMODB else None,
                     )
                 )
         for function in self.functions.values():
@@ -435,6 +446,33 @@ class EventSourceRunner:
             return None
         return lambda document: publisher.add(emf_datums(document))
 
+    # -- observing the table streams -------------------------------------------------------------
+
+    def observe_table_streams(self, observer: TableStreamObserver | None) -> None:
+        """From now on, hand what every table stream's poller reads to ``observer(side, records,
+        read_at)`` (None: to nobody). Each record once, in its shard's order, right after the read
+        that returned it (``ShardConsumer``'s ``on_read``): Kinesis inbox reads are not observed.
+        Calls are serialized, and once this returns none is made to the previous observer any more,
+        so a new observer sees every record read after it was set, and only those. An exception in
+        the observer is logged and kept (``observer_error``) for ``check_health`` to raise; the
+        pollers go on."""
+        with self._observer_lock:
+            self._table_observer = observer
+
+    def _table_stream_reader(self, side: str) -> Callable[[list[StreamRecord], float], None]:
+        def read(records: list[StreamRecord], read_at: float) -> None:
+            with self._observer_lock:
+                if self._table_observer is None:
+                    return
+                try:
+                    self._table_observer(side, records, read_at)
+                except Exception as error:
+                    log.exception("%s: the table-stream observer failed", side)
+                    if self.observer_error is None:
+                        self.observer_error = error
+
+        return read
+
     # -- running ---------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -456,6 +494,12 @@ class EventSourceRunner:
         return [c for mapping in self.mappings for c in list(mapping.consumers.values())]
 
     def check_health(self) -> None:
+        """Raise ``RunnerError`` if a poller stopped or the table-stream observer failed."""
+        if self.observer_error is not None:
+            error = self.observer_error
+            raise RunnerError(
+                f"the table-stream observer failed: {type(error).__name__}: {error} (see the log)"
+            )
         for mapping in self.mappings:
             dead = mapping.dead_consumers()
             if dead:

@@ -14,7 +14,7 @@ The version an upsert ends with:
 - a write without one (no version attributes, an ``UpdateItem`` of one field that left them as they
   were, a String timestamp, epoch milliseconds) ends with the stamp its side's forwarder gives it.
 
-The writer side's watcher sees each stamp as a MODIFY that changed the version and nothing else, and
+The writer side's table stream shows each stamp as a MODIFY that changed the version and nothing else, and
 keys it by the exact item it replaced, which the generator knows of each of its writes (the item it
 put, the ``ALL_NEW`` of its update). The generator writes without a version only on keys that one
 side owns and that one writer thread of that side serialises (``loadgen.plan``), so that this stays

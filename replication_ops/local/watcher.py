@@ -1,14 +1,23 @@
-"""Table-stream watchers: what each table's stream shows, as seen by an independent second reader.
+"""What each table's stream showed, as read by Lambda's (emulated) poller: the oracle's observations.
 
-A DynamoDB stream shard takes two concurrent readers; the forwarder's mapping is one, the watcher
-the other. It polls often (every 0.1 s) and notes, for the report and the oracle:
+The runner's pollers read every record of every table stream once (``event_sources.ShardConsumer``'s
+``on_read``, ``EventSourceRunner.observe_table_streams``); ``table_stream_observer`` routes each read
+into its side's ``Observations``, which note, for the report and the oracle:
 
-- when a version written on the other side first becomes visible here (replication lag);
+- when a version written on the other side first becomes visible here (replication lag): when the
+  poller's read that returned it began. The poller reads a table stream 4 times a second
+  (``event_sources.DYNAMODB_POLL_SECONDS``), so that is at most 0.25 s after the record appeared while
+  this side's forwarder is idle; a shard is not read while its batch is being invoked or retried (Lambda
+  waits for the result), so a busy or failing forwarder here delays first sight by that much;
 - the stream time of every REMOVE (the version a delete gets depends on it);
 - the forwarder's in-place stamps (a local write without a valid, newer version of its own, which
   the forwarder gave one);
 - each key's records in stream order (``changes``: versions, stream second, the new image), which
   tells what item an ``UpdateItem`` was made on and what the table held before it.
+
+No second reader: one used to read every shard again every 0.1 s, which doubled the emulator's most
+expensive call (GetRecords on a DynamoDB stream, about 60 a second beside the pollers' 24) on a
+machine whose CPU already set the demo's lag.
 
 Removes and stamps are keyed by the exact item they replaced (``normalize_item``): that is what the
 load generator knows of each of its writes (the item it put, the ``ALL_NEW`` of its update, the
@@ -19,24 +28,13 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import threading
-import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from replication_ops.local.streams import (
-    TRIM_HORIZON,
-    DynamoDBShardReader,
-    IteratorExpired,
-    Position,
-    list_dynamodb_shards,
-)
-
-log = logging.getLogger(__name__)
-
-WATCH_INTERVAL_SECONDS = 0.1
+from replication_ops.local.events import StreamRecord
 
 VersionTuple = tuple[Decimal, str]  # (timestamp, origin)
 ItemKey = tuple[str, Any]  # (key_of, normalize_item): one exact state of one item
@@ -124,7 +122,7 @@ class StreamChange:
 
 @dataclass
 class Observations:
-    """Everything one side's watcher saw, keyed for the oracle and the lag figures."""
+    """Everything one side's table streams showed, keyed for the oracle and the lag figures."""
 
     region: str
     first_seen: dict[tuple[str, VersionTuple], float] = field(default_factory=dict)  # peer versions
@@ -181,113 +179,16 @@ def _text(version: VersionTuple | None) -> str:
     return "-" if version is None else f"{version[0]} {version[1]}"
 
 
-class StreamWatcher:
-    """Reads one side's table stream (all shards, from the start) until stopped."""
+def table_stream_observer(
+    observations: Mapping[str, Observations], *, timestamp_attribute: str, origin_attribute: str
+) -> Callable[[str, list[StreamRecord], float], None]:
+    """The runner's table-stream observer (``observe_table_streams``) that adds each record a side's
+    poller read to that side's ``Observations``, seen when the read began (``read_at``, epoch seconds).
+    A side without observations is an error (``KeyError``): the runner then reports it."""
 
-    def __init__(
-        self,
-        clients: Any,
-        stream_arn: str,
-        observations: Observations,
-        *,
-        timestamp_attribute: str,
-        origin_attribute: str,
-        interval: float = WATCH_INTERVAL_SECONDS,
-    ) -> None:
-        self._client = clients.dynamodbstreams
-        self._stream_arn = stream_arn
-        self.observations = observations
-        self._timestamp = timestamp_attribute
-        self._origin = origin_attribute
-        self._interval = interval
-        self._stop = threading.Event()
-        self._threads: dict[str, threading.Thread] = {}
-        self._state: dict[str, list[Any]] = {}  # shard -> [caught_up_at, records_read, finished]
-        self._lock = threading.Lock()
-        self._lister: threading.Thread | None = None
-        self.error: BaseException | None = None
+    def observe(side: str, records: list[StreamRecord], read_at: float) -> None:
+        observed = observations[side]
+        for record in records:
+            observed.add(record.event_record, read_at, timestamp_attribute, origin_attribute)
 
-    def start(self) -> None:
-        self.refresh()
-        self._lister = threading.Thread(target=self._list_periodically, daemon=True, name="watch-lister")
-        self._lister.start()
-
-    def _list_periodically(self) -> None:
-        while not self._stop.wait(5.0):
-            try:
-                self.refresh()
-            except Exception:
-                log.exception("listing shards of %s failed", self._stream_arn)
-
-    def refresh(self) -> None:
-        for shard in list_dynamodb_shards(self._client, self._stream_arn):
-            with self._lock:
-                if shard.shard_id in self._threads:
-                    continue
-                self._state[shard.shard_id] = [None, 0, False]
-                thread = threading.Thread(
-                    target=self._watch,
-                    args=(shard.shard_id,),
-                    daemon=True,
-                    name=f"watch-{shard.shard_id[-8:]}",
-                )
-                self._threads[shard.shard_id] = thread
-            thread.start()
-
-    def _watch(self, shard_id: str) -> None:
-        reader = DynamoDBShardReader(self._client, self._stream_arn, shard_id, self.observations.region)
-        position = Position(TRIM_HORIZON)
-        iterator: str | None = None
-        try:
-            while not self._stop.is_set():
-                if iterator is None:
-                    iterator = reader.iterator(position)
-                started_mono = time.monotonic()
-                started = time.time()
-                try:
-                    result = reader.read(iterator, 1000)
-                except IteratorExpired:
-                    iterator = None
-                    continue
-                for record in result.records:
-                    self.observations.add(record.event_record, started, self._timestamp, self._origin)
-                with self._lock:
-                    state = self._state[shard_id]
-                    if result.records:
-                        position = Position.after(result.records[-1].sequence_number)
-                        state[0] = None
-                        state[1] += len(result.records)
-                    else:
-                        state[0] = started_mono
-                    if result.next_iterator is None:
-                        state[2] = True
-                        return
-                iterator = result.next_iterator
-                if not result.records:
-                    self._stop.wait(self._interval)
-        except Exception as error:
-            self.error = error
-            log.exception("watcher of %s stopped", shard_id)
-
-    def sources(self) -> list[_ShardView]:
-        with self._lock:
-            return [_ShardView(self, shard_id) for shard_id in self._state]
-
-    def _snapshot(self, shard_id: str) -> tuple[bool, float | None, int]:
-        with self._lock:
-            caught, read, finished = self._state[shard_id]
-            return True, float("inf") if finished else caught, read
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in list(self._threads.values()):
-            thread.join(timeout=5)
-
-
-@dataclass(frozen=True)
-class _ShardView:
-    watcher: StreamWatcher
-    shard_id: str
-
-    def snapshot(self) -> tuple[bool, float | None, int]:
-        return self.watcher._snapshot(self.shard_id)
+    return observe

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from replication_ops.local.event_sources import InvokeResult, MappingConfig, ShardConsumer, initial_position
-from replication_ops.local.streams import LATEST, TRIM_HORIZON, Position
+from replication_ops.local.streams import LATEST, TRIM_HORIZON, DataTrimmed, Position
 
 from .fakes import FakeDestination, FakeFunction, FakeShard, FakeTime, record
 
@@ -554,3 +554,150 @@ def test_a_consumer_mapping_reads_the_consumers_stream() -> None:
     assert mapping.enhanced_fan_out and mapping.kind == "kinesis"
     assert mapping.stream_arn == KINESIS_ARN
     assert not mapping_of(KINESIS_ARN).enhanced_fan_out and mapping_of(KINESIS_ARN).stream_arn == KINESIS_ARN
+
+
+# -- on_read: each read's records, once, for the observations (watcher.Observations) -----------------
+
+
+class ObservedReads:
+    """What a consumer's ``on_read`` was given: (sequence numbers, read_at) per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], float]] = []
+
+    def __call__(self, records: list[Any], read_at: float) -> None:
+        self.calls.append(([r.sequence_number for r in records], read_at))
+
+    def sequences(self) -> list[str]:
+        return [sequence for sequences, _ in self.calls for sequence in sequences]
+
+
+def observed_consumer(
+    shard: FakeShard, mapping: MappingConfig, time: FakeTime, reads: Any, **kwargs: Any
+) -> ShardConsumer:
+    return ShardConsumer(
+        mapping,
+        shard,
+        kwargs.pop("function", FakeFunction()),
+        kwargs.pop("destination", None),
+        start=Position(TRIM_HORIZON),
+        clock=time.clock,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+        on_read=reads,
+        **kwargs,
+    )
+
+
+class LoggedShard(ArrivingShard):
+    """An arriving shard that notes each read: (when it began, the sequence numbers it returned)."""
+
+    def __init__(self, records: list[Any], time: FakeTime) -> None:
+        super().__init__(records, time)
+        self.log: list[tuple[float, list[str]]] = []
+
+    def read(self, iterator: str, limit: int) -> Any:
+        began = self.time.now
+        result = super().read(iterator, limit)
+        self.log.append((began, [r.sequence_number for r in result.records]))
+        return result
+
+
+def test_on_read_gets_each_non_empty_read_in_order_with_the_time_the_read_began() -> None:
+    time = FakeTime()
+    arrivals = [1000.0] * 25 + [1010.1, 1010.1, 1012.3]
+    shard = LoggedShard([record(n, at) for n, at in enumerate(arrivals, start=1)], time)
+    reads = ObservedReads()
+    consumer = observed_consumer(shard, config(batch_size=10), time, reads)
+    while time.now < 1015.0:
+        consumer.step()
+    expected = [(sequences, began) for began, sequences in shard.log if sequences]
+    assert [sequences for sequences, _ in expected] == [
+        [str(n) for n in range(1, 11)],
+        [str(n) for n in range(11, 21)],
+        [str(n) for n in range(21, 26)],
+        ["26", "27"],
+        ["28"],
+    ]
+    assert reads.calls == expected
+    assert len(shard.log) > len(expected) + 30  # the empty reads in between, given to no one
+
+
+def test_on_read_is_not_called_for_an_empty_read() -> None:
+    time = FakeTime()
+    reads = ObservedReads()
+    consumer = observed_consumer(FakeShard([], closed=False), config(), time, reads)
+    for _ in range(10):
+        consumer.step()
+    assert reads.calls == []
+
+
+def test_on_read_does_not_see_records_again_when_their_batch_is_retried_or_bisected() -> None:
+    def respond(sequences: list[str]) -> InvokeResult:
+        if "5" in sequences:
+            return InvokeResult(error={"errorType": "ValueError", "errorMessage": "poison"})
+        return InvokeResult(payload={"batchItemFailures": []})
+
+    function = FakeFunction(respond)
+    reads = ObservedReads()
+    consumer = observed_consumer(
+        FakeShard(records(8)),
+        config(bisect_on_error=True, maximum_retry_attempts=2),
+        FakeTime(),
+        reads,
+        function=function,
+        destination=FakeDestination(),
+    )
+    for _ in range(100):
+        if consumer.finished:
+            break
+        consumer.step()
+    assert consumer.finished and len(function.batches) > 3  # retried and bisected
+    assert reads.sequences() == [str(n) for n in range(1, 9)]
+
+
+class TrimmedOnceShard(FakeShard):
+    """Refuses the first iterator after a sequence number, as a stream does once that position has
+    been trimmed (TrimmedDataAccessException): the consumer starts again from TRIM_HORIZON."""
+
+    def __init__(self, records: list[Any]) -> None:
+        super().__init__(records)
+        self.trimmed = False
+
+    def iterator(self, position: Position) -> str:
+        if position.sequence_number is not None and not self.trimmed:
+            self.trimmed = True
+            raise DataTrimmed("TrimmedDataAccessException")
+        return super().iterator(position)
+
+
+def test_on_read_leaves_out_what_is_read_again_after_data_trimmed() -> None:
+    shard = TrimmedOnceShard(records(30))
+    function = FakeFunction()
+    reads = ObservedReads()
+    consumer = observed_consumer(shard, config(batch_size=10), FakeTime(), reads, function=function)
+    consumer.step()
+    shard.expire_next = 1  # the next iterator is made after "10", and refused
+    for _ in range(50):
+        if consumer.finished:
+            break
+        consumer.step()
+    assert shard.trimmed and function.delivered()[:20] == [str(n) for n in range(1, 11)] * 2
+    assert reads.sequences() == [str(n) for n in range(1, 31)]
+
+
+def test_a_failing_on_read_is_logged_and_the_shard_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    def fail(_records: list[Any], _read_at: float) -> None:
+        raise ValueError("observer broke")
+
+    function = FakeFunction()
+    consumer = observed_consumer(
+        FakeShard(records(25)), config(batch_size=10), FakeTime(), fail, function=function
+    )
+    for _ in range(50):
+        if consumer.finished:
+            break
+        consumer.step()
+    assert consumer.finished and function.delivered() == [str(n) for n in range(1, 26)]
+    assert consumer.stats.poll_errors == 0
+    assert caplog.text.count("read observer failed") == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,76 @@ def test_the_runner_delivers_stream_and_kinesis_records_like_lambda(
     assert sum(metrics) >= len(keys) + 7  # EMF lines read from the workers' output
     logs = list((tmp_path / "logs").glob("lambda-*.log"))
     assert logs and "poison record" in "".join(path.read_text() for path in logs)
+
+
+class TableStreamReads:
+    """What ``observe_table_streams`` handed over: (side, key, event name, read_at) per record."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.records: list[tuple[str, str, str, float]] = []
+        self.arns: set[str] = set()
+        self.fail = fail
+
+    def __call__(self, side: str, records: list[Any], read_at: float) -> None:
+        if self.fail:
+            raise ValueError("observer broke")
+        for record in records:
+            event = record.event_record
+            self.arns.add(event["eventSourceARN"])
+            self.records.append((side, event["dynamodb"]["Keys"]["pk"]["S"], event["eventName"], read_at))
+
+    def observed_keys(self) -> list[str]:
+        return [key for _, key, _, _ in self.records]
+
+
+def test_the_table_streams_reads_reach_the_observer_once_each_and_the_inbox_reads_never(
+    fresh_partition: LocalPartition, dist: Path, tmp_path: Path
+) -> None:
+    deployment = Deployment(fresh_partition, dist, uuid.uuid4().hex[:8])
+    clients = deployment.clients
+    runner = EventSourceRunner(
+        [SideEndpoint("cn-north-1", fresh_partition.endpoint_url)],
+        dist_dir=dist,
+        functions_dir=tmp_path / "functions",
+        logs_dir=tmp_path / "logs",
+        publish_metrics=False,
+    )
+    reads, broken = TableStreamReads(), TableStreamReads(fail=True)
+    try:
+        runner.prepare()
+        runner.start()
+        runner.observe_table_streams(reads)
+        written_at = time.time()
+        keys = [f"k{n}" for n in range(12)] + ["fail-once"]  # fail-once: its batch is retried
+        for key in keys:
+            clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": key}})
+        clients.dynamodb.delete_item(TableName=deployment.table, Key={"pk": {"S": "k0"}})
+        clients.kinesis.put_records(
+            StreamName=deployment.inbox,
+            Records=[{"Data": b"d", "PartitionKey": f"inbox-{n}"} for n in range(3)],
+        )
+        wait_quiescent(runner.consumers, timeout=60)
+        assert len(deployment.seen_items()) == len(keys) + 3  # the inbox was read, by its poller
+        assert reads.observed_keys() == [*keys, "k0"]
+        assert [name for *_, name, _ in reads.records] == ["INSERT"] * len(keys) + ["REMOVE"]
+        assert {side for side, *_ in reads.records} == {"cn-north-1"}
+        assert reads.arns == {deployment.stream_arn}
+        assert all(written_at <= read_at <= time.time() for *_, read_at in reads.records)
+
+        runner.observe_table_streams(None)
+        clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": "unobserved"}})
+        wait_quiescent(runner.consumers, timeout=60)
+        assert "unobserved" in deployment.seen_items() and "unobserved" not in reads.observed_keys()
+        runner.check_health()
+
+        runner.observe_table_streams(broken)
+        clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": "after"}})
+        wait_quiescent(runner.consumers, timeout=60)
+        assert "after" in deployment.seen_items()  # the poller went on
+        with pytest.raises(RunnerError, match="table-stream observer failed: ValueError: observer broke"):
+            runner.check_health()
+    finally:
+        runner.stop()
 
 
 def test_the_runner_refuses_code_that_is_not_the_dist_zip(

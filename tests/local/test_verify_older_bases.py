@@ -10,7 +10,7 @@ outside that window carries what an engine fault let the table hold, and the ora
 
 The histories are a reduced ``make chaos`` run's trace of scenario 5 (issue 9: cn-north-1's forwarder
 killed twice; key ``crash-mid-batch#user#shared-00000``, its writes' versions and times as recorded,
-seconds after 1796030000), fed to the watcher's ``Observations`` as the stream records
+seconds after 1796030000), fed to each side's ``Observations`` as the stream records
 Lambda delivers (StreamRecord: Keys, NewImage, OldImage, ApproximateCreationDateTime rounded down to
 the second; https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html).
 """
@@ -57,7 +57,7 @@ def unmarked(item: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class History:
-    """One key's writes (both sides' generators) and the records each side's watcher read."""
+    """One key's writes (both sides' generators) and the records each side's table-stream poller read."""
 
     writes: list[Write] = field(default_factory=list)
     seen: dict[str, Observations] = field(
