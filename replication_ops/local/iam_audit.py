@@ -97,11 +97,13 @@ class Grant:
     resource: str
     document: Mapping[str, Any]  # the statement itself (its conditions decide with the rest)
 
-    def covers(self, call: Call) -> bool:
+    def covers(self, call: Call, role_arns: Iterable[str] = ()) -> bool:
+        """Whether this grant allows ``call`` (``role_arns``: the role ARNs, with their paths, a session's
+        ``aws:PrincipalArn`` is taken from)."""
         single = {**self.document, "Action": self.action, "Resource": self.resource}
         single.pop("NotAction", None)
         single.pop("NotResource", None)
-        context = {k.lower(): [v] for k, v in _context(call).items()}
+        context = {k.lower(): [v] for k, v in _context(call, role_arns).items()}
         return call.action == self.action and statement_applies(single, call.action, call.resource, context)
 
     def describe(self) -> str:
@@ -173,7 +175,7 @@ def unused_grants(
         for grant in grants(kind, documents):
             key = (kind, grant.statement, grant.action, grant.position)
             candidates.setdefault(key, grant)
-            if any(grant.covers(call) for call in mine):
+            if any(grant.covers(call, (principal,)) for call in mine):
                 used.add(key)
     return [
         grant
@@ -183,14 +185,15 @@ def unused_grants(
 
 
 def _same_principal(call_principal: str, principal: str) -> bool:
-    """A role session's calls belong to its role; a user's to the user."""
+    """A role session's calls belong to its role (whatever the role's path: a session's ARN names the
+    role without it); a user's to the user."""
     from replication_ops.local.iam_enforcement import principal_arn_key
 
-    return principal_arn_key(call_principal) == principal
+    return principal_arn_key(call_principal, (principal,)) == principal
 
 
-def _context(call: Call) -> dict[str, str]:
-    return request_context(call.principal, call.region, call.source_ip, call.via_service or None)
+def _context(call: Call, role_arns: Iterable[str] = ()) -> dict[str, str]:
+    return request_context(call.principal, call.region, call.source_ip, call.via_service or None, role_arns)
 
 
 # -- the mutation check ---------------------------------------------------------------------------
@@ -219,7 +222,7 @@ def replay(calls: Iterable[Call], policies: Mapping[str, list[NamedPolicy]]) -> 
         principal = next((p for p in policies if _same_principal(call.principal, p)), None)
         if principal is None or not call.allowed:
             continue
-        decision = evaluate(policies[principal], call.action, call.resource, _context(call))
+        decision = evaluate(policies[principal], call.action, call.resource, _context(call, (principal,)))
         if not decision.allowed:
             denied.append(
                 Call(

@@ -220,23 +220,40 @@ def policies_of(principal: Principal, region: str) -> list[NamedPolicy]:
     return found
 
 
-def principal_arn_key(principal_arn: str) -> str:
-    """``aws:PrincipalArn``: a role session's role (``arn:aws:iam::111:role/R`` for
-    ``arn:aws:sts::111:assumed-role/R/session``), else the principal's own ARN."""
+def _role_arns(principal: Principal, region: str) -> list[str]:
+    """The partition's role ARNs (paths included), for a role session's ``aws:PrincipalArn``."""
+    if principal.kind != "assumed-role":
+        return []
+    from moto.iam.models import iam_backends
+
+    return [role.arn for role in iam_backends[ACCOUNT_ID][partition_of(region)].roles.values()]
+
+
+def principal_arn_key(principal_arn: str, role_arns: Iterable[str] = ()) -> str:
+    """``aws:PrincipalArn``: for a role session, its role's ARN with the role's path ("For IAM roles,
+    the request context returns the ARN of the role", IAM User Guide, "AWS global condition context
+    keys"), else the principal's own ARN. A session's ARN (``arn:aws:sts::111:assumed-role/R/session``)
+    names the role without its path (``arn:aws:iam::111:role/replication/R``), so the path comes from
+    ``role_arns``, the account's role ARNs; a role not among them is given none."""
     parts = principal_arn.split(":", 5)
     if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
-        return f"arn:{parts[1]}:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
+        name = parts[5].split("/")[1]
+        prefix = f"arn:{parts[1]}:iam::{parts[4]}:role/"
+        for arn in role_arns:
+            if arn.startswith(prefix) and arn.rsplit("/", 1)[1] == name:
+                return arn
+        return prefix + name
     return principal_arn
 
 
 def request_context(
-    principal_arn: str, region: str, source_ip: str, via_service: str | None
+    principal_arn: str, region: str, source_ip: str, via_service: str | None, role_arns: Iterable[str] = ()
 ) -> dict[str, str]:
     """The condition keys of one authorization: the caller's own call carries ``aws:SourceIp`` (the
     connection's address); a KMS call a service makes on the caller's behalf carries
     ``kms:ViaService`` and ``kms:CallerAccount`` instead."""
     context = {
-        "aws:PrincipalArn": principal_arn_key(principal_arn),
+        "aws:PrincipalArn": principal_arn_key(principal_arn, role_arns),
         "aws:PrincipalAccount": ACCOUNT_ID,
         "aws:RequestedRegion": region,
     }
@@ -471,7 +488,9 @@ class IamEnforcement:
     ) -> Decision:
         if principal.kind == "service":
             return self._service_decision(principal, item, request)
-        context = request_context(principal.arn, request.region, source_ip, item.via_service)
+        context = request_context(
+            principal.arn, request.region, source_ip, item.via_service, _role_arns(principal, request.region)
+        )
         try:
             return evaluate(policies_of(principal, request.region), item.action, item.resource, context)
         except UnsupportedPolicy as error:

@@ -60,7 +60,11 @@ def check_iam(record: IamRecord) -> None:
     )
     # The mutation check: any action taken out of a policy turns recorded calls into denials.
     for principal, policies in record.policies.items():
-        used = {c.action for c in record.calls if c.allowed and principal_arn_key(c.principal) == principal}
+        used = {
+            c.action
+            for c in record.calls
+            if c.allowed and principal_arn_key(c.principal, (principal,)) == principal
+        }
         for action in sorted(used):
             mutated = {**record.policies, principal: without_action(policies, action)}
             caught = denials(replay(record.calls, mutated))

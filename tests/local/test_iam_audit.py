@@ -146,3 +146,49 @@ def test_the_replicators_old_grants_are_not_justified() -> None:
     assert re.search(
         r'Sid\s*=\s*"ReadKeptAttributes"\s*Effect\s*=\s*"Allow"\s*Action\s*=\s*"dynamodb:GetItem"', text
     )
+
+
+# The peer-writer role of roles_anywhere mode lives under a path (modules/replication_endpoint,
+# path = "/replication/"); a session's ARN names the role without it.
+PATHED_ROLE = f"arn:aws-cn:iam::{ACCOUNT}:role/replication/ddbrep-cn-peer-writer"
+PATHED_SESSION = f"arn:aws-cn:sts::{ACCOUNT}:assumed-role/ddbrep-cn-peer-writer/forwarder-session"
+INBOX = f"arn:aws-cn:kinesis:cn-north-1:{ACCOUNT}:stream/ddbrep-cn-inbox"
+PATHED_POLICIES = {
+    PATHED_ROLE: [
+        NamedPolicy(
+            "role/ddbrep-cn-peer-writer:write-inbox",
+            {
+                "Statement": [
+                    {
+                        "Sid": "WriteInbox",
+                        "Effect": "Allow",
+                        "Action": "kinesis:PutRecords",
+                        "Resource": INBOX,
+                    }
+                ]
+            },
+        )
+    ]
+}
+
+
+def test_a_session_of_a_role_with_a_path_uses_that_roles_grants() -> None:
+    put = Call(PATHED_SESSION, "kinesis:PutRecords", INBOX, "allowed", "cn-north-1", "127.0.0.1", count=1)
+    assert unused_grants([put], PATHED_POLICIES, justified={}) == []
+
+
+def test_the_mutation_replay_decides_a_pathed_roles_session_again() -> None:
+    put = Call(PATHED_SESSION, "kinesis:PutRecords", INBOX, "allowed", "cn-north-1", "127.0.0.1", count=1)
+    mutated = {PATHED_ROLE: without_action(PATHED_POLICIES[PATHED_ROLE], "kinesis:PutRecords")}
+    assert [c.action for c in denials(replay([put], mutated))] == ["kinesis:PutRecords"]
+
+
+def test_principal_arn_of_a_role_session_is_its_roles_arn_with_the_path() -> None:
+    """IAM User Guide, "AWS global condition context keys", aws:PrincipalArn: "For IAM roles, the
+    request context returns the ARN of the role" (the role's ARN includes its path)."""
+    from replication_ops.local.iam_enforcement import principal_arn_key
+
+    other = f"arn:aws-cn:iam::{ACCOUNT}:role/replication/ddbrep-cn-replicator"
+    assert principal_arn_key(PATHED_SESSION, [other, PATHED_ROLE]) == PATHED_ROLE
+    assert principal_arn_key(SESSION, []) == ROLE  # no known role: no path to give
+    assert principal_arn_key(PATHED_ROLE, []) == PATHED_ROLE  # not a session: its own ARN
