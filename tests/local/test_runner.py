@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,51 +165,66 @@ def dist(tmp_path: Path) -> Path:
     return tmp_path / "dist"
 
 
+@pytest.fixture
+def make_runner(
+    fresh_partition: LocalPartition, tmp_path: Path
+) -> Iterator[Callable[..., EventSourceRunner]]:
+    """A runner of the fresh partition's mappings (``dist_dir`` and its options as given), stopped at
+    the end of the test."""
+    runners: list[EventSourceRunner] = []
+
+    def make(dist_dir: Path, **options: Any) -> EventSourceRunner:
+        runner = EventSourceRunner(
+            [SideEndpoint("cn-north-1", fresh_partition.endpoint_url)],
+            dist_dir=dist_dir,
+            functions_dir=tmp_path / "functions",
+            logs_dir=tmp_path / "logs",
+            **options,
+        )
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.stop()
+
+
 def test_the_runner_delivers_stream_and_kinesis_records_like_lambda(
-    fresh_partition: LocalPartition, dist: Path, tmp_path: Path
+    fresh_partition: LocalPartition, dist: Path, tmp_path: Path, make_runner: Callable[..., EventSourceRunner]
 ) -> None:
     deployment = Deployment(fresh_partition, dist, uuid.uuid4().hex[:8])
     clients = deployment.clients
-    runner = EventSourceRunner(
-        [SideEndpoint("cn-north-1", fresh_partition.endpoint_url)],
-        dist_dir=dist,
-        functions_dir=tmp_path / "functions",
-        logs_dir=tmp_path / "logs",
+    runner = make_runner(dist)
+    runner.prepare()
+    runner.start()
+    keys = [f"k{n}" for n in range(12)] + ["fail-once", "poison", "after"]
+    for key in keys:
+        clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": key}})
+    clients.kinesis.put_records(
+        StreamName=deployment.inbox,
+        Records=[{"Data": f"d{n}".encode(), "PartitionKey": f"inbox-{n}"} for n in range(7)],
     )
-    try:
-        runner.prepare()
-        runner.start()
-        keys = [f"k{n}" for n in range(12)] + ["fail-once", "poison", "after"]
-        for key in keys:
-            clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": key}})
-        clients.kinesis.put_records(
-            StreamName=deployment.inbox,
-            Records=[{"Data": f"d{n}".encode(), "PartitionKey": f"inbox-{n}"} for n in range(7)],
-        )
-        wait_quiescent(runner.consumers, timeout=60)
-        seen = deployment.seen_items()
-        expected = {k for k in keys if k != "poison"} | {f"inbox-{n}" for n in range(7)}
-        assert set(seen) == expected
-        assert seen["k0"]["region"] == "cn-north-1"
-        assert seen["k0"]["arn"] == deployment.stream_arn
-        assert seen["inbox-0"]["arn"] == deployment.inbox_arn
-        assert seen["k0"]["zipped"] is True
-        assert 0 < seen["k0"]["remaining"] <= 30_000
-        messages = clients.sqs.receive_message(QueueUrl=deployment.queue_url, MaxNumberOfMessages=10)[
-            "Messages"
-        ]
-        assert len(messages) == 1
-        document = json.loads(messages[0]["Body"])
-        info = document["DDBStreamBatchInfo"]
-        assert info["batchSize"] == 1 and info["streamArn"] == deployment.stream_arn
-        assert document["requestContext"]["condition"] == "RetryAttemptsExhausted"
-        summary = runner.summary()["cn-north-1"]
-        stream_summary = summary["fake"]
-        assert stream_summary["records_discarded"] >= 1
-        records, data = runner.inbox_totals("cn-north-1")
-        assert (records, data) == (7, sum(len(f"d{n}") for n in range(7)))
-    finally:
-        runner.stop()
+    wait_quiescent(runner.consumers, timeout=60)
+    seen = deployment.seen_items()
+    expected = {k for k in keys if k != "poison"} | {f"inbox-{n}" for n in range(7)}
+    assert set(seen) == expected
+    assert seen["k0"]["region"] == "cn-north-1"
+    assert seen["k0"]["arn"] == deployment.stream_arn
+    assert seen["inbox-0"]["arn"] == deployment.inbox_arn
+    assert seen["k0"]["zipped"] is True
+    assert 0 < seen["k0"]["remaining"] <= 30_000
+    messages = clients.sqs.receive_message(QueueUrl=deployment.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    document = json.loads(messages[0]["Body"])
+    info = document["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1 and info["streamArn"] == deployment.stream_arn
+    assert document["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    summary = runner.summary()["cn-north-1"]
+    stream_summary = summary["fake"]
+    assert stream_summary["records_discarded"] >= 1
+    records, data = runner.inbox_totals("cn-north-1")
+    assert (records, data) == (7, sum(len(f"d{n}") for n in range(7)))
+    runner.stop()  # flushes the metrics publisher
     # Lambda's own metrics and the EMF ones reached the partition's CloudWatch
     names = {m["MetricName"] for m in clients.cloudwatch.list_metrics(Namespace="AWS/Lambda")["Metrics"]}
     assert {"Invocations", "Errors", "Duration", "IteratorAge"} <= names
@@ -244,72 +260,59 @@ class TableStreamReads:
 
 
 def test_the_table_streams_reads_reach_the_observer_once_each_and_the_inbox_reads_never(
-    fresh_partition: LocalPartition, dist: Path, tmp_path: Path
+    fresh_partition: LocalPartition, dist: Path, make_runner: Callable[..., EventSourceRunner]
 ) -> None:
     deployment = Deployment(fresh_partition, dist, uuid.uuid4().hex[:8])
     clients = deployment.clients
-    runner = EventSourceRunner(
-        [SideEndpoint("cn-north-1", fresh_partition.endpoint_url)],
-        dist_dir=dist,
-        functions_dir=tmp_path / "functions",
-        logs_dir=tmp_path / "logs",
-        publish_metrics=False,
-    )
+    runner = make_runner(dist, publish_metrics=False)
     reads, broken = TableStreamReads(), TableStreamReads(fail=True)
-    try:
-        runner.prepare()
-        runner.start()
-        runner.observe_table_streams(reads)
-        written_at = time.time()
-        keys = [f"k{n}" for n in range(12)] + ["fail-once"]  # fail-once: its batch is retried
-        for key in keys:
-            clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": key}})
-        clients.dynamodb.delete_item(TableName=deployment.table, Key={"pk": {"S": "k0"}})
-        clients.kinesis.put_records(
-            StreamName=deployment.inbox,
-            Records=[{"Data": b"d", "PartitionKey": f"inbox-{n}"} for n in range(3)],
-        )
-        wait_quiescent(runner.consumers, timeout=60)
-        assert len(deployment.seen_items()) == len(keys) + 3  # the inbox was read, by its poller
-        assert reads.observed_keys() == [*keys, "k0"]
-        assert [name for *_, name, _ in reads.records] == ["INSERT"] * len(keys) + ["REMOVE"]
-        assert {side for side, *_ in reads.records} == {"cn-north-1"}
-        assert reads.arns == {deployment.stream_arn}
-        assert all(written_at <= read_at <= time.time() for *_, read_at in reads.records)
+    runner.prepare()
+    runner.start()
+    runner.observe_table_streams(reads)
+    written_at = time.time()
+    keys = [f"k{n}" for n in range(12)] + ["fail-once"]  # fail-once: its batch is retried
+    for key in keys:
+        clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": key}})
+    clients.dynamodb.delete_item(TableName=deployment.table, Key={"pk": {"S": "k0"}})
+    clients.kinesis.put_records(
+        StreamName=deployment.inbox,
+        Records=[{"Data": b"d", "PartitionKey": f"inbox-{n}"} for n in range(3)],
+    )
+    wait_quiescent(runner.consumers, timeout=60)
+    assert len(deployment.seen_items()) == len(keys) + 3  # the inbox was read, by its poller
+    assert reads.observed_keys() == [*keys, "k0"]
+    assert [name for *_, name, _ in reads.records] == ["INSERT"] * len(keys) + ["REMOVE"]
+    assert {side for side, *_ in reads.records} == {"cn-north-1"}
+    assert reads.arns == {deployment.stream_arn}
+    assert all(written_at <= read_at <= time.time() for *_, read_at in reads.records)
 
-        runner.observe_table_streams(None)
-        clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": "unobserved"}})
-        wait_quiescent(runner.consumers, timeout=60)
-        assert "unobserved" in deployment.seen_items() and "unobserved" not in reads.observed_keys()
+    runner.observe_table_streams(None)
+    clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": "unobserved"}})
+    wait_quiescent(runner.consumers, timeout=60)
+    assert "unobserved" in deployment.seen_items() and "unobserved" not in reads.observed_keys()
+    runner.check_health()
+
+    runner.observe_table_streams(broken)
+    clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": "after"}})
+    wait_quiescent(runner.consumers, timeout=60)
+    assert "after" in deployment.seen_items()  # the poller went on
+    with pytest.raises(RunnerError, match="table-stream observer failed: ValueError: observer broke"):
         runner.check_health()
-
-        runner.observe_table_streams(broken)
-        clients.dynamodb.put_item(TableName=deployment.table, Item={"pk": {"S": "after"}})
-        wait_quiescent(runner.consumers, timeout=60)
-        assert "after" in deployment.seen_items()  # the poller went on
-        with pytest.raises(RunnerError, match="table-stream observer failed: ValueError: observer broke"):
-            runner.check_health()
-    finally:
-        runner.stop()
 
 
 def test_the_runner_refuses_code_that_is_not_the_dist_zip(
-    fresh_partition: LocalPartition, dist: Path, tmp_path: Path
+    fresh_partition: LocalPartition, dist: Path, make_runner: Callable[..., EventSourceRunner]
 ) -> None:
     Deployment(fresh_partition, dist, uuid.uuid4().hex[:8])
     write_fake_zip(dist / "fake.zip", "def handler(e, c):\n    return {}\n")  # rebuilt, not re-applied
-    runner = EventSourceRunner(
-        [SideEndpoint("cn-north-1", fresh_partition.endpoint_url)],
-        dist_dir=dist,
-        functions_dir=tmp_path / "functions",
-        logs_dir=tmp_path / "logs",
-    )
+    runner = make_runner(dist)
     with pytest.raises(CodeMismatchError, match="make package"):
         runner.prepare()
-    runner.stop()
 
 
-def test_a_function_failing_at_init_is_reported(fresh_partition: LocalPartition, tmp_path: Path) -> None:
+def test_a_function_failing_at_init_is_reported(
+    fresh_partition: LocalPartition, tmp_path: Path, make_runner: Callable[..., EventSourceRunner]
+) -> None:
     dist = tmp_path / "dist"
     write_fake_zip(dist / "fake.zip", "raise RuntimeError('bad config')\n")
     clients = SideClients(fresh_partition.endpoint_url, "cn-north-1")
@@ -332,12 +335,6 @@ def test_a_function_failing_at_init_is_reported(fresh_partition: LocalPartition,
         Code={"ZipFile": (dist / "fake.zip").read_bytes()},
     )
     api.create_event_source_mapping(EventSourceArn=stream_arn, FunctionName=f"init-{suffix}-fake")
-    runner = EventSourceRunner(
-        [SideEndpoint("cn-north-1", fresh_partition.endpoint_url)],
-        dist_dir=dist,
-        functions_dir=tmp_path / "functions",
-        logs_dir=tmp_path / "logs",
-    )
+    runner = make_runner(dist)
     with pytest.raises(RunnerError, match="bad config"):
         runner.prepare()
-    runner.stop()
