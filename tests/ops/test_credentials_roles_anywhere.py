@@ -118,8 +118,8 @@ def pair(deployment, partition: LocalPartition, ca_dir: Path, tmp_path: Path, mo
     return deployment
 
 
-def cn_to_us(pair: Any, *flags: str) -> list[str]:
-    """The arguments of a cn-to-us run: the us side through its endpoint."""
+def both_sides(pair: Any, *flags: str) -> list[str]:
+    """The arguments naming both roots' outputs, the us side through its endpoint."""
     return [
         "--cn-outputs",
         str(pair.cn_outputs),
@@ -127,11 +127,14 @@ def cn_to_us(pair: Any, *flags: str) -> list[str]:
         str(pair.us_outputs),
         "--us-endpoint-url",
         pair.us.endpoint_url,
-        "--direction",
-        "cn-to-us",
         "--quiet",
         *flags,
     ]
+
+
+def cn_to_us(pair: Any, *flags: str) -> list[str]:
+    """The arguments of a cn-to-us run."""
+    return both_sides(pair, "--direction", "cn-to-us", *flags)
 
 
 def leaf(secret: dict[str, str]) -> x509.Certificate:
@@ -253,14 +256,7 @@ def _crl_args(pair: Any, ca_dir: Path) -> list[str]:
         "crl",
         "--ca-dir",
         str(ca_dir),
-        "--cn-outputs",
-        str(pair.cn_outputs),
-        "--us-outputs",
-        str(pair.us_outputs),
-        "--us-endpoint-url",
-        pair.us.endpoint_url,
-        "--quiet",
-        "--json",
+        *both_sides(pair, "--json"),
     ]
 
 
@@ -343,17 +339,7 @@ def test_credentials_puts_the_access_key_back_when_the_certificate_is_refused(pa
 
 def _status(pair: Any, run: Any) -> dict[str, Any]:
     """status --json; each side's forwarder certificates by side label."""
-    result = run(
-        "status",
-        "--cn-outputs",
-        str(pair.cn_outputs),
-        "--us-outputs",
-        str(pair.us_outputs),
-        "--us-endpoint-url",
-        pair.us.endpoint_url,
-        "--quiet",
-        "--json",
-    )
+    result = run("status", *both_sides(pair, "--json"))
     assert "Traceback" not in result.err
     return {side["side"]: side for side in result.json["sides"]}
 
