@@ -472,7 +472,8 @@ def _plan_parser(commands: argparse._SubParsersAction) -> None:
         type=_mix,
         default=dict(planning.DEFAULT_MIX),
         metavar="KIND=SHARE,...",
-        help="shares of new, update, unversioned_update and delete (new=60,update=30,delete=10)",
+        help="shares of new, update, unversioned_update and delete, as weights: a kind not named is 0, "
+        "the rest scaled to 100%% (new=60,update=30,delete=10)",
     )
     deploy = p.add_argument_group("deployment (the module's variables)")
     deploy.add_argument(
@@ -516,10 +517,10 @@ def _plan_parser(commands: argparse._SubParsersAction) -> None:
     figures = p.add_argument_group("figures")
     figures.add_argument(
         "--bench",
-        type=Path,
-        default=Path("build/bench.json"),
+        type=arguments.existing_file(" (make bench writes build/bench.json)"),
         metavar="FILE",
-        help="make bench's figures: CPU per change, compression (%(default)s; absent: issue 13's figures)",
+        help=f"make bench's figures: CPU per change, compression (default {planning.DEFAULT_BENCH} when it "
+        "exists, else issue 13's figures)",
     )
     figures.add_argument(
         "--bytes-per-change",
@@ -613,7 +614,7 @@ def _run_plan(args: argparse.Namespace) -> int:
             replicator_wait_ms=args.replicator_wait_ms,
         )
         table = prices.load(Path(args.prices) if args.prices else None)
-        document = planning.plan(load, planning.measured(args.bench), table)
+        document = planning.plan(load, planning.measured(Path(args.bench) if args.bench else None), table)
         if read:
             document["read_from_aws"] = read
     except OpsError as error:
@@ -668,7 +669,7 @@ def _ca_parser(commands: argparse._SubParsersAction) -> None:
             name,
             help=text,
             description=text,
-            epilog=CA_EXAMPLES,
+            epilog=CA_EXAMPLES + "\n\n" + EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")

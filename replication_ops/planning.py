@@ -203,14 +203,23 @@ class Measured:
     compression_source: str
 
 
+# Where make bench writes its figures (relative to the folder the CLI runs in: the repository's).
+DEFAULT_BENCH = Path("build/bench.json")
+
+
 def measured(bench: Path | None) -> Measured:
-    """Figures of ``make bench`` when ``bench`` holds them; else issue 13's, said so."""
+    """Figures of ``make bench`` from ``bench`` (None: :data:`DEFAULT_BENCH` when it exists); else
+    issue 13's, said so. Raises ConfigError when the file is not a JSON object."""
     figures: dict[str, Any] = {}
-    if bench is not None and bench.exists():
+    if bench is None and DEFAULT_BENCH.exists():
+        bench = DEFAULT_BENCH
+    if bench is not None and (bench.exists() or bench.is_fifo()):
         try:
             figures = json.loads(bench.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"--bench {bench}: not a bench.json ({error}): run make bench") from None
+        if not isinstance(figures, dict):
+            raise ConfigError(f"--bench {bench}: not a bench.json (not a JSON object): run make bench")
     cpu: dict[str, float] = {}
     sources = []
     for function, names in CPU_FIELDS.items():
@@ -220,7 +229,8 @@ def measured(bench: Path | None) -> Measured:
             sources.append(f"{bench}:{name}")
         else:
             cpu[function] = DOCUMENTED_CPU_US[function]
-            sources.append(f"issue 13's measured {function} figure (no {bench or 'bench.json'})")
+            missing = f"not in {bench}" if bench else f"no {DEFAULT_BENCH}"
+            sources.append(f"issue 13's measured {function} figure ({missing})")
     ratio, ratio_source = (
         None,
         "none: bytes per change taken as the item size (uncompressed); give --bytes-per-change",

@@ -236,6 +236,10 @@ def _environment_options(args: argparse.Namespace) -> EnvironmentOptions:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "cn_port", 0) and args.cn_port == args.us_port:
+        (parser.chosen_subparser(args) or parser).error(
+            f"--cn-port and --us-port are both {args.cn_port}: each partition needs a port of its own"
+        )
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

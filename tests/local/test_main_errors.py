@@ -50,6 +50,7 @@ def _one_line(done: subprocess.CompletedProcess[str], command: str) -> str:
         (["demo", "--conflict-share", "1.5"], "argument --conflict-share: '1.5': must be at least 0"),
         (["up", "--cn-port", "70000"], "argument --cn-port: '70000': a port is 0 (any free port) to 65535"),
         (["up", "--max-concurrency", "0"], "argument --max-concurrency: '0': must be from 1"),
+        (["up", "--cn-port", "19001", "--us-port", "19001"], "are both 19001: each partition needs a port"),
         (
             ["up", "--peer-writer-authentication", "password"],
             "invalid choice: 'password' (choose from 'access_key', 'roles_anywhere')",

@@ -190,6 +190,13 @@ def test_a_bad_price_table_is_refused_naming_the_field(tmp_path: Path, change: A
         prices.load(_price_file(tmp_path, change))
 
 
+@pytest.fixture(autouse=True)
+def _no_bench_json_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plans use issue 13's figures, whatever make bench left in build/: the tests run in a
+    folder with no build/bench.json."""
+    monkeypatch.chdir(tmp_path)
+
+
 ARGS = [
     "plan",
     "--cn-rate",
@@ -198,8 +205,6 @@ ARGS = [
     "40",
     "--item-bytes",
     "300",
-    "--bench",
-    "/nonexistent/bench.json",
 ]
 
 
@@ -241,6 +246,33 @@ def test_bad_input_is_exit_2_in_one_line(
     assert _exit_code([*ARGS, *extra]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(None, "no such file"), ("[1, 2]", "not a JSON object"), ("{", "not a bench.json")],
+)
+def test_a_bench_file_named_but_missing_or_not_a_bench_json_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, says: str
+) -> None:
+    path = tmp_path / "figures.json"
+    if content is not None:
+        path.write_text(content)
+    assert _exit_code([*ARGS, "--bench", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_default_bench_json_gives_the_cpu_figures_when_it_exists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([*ARGS, "--json"]) == 0
+    assert "issue 13's measured forwarder figure (no build/bench.json)" in capsys.readouterr().out
+    planning.DEFAULT_BENCH.parent.mkdir()
+    planning.DEFAULT_BENCH.write_text(json.dumps({"forwarder_us_per_change_realistic": 123.0}))
+    assert main([*ARGS, "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "build/bench.json:forwarder_us_per_change_realistic" in text
 
 
 def test_a_bad_prices_file_is_exit_2_naming_the_field(
@@ -304,7 +336,7 @@ def test_a_sides_rate_is_read_from_the_tables_consumed_write_capacity(
             "--period-hours",
             "24",
         ]
-        assert main([*args, "--bench", "/nonexistent/bench.json", "--json"]) == 0
+        assert main([*args, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["inputs"]["changes_per_second"]["us"] == pytest.approx(0.5)
     assert document["read_from_aws"]["us"]["busiest_hour_changes_per_second"] == pytest.approx(0.5)

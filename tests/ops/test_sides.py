@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import stat
@@ -193,13 +194,22 @@ def test_every_subcommand_has_help_with_examples_and_exit_codes(run, capsys):
     from replication_ops.cli import build_parser
 
     parser = build_parser()
-    for command in ("credentials", "rotate", "backfill", "verify", "redrive", "status"):
+    commands = [[name] for name in _subcommands(parser)]
+    commands += [["ca", name] for name in _subcommands(_subcommands(parser)["ca"])]
+    assert {"credentials", "rotate", "backfill", "verify", "redrive", "status", "plan", "crl"} <= {
+        c[0] for c in commands
+    }
+    for command in commands:
         with pytest.raises(SystemExit) as exited:
-            parser.parse_args([command, "--help"])
+            parser.parse_args([*command, "--help"])
         assert exited.value.code == 0
         text = capsys.readouterr().out
-        assert f"ddb-replication {command}" in text
-        assert "exit codes:" in text
+        assert f"ddb-replication {command[0]}" in text, command
+        assert "exit codes:" in text, command
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def test_bad_arguments_exit_2(run):
