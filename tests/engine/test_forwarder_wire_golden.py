@@ -23,11 +23,10 @@ from typing import Any
 
 import pytest
 
-import replication.forwarding as forwarding
-import replication.wire as wire
+from replication import forwarding, wire
 from replication.forwarding import Forwarder
-from replication.kinesis_sender import KinesisSender
 from replication.keys import key_digest
+from replication.kinesis_sender import KinesisSender
 from replication.settings import ForwarderSettings
 from replication.typed_values import to_client
 
