@@ -81,6 +81,10 @@ class Decision:
     replaced: TypedItem | None = None
 
 
+# ``read_version`` of an absent or empty image.
+_NO_VERSION = VersionReading(None, VersionProblem.ABSENT, (None, None))
+
+
 @dataclass(frozen=True)
 class ClassifyContext:
     names: VersionAttributes
@@ -95,6 +99,10 @@ class ClassifyContext:
     _readings: dict[tuple[int, int], tuple[Any, Any, VersionReading]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # ``needs_tombstone`` of each record (by identity, holding the record), as ``_readings``.
+    _needs_tombstone: dict[int, tuple[dict[str, Any], bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def latest(self) -> Decimal:
@@ -106,7 +114,7 @@ class ClassifyContext:
         depends on nothing else, and the same values (an image, its copies without some names) are
         read several times per record."""
         if not image:
-            return read_version(image, self.names, self.latest)
+            return _NO_VERSION
         timestamp, origin = image.get(self.names.timestamp), image.get(self.names.origin)
         key = (id(timestamp), id(origin))
         found = self._readings.get(key)
@@ -123,7 +131,17 @@ def needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
     replicator's own upserts (echoes: ``_echoed_upsert``); other MODIFYs against the old image;
     REMOVEs by the engine's delete mark, which counts only if the key's tombstone holds that delete
     (the engine remembers a delete before it marks the item), and by the removal receipt
-    (``needs_receipt``)."""
+    (``needs_receipt``). Decided once per record and context (the forwarder asks before its reads,
+    ``classify_batch`` again)."""
+    found = context._needs_tombstone.get(id(record))
+    if found is not None and found[0] is record:
+        return found[1]
+    needed = _needs_tombstone(record, context)
+    context._needs_tombstone[id(record)] = (record, needed)
+    return needed
+
+
+def _needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
     event = record.get("eventName")
     stream = record["dynamodb"]
     old_image: TypedItem = stream.get("OldImage") or {}
