@@ -54,7 +54,8 @@ NAME_SHOWN_CHARACTERS = 64
 
 def reserved_attributes(item: TypedItem) -> tuple[str, ...]:
     """The item's top-level attribute names that the engine reserves, sorted."""
-    return tuple(sorted(name for name in item if name.startswith(RESERVED_PREFIX)))
+    names = [name for name in item if name.startswith(RESERVED_PREFIX)]
+    return tuple(sorted(names)) if names else ()
 
 
 def check_change(change: Change, schema: KeySchema, latest: Decimal) -> None:

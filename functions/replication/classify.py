@@ -6,9 +6,10 @@ See docs/conflict-rules.md for why each rule is what it is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from replication.admission import reserved_attributes
@@ -20,6 +21,7 @@ from replication.table_writer import DELETE_MARK, MARK_RESERVE_BYTES, TOMBSTONE_
 from replication.versions import (
     Version,
     VersionProblem,
+    VersionReading,
     delete_version,
     format_timestamp,
     latest_allowed,
@@ -79,6 +81,10 @@ class Decision:
     replaced: TypedItem | None = None
 
 
+# ``read_version`` of an absent or empty image.
+_NO_VERSION = VersionReading(None, VersionProblem.ABSENT, (None, None))
+
+
 @dataclass(frozen=True)
 class ClassifyContext:
     names: VersionAttributes
@@ -87,10 +93,36 @@ class ClassifyContext:
     replicate_ttl_deletes: bool
     now: Decimal  # the forwarder's clock (versions.clock_now)
     max_clock_skew_seconds: int
+    # The readings of the version attributes this context has made (``reading``), by the identity of
+    # the two attribute values; each entry holds the values it was made from, so no identity is reused
+    # while the context lives (one batch). A batch reads each image several times (issue 13: the CPU).
+    _readings: dict[tuple[int, int], tuple[Any, Any, VersionReading]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # ``needs_tombstone`` of each record (by identity, holding the record), as ``_readings``.
+    _needs_tombstone: dict[int, tuple[dict[str, Any], bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    @property
+    @cached_property
     def latest(self) -> Decimal:
+        """``versions.latest_allowed`` for ``now`` (both fixed: computed once)."""
         return latest_allowed(self.now, self.max_clock_skew_seconds)
+
+    def reading(self, image: TypedItem | None) -> VersionReading:
+        """``read_version(image, names, latest)``, made once per pair of attribute values: a reading
+        depends on nothing else, and the same values (an image, its copies without some names) are
+        read several times per record."""
+        if not image:
+            return _NO_VERSION
+        timestamp, origin = image.get(self.names.timestamp), image.get(self.names.origin)
+        key = (id(timestamp), id(origin))
+        found = self._readings.get(key)
+        if found is not None and found[0] is timestamp and found[1] is origin:
+            return found[2]
+        reading = read_version(image, self.names, self.latest)
+        self._readings[key] = (timestamp, origin, reading)
+        return reading
 
 
 def needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
@@ -99,7 +131,17 @@ def needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
     replicator's own upserts (echoes: ``_echoed_upsert``); other MODIFYs against the old image;
     REMOVEs by the engine's delete mark, which counts only if the key's tombstone holds that delete
     (the engine remembers a delete before it marks the item), and by the removal receipt
-    (``needs_receipt``)."""
+    (``needs_receipt``). Decided once per record and context (the forwarder asks before its reads,
+    ``classify_batch`` again)."""
+    found = context._needs_tombstone.get(id(record))
+    if found is not None and found[0] is record:
+        return found[1]
+    needed = _needs_tombstone(record, context)
+    context._needs_tombstone[id(record)] = (record, needed)
+    return needed
+
+
+def _needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
     event = record.get("eventName")
     stream = record["dynamodb"]
     old_image: TypedItem = stream.get("OldImage") or {}
@@ -107,10 +149,10 @@ def needs_tombstone(record: dict[str, Any], context: ClassifyContext) -> bool:
         return DELETE_MARK in old_image
     if event not in ("INSERT", "MODIFY") or _engine_mark_change(record, context.latest):
         return False
-    old_version = read_version(old_image, context.names, context.latest).version
+    old_version = context.reading(old_image).version
     new_image = stream.get("NewImage") or {}
     reserved = reserved_attributes(new_image)
-    new_version = read_version(_without(new_image, reserved), context.names, context.latest).version
+    new_version = context.reading(_without(new_image, reserved)).version
     if not reserved and _echoed_upsert(event, old_version, new_version, context):
         return False
     if event == "INSERT":
@@ -186,14 +228,13 @@ def classify_batch(
     must not come back."""
     receipts = receipts or {}
     seen: dict[str, Version] = {}
-    for record in records:
-        digest = key_digest(record["dynamodb"]["Keys"])
+    digests = [key_digest(record["dynamodb"]["Keys"]) for record in records]
+    for record, digest in zip(records, digests, strict=True):
         for version in _versions_in(record, context):
             seen[digest] = newest(seen.get(digest), version) or version
     remembered = dict(tombstones)
     decisions = []
-    for record in records:
-        digest = key_digest(record["dynamodb"]["Keys"])
+    for record, digest in zip(records, digests, strict=True):
         decision = classify(
             record,
             remembered.get(digest) if needs_tombstone(record, context) else None,
@@ -222,7 +263,7 @@ def _with_written_items(
     written = _written_items(records, context, keys)
 
     def with_written(decision: Decision) -> Decision:
-        version = read_version(decision.replaced, context.names, context.latest).version
+        version = context.reading(decision.replaced).version
         if version is None:
             return decision
         item = written.get((key_digest(decision.key), version.timestamp, version.origin))
@@ -249,12 +290,12 @@ def _written_items(
         if digest not in keys:
             continue
         old_image = stream.get("OldImage") or {}
-        old = read_version(old_image, context.names, context.latest).version
+        old = context.reading(old_image).version
         if old is not None and digest not in started:
             first[(digest, old.timestamp, old.origin)] = _without(old_image, reserved_attributes(old_image))
         started.add(digest)
         new_image = stream.get("NewImage")
-        new = read_version(new_image, context.names, context.latest).version if new_image else None
+        new = context.reading(new_image).version if new_image else None
         if new_image and new is not None and new != old:
             found[(digest, new.timestamp, new.origin)] = _without(new_image, reserved_attributes(new_image))
     return {**first, **found}
@@ -264,10 +305,7 @@ def _versions_in(record: dict[str, Any], context: ClassifyContext) -> list[Versi
     """The versions a record shows (within the clock-skew bound): its images', and for a REMOVE the
     version of the delete."""
     stream = record["dynamodb"]
-    found = [
-        read_version(stream.get(image), context.names, context.latest).version
-        for image in ("OldImage", "NewImage")
-    ]
+    found = [context.reading(stream.get(image)).version for image in ("OldImage", "NewImage")]
     if record.get("eventName") == "REMOVE":
         found.append(delete_version(found[0], stream_time(record), context.local_region))
     return [version for version in found if version is not None]
@@ -288,7 +326,7 @@ def classify(
     key: TypedItem = stream["Keys"]
     latest = context.latest
     old_image: TypedItem = stream.get("OldImage") or {}
-    old_version = read_version(old_image, context.names, latest).version
+    old_version = context.reading(old_image).version
     if record["eventName"] == "REMOVE":
         return _classify_remove(record, key, old_version, context, tombstone=tombstone, receipt=receipt)
 
@@ -302,7 +340,7 @@ def classify(
     reserved = reserved_attributes(new_image)
     image = _without(new_image, reserved)
     taken = tuple(name for name in reserved if not _kept_mark(name, old_image, new_image, latest))
-    new = read_version(image, context.names, latest)
+    new = context.reading(image)
     new_version = new.version
     if record["eventName"] == "INSERT" or old_version is None:
         # A new item, or one that had no version yet (written without one since a delete, from before
@@ -395,6 +433,9 @@ def _kept_mark(name: str, old_image: TypedItem, new_image: TypedItem, latest: De
 
 
 def _without(image: TypedItem, names: Sequence[str]) -> TypedItem:
+    """``image`` less ``names``: the image itself when it has none of them (never modified here)."""
+    if not any(name in image for name in names):
+        return image
     return {name: value for name, value in image.items() if name not in names}
 
 

@@ -24,6 +24,7 @@ import binascii
 import re
 from collections.abc import Callable
 from decimal import Clamped, Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow
+from functools import lru_cache
 from typing import Any
 
 MAX_NUMBER_DIGITS = 38
@@ -99,9 +100,26 @@ def number_problem(text: Any) -> str | None:
 
 def parse_number(text: Any) -> Decimal | None:
     """The exact value of a DynamoDB number, or None if DynamoDB would refuse it."""
+    if type(text) is str and len(text) <= CACHED_NUMBER_CHARACTERS:
+        return _parse_short_number(text)
+    return _parse_number(text)
+
+
+# Number texts up to this long are parsed once (``parse_number``): the forwarder reads each version
+# timestamp of a batch several times (issue 13: the CPU). Longer ones (never a timestamp the engine
+# writes) are parsed each time, so the cache holds at most this much per entry.
+CACHED_NUMBER_CHARACTERS = 64
+
+
+def _parse_number(text: Any) -> Decimal | None:
     if number_problem(text) is not None:
         return None
     return Decimal(text)
+
+
+@lru_cache(maxsize=8192)
+def _parse_short_number(text: str) -> Decimal | None:
+    return _parse_number(text)
 
 
 def canonical_number(value: Decimal) -> str:

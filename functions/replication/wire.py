@@ -101,8 +101,12 @@ def _header(envelope: Envelope) -> dict[str, Any]:
     }
 
 
+# ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, its encoder made once (issue 13).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _COMPACT.encode(value).encode("utf-8")
 
 
 def _changes_prefix(envelope: Envelope) -> bytes:
