@@ -366,3 +366,77 @@ def test_moto_modules_are_listed_once_with_the_same_names(monkeypatch: pytest.Mo
     monkeypatch.setattr(backends.os, "listdir", no_listing)
     assert list(backends.list_of_moto_modules()) == listed
     assert {"dynamodb", "dynamodbstreams", "kinesis", "sts"} <= set(listed)
+
+
+def _serialize(service: str, operation: str, result: Any, transformers: Any = None) -> Any:
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    service_model = get_service_model(service)
+    serializer = get_serializer_class(service, service_model.protocol)(
+        operation_model=service_model.operation_model(operation),
+        value_picker=XFormedAttributePicker(response_transformers=transformers),
+    )
+    return json.loads(serializer.serialize(result)["body"])
+
+
+def test_attribute_values_are_serialized_directly_with_the_same_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    from moto.core.serialize import BaseJSONSerializer
+
+    every_type = {
+        "s": {"S": "text"},
+        "n": {"N": "-12.500"},
+        "b": {"B": b"\x00\xffbytes"},
+        "b_text": {"B": "YWJj"},  # what moto holds for a binary written through its server
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"\x01", "AQ=="]},
+        "null": {"NULL": True},
+        "bool": {"BOOL": False},
+        "empty_s": {"S": ""},
+        "m": {
+            "M": {"inner": {"L": [{"S": "x"}, {"M": {"deep": {"N": "1"}}}, {"NULL": True}]}, "e": {"M": {}}}
+        },
+        "l": {"L": []},
+        "odd": {"S": "x", "Unknown": "kept the usual way"},  # a key that is no member: moto's own path
+        "two": {"S": "a", "N": "1"},  # not valid DynamoDB, but serialized as moto would
+    }
+    record = {
+        "eventID": "e1",
+        "eventName": "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "eventVersion": "1.0",
+        "awsRegion": "cn-north-1",
+        "dynamodb": {
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "ApproximateCreationDateTime": datetime.datetime(2026, 12, 1, 3, 4, 5, tzinfo=datetime.UTC),
+            "SequenceNumber": "100",
+            "SizeBytes": 123,
+            "Keys": {"pk": {"S": "k"}, "sk": {"B": b"key"}},
+            "NewImage": every_type,
+            "OldImage": {"pk": {"S": "k"}, "sk": {"B": b"key"}},
+        },
+    }
+    results = {
+        ("dynamodbstreams", "GetRecords"): {
+            "Records": [record, {**record, "eventName": "REMOVE"}],
+            "NextShardIterator": "i",
+        },
+        ("dynamodb", "BatchGetItem"): {"Responses": {"t": [every_type]}, "UnprocessedKeys": {}},
+        ("dynamodb", "TransactWriteItems"): {"ConsumedCapacity": [], "ItemCollectionMetrics": {}},
+    }
+    expected = {name: _serialize(*name, result) for name, result in results.items()}
+    assert "Unknown" not in json.dumps(list(expected.values()))
+    monkeypatch.setattr(
+        BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer._serialize_type_structure
+    )
+    moto_launcher.serialize_attribute_values_directly()
+    assert getattr(BaseJSONSerializer._serialize_type_structure, "direct_attribute_values", False)
+    for name, result in results.items():
+        assert _serialize(*name, result) == expected[name], name
+    # a response transformer may change any value: such responses take moto's own path
+    transformers = {"S": lambda value: value.upper() if isinstance(value, str) else value}
+    transformed = _serialize("dynamodb", "BatchGetItem", results[("dynamodb", "BatchGetItem")], transformers)
+    assert transformed["Responses"]["t"][0]["s"] == {"S": "TEXT"}
