@@ -440,3 +440,24 @@ def test_attribute_values_are_serialized_directly_with_the_same_json(monkeypatch
     transformers = {"S": lambda value: value.upper() if isinstance(value, str) else value}
     transformed = _serialize("dynamodb", "BatchGetItem", results[("dynamodb", "BatchGetItem")], transformers)
     assert transformed["Responses"]["t"][0]["s"] == {"S": "TEXT"}
+
+
+def test_handler_methods_are_listed_once_with_the_same_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)  # restored
+    classes = (DynamoHandler, DynamoDBStreamsHandler)
+    expected = {clazz: utils.method_names_from_class(clazz) for clazz in classes}
+    moto_launcher.list_handler_methods_once()
+    assert {clazz: responses.method_names_from_class(clazz) for clazz in classes} == expected
+    assert "put_item" in expected[DynamoHandler] and "get_records" in expected[DynamoDBStreamsHandler]
+
+    def no_listing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a handler class listed again")
+
+    monkeypatch.setattr(inspect, "getmembers", no_listing)
+    assert {clazz: responses.method_names_from_class(clazz) for clazz in classes} == expected
