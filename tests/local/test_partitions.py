@@ -461,3 +461,50 @@ def test_handler_methods_are_listed_once_with_the_same_names(monkeypatch: pytest
 
     monkeypatch.setattr(inspect, "getmembers", no_listing)
     assert {clazz: responses.method_names_from_class(clazz) for clazz in classes} == expected
+
+
+def test_condition_expressions_are_cut_once_into_the_same_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    monkeypatch.setattr(
+        ConditionExpressionParser,
+        "_lex_condition_expression",
+        ConditionExpressionParser._lex_condition_expression,
+    )  # restored
+    expressions = [
+        "attribute_not_exists(#v) OR #v < :v",
+        "(#a = :a AND #b <> :b) OR NOT (size(#c) >= :c)",
+        "#n BETWEEN :lo AND :hi",
+        "#s IN (:x, :y, :z)",
+        "begins_with(#p.#q[1], :prefix)",
+        "  #a   =   :a  ",
+        "",
+    ]
+    names = {f"#{c}": c for c in "abcnpqsv"}
+    values = {f":{v}": {"N": "1"} for v in ("a", "b", "c", "v", "lo", "hi", "x", "y", "z")}
+    values[":prefix"] = {"S": "p"}
+
+    def parsed(expression: str) -> tuple[list[Any], list[str], list[str]]:
+        parser = ConditionExpressionParser(expression, names, values)
+        lexed = list(parser._lex_condition_expression())
+        parser = ConditionExpressionParser(expression, names, values)
+        parser.parse()
+        return lexed, parser.expr_attr_names_found, parser.expr_attr_values_found
+
+    expected = {expression: parsed(expression) for expression in expressions}
+    with pytest.raises(ValueError) as unpatched:
+        parsed("#a = :a ; DROP")
+    moto_launcher.lex_condition_expressions_once()
+    assert getattr(ConditionExpressionParser._lex_condition_expression, "lexed_once", False)
+    for _ in range(2):  # cut, then from the cache
+        for expression in expressions:
+            assert parsed(expression) == expected[expression], expression
+        with pytest.raises(ValueError) as patched:
+            parsed("#a = :a ; DROP")
+        assert str(patched.value) == str(unpatched.value)
+    # each parse gets its own tokens: one consumed or changed leaves the next untouched
+    parser = ConditionExpressionParser(expressions[0], names, values)
+    first = parser._lex_condition_expression()
+    first[0].children.append("changed")
+    first.clear()
+    assert list(parser._lex_condition_expression()) == expected[expressions[0]][0]
