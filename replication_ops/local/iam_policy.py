@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from moto.iam.access_control import IAMPolicyStatement
@@ -50,11 +51,19 @@ class NamedPolicy:
 
     @classmethod
     def parse(cls, name: str, document: str | Mapping[str, Any]) -> NamedPolicy:
-        return cls(name, json.loads(document) if isinstance(document, str) else document)
+        return cls(name, parsed_document(document) if isinstance(document, str) else document)
 
     def statements(self) -> list[dict[str, Any]]:
         statements = self.document.get("Statement", [])
         return list(statements) if isinstance(statements, list) else [statements]
+
+
+@lru_cache(maxsize=1024)
+def parsed_document(document: str) -> Mapping[str, Any]:
+    """A policy document's JSON, parsed once per distinct text: the enforcement reads every policy of
+    the caller on every request, and the text is what IAM holds, so a changed policy is a new key
+    and is read at once. Callers must not change the mapping (the evaluation only reads it)."""
+    return json.loads(document)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,113 @@ def list_moto_modules_once() -> None:
     backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
 
 
+def list_handler_methods_once() -> None:
+    """moto's ``BaseResponse.call_action`` finds the handler method of every request among the names
+    ``inspect.getmembers`` lists for the handler's class, walking every attribute of the class and its
+    bases per request (about 5 % of a partition's CPU for a PutItem). A class's functions do not
+    change once the server serves (``moto_fidelity`` and the other patches are applied before it
+    starts): list each class's once. Call after every patch."""
+    from moto.core import responses, utils
+
+    if getattr(responses.method_names_from_class, "listed_once", False):
+        return
+    listed: dict[type, list[str]] = {}
+
+    def method_names_from_class(clazz: type) -> list[str]:
+        names = listed.get(clazz)
+        if names is None:
+            names = listed[clazz] = utils.method_names_from_class(clazz)
+        return names
+
+    method_names_from_class.listed_once = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
+
+
+def serialize_attribute_values_directly() -> None:
+    """moto's JSON response serializer finds each member of a structure through a chain of alias
+    look-ups (six alias providers, each tried as written and in snake_case) and does so for every
+    member the shape has, present or not. A DynamoDB ``AttributeValue`` has ten members and usually
+    one value, so each attribute of each item or stream-record image cost ten such look-ups: the
+    serializer was about half of a partition's CPU for a stream's GetRecords (about 1 ms per record
+    of six attributes).
+
+    For an ``AttributeValue`` given as a plain dict whose keys are all member names (what moto's
+    items and stream records hold), the look-ups can only find the member's own key, so its value is
+    taken straight from the dict; each present member is then serialized by moto's own code as
+    before (strings, numbers, base64 of binaries, nested maps and lists). The same JSON, member for
+    member; anything else (another picker, response transformers, other keys) goes the usual way."""
+    from moto.core.serialize import (
+        DEFAULT_ALIAS_PROVIDERS,
+        AttributePicker,
+        BaseJSONSerializer,
+        XFormedAttributePicker,
+    )
+
+    original = BaseJSONSerializer._serialize_type_structure
+    if getattr(original, "direct_attribute_values", False):
+        return
+
+    def plain(picker: Any) -> bool:
+        return (
+            type(picker) in (AttributePicker, XFormedAttributePicker)
+            and not picker.response_transformers
+            and list(picker.alias_providers) == DEFAULT_ALIAS_PROVIDERS
+        )
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and type(value) is dict
+            and value.keys() <= shape.members.keys()
+            and plain(self._value_picker)
+        ):
+            wrapper = self.MAP_TYPE()
+            for member_key, member_shape in shape.members.items():
+                member_shape.parent = shape
+                member_value = value.get(member_key)
+                if member_value is not None:
+                    self._serialize(wrapper, member_value, member_shape, member_key)
+            self._default_serialize(serialized, wrapper, shape, key)
+            return
+        original(self, serialized, value, shape, key)
+
+    _serialize_type_structure.direct_attribute_values = True  # type: ignore[attr-defined]
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+def lex_condition_expressions_once() -> None:
+    """moto parses a ``ConditionExpression`` on every conditional write, first cutting its text into
+    tokens with a list of regular expressions tried at every position (about 6 % of a partition's CPU
+    in ``make demo``, whose writers send the same few expressions again and again). The tokens depend
+    on the text alone: cut each distinct text once and hand every parse fresh tokens (new nodes, new
+    child lists, a new deque), so the parse that follows (names, values, functions, operators) runs
+    as before. A text that cannot be cut raises moto's error each time, as before."""
+    from collections import deque
+    from functools import lru_cache
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    original = ConditionExpressionParser._lex_condition_expression
+    if getattr(original, "lexed_once", False):
+        return
+    node = ConditionExpressionParser.Node
+
+    @lru_cache(maxsize=1024)
+    def tokens(expression: str) -> tuple[tuple[Any, ...], ...]:
+        lexed = original(ConditionExpressionParser(expression, {}, {}))
+        return tuple((n.nonterminal, n.kind, n.text, n.value) for n in lexed)
+
+    def _lex_condition_expression(self: Any) -> Any:
+        expression = self.condition_expression
+        if not isinstance(expression, str):
+            return original(self)
+        return deque(node(*fields, []) for fields in tokens(expression))
+
+    _lex_condition_expression.lexed_once = True  # type: ignore[attr-defined]
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+
+
 def serialized(app: Any) -> Any:
     """The WSGI application, one request at a time (moto's backends are not thread-safe)."""
     lock = threading.Lock()
@@ -237,8 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # requests wait for the lock anyway
     disable_lambda_dispatch()
     list_moto_modules_once()
+    serialize_attribute_values_directly()
+    lex_condition_expressions_once()
     moto_fidelity.apply()
     app = application(enforce_iam=args.enforce_iam)
+    list_handler_methods_once()  # after every patch of a handler class
     server = make_server(args.host, args.port, app)
     tls_server = make_server(args.host, args.tls_port, app, tls_dir=args.tls_dir)
     threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()

@@ -172,6 +172,30 @@ def test_the_replicators_policy_now_lets_the_engine_delete(partition: LocalParti
     assert engine.delete_if_older({"pk": {"S": "k2"}}, version).value == "removed"
 
 
+def test_a_changed_policy_is_enforced_from_the_next_request(partition: LocalPartition) -> None:
+    # Policies are parsed once per text: a replaced, removed or restored policy still counts at once.
+    grant = {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": f"{ARN}/tombstones"}
+    role = role_with(partition, grant)
+    role_name = role.sts.get_caller_identity()["Arn"].split("/")[1]
+    iam = admin(partition).iam
+
+    def put(name: str, document: dict[str, Any]) -> None:
+        iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(document))
+
+    def write() -> None:
+        role.dynamodb.put_item(TableName="tombstones", Item={"k": {"S": "changed"}})
+
+    write()
+    put("inline", {"Version": "2012-10-17", "Statement": [{**grant, "Action": "dynamodb:GetItem"}]})
+    assert denied(write)["Error"]["Code"] == "AccessDeniedException"
+    put("inline", {"Version": "2012-10-17", "Statement": [grant]})
+    write()
+    put("deny", {"Version": "2012-10-17", "Statement": [{**grant, "Effect": "Deny"}]})
+    assert "explicit deny" in denied(write)["Error"]["Message"]
+    iam.delete_role_policy(RoleName=role_name, PolicyName="deny")
+    write()
+
+
 def test_a_grant_on_another_table_denies(partition: LocalPartition) -> None:
     # moto's own server-mode check authorizes DynamoDB calls against "*": the table ARN is ours.
     role = role_with(

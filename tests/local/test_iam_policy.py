@@ -127,3 +127,18 @@ LAMBDA_TRUST = {
 def test_a_trust_policy_lets_only_the_named_service_assume_the_role() -> None:
     assert trust_allows(LAMBDA_TRUST, "lambda.amazonaws.com")
     assert not trust_allows(LAMBDA_TRUST, "ec2.amazonaws.com")
+
+
+def test_a_policy_text_is_parsed_once_and_a_changed_text_is_read_at_once() -> None:
+    import json
+
+    from replication_ops.local.iam_policy import parsed_document
+
+    granted = json.dumps({"Version": "2012-10-17", "Statement": [allow("dynamodb:PutItem", TABLE)]})
+    first, again = NamedPolicy.parse("role/r:p", granted), NamedPolicy.parse("role/r:p", granted)
+    assert first.document is again.document  # one parse for the same text
+    assert evaluate([again], "dynamodb:PutItem", TABLE, {}).allowed
+    changed = json.dumps({"Version": "2012-10-17", "Statement": [allow("dynamodb:GetItem", TABLE)]})
+    assert not evaluate([NamedPolicy.parse("role/r:p", changed)], "dynamodb:PutItem", TABLE, {}).allowed
+    assert evaluate([NamedPolicy.parse("role/r:p", granted)], "dynamodb:PutItem", TABLE, {}).allowed
+    assert parsed_document.cache_info().maxsize  # bounded

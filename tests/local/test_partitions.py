@@ -366,3 +366,145 @@ def test_moto_modules_are_listed_once_with_the_same_names(monkeypatch: pytest.Mo
     monkeypatch.setattr(backends.os, "listdir", no_listing)
     assert list(backends.list_of_moto_modules()) == listed
     assert {"dynamodb", "dynamodbstreams", "kinesis", "sts"} <= set(listed)
+
+
+def _serialize(service: str, operation: str, result: Any, transformers: Any = None) -> Any:
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    service_model = get_service_model(service)
+    serializer = get_serializer_class(service, service_model.protocol)(
+        operation_model=service_model.operation_model(operation),
+        value_picker=XFormedAttributePicker(response_transformers=transformers),
+    )
+    return json.loads(serializer.serialize(result)["body"])
+
+
+def test_attribute_values_are_serialized_directly_with_the_same_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    from moto.core.serialize import BaseJSONSerializer
+
+    every_type = {
+        "s": {"S": "text"},
+        "n": {"N": "-12.500"},
+        "b": {"B": b"\x00\xffbytes"},
+        "b_text": {"B": "YWJj"},  # what moto holds for a binary written through its server
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"\x01", "AQ=="]},
+        "null": {"NULL": True},
+        "bool": {"BOOL": False},
+        "empty_s": {"S": ""},
+        "m": {
+            "M": {"inner": {"L": [{"S": "x"}, {"M": {"deep": {"N": "1"}}}, {"NULL": True}]}, "e": {"M": {}}}
+        },
+        "l": {"L": []},
+        "odd": {"S": "x", "Unknown": "kept the usual way"},  # a key that is no member: moto's own path
+        "two": {"S": "a", "N": "1"},  # not valid DynamoDB, but serialized as moto would
+    }
+    record = {
+        "eventID": "e1",
+        "eventName": "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "eventVersion": "1.0",
+        "awsRegion": "cn-north-1",
+        "dynamodb": {
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "ApproximateCreationDateTime": datetime.datetime(2026, 12, 1, 3, 4, 5, tzinfo=datetime.UTC),
+            "SequenceNumber": "100",
+            "SizeBytes": 123,
+            "Keys": {"pk": {"S": "k"}, "sk": {"B": b"key"}},
+            "NewImage": every_type,
+            "OldImage": {"pk": {"S": "k"}, "sk": {"B": b"key"}},
+        },
+    }
+    results = {
+        ("dynamodbstreams", "GetRecords"): {
+            "Records": [record, {**record, "eventName": "REMOVE"}],
+            "NextShardIterator": "i",
+        },
+        ("dynamodb", "BatchGetItem"): {"Responses": {"t": [every_type]}, "UnprocessedKeys": {}},
+        ("dynamodb", "TransactWriteItems"): {"ConsumedCapacity": [], "ItemCollectionMetrics": {}},
+    }
+    expected = {name: _serialize(*name, result) for name, result in results.items()}
+    assert "Unknown" not in json.dumps(list(expected.values()))
+    monkeypatch.setattr(
+        BaseJSONSerializer, "_serialize_type_structure", BaseJSONSerializer._serialize_type_structure
+    )
+    moto_launcher.serialize_attribute_values_directly()
+    assert getattr(BaseJSONSerializer._serialize_type_structure, "direct_attribute_values", False)
+    for name, result in results.items():
+        assert _serialize(*name, result) == expected[name], name
+    # a response transformer may change any value: such responses take moto's own path
+    transformers = {"S": lambda value: value.upper() if isinstance(value, str) else value}
+    transformed = _serialize("dynamodb", "BatchGetItem", results[("dynamodb", "BatchGetItem")], transformers)
+    assert transformed["Responses"]["t"][0]["s"] == {"S": "TEXT"}
+
+
+def test_handler_methods_are_listed_once_with_the_same_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)  # restored
+    classes = (DynamoHandler, DynamoDBStreamsHandler)
+    expected = {clazz: utils.method_names_from_class(clazz) for clazz in classes}
+    moto_launcher.list_handler_methods_once()
+    assert {clazz: responses.method_names_from_class(clazz) for clazz in classes} == expected
+    assert "put_item" in expected[DynamoHandler] and "get_records" in expected[DynamoDBStreamsHandler]
+
+    def no_listing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a handler class listed again")
+
+    monkeypatch.setattr(inspect, "getmembers", no_listing)
+    assert {clazz: responses.method_names_from_class(clazz) for clazz in classes} == expected
+
+
+def test_condition_expressions_are_cut_once_into_the_same_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    monkeypatch.setattr(
+        ConditionExpressionParser,
+        "_lex_condition_expression",
+        ConditionExpressionParser._lex_condition_expression,
+    )  # restored
+    expressions = [
+        "attribute_not_exists(#v) OR #v < :v",
+        "(#a = :a AND #b <> :b) OR NOT (size(#c) >= :c)",
+        "#n BETWEEN :lo AND :hi",
+        "#s IN (:x, :y, :z)",
+        "begins_with(#p.#q[1], :prefix)",
+        "  #a   =   :a  ",
+        "",
+    ]
+    names = {f"#{c}": c for c in "abcnpqsv"}
+    values = {f":{v}": {"N": "1"} for v in ("a", "b", "c", "v", "lo", "hi", "x", "y", "z")}
+    values[":prefix"] = {"S": "p"}
+
+    def parsed(expression: str) -> tuple[list[Any], list[str], list[str]]:
+        parser = ConditionExpressionParser(expression, names, values)
+        lexed = list(parser._lex_condition_expression())
+        parser = ConditionExpressionParser(expression, names, values)
+        parser.parse()
+        return lexed, parser.expr_attr_names_found, parser.expr_attr_values_found
+
+    expected = {expression: parsed(expression) for expression in expressions}
+    with pytest.raises(ValueError) as unpatched:
+        parsed("#a = :a ; DROP")
+    moto_launcher.lex_condition_expressions_once()
+    assert getattr(ConditionExpressionParser._lex_condition_expression, "lexed_once", False)
+    for _ in range(2):  # cut, then from the cache
+        for expression in expressions:
+            assert parsed(expression) == expected[expression], expression
+        with pytest.raises(ValueError) as patched:
+            parsed("#a = :a ; DROP")
+        assert str(patched.value) == str(unpatched.value)
+    # each parse gets its own tokens: one consumed or changed leaves the next untouched
+    parser = ConditionExpressionParser(expressions[0], names, values)
+    first = parser._lex_condition_expression()
+    first[0].children.append("changed")
+    first.clear()
+    assert list(parser._lex_condition_expression()) == expected[expressions[0]][0]
