@@ -30,6 +30,7 @@ from replication.kinesis_sender import KinesisSender
 from replication.settings import ForwarderSettings
 from replication.typed_values import to_client
 
+from .events import stream_event
 from .harness import (
     LOGICAL,
     NAMES,
@@ -109,29 +110,10 @@ def scenario() -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[st
     def record(
         event: str, key: dict[str, Any], created: int, new: Any = None, old: Any = None, **extra: Any
     ) -> None:
-        stream: dict[str, Any] = {
-            "ApproximateCreationDateTime": created,
-            "Keys": key,
-            "SequenceNumber": f"{len(records) + 1:021d}",
-            "SizeBytes": 300,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        }
-        if new is not None:
-            stream["NewImage"] = new
-        if old is not None:
-            stream["OldImage"] = old
-        records.append(
-            {
-                "eventID": f"{len(records):032x}",
-                "eventName": event,
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": REGION,
-                "dynamodb": stream,
-                "eventSourceARN": arn,
-                **extra,
-            }
+        built = stream_event(
+            event, key, new=new, old=old, created=created, sequence=f"{len(records) + 1:021d}"
         )
+        records.append({**built, "eventSourceARN": arn, **extra})
 
     for index, kind in enumerate(kinds):
         key = {"pk": {"S": f"user#{index:05d}#{_text(rng, 4, 10)}"}, "sk": {"S": "profile"}}
