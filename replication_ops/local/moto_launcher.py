@@ -272,18 +272,25 @@ class KeepAliveServer:
 
         The order matters: a worker that has just sent its response still wakes the loop through the
         trigger's pipe; closed before it, the pipe's descriptor could be reused by another server's
-        and that write land there (or fail with EBADF, as the shutdown test once did under load)."""
+        and that write land there (or fail with EBADF, as the shutdown test once did under load).
+
+        The thunk is queued and the pipe written under the trigger's lock, which the loop takes to run
+        the thunks: ``pull_trigger`` queues first and writes after, so a worker's wake-up in between
+        ran the stop, closing the pipe before this write (EBADF, about once in 10,000 shutdowns)."""
         from waitress import wasyncore
 
         server = self._server
-        if server.trigger._closed:
-            return
+        trigger = server.trigger
 
         def stop() -> None:
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
             wasyncore.close_all(server._map)
 
-        server.trigger.pull_trigger(stop)
+        with trigger.lock:
+            if trigger._closed:
+                return
+            trigger.thunks.append(stop)
+            trigger._physical_pull()
 
     def server_close(self) -> None:
         from waitress import wasyncore

@@ -343,13 +343,15 @@ def _serve_once_and_shut_down(app: Any) -> threading.Thread:
 def test_a_kept_alive_server_stops_serving_when_shut_down() -> None:
     """Shut down right after a response, many times over: a worker finishing its task must not
     touch the server's descriptors once they are closed (it did about once in 300 before the workers
-    were stopped first, and a shutdown failed with EBADF on a descriptor reused by the next server)."""
+    were stopped first, and a shutdown failed with EBADF on a descriptor reused by the next server),
+    and the worker's wake-up must not run the stop before shutdown has written to the trigger's pipe
+    (about once in 10,000 until both were done under the trigger's lock: EBADF on the closed pipe)."""
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Length", "2")])
         return [b"ok"]
 
-    for _ in range(300):
+    for _ in range(1000):
         assert not _serve_once_and_shut_down(app).is_alive()
 
 
