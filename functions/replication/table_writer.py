@@ -272,19 +272,32 @@ class TableWriter:
         except Exception as error:
             return [error for _ in created]
 
-        def settle(entry: Created) -> Applied:
-            tombstone = remembered.get(key_digest(entry.key))
+        results: list[Applied | BaseException] = []
+        enforced: list[tuple[int, Created, Version]] = []  # (position, entry, the delete that wins)
+        for position, entry in enumerate(created):
+            tombstone = remembered.get(key_digest(entry.key)) if remembered else None
             if (
                 tombstone is None
                 or not tombstone.version.origin
                 or tombstone.version.as_upsert() < entry.version.as_upsert()
             ):
-                return entry.otherwise
-            delete = tombstone.version
-            self._retrying(lambda: self._delete_if_older(entry.key, delete, spare_unversioned=True))
-            return Applied(Outcome.TOMBSTONED, held=delete)
+                results.append(entry.otherwise)
+                continue
+            results.append(Applied(Outcome.TOMBSTONED, held=tombstone.version))
+            enforced.append((position, entry, tombstone.version))
+        if not enforced:
+            return results
 
-        return run_all(created, settle, concurrency)
+        # Only the keys whose remembered delete wins make calls: only they go to the thread pool
+        # (in the same order as before), not every created item (issue 13: a future per item).
+        def enforce(task: tuple[int, Created, Version]) -> None:
+            _, entry, delete = task
+            self._retrying(lambda: self._delete_if_older(entry.key, delete, spare_unversioned=True))
+
+        for (position, _, _), failed in zip(enforced, run_all(enforced, enforce, concurrency), strict=True):
+            if failed is not None:
+                results[position] = failed
+        return results
 
     def _merge(self, key: TypedItem, item: TypedItem, version: Version) -> Applied:
         """A replicated upsert on a table with excluded attributes (this side's residency rules:
