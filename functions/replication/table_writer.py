@@ -211,6 +211,7 @@ class TableWriter:
         self._tombstone_prefix = f"{settings.name}/"
         self._backoff_factory = backoff_factory
         self._clock = clock
+        self._latest_formatted: tuple[Decimal | None, str] = (None, "")
 
     def _tombstone_id(self, key: TypedItem) -> str:
         return self._tombstone_prefix + key_digest(key)
@@ -856,10 +857,20 @@ class TableWriter:
                     ":number_type": {"S": "N"},
                     ":string_type": {"S": "S"},
                     ":no_origin": {"S": ""},
-                    ":latest": {"N": format_timestamp(self._latest())},
+                    ":latest": {"N": self._latest_text()},
                 }
             )
         return names, values
+
+    def _latest_text(self) -> str:
+        """``_latest()`` as DynamoDB text, formatted once per value (a whole second: it changes once
+        a second, and every conditional write carries it; issue 13)."""
+        latest = self._latest()
+        cached = self._latest_formatted  # one tuple, read and replaced whole: safe across threads
+        if cached[0] != latest:
+            cached = (latest, format_timestamp(latest))
+            self._latest_formatted = cached
+        return cached[1]
 
     def _latest(self) -> Decimal:
         """The latest timestamp this side accepts as a version now (versions.latest_allowed)."""

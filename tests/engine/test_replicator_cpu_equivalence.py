@@ -1,18 +1,32 @@
 """The replicator's CPU shortcuts give what the computations they replace give (issue 13): the
 worker threads of ``run_all`` (no future per task), the created items' check threading only the
-keys whose remembered delete wins."""
+keys whose remembered delete wins, numbers accepted without parsing, the latest allowed timestamp
+formatted once per value."""
 
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from replication.limits import (
+    MAX_NUMBER_DIGITS,
+    MAX_NUMBER_EXPONENT,
+    MIN_NUMBER_EXPONENT,
+    NUMBER_SYNTAX,
+    _significant,
+    number_problem,
+)
 from replication.parallel import run_all
+from replication.table_writer import TableWriter
+from replication.versions import format_timestamp, latest_allowed
+
+from .harness import side_settings
 
 
 def _pool_run_all(tasks: list[Any], work: Any, concurrency: int) -> list[Any]:
@@ -81,3 +95,54 @@ def test_a_base_exception_in_a_worker_is_raised() -> None:
     except KeyboardInterrupt:
         return
     raise AssertionError("KeyboardInterrupt was swallowed")
+
+
+def _number_problem_parsing(text: Any) -> str | None:
+    """``limits.number_problem`` as it was: every number parsed (the replaced computation)."""
+    if not isinstance(text, str):
+        return "a number must be given as a string"
+    if NUMBER_SYNTAX.fullmatch(text) is None:
+        return "not a number DynamoDB reads"
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return "magnitude far outside DynamoDB's number range"
+    _, exponent, digits = _significant(value)
+    if not digits:
+        return None
+    if len(digits) > MAX_NUMBER_DIGITS:
+        return f"{len(digits)} significant digits, DynamoDB keeps at most {MAX_NUMBER_DIGITS}"
+    adjusted = exponent + len(digits) - 1
+    if adjusted > MAX_NUMBER_EXPONENT:
+        return "magnitude above DynamoDB's largest number, 9.9999999999999999999999999999999999999E+125"
+    if adjusted < MIN_NUMBER_EXPONENT:
+        return "magnitude below DynamoDB's smallest non-zero number, 1E-130"
+    return None
+
+
+number_texts = st.one_of(
+    st.from_regex(
+        r"[+-]?(?:[0-9]{1,45}\.?[0-9]{0,45}|\.[0-9]{1,45})(?:[eE][+-]?[0-9]{1,4})?", fullmatch=True
+    ),
+    st.from_regex(r"[+-]?0{0,40}[0-9]{0,40}\.?[0-9]{0,40}0{0,40}", fullmatch=True),
+    st.text(max_size=70),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+)
+
+
+@settings(max_examples=500)
+@given(number_texts)
+def test_a_numbers_problem_is_what_parsing_it_gives(text: str) -> None:
+    assert number_problem(text) == _number_problem_parsing(text)
+
+
+@given(st.lists(st.floats(0, 4e9), min_size=1, max_size=8))
+def test_the_latest_text_is_the_latest_formatted(clocks: list[float]) -> None:
+    readings = iter(clocks)
+    writer = TableWriter(
+        None, side_settings("us-east-1").table("profiles", "profiles"), clock=lambda: next(readings)
+    )
+    for now in clocks:
+        assert writer._latest_text() == format_timestamp(
+            latest_allowed(now, writer._settings.max_clock_skew_seconds)
+        )
