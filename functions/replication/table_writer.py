@@ -211,6 +211,7 @@ class TableWriter:
         self._tombstone_prefix = f"{settings.name}/"
         self._backoff_factory = backoff_factory
         self._clock = clock
+        self._latest_formatted: tuple[Decimal | None, str] = (None, "")
 
     def _tombstone_id(self, key: TypedItem) -> str:
         return self._tombstone_prefix + key_digest(key)
@@ -272,19 +273,32 @@ class TableWriter:
         except Exception as error:
             return [error for _ in created]
 
-        def settle(entry: Created) -> Applied:
-            tombstone = remembered.get(key_digest(entry.key))
+        results: list[Applied | BaseException] = []
+        enforced: list[tuple[int, Created, Version]] = []  # (position, entry, the delete that wins)
+        for position, entry in enumerate(created):
+            tombstone = remembered.get(key_digest(entry.key)) if remembered else None
             if (
                 tombstone is None
                 or not tombstone.version.origin
                 or tombstone.version.as_upsert() < entry.version.as_upsert()
             ):
-                return entry.otherwise
-            delete = tombstone.version
-            self._retrying(lambda: self._delete_if_older(entry.key, delete, spare_unversioned=True))
-            return Applied(Outcome.TOMBSTONED, held=delete)
+                results.append(entry.otherwise)
+                continue
+            results.append(Applied(Outcome.TOMBSTONED, held=tombstone.version))
+            enforced.append((position, entry, tombstone.version))
+        if not enforced:
+            return results
 
-        return run_all(created, settle, concurrency)
+        # Only the keys whose remembered delete wins make calls: only they go to the thread pool
+        # (in the same order as before), not every created item (issue 13: a future per item).
+        def enforce(task: tuple[int, Created, Version]) -> None:
+            _, entry, delete = task
+            self._retrying(lambda: self._delete_if_older(entry.key, delete, spare_unversioned=True))
+
+        for (position, _, _), failed in zip(enforced, run_all(enforced, enforce, concurrency), strict=True):
+            if failed is not None:
+                results[position] = failed
+        return results
 
     def _merge(self, key: TypedItem, item: TypedItem, version: Version) -> Applied:
         """A replicated upsert on a table with excluded attributes (this side's residency rules:
@@ -843,10 +857,20 @@ class TableWriter:
                     ":number_type": {"S": "N"},
                     ":string_type": {"S": "S"},
                     ":no_origin": {"S": ""},
-                    ":latest": {"N": format_timestamp(self._latest())},
+                    ":latest": {"N": self._latest_text()},
                 }
             )
         return names, values
+
+    def _latest_text(self) -> str:
+        """``_latest()`` as DynamoDB text, formatted once per value (a whole second: it changes once
+        a second, and every conditional write carries it; issue 13)."""
+        latest = self._latest()
+        cached = self._latest_formatted  # one tuple, read and replaced whole: safe across threads
+        if cached[0] != latest:
+            cached = (latest, format_timestamp(latest))
+            self._latest_formatted = cached
+        return cached[1]
 
     def _latest(self) -> Decimal:
         """The latest timestamp this side accepts as a version now (versions.latest_allowed)."""

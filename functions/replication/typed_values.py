@@ -23,6 +23,8 @@ def validate_item(item: Any, where: str) -> TypedItem:
     for name, value in item.items():
         if not isinstance(name, str) or not name:
             raise WireFormatError(f"{where}: attribute names must be non-empty strings")
+        if type(value) is dict and len(value) == 1 and type(value.get("S")) is str:
+            continue  # a string, most attributes: what _validate_value accepts, without the call (issue 13)
         _validate_value(value, f"{where}.{name}", 0)
     return item
 
