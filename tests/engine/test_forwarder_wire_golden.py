@@ -13,9 +13,6 @@ with ``FORWARDER_GOLDEN_WRITE=1``).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +28,7 @@ from replication.settings import ForwarderSettings
 from replication.typed_values import to_client
 
 from .events import stream_event
+from .golden import assert_golden, assert_same_calls, profile, text, versioned
 from .harness import (
     LOGICAL,
     NAMES,
@@ -66,37 +64,6 @@ KINDS = (
 BATCHES = (200, 100, 24)  # 324 records; the first batch reads more than 100 tombstones
 
 
-def _text(rng: random.Random, low: int, high: int) -> str:
-    letters = "abcdefghijklmnopqrstuvwxyz éüß中文"
-    return "".join(rng.choice(letters) for _ in range(rng.randint(low, high)))
-
-
-def _profile(rng: random.Random) -> dict[str, Any]:
-    """~300 bytes of every type a profile holds (binary as base64 text, as Lambda's JSON has it)."""
-    return {
-        "name": {"S": _text(rng, 8, 24)},
-        "email": {"S": _text(rng, 10, 30) + "@example.com"},
-        "age": {"N": str(rng.randint(18, 90))},
-        "score": {"N": f"{rng.randint(-999, 999)}.{rng.randint(0, 99):02d}"},
-        "active": {"BOOL": rng.random() < 0.5},
-        "nothing": {"NULL": True},
-        "avatar": {"B": "aGVsbG8gd29ybGQ=" if rng.random() < 0.5 else "AAECAwQ="},
-        "tags": {"SS": sorted({_text(rng, 3, 8) for _ in range(3)})},
-        "ids": {"NS": [str(n) for n in sorted({rng.randint(1, 10_000) for _ in range(3)})]},
-        "address": {
-            "M": {
-                "street": {"S": _text(rng, 10, 30)},
-                "zip": {"N": str(rng.randint(10000, 99999))},
-                "lines": {"L": [{"S": _text(rng, 4, 12)}, {"N": "7"}, {"BOOL": False}]},
-            }
-        },
-    }
-
-
-def _versioned(key: dict[str, Any], rng: random.Random, timestamp: Any, origin: str) -> dict[str, Any]:
-    return {**key, **_profile(rng), NAMES.timestamp: {"N": str(timestamp)}, NAMES.origin: {"S": origin}}
-
-
 def scenario() -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """(the stream records, in order; tombstone rows to hold before: (key, row))."""
     rng = random.Random(1313)
@@ -116,53 +83,53 @@ def scenario() -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[st
         records.append({**built, "eventSourceARN": arn, **extra})
 
     for index, kind in enumerate(kinds):
-        key = {"pk": {"S": f"user#{index:05d}#{_text(rng, 4, 10)}"}, "sk": {"S": "profile"}}
+        key = {"pk": {"S": f"user#{index:05d}#{text(rng, 4, 10)}"}, "sk": {"S": "profile"}}
         stamp = Decimal(BASE + 60) + Decimal(index) / 1000
         created = BASE + 60 + index // 1000
-        old = _versioned(key, rng, old_stamp, REGION)
+        old = versioned(key, rng, old_stamp, REGION)
         if kind == "new":
-            record("INSERT", key, created, new=_versioned(key, rng, stamp, REGION))
+            record("INSERT", key, created, new=versioned(key, rng, stamp, REGION))
         elif kind == "update":
-            record("MODIFY", key, created, new=_versioned(key, rng, stamp, REGION), old=old)
+            record("MODIFY", key, created, new=versioned(key, rng, stamp, REGION), old=old)
         elif kind == "delete":
             record("REMOVE", key, created, old=old)
         elif kind == "unversioned":
-            record("INSERT", key, created, new={**key, **_profile(rng)})
+            record("INSERT", key, created, new={**key, **profile(rng)})
         elif kind == "touch":  # the version kept: stamped, over an item with a version
             record("MODIFY", key, created, new={**old, "age": {"N": "1"}}, old=old)
         elif kind == "touch_lost":  # stamped, but a newer write follows: the stamp fails, restore
             touched = {**old, "age": {"N": "2"}}
             record("MODIFY", key, created, new=touched, old=old)
-            record("MODIFY", key, created, new=_versioned(key, rng, stamp, REGION), old=touched)
+            record("MODIFY", key, created, new=versioned(key, rng, stamp, REGION), old=touched)
         elif kind == "echo":
-            record("INSERT", key, created, new=_versioned(key, rng, stamp, PEER))
+            record("INSERT", key, created, new=versioned(key, rng, stamp, PEER))
         elif kind == "echo_delete":
-            record("MODIFY", key, created, new=_versioned(key, rng, stamp, PEER), old=old)
+            record("MODIFY", key, created, new=versioned(key, rng, stamp, PEER), old=old)
         elif kind == "reserved":
             record(
-                "INSERT", key, created, new={**_versioned(key, rng, stamp, REGION), "_ddbrep_x": {"S": "y"}}
+                "INSERT", key, created, new={**versioned(key, rng, stamp, REGION), "_ddbrep_x": {"S": "y"}}
             )
         elif kind == "malformed":
             record(
                 "INSERT",
                 key,
                 created,
-                new={**_profile(rng), **key, NAMES.timestamp: {"S": "soon"}, NAMES.origin: {"S": REGION}},
+                new={**profile(rng), **key, NAMES.timestamp: {"S": "soon"}, NAMES.origin: {"S": REGION}},
             )
         elif kind == "ahead":
-            record("INSERT", key, created, new=_versioned(key, rng, BASE * 1000, REGION))
+            record("INSERT", key, created, new=versioned(key, rng, BASE * 1000, REGION))
         elif kind == "ttl":
             identity = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
             record("REMOVE", key, created, old=old, userIdentity=identity)
         elif kind == "delete_wins":
-            record("INSERT", key, created, new=_versioned(key, rng, stamp, REGION))
+            record("INSERT", key, created, new=versioned(key, rng, stamp, REGION))
             tombstones.append(
                 (key, {"ts": {"N": str(stamp + 1)}, "o": {"S": PEER}, "src": {"S": "replicated"}})
             )
         elif kind == "twice":
-            first = {**key, **_profile(rng)}
+            first = {**key, **profile(rng)}
             record("INSERT", key, created, new=first)
-            record("MODIFY", key, created, new={**key, **_profile(rng)}, old=first)
+            record("MODIFY", key, created, new={**key, **profile(rng)}, old=first)
     return records, tombstones
 
 
@@ -220,27 +187,16 @@ def run_forwarder(monkeypatch: pytest.MonkeyPatch, concurrency: int) -> list[tup
     return calls
 
 
-def _digest(calls: list[tuple[str, bytes]]) -> list[list[Any]]:
-    return [[operation, len(body), hashlib.sha256(body).hexdigest()] for operation, body in calls]
-
-
 def test_the_forwarders_calls_are_the_golden_ones(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """One key at a time (the local writes' order across keys is the thread pool's): the exact sequence."""
     calls = run_forwarder(monkeypatch, 1)
-    digests = _digest(calls)
-    if os.environ.get("FORWARDER_GOLDEN_WRITE"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(digests, indent=0) + "\n")
-    golden = json.loads(GOLDEN.read_text())
     operations = {operation for operation, _ in calls}
     # The scenario reaches every call the forwarder makes here.
     assert operations == {"BatchGetItem", "PutItem", "UpdateItem", "PutRecords", "DeleteItem"}, operations
-    for index, (got, want) in enumerate(zip(digests, golden, strict=False)):
-        assert got == want, f"call {index} differs: {calls[index][0]} {calls[index][1][:2000]!r}"
-    assert len(digests) == len(golden)
+    assert_golden(calls, GOLDEN, "FORWARDER_GOLDEN_WRITE")
 
 
 def test_with_the_thread_pool_the_same_calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The forwarder's own concurrency: the same calls, in an order only the thread pool chooses."""
     calls = run_forwarder(monkeypatch, forwarding.LOCAL_WRITE_CONCURRENCY)
-    assert sorted(_digest(calls)) == sorted(json.loads(GOLDEN.read_text()))
+    assert_same_calls(calls, GOLDEN)

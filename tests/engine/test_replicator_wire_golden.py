@@ -18,9 +18,6 @@ only for an intended protocol change, with ``REPLICATOR_GOLDEN_WRITE=1``).
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import os
 import random
 import re
 from decimal import Decimal
@@ -37,6 +34,7 @@ from replication.typed_values import to_client
 from replication.versions import Version
 from replication.wire import KIND_CHANGES, KIND_PROBE, Envelope
 
+from .golden import assert_golden, assert_same_calls, profile, text, versioned
 from .harness import (
     LOGICAL,
     NAMES,
@@ -77,40 +75,10 @@ CHANGES_PER_RECORD = 25
 TOKEN = re.compile(rb'"ClientRequestToken": "[0-9a-f-]{36}"')
 
 
-def _text(rng: random.Random, low: int, high: int) -> str:
-    letters = "abcdefghijklmnopqrstuvwxyz éüß中文"
-    return "".join(rng.choice(letters) for _ in range(rng.randint(low, high)))
-
-
-def _profile(rng: random.Random) -> dict[str, Any]:
-    """~300 bytes of every type a profile holds (binary as base64 text, as the wire has it)."""
-    return {
-        "name": {"S": _text(rng, 8, 24)},
-        "email": {"S": _text(rng, 10, 30) + "@example.com"},
-        "age": {"N": str(rng.randint(18, 90))},
-        "score": {"N": f"{rng.randint(-999, 999)}.{rng.randint(0, 99):02d}"},
-        "active": {"BOOL": rng.random() < 0.5},
-        "nothing": {"NULL": True},
-        "avatar": {"B": "aGVsbG8gd29ybGQ=" if rng.random() < 0.5 else "AAECAwQ="},
-        "tags": {"SS": sorted({_text(rng, 3, 8) for _ in range(3)})},
-        "ids": {"NS": [str(n) for n in sorted({rng.randint(1, 10_000) for _ in range(3)})]},
-        "blobs": {"BS": ["AAE=", "AQI="]},
-        "address": {
-            "M": {
-                "street": {"S": _text(rng, 10, 30)},
-                "zip": {"N": str(rng.randint(10000, 99999))},
-                "lines": {"L": [{"S": _text(rng, 4, 12)}, {"N": "7"}, {"BOOL": False}]},
-            }
-        },
-    }
-
-
-def _item(key: dict[str, Any], rng: random.Random, timestamp: Any, origin: str) -> dict[str, Any]:
-    return {**key, **_profile(rng), NAMES.timestamp: {"N": str(timestamp)}, NAMES.origin: {"S": origin}}
-
-
 def _upsert(key: dict[str, Any], rng: random.Random, timestamp: Decimal, created: int) -> Change:
-    return Change(key, Version(timestamp, PEER), _item(key, rng, timestamp, PEER), created)
+    return Change(
+        key, Version(timestamp, PEER), versioned(key, rng, timestamp, PEER, binary_set=True), created
+    )
 
 
 def _delete(key: dict[str, Any], timestamp: Decimal, created: int) -> Change:
@@ -130,34 +98,34 @@ class Scenario:
         later: list[Change] = []  # the second change of coalesced keys, in the last records
         old = Decimal(BASE)
         for index, kind in enumerate(kinds):
-            key = {"pk": {"S": f"user#{index:05d}#{_text(rng, 4, 10)}"}, "sk": {"S": "profile"}}
+            key = {"pk": {"S": f"user#{index:05d}#{text(rng, 4, 10)}"}, "sk": {"S": "profile"}}
             stamp = Decimal(BASE + 60) + Decimal(index) / 1000
             created = BASE + 60 + index // 100
             if kind == "new":
                 changes.append(_upsert(key, rng, stamp, created))
             elif kind == "update":
-                self.items.append(_item(key, rng, old, PEER))
+                self.items.append(versioned(key, rng, old, PEER, binary_set=True))
                 changes.append(_upsert(key, rng, stamp, created))
             elif kind == "stale":
-                self.items.append(_item(key, rng, stamp + 1, REGION))
+                self.items.append(versioned(key, rng, stamp + 1, REGION, binary_set=True))
                 changes.append(_upsert(key, rng, stamp, created))
             elif kind == "tie":
                 change = _upsert(key, rng, stamp, created)
                 self.items.append(change.item)  # type: ignore[arg-type]
                 changes.append(change)
             elif kind == "tie_origin":  # the same timestamp, a later origin ("us-" > "cn-")
-                self.items.append(_item(key, rng, stamp, REGION))
+                self.items.append(versioned(key, rng, stamp, REGION, binary_set=True))
                 changes.append(_upsert(key, rng, stamp, created))
             elif kind == "delete":
-                self.items.append(_item(key, rng, old, PEER))
+                self.items.append(versioned(key, rng, old, PEER, binary_set=True))
                 changes.append(_delete(key, stamp, created))
             elif kind == "delete_absent":
                 changes.append(_delete(key, stamp, created))
             elif kind == "delete_stale":
-                self.items.append(_item(key, rng, stamp + 1, REGION))
+                self.items.append(versioned(key, rng, stamp + 1, REGION, binary_set=True))
                 changes.append(_delete(key, stamp, created))
             elif kind == "delete_vs_upsert":  # one version: the delete wins
-                self.items.append(_item(key, rng, old, PEER))
+                self.items.append(versioned(key, rng, old, PEER, binary_set=True))
                 changes.append(_upsert(key, rng, stamp, created))
                 later.append(_delete(key, stamp, created))
             elif kind == "tombstone_hit":
@@ -167,14 +135,14 @@ class Scenario:
                 changes.append(_upsert(key, rng, stamp, created))
                 self.tombstones.append((key, {"ts": {"N": str(old)}, "o": {"S": REGION}}))
             elif kind == "unversioned":
-                self.items.append({**key, **_profile(rng)})
+                self.items.append({**key, **profile(rng, binary_set=True)})
                 changes.append(_upsert(key, rng, stamp, created))
             elif kind == "unversioned_tombstoned":
-                self.items.append({**key, **_profile(rng)})
+                self.items.append({**key, **profile(rng, binary_set=True)})
                 changes.append(_upsert(key, rng, stamp, created))
                 self.tombstones.append((key, {"ts": {"N": str(stamp + 1)}, "o": {"S": REGION}}))
             elif kind == "coalesced":
-                self.items.append(_item(key, rng, old, PEER))
+                self.items.append(versioned(key, rng, old, PEER, binary_set=True))
                 changes.append(_upsert(key, rng, stamp, created))
                 later.append(_upsert(key, rng, stamp + Decimal("0.0005"), created))
             elif kind == "ahead":
@@ -183,7 +151,7 @@ class Scenario:
                 change = _upsert(key, rng, stamp, created)
                 changes.append(Change(key, change.version, {**change.item, "_ddbrep_x": {"S": "y"}}, created))  # type: ignore[dict-item]
             elif kind == "malformed":
-                attributes = {**_profile(rng), "age": {"N": "not a number"}}
+                attributes = {**profile(rng, binary_set=True), "age": {"N": "not a number"}}
                 attributes.update({NAMES.timestamp: {"N": str(stamp)}, NAMES.origin: {"S": PEER}})
                 changes.append([key, attributes])
         changes.extend(later)
@@ -267,10 +235,6 @@ def run_replicator(concurrency: int) -> tuple[list[tuple[str, bytes]], ApplyRepo
     return calls, report
 
 
-def _digest(calls: list[tuple[str, bytes]]) -> list[list[Any]]:
-    return [[operation, len(body), hashlib.sha256(body).hexdigest()] for operation, body in calls]
-
-
 def test_the_scenario_reaches_every_outcome(aws: None) -> None:
     _, report = run_replicator(1)
     assert not report.failed, report
@@ -284,11 +248,6 @@ def test_the_replicators_calls_are_the_golden_ones(aws: None) -> None:
     """One key at a time (the writes' order across keys is otherwise the thread pool's): the exact
     sequence."""
     calls, _ = run_replicator(1)
-    digests = _digest(calls)
-    if os.environ.get("REPLICATOR_GOLDEN_WRITE"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(digests, indent=0) + "\n")
-    golden = json.loads(GOLDEN.read_text())
     operations = {operation for operation, _ in calls}
     # The scenario reaches every call the replicator makes here.
     assert operations == {
@@ -299,12 +258,10 @@ def test_the_replicators_calls_are_the_golden_ones(aws: None) -> None:
         "TransactWriteItems",
         "SendMessage",
     }, operations
-    for index, (got, want) in enumerate(zip(digests, golden, strict=False)):
-        assert got == want, f"call {index} differs: {calls[index][0]} {calls[index][1][:2000]!r}"
-    assert len(digests) == len(golden)
+    assert_golden(calls, GOLDEN, "REPLICATOR_GOLDEN_WRITE")
 
 
 def test_with_the_thread_pool_the_same_calls(aws: None) -> None:
     """The replicator's own concurrency: the same calls, in an order only the thread pool chooses."""
     calls, _ = run_replicator(16)
-    assert sorted(_digest(calls)) == sorted(json.loads(GOLDEN.read_text()))
+    assert_same_calls(calls, GOLDEN)
