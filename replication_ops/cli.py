@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -45,12 +46,15 @@ from replication_ops.errors import (
 from replication_ops.progress import bars_enabled
 from replication_ops.sides import LABELS, Pair, Side, SideOptions, check_version_attributes, make_pair
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command that signal ended
+
 EXIT_CODES = """exit codes:
   0  success (verify: the tables are identical; status: healthy)
   1  differences found, a check failed or work was left undone
   2  bad input or configuration: arguments, Terraform outputs, unknown profile, table or secret
   3  AWS access problem: no credentials, access denied, endpoint unreachable
-  130 interrupted (backfill: continue with --resume)"""
+  130 interrupted (backfill: continue with --resume)
+  141 the output's reader stopped reading (| head)"""
 
 SIDES_HELP = """Each side is named cn or us. Its resource names come from `terraform output -json` of its root
 (--cn-root envs/cn-north-1) or a saved copy of that output (--cn-outputs cn.json); its credentials
@@ -1023,6 +1027,19 @@ def check_combinations(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; its exit status (EXIT_CODES)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The output's reader went away (`| head`): stop without a traceback, as Python's signal
+        # documentation advises (its "Note on SIGPIPE"): nothing more is written to stdout, not even
+        # at exit; 141 is the status a shell gives a command that SIGPIPE ended.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "ca":

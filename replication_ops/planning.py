@@ -223,9 +223,9 @@ def measured(bench: Path | None) -> Measured:
     cpu: dict[str, float] = {}
     sources = []
     for function, names in CPU_FIELDS.items():
-        name = next((n for n in names if isinstance(figures.get(n), (int, float))), None)
+        name = next((n for n in names if n in figures), None)
         if name:
-            cpu[function] = float(figures[name])
+            cpu[function] = _bench_figure(figures, name, bench)
             sources.append(f"{bench}:{name}")
         else:
             cpu[function] = DOCUMENTED_CPU_US[function]
@@ -235,10 +235,26 @@ def measured(bench: Path | None) -> Measured:
         None,
         "none: bytes per change taken as the item size (uncompressed); give --bytes-per-change",
     )
-    if isinstance(figures.get("bytes_per_change"), (int, float)) and figures.get("average_item_bytes"):
-        ratio = float(figures["bytes_per_change"]) / float(figures["average_item_bytes"])
+    if "bytes_per_change" in figures and "average_item_bytes" in figures:
+        compressed = _bench_figure(figures, "bytes_per_change", bench)
+        ratio = compressed / _bench_figure(figures, "average_item_bytes", bench, positive=True)
         ratio_source = f"{bench}: bytes_per_change / average_item_bytes (Faker profiles)"
     return Measured(cpu, "; ".join(sources), ratio, ratio_source)
+
+
+def _bench_figure(figures: dict[str, Any], name: str, bench: Path | None, *, positive: bool = False) -> float:
+    """``figures[name]``: a finite number, not below 0 (above 0 when ``positive``); else ConfigError."""
+    value = figures[name]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        bound = "above 0" if positive else "0 or more"
+        raise ConfigError(f"--bench {bench}: {name} is {value!r}, not a number {bound}: run make bench")
+    return float(value)
 
 
 # -- the model ------------------------------------------------------------------------------------
@@ -644,7 +660,8 @@ def render(document: dict[str, Any]) -> str:
         f"items {inputs['item_bytes']:,} B "
         f"(keys {inputs['key_bytes']} B); mix {mix}; profile {inputs['latency_profile']}; inbox "
         f"{inputs['inbox_stream_mode']}; tables {inputs['billing_mode']}; "
-        f"{inputs['bytes_per_change']} B per change on the wire",
+        f"{inputs['bytes_per_change']} B per change on the wire "
+        f"({document['measured']['compression_source']})",
         f"CPU per change: forwarder {cpu['forwarder']:g} us, replicator {cpu['replicator']:g} us "
         f"({document['measured']['cpu_source']})",
     ]

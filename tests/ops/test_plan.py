@@ -14,6 +14,9 @@ import functools
 import importlib.util
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +266,28 @@ def test_a_bench_file_named_but_missing_or_not_a_bench_json_is_exit_2(
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "figures",
+    [
+        {"forwarder_us_per_change_realistic": "fast"},
+        {"forwarder_us_per_change_realistic": True},
+        {"replicator_us_per_change": -5},
+        {"forwarder_us_per_change": float("nan")},
+        {"bytes_per_change": 88.7, "average_item_bytes": 0},
+        {"bytes_per_change": "x", "average_item_bytes": 292},
+    ],
+)
+def test_a_bench_figure_that_is_not_a_number_of_its_range_is_exit_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], figures: dict[str, Any]
+) -> None:
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(figures))
+    assert _exit_code([*ARGS, "--bench", str(path)]) == 2
+    err = capsys.readouterr().err
+    name = next(n for n, v in figures.items() if not isinstance(v, float) or v != 88.7)
+    assert f"{name} is " in err and err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_the_default_bench_json_gives_the_cpu_figures_when_it_exists(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -434,3 +459,22 @@ def test_any_load_plans_to_finite_non_negative_figures_and_every_protocol_step_i
     expected = sum(load.rates.values()) * sum(share * per_change[kind] for kind, share in load.mix.items())
     both = sum(document["sides"][side]["dynamodb"]["wcu_per_second"] for side in ("cn", "us"))
     assert both == pytest.approx(expected, rel=1e-6, abs=0.01)
+
+
+def test_a_reader_that_stops_reading_ends_the_plan_without_a_traceback() -> None:
+    """`ddb-replication plan ... | head -1`: the pipe's reader is gone before the plan is printed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader went away: the first write gets EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from replication_ops.cli import main; raise SystemExit(main())", *ARGS],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
