@@ -213,7 +213,7 @@ def measured(bench: Path | None) -> Measured:
     figures: dict[str, Any] = {}
     if bench is None and DEFAULT_BENCH.exists():
         bench = DEFAULT_BENCH
-    if bench is not None and (bench.exists() or bench.is_fifo()):
+    if bench is not None:
         try:
             figures = json.loads(bench.read_text())
         except (OSError, json.JSONDecodeError) as error:
