@@ -47,6 +47,7 @@ from replication_ops.progress import bars_enabled
 from replication_ops.sides import LABELS, Pair, Side, SideOptions, check_version_attributes, make_pair
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command that signal ended
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 EXIT_CODES = """exit codes:
   0  success (verify: the tables are identical; status: healthy)
@@ -54,6 +55,14 @@ EXIT_CODES = """exit codes:
   2  bad input or configuration: arguments, Terraform outputs, unknown profile, table or secret
   3  AWS access problem: no credentials, access denied, endpoint unreachable
   130 interrupted (backfill: continue with --resume)
+  141 the output's reader stopped reading (| head)"""
+
+# ca touches only DIR: no side, no AWS call, nothing resumable, so 1, 3 and 130 cannot happen.
+CA_EXIT_CODES = """exit codes:
+  0  success (revoke: also a serial revoked already; the CRL is then unchanged)
+  2  bad input: arguments, a DIR that already holds a CA (init) or holds none (issue, revoke), a
+     serial the CA did not issue, a file that cannot be read or written
+  130 interrupted
   141 the output's reader stopped reading (| head)"""
 
 SIDES_HELP = """Each side is named cn or us. Its resource names come from `terraform output -json` of its root
@@ -663,7 +672,7 @@ def _ca_parser(commands: argparse._SubParsersAction) -> None:
         "ca",
         help=summary,
         description=summary,
-        epilog=CA_EXAMPLES + "\n\n" + EXIT_CODES,
+        epilog=CA_EXAMPLES + "\n\n" + CA_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = ca.add_subparsers(dest="ca_command", required=True, metavar="ACTION")
@@ -673,7 +682,7 @@ def _ca_parser(commands: argparse._SubParsersAction) -> None:
             name,
             help=text,
             description=text,
-            epilog=CA_EXAMPLES + "\n\n" + EXIT_CODES,
+            epilog=CA_EXAMPLES + "\n\n" + CA_EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -970,6 +979,9 @@ def _run_ca(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"{prog}: error: {error.filename}: {error.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(json.dumps(document, indent=2) if args.json else text)
     return code
 
@@ -1062,7 +1074,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print(f"ddb-replication {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(document, indent=2, default=str, ensure_ascii=False))
     else:

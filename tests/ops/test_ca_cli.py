@@ -191,3 +191,23 @@ def test_a_mistyped_flag_of_a_ca_action_gets_the_nearest_one(run, ca_dir) -> Non
 
 def test_ca_takes_quiet_as_every_subcommand_does(run, ca_dir) -> None:
     assert run("ca", "issue", "--dir", str(ca_dir), "--cn", CN, "--quiet").code == EXIT_OK
+
+
+@pytest.mark.parametrize("action", ["init", "issue", "revoke"])
+def test_every_action_lists_only_the_exit_codes_a_folder_operation_can_end_with(run, action) -> None:
+    """No side and no AWS call: not 1 (differences), not 3 (AWS access)."""
+    help_text = run("ca", action, "--help").out
+    listed = help_text.split("exit codes:", 1)[1].splitlines()
+    codes = {line.split()[0] for line in listed if line[:3].strip().isdigit()}
+    assert codes == {"0", "2", "130", "141"}
+
+
+def test_an_interrupted_action_exits_130_in_one_line(run, ca_dir, monkeypatch) -> None:
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(certificates, "issue_forwarder_certificate", interrupted)
+    result = run("ca", "issue", "--dir", str(ca_dir), "--cn", CN)
+    assert result.code == 130
+    assert result.err.strip() == "ddb-replication ca issue: interrupted"
+    assert not (ca_dir / "issued").exists() or not any((ca_dir / "issued").iterdir())
