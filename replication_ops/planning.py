@@ -97,8 +97,8 @@ def tombstone_bytes(key_bytes: int) -> int:
 # -- the protocol's capacity per change kind ------------------------------------------------------
 
 # Each step: (side, operation, what it touches). "origin" is where the change was made, "peer" the
-# other side. Touches: "item" (the item, its size), "tombstone" (a tombstone row), "missing" (a
-# write whose condition fails on an item that is not there: one unit). docs/conflict-rules.md,
+# other side. Touches: "item" (the item, its size), "tombstone" (a tombstone row), "missing" (an item
+# that is not there: a read of it consumes one unit, as a write whose condition fails on it would). docs/conflict-rules.md,
 # "The write protocol and what it costs", is the table this mirrors; scripts/bench_capacity.py
 # measures it on the real engine, and tests/ops/test_plan.py compares the two.
 PROTOCOL: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -115,7 +115,7 @@ PROTOCOL: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "delete": (
         ("origin", "write", "tombstone"),
-        ("origin", "write", "missing"),  # the mark, failing on the deleted item
+        ("origin", "read", "missing"),  # the deleted item, read after its tombstone: gone
         ("peer", "write", "tombstone"),
         ("peer", "write", "item"),  # the mark
         ("peer", "write", "item"),  # DeleteItem

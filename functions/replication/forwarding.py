@@ -168,6 +168,7 @@ class Forwarder:
                 by_key[canonical_key(decision.key)].append(index)
 
         resolved: list[tuple[int, Conflict]] = []  # (record index, conflict), appended in any order
+        written: list[int] = []  # local deletes whose tombstone is written, appended in any order
 
         def write_key(
             indices: list[int],
@@ -203,10 +204,7 @@ class Forwarder:
                         self._writer.remember_delete(
                             decision.key, decision.change.version, TOMBSTONE_SOURCE_LOCAL
                         )
-                        # An older replicated upsert may have recreated the item in the meantime.
-                        self._writer.delete_if_older(
-                            decision.key, decision.change.version, spare_unversioned=True
-                        )
+                        written.append(index)  # its item is read after every tombstone is written
                 except Exception as error:
                     kind = classify_failure(error)
                     if kind is FailureKind.PERMANENT and self._sqs is not None:
@@ -237,12 +235,71 @@ class Forwarder:
                     report.too_large += 1
                 if not self._route_refusal(records[index], reason, decisions[index], report):
                     report.fail_at(index)
+        self._remove_recreated(sorted(written), records, decisions, report)
         # A record Lambda will deliver again records its conflict then.
         report.conflicts.extend(
             conflict
             for index, conflict in sorted(resolved, key=lambda found: found[0])
             if report.first_failure is None or index < report.first_failure
         )
+
+    def _remove_recreated(
+        self,
+        deletes: list[int],
+        records: Sequence[dict[str, Any]],
+        decisions: list[Decision],
+        report: ForwardReport,
+    ) -> None:
+        """After local deletes' tombstones: remove an older item a replicated upsert put back before
+        its tombstone existed (docs/conflict-rules.md, "The write protocol and what it costs").
+
+        One strongly consistent read of the deleted items for the batch, not a write per delete: an
+        item put after a tombstone was written finds it in its own read after the put, so only items
+        found here can still be older than their delete. Each found one is removed as any enforced
+        delete is (``delete_if_older``, sparing an item without a version: the application's write
+        after the delete, which is stamped after it). Failures as in ``_local_writes``."""
+        deletes = [i for i in deletes if report.first_failure is None or i < report.first_failure]
+        if not deletes:
+            return
+        try:
+            present = self._writer.existing(decisions[i].key for i in deletes)
+        except Exception as error:
+            kind = _log_failure(error, "could not read the items of local deletes", record_index=deletes[0])
+            report.fail_at(deletes[0])
+            report.count(FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind)
+            return
+        by_key: dict[str, list[int]] = defaultdict(list)
+        for index in deletes:
+            if key_digest(decisions[index].key) in present:
+                by_key[canonical_key(decisions[index].key)].append(index)
+
+        def remove(indices: list[int]) -> tuple[int | None, FailureKind | None, list[tuple[int, str]]]:
+            refused: list[tuple[int, str]] = []
+            for index in indices:
+                change = decisions[index].change
+                assert change is not None
+                try:
+                    self._writer.delete_if_older(decisions[index].key, change.version, spare_unversioned=True)
+                except Exception as error:
+                    kind = classify_failure(error)
+                    if kind is FailureKind.PERMANENT and self._sqs is not None:
+                        refused.append((index, _reason(error)))  # the delete itself is still sent
+                        continue
+                    _log_failure(error, "local write failed", record_index=index)
+                    return (
+                        index,
+                        FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind,
+                        refused,
+                    )
+            return None, None, refused
+
+        for failed, kind, refused in run_all(list(by_key.values()), remove, LOCAL_WRITE_CONCURRENCY):
+            if failed is not None and kind is not None:
+                report.fail_at(failed)
+                report.count(kind)
+            for index, reason in refused:
+                if not self._route_refusal(records[index], reason, decisions[index], report):
+                    report.fail_at(index)
 
     def _conflict(self, record: dict[str, Any], decision: Decision) -> Conflict:
         """The conflict a stamp given (``STAMP``) or a remembered delete's win (``DELETE_WINS``)

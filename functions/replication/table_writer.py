@@ -187,6 +187,16 @@ def _versioned_and(condition: str, *, spare_unversioned: bool) -> str:
     return f"({_has_version(timestamp='#ts', origin='#origin')} AND {condition})"
 
 
+def _key_value(key: TypedItem) -> tuple[tuple[str, str, str], ...]:
+    """A key as DynamoDB compares it: (name, type, value) in name order, a number by its value (a key
+    read back may spell a number differently from the stream record that named it)."""
+    out = []
+    for name in sorted(key):
+        ((kind, value),) = key[name].items()
+        out.append((name, kind, str(Decimal(value).normalize()) if kind == "N" else value))
+    return tuple(out)
+
+
 def _mark_value(version: Version) -> str:
     origin = version.origin
     if len(origin.encode("utf-8", "surrogatepass")) > MARK_ORIGIN_BYTES:
@@ -805,25 +815,47 @@ class TableWriter:
                 found[row_id.removeprefix(RECEIPT_PREFIX + self._tombstone_prefix)] = tombstone.version
         return found
 
+    def existing(self, keys: Iterable[TypedItem]) -> set[str]:
+        """Digests of the keys whose item is in the table now (BatchGetItem, strongly consistent, the
+        key attributes projected). The forwarder reads a local delete's item after writing its
+        tombstone: an item found was put before the tombstone existed (docs/conflict-rules.md)."""
+        by_value = {_key_value(key): key for key in keys}
+        if not by_value:
+            return set()
+        requested = sorted(by_value)
+        names = {f"#k{index}": name for index, (name, _, _) in enumerate(requested[0])}
+        rows = self._batch_get(
+            self._settings.table_name,
+            [to_client(by_value[value]) for value in requested],
+            {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names},
+            "item reads",
+        )
+        found = (by_value.get(_key_value(from_client(row))) for row in rows)
+        return {key_digest(key) for key in found if key is not None}
+
     def _rows(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         """Rows of the tombstone table by their key ``k`` (BatchGetItem, strongly consistent)."""
-        ordered = sorted(ids)
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ordered), BATCH_GET_LIMIT):
+        keys = [{TOMBSTONE_KEY: {"S": row_id}} for row_id in sorted(ids)]
+        rows = self._batch_get(self._settings.tombstone_table_name, keys, {}, "tombstone reads")
+        return {row[TOMBSTONE_KEY]["S"]: row for row in rows}
+
+    def _batch_get(
+        self, table: str, keys: list[dict[str, Any]], options: dict[str, Any], what: str
+    ) -> list[dict[str, Any]]:
+        """The items of ``table`` at ``keys`` (client form), strongly consistent, ``BATCH_GET_LIMIT``
+        keys a call; unprocessed keys are asked again with backoff."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
-                self._settings.tombstone_table_name: {
-                    "Keys": [{TOMBSTONE_KEY: {"S": d}} for d in ordered[start : start + BATCH_GET_LIMIT]],
-                    "ConsistentRead": True,
-                }
+                table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True, **options}
             }
             backoff = self._backoff_factory()
             while request:
                 response = self._db.batch_get_item(RequestItems=request)
-                for row in response.get("Responses", {}).get(self._settings.tombstone_table_name, []):
-                    found[row[TOMBSTONE_KEY]["S"]] = row
+                found.extend(response.get("Responses", {}).get(table, []))
                 request = response.get("UnprocessedKeys") or {}
                 if request and not backoff.wait():
-                    raise RetryableWriteError("tombstone reads kept being throttled")
+                    raise RetryableWriteError(f"{what} kept being throttled")
         return found
 
     def record_probe(self, probe_id: str, origin: str) -> None:

@@ -89,15 +89,16 @@ locals {
         },
         {
           # In-place version stamps of unversioned local writes and the engine's delete mark
-          # (UpdateItem); removal of an item a local delete wins over (DeleteItem); the version a
-          # write without one replaced, put back (PutItem, TableWriter.restore).
+          # (UpdateItem); local deletes' items read after their tombstones (BatchGetItem); removal of
+          # an item a local delete wins over (DeleteItem); the version a write without one replaced,
+          # put back (PutItem, TableWriter.restore).
           # Not exercised locally: dynamodb:DeleteItem. Only an older replicated upsert that recreated
           # an item between a local delete and its forwarding is removed: a race a run need not meet.
           # Not exercised locally: dynamodb:PutItem. Only a write that lowered an item's version and
           # was replaced by something older before its stamp is restored: a race a run need not meet.
           Sid      = "StampTable"
           Effect   = "Allow"
-          Action   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:PutItem"]
+          Action   = ["dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem"]
           Resource = values(local.table_arns)
         },
         {

@@ -25,7 +25,7 @@ def key(number: int) -> dict[str, Any]:
 
 
 class Recording:
-    """us-east-1's engine client: logs each DynamoDB call (operation, table, keys read), and answers
+    """us-east-1's engine client: logs each DynamoDB write and read (operation, table, keys read), and answers
     a BatchGetItem with ``batch_get`` when set (for throttling and partial answers)."""
 
     def __init__(self, inner: Any) -> None:
@@ -39,6 +39,14 @@ class Recording:
     def put_item(self, **request: Any) -> Any:
         self.calls.append(("PutItem", request["TableName"], 1))
         return self._inner.put_item(**request)
+
+    def update_item(self, **request: Any) -> Any:
+        self.calls.append(("UpdateItem", request["TableName"], 1))
+        return self._inner.update_item(**request)
+
+    def delete_item(self, **request: Any) -> Any:
+        self.calls.append(("DeleteItem", request["TableName"], 1))
+        return self._inner.delete_item(**request)
 
     def batch_get_item(self, **request: Any) -> Any:
         ((table, asked),) = request["RequestItems"].items()

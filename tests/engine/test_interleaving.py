@@ -448,13 +448,13 @@ def test_an_old_version_written_over_an_unversioned_recreation_loses_to_the_reme
 
 
 def test_an_unversioned_recreation_right_after_a_local_delete_survives_and_replicates(aws: None) -> None:
-    """B's application deletes X and puts it again without a version before B's forwarder handles
-    the delete. The forwarder, enforcing the delete against older replicated upserts, removed the
-    re-creation too: the application's latest write vanished from its own table. It is stamped
-    after the delete instead."""
+    """B's application deletes X and puts it again without a version before B's forwarder reads the
+    item after the delete's tombstone. The forwarder, enforcing the delete against older replicated
+    upserts, removed the re-creation too: the application's latest write vanished from its own
+    table. It is stamped after the delete instead."""
     run = start(SCENARIOS_BY_NAME["local-delete"], "us-east-1")
     b = run.local
-    run.act(before={"UpdateItem": lambda: run.put(b, None, city="re-created")})
+    run.act(before={"BatchGetItem": lambda: run.put(b, None, city="re-created")})
     run.settle()
     deleted = _remembered(b)
     item = b.get(KEY)
