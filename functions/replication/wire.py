@@ -60,6 +60,9 @@ ZLIB_LEVEL = 6
 # When a run of changes does not fit one record, it is split into runs whose JSON is at most this
 # share of what the run's measured compression ratio lets fit, so that each run fits at the first try.
 SPLIT_MARGIN = 0.9
+# JSON bytes compressed to estimate a run's compression ratio before compressing all of it: twice
+# zlib's 32 KB window, so the estimate sees matches as the whole run's compression does.
+SAMPLE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -310,13 +313,23 @@ def pack_changes(
     """
     max_data_bytes = max_record_bytes - PARTITION_KEY_BYTES
     prefix = _changes_prefix(Envelope(KIND_CHANGES, origin, table, version_attributes, now_ms(), name=name))
-    # Linear in bytes: each change is encoded to JSON once, and a run that does not fit is split by
-    # the changes' JSON sizes and the run's measured compression ratio (not halved and re-encoded).
+    # Linear in bytes: each change is encoded to JSON once; a run whose JSON is larger than a record
+    # is cut before it is compressed if a sample of it says it cannot fit, and a run that still does
+    # not fit is split by the changes' JSON sizes and its measured compression ratio (not halved and
+    # re-encoded). Runs cut to fit are compressed once each.
     encoded = [_json(_encode_change(change)) for change in changes]
     records: list[tuple[bytes, range]] = []
-    pending: list[range] = [range(0, len(changes))] if changes else []
+    pending: list[tuple[range, bool]] = [(range(0, len(changes)), False)] if changes else []
     while pending:
-        span = pending.pop(0)
+        span, sized = pending.pop(0)
+        sizes = [len(encoded[i]) + 1 for i in span]
+        json_bytes = len(prefix) + sum(sizes)
+        if not sized and len(span) > 1 and json_bytes > max_data_bytes:
+            ratio = _sampled_ratio(encoded[span.start : span.stop])
+            if json_bytes * ratio > max_data_bytes * SPLIT_MARGIN:
+                budget = max_data_bytes * SPLIT_MARGIN / ratio
+                pending[:0] = [(run, True) for run in _runs(span, sizes, budget)]
+                continue
         raw = _changes_body(prefix, encoded[span.start : span.stop], changes[span.start : span.stop])
         data = _frame(raw)
         if len(data) <= max_data_bytes:
@@ -329,8 +342,20 @@ def pack_changes(
                 "(raise MAX_RECORD_BYTES with the stream's max record size)"
             )
         budget = max_data_bytes * SPLIT_MARGIN * len(raw) / len(data)
-        pending[:0] = _runs(span, [len(encoded[i]) + 1 for i in span], budget)
+        pending[:0] = [(run, True) for run in _runs(span, sizes, budget)]
     return records
+
+
+def _sampled_ratio(encoded: Sequence[bytes]) -> float:
+    """Compressed bytes per JSON byte of the first ``SAMPLE_BYTES`` of these changes, at the records'
+    zlib level (a run's changes are alike more often than not; a wrong guess costs one more try)."""
+    sample = bytearray()
+    for change in encoded:
+        sample += change + b","
+        if len(sample) >= SAMPLE_BYTES:
+            break
+    del sample[SAMPLE_BYTES:]
+    return len(zlib.compress(bytes(sample), ZLIB_LEVEL)) / len(sample)
 
 
 def _runs(span: range, sizes: list[int], budget: float) -> list[range]:

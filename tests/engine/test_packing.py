@@ -30,9 +30,11 @@ def text_change(index: int, size: int, rng: random.Random) -> Change:
     return Change(key, Version(Decimal("1764200000.5"), "cn-north-1"), item)
 
 
-def test_a_batch_larger_than_a_record_is_compressed_at_most_twice_per_byte(
+def test_a_batch_larger_than_a_record_is_compressed_about_once_per_byte(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Cut before it is compressed whole (a 64 KB sample says it cannot fit): each byte once, and
+    the sample (issue 13: CPU per KB at 350 KB items at most twice that at 4 KB)."""
     rng = random.Random(13)
     changes = [text_change(i, 350 * 1024, rng) for i in range(40)]
     compressed_input = []
@@ -50,7 +52,35 @@ def test_a_batch_larger_than_a_record_is_compressed_at_most_twice_per_byte(
     )
     body_bytes = sum(len(zlib.decompress(data[wire.HEADER_BYTES :])) for data, _ in packed)
     assert len(packed) > 1
-    assert sum(compressed_input) <= 2 * body_bytes
+    assert sum(compressed_input) <= 1.05 * body_bytes
+
+
+def test_a_run_whose_sample_compresses_better_than_the_rest_still_fits_its_records() -> None:
+    """The sample is the run's start: repetitive text there, then bytes that do not compress. The
+    estimate says the run fits, the measurement says it does not, and the run is split by what it
+    measured, every record within the limit."""
+    rng = random.Random(5)
+    repetitive = [text_change(i, 100 * 1024, rng) for i in range(3)]
+    for change in repetitive:
+        change.item["body"] = {"S": "a" * 100 * 1024}
+    noisy = []
+    for i in range(3, 20):
+        change = text_change(i, 1, rng)
+        change.item["body"] = {"S": rng.randbytes(60 * 1024).hex()}
+        noisy.append(change)
+    changes = repetitive + noisy
+    packed = wire.pack_changes(
+        changes,
+        origin="cn-north-1",
+        table="docs",
+        name="docs",
+        version_attributes=NAMES,
+        max_record_bytes=1024 * 1024,
+    )
+    limit = 1024 * 1024 - wire.PARTITION_KEY_BYTES
+    assert len(packed) > 1
+    assert all(len(data) <= limit for data, _ in packed)
+    assert [i for _, span in packed for i in span] == list(range(len(changes)))
 
 
 def test_records_decode_to_the_changes_they_cover_in_order() -> None:
