@@ -10,7 +10,10 @@ misses was acknowledged after the tombstone was written, and its own read after 
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from replication.keys import key_digest
@@ -59,6 +62,45 @@ def test_an_older_upsert_put_back_before_the_tombstone_is_the_only_item_removed(
         writes = [call[:2] for call in us.calls if call[0] in ("UpdateItem", "DeleteItem")]
         assert writes == [("UpdateItem", TABLE), ("DeleteItem", TABLE)]  # mark and remove key 0 only
         assert [pair.us.get(key(number)) for number in range(3)] == [None, None, None]
+
+
+def test_a_throttled_read_stops_the_batch_at_its_first_delete_and_the_retry_removes_the_older_item() -> None:
+    with mock_aws():
+        pair, us = recorded_pair()
+        pair.china.put(key(0), {"city": {"S": "Beijing"}}, "1764200000")
+        pair.settle()
+        pair.china.put(key(0), {"city": {"S": "Shanghai"}}, "1764200001")
+        pair.china.forward()
+        older_upsert = pair.china.sender.outbox
+        pair.china.sender.outbox = []
+        pair.us.put(key(1), {"city": {"S": "Boston"}}, "1764200002")
+        pair.us.delete(key(0))
+        pair.us.replicate(older_upsert)
+
+        def throttled(inner: Any, request: dict[str, Any]) -> dict[str, Any]:
+            ((table, _),) = request["RequestItems"].items()
+            if table != TABLE:
+                return inner.batch_get_item(**request)
+            raise ClientError(
+                {
+                    "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "..."},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "BatchGetItem",
+            )
+
+        us.batch_get = throttled
+        first = pair.us.forward()
+        # The put of key 1 (record 0) is sent; the delete (record 1) and what follows are not.
+        assert (first.first_failure, first.transient_errors, first.changes_sent) == (1, 1, 1)
+        assert pair.us.get(key(0)) is not None
+
+        us.batch_get = None
+        assert pair.us.forward().first_failure is None  # Lambda retries from the delete
+
+        assert pair.us.get(key(0)) is None
+        pair.settle()
+        assert pair.china.items() == pair.us.items()
 
 
 def test_an_item_found_with_its_number_key_spelled_otherwise_counts_as_found() -> None:
