@@ -15,6 +15,18 @@ from replication.settings import VersionAttributes
 from replication.versions import Version
 
 NAMES = VersionAttributes()
+MAX_RECORD_BYTES = 1024 * 1024  # Kinesis's default record limit
+
+
+def pack(changes: list[Change]) -> list[tuple[bytes, range]]:
+    return wire.pack_changes(
+        changes,
+        origin="cn-north-1",
+        table="docs",
+        name="docs",
+        version_attributes=NAMES,
+        max_record_bytes=MAX_RECORD_BYTES,
+    )
 
 
 def text_change(index: int, size: int, rng: random.Random) -> Change:
@@ -42,14 +54,7 @@ def test_a_batch_larger_than_a_record_is_compressed_about_once_per_byte(
     monkeypatch.setattr(
         wire.zlib, "compress", lambda data, level: compressed_input.append(len(data)) or real(data, level)
     )
-    packed = wire.pack_changes(
-        changes,
-        origin="cn-north-1",
-        table="docs",
-        name="docs",
-        version_attributes=NAMES,
-        max_record_bytes=1024 * 1024,
-    )
+    packed = pack(changes)
     body_bytes = sum(len(zlib.decompress(data[wire.HEADER_BYTES :])) for data, _ in packed)
     assert len(packed) > 1
     assert sum(compressed_input) <= 1.05 * body_bytes
@@ -69,15 +74,8 @@ def test_a_run_whose_sample_compresses_better_than_the_rest_still_fits_its_recor
         change.item["body"] = {"S": rng.randbytes(60 * 1024).hex()}
         noisy.append(change)
     changes = repetitive + noisy
-    packed = wire.pack_changes(
-        changes,
-        origin="cn-north-1",
-        table="docs",
-        name="docs",
-        version_attributes=NAMES,
-        max_record_bytes=1024 * 1024,
-    )
-    limit = 1024 * 1024 - wire.PARTITION_KEY_BYTES
+    packed = pack(changes)
+    limit = MAX_RECORD_BYTES - wire.PARTITION_KEY_BYTES
     assert len(packed) > 1
     assert all(len(data) <= limit for data, _ in packed)
     assert [i for _, span in packed for i in span] == list(range(len(changes)))
@@ -86,13 +84,6 @@ def test_a_run_whose_sample_compresses_better_than_the_rest_still_fits_its_recor
 def test_records_decode_to_the_changes_they_cover_in_order() -> None:
     rng = random.Random(7)
     changes = [text_change(i, 50 * 1024, rng) for i in range(60)]
-    packed = wire.pack_changes(
-        changes,
-        origin="cn-north-1",
-        table="docs",
-        name="docs",
-        version_attributes=NAMES,
-        max_record_bytes=1024 * 1024,
-    )
+    packed = pack(changes)
     assert [c for data, _ in packed for c in wire.decode(data).changes] == changes
     assert [i for _, span in packed for i in span] == list(range(60))
