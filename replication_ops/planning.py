@@ -98,9 +98,9 @@ def tombstone_bytes(key_bytes: int) -> int:
 
 # Each step: (side, operation, what it touches). "origin" is where the change was made, "peer" the
 # other side. Touches: "item" (the item, its size), "tombstone" (a tombstone row), "missing" (an item
-# that is not there: a read of it consumes one unit, as a write whose condition fails on it would). docs/conflict-rules.md,
-# "The write protocol and what it costs", is the table this mirrors; scripts/bench_capacity.py
-# measures it on the real engine, and tests/ops/test_plan.py compares the two.
+# that is not there: a read of it consumes one unit, as a write whose condition fails on it would).
+# docs/conflict-rules.md, "The write protocol and what it costs", is the table this mirrors;
+# scripts/bench_capacity.py measures it on the real engine, and tests/ops/test_plan.py compares the two.
 PROTOCOL: dict[str, tuple[tuple[str, str, str], ...]] = {
     "new": (
         ("origin", "read", "tombstone"),  # the INSERT's tombstone read
