@@ -819,19 +819,21 @@ class TableWriter:
         """Digests of the keys whose item is in the table now (BatchGetItem, strongly consistent, the
         key attributes projected). The forwarder reads a local delete's item after writing its
         tombstone: an item found was put before the tombstone existed (docs/conflict-rules.md)."""
-        by_value = {_key_value(key): key for key in keys}
+        by_value: dict[tuple[tuple[str, str, str], ...], list[TypedItem]] = {}
+        for key in keys:
+            by_value.setdefault(_key_value(key), []).append(key)
         if not by_value:
             return set()
         requested = sorted(by_value)
         names = {f"#k{index}": name for index, (name, _, _) in enumerate(requested[0])}
         rows = self._batch_get(
             self._settings.table_name,
-            [to_client(by_value[value]) for value in requested],
+            [to_client(by_value[value][0]) for value in requested],
             {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names},
             "item reads",
         )
-        found = (by_value.get(_key_value(from_client(row))) for row in rows)
-        return {key_digest(key) for key in found if key is not None}
+        found = (by_value.get(_key_value(from_client(row)), []) for row in rows)
+        return {key_digest(key) for spellings in found for key in spellings}
 
     def _rows(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         """Rows of the tombstone table by their key ``k`` (BatchGetItem, strongly consistent)."""

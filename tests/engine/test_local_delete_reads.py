@@ -116,9 +116,13 @@ def test_an_item_found_with_its_number_key_spelled_otherwise_counts_as_found() -
         )
         db.put_item(TableName="accounts", Item={"account_id": {"N": "1.5"}})
         writer = TableWriter(db, side_settings("us-east-1").table("accounts", "accounts"))
-        spelled, absent = {"account_id": {"N": "1.50"}}, {"account_id": {"N": "2"}}
+        spelled, again, absent = (
+            {"account_id": {"N": "1.50"}},
+            {"account_id": {"N": "15E-1"}},
+            {"account_id": {"N": "2"}},
+        )
 
-        assert writer.existing([spelled, absent]) == {key_digest(spelled)}
+        assert writer.existing([spelled, again, absent]) == {key_digest(spelled), key_digest(again)}
 
 
 def test_no_keys_no_read() -> None:
