@@ -304,6 +304,9 @@ def host_port(text: str) -> str:
             f"{text!r} is not HOST[:PORT]: give e.g. rolesanywhere.us-east-1.amazonaws.com or "
             "localhost:19443, without https://"
         )
+    port = text.rpartition(":")[2] if ":" in text else None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 1 to 65535")
     return text
 
 

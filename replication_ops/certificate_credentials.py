@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
@@ -166,8 +169,21 @@ def peer_kinesis(link: Link, endpoint: str | None) -> Any:
         peer_rolesanywhere_endpoint=endpoint,
     )
     session = PeerSession(settings, link.sender.client("secretsmanager"))
-    try:
+    with session_errors(link, endpoint):
         return session.kinesis(refresh=True)
+
+
+@contextmanager
+def session_errors(link: Link, endpoint: str | None) -> Iterator[None]:
+    """The errors of the certificate's role session as OpsErrors. botocore calls CreateSession when
+    the credentials are first used, so this covers the probe's first call too: AccessError (exit 3)
+    when Roles Anywhere refuses the certificate or cannot be reached, OpsError when the secret does
+    not parse."""
+    receiver = link.receiver
+    try:
+        yield
+    except OpsError:
+        raise
     except CertificateRefused as error:
         raise AccessError(
             f"{link.name}: {error}: is {link.receiver.name}'s trust anchor the pair's CA (ca.pem of "
@@ -175,13 +191,16 @@ def peer_kinesis(link: Link, endpoint: str | None) -> Any:
         ) from None
     except PeerCredentialsError as error:
         raise OpsError(f"{link.name}: {error}") from None
-    except Exception as error:  # the library's transport errors: unreachable endpoint, TLS
-        if error.__class__.__module__.startswith(("iam_rolesanywhere_session", "requests", "urllib3")):
+    except Exception as error:  # the transport's errors: unreachable endpoint, TLS, a bad address
+        module = error.__class__.__module__
+        if isinstance(error, BotoCoreError) or module.startswith(
+            ("iam_rolesanywhere_session", "requests", "urllib3")
+        ):
             where = endpoint or f"the public endpoint of {receiver.region}"
             raise AccessError(
-                f"{link.name}: CreateSession at {where} failed ({error.__class__.__name__}): is the "
-                "endpoint reachable and trusted (AWS_CA_BUNDLE)? Give --"
-                f"{receiver.label}-rolesanywhere-endpoint HOST[:PORT] for a private or local one"
+                f"{link.name}: CreateSession at {where} failed ({error.__class__.__name__}: "
+                f"{str(error)[:200]}): is the endpoint reachable and trusted (AWS_CA_BUNDLE)? Give "
+                f"--{receiver.label}-rolesanywhere-endpoint HOST[:PORT] for a private or local one"
             ) from None
         raise
 
@@ -191,7 +210,10 @@ def probe(
 ) -> None:
     """Probe end to end with the secret as it is now stored (see ``peer_kinesis``)."""
     kinesis = peer_kinesis(link, endpoint)
-    report.probe_id = put_probe(link, kinesis, names, grace_seconds=0, what="the certificate's role session")
+    with session_errors(link, endpoint):
+        report.probe_id = put_probe(
+            link, kinesis, names, grace_seconds=0, what="the certificate's role session"
+        )
     report.probe_seconds = wait_for_receipt(link, report.probe_id, timeout)
     if report.probe_seconds is None:
         raise OpsError(

@@ -611,6 +611,11 @@ def _plan_load(args: argparse.Namespace) -> tuple[dict[str, float], int, dict[st
 def _run_plan(args: argparse.Namespace) -> int:
     try:
         rates, item_bytes, read = _plan_load(args)
+        if item_bytes < args.key_bytes:
+            raise ConfigError(
+                f"items of {item_bytes} B cannot hold keys of {args.key_bytes} B: an item's size counts "
+                "its key's names and values (give --item-bytes at least --key-bytes)"
+            )
         load = planning.Load(
             rates=rates,
             item_bytes=item_bytes,

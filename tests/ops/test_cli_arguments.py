@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from replication_ops import arguments
 from replication_ops.cli import build_parser
 from replication_ops.errors import EXIT_BAD_INPUT
 
@@ -347,3 +348,16 @@ def test_a_home_folder_after_an_equals_sign_is_expanded_as_the_shell_would(
     monkeypatch.setenv("HOME", str(tmp_path))
     line = _refused(run, "status", "--cn-outputs=~/cn.json")
     assert f"{tmp_path}/cn.json: no such file" in line
+
+
+@pytest.mark.parametrize("text", ["localhost:0", "localhost:99999", "rolesanywhere.example.com:65536"])
+def test_a_roles_anywhere_endpoint_port_outside_1_to_65535_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="a port is 1 to 65535"):
+        arguments.host_port(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["localhost:1", "localhost:65535", "rolesanywhere.cn-north-1.amazonaws.com.cn"]
+)
+def test_a_roles_anywhere_endpoint_with_a_port_in_range_or_none_is_taken(text: str) -> None:
+    assert arguments.host_port(text) == text

@@ -242,6 +242,24 @@ def test_rotate_puts_the_old_secret_back_when_the_new_certificate_is_refused(
     assert pair.cn.secret() == before
 
 
+@pytest.mark.parametrize("command", ["credentials", "rotate"])
+def test_an_unreachable_roles_anywhere_endpoint_is_an_access_error_and_the_old_secret_stays(
+    pair, run, ca_dir, command
+) -> None:
+    """botocore calls CreateSession when the probe first uses the credentials: its transport error
+    is the probe's, in one line (exit 3), and the secret is put back."""
+    with InboxReplicators([pair.us]):
+        run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
+    before = pair.cn.secret()
+    result = run(
+        command, *cn_to_us(pair, "--ca-dir", str(ca_dir), "--us-rolesanywhere-endpoint", "localhost:1")
+    )
+    assert result.code == EXIT_AWS_ACCESS, result.err
+    assert "Traceback" not in result.err
+    assert "CreateSession at localhost:1 failed" in result.err.strip().splitlines()[-1]
+    assert pair.cn.secret() == before
+
+
 # -- revocation: ddb-replication crl ---------------------------------------------------------------
 
 

@@ -241,6 +241,8 @@ def _exit_code(args: list[str]) -> int:
         (["--item-bytes", "0"], "--item-bytes"),
         (["--cn-rate", "-5"], "--cn-rate"),
         (["--latency-profile", "fast"], "--latency-profile"),
+        (["--item-bytes", "1"], "cannot hold keys of 64 B"),
+        (["--item-bytes", "300", "--key-bytes", "3072"], "cannot hold keys of 3072 B"),
     ],
 )
 def test_bad_input_is_exit_2_in_one_line(
