@@ -78,7 +78,7 @@ EXAMPLES = {
     "credentials": f"""examples:
   ddb-replication credentials {ROOTS} --cn-profile china --us-profile global
   ddb-replication credentials --direction cn-to-us --cn-outputs cn.json --us-outputs us.json --json
-  ddb-replication credentials --ca-dir ~/pair-ca --local-env build/local/environment.json
+  ddb-replication credentials --ca-dir build/local/pair-ca --local-env build/local/environment.json
 
 Direction cn-to-us: the cn forwarder gets what it needs to write into the us inbox, in the cn side's
 secret: in roles_anywhere mode (the us side's output roles_anywhere_profile_arn is set; the module's
@@ -89,7 +89,7 @@ disk. A link whose secret already holds working credentials is only probed: to r
 `ddb-replication rotate`.""",
     "rotate": f"""examples:
   ddb-replication rotate --direction cn-to-us {ROOTS} --cn-profile china --us-profile global
-  ddb-replication rotate --direction both --adoption-wait 30 --local-env build/local/environment.json
+  ddb-replication rotate --ca-dir build/local/pair-ca --local-env build/local/environment.json
 
 roles_anywhere mode: issues a new certificate from --ca-dir, stores it, probes it; if the probe is
 refused the old secret is put back. The old certificate stays valid until it expires (revoke it with
