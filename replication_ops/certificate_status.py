@@ -108,6 +108,22 @@ def _presented(subjects: list[dict[str, Any]], common_name: str) -> tuple[x509.C
     return certificate, seen
 
 
+def _revoked(crls: list[dict[str, Any]], serial: int) -> bool:
+    """Whether an enabled CRL of the trust anchor (ListCrls' ``crlData``, PEM or DER) lists ``serial``:
+    IAM Roles Anywhere then refuses the certificate at its next CreateSession. A CRL that does not
+    parse is passed over."""
+    for crl in crls:
+        data = bytes(crl.get("crlData") or b"")
+        try:
+            pem = data.lstrip().startswith(b"-----")
+            parsed = x509.load_pem_x509_crl(data) if pem else x509.load_der_x509_crl(data)
+        except ValueError:
+            continue
+        if parsed.get_revoked_certificate_by_serial_number(serial) is not None:
+            return True
+    return False
+
+
 def link_status(link: Link, now: dt.datetime) -> CertificateStatus:
     """The receiver's view of the sender's forwarder certificate (the module docstring)."""
     receiver = link.receiver
@@ -125,6 +141,12 @@ def link_status(link: Link, now: dt.datetime) -> CertificateStatus:
             if _names_common_name(str(s.get("x509Subject", "")), common_name)
         ]
         subjects = [client.get_subject(subjectId=s["subjectId"])["subject"] for s in summaries]
+        crls = [
+            crl
+            for page in client.get_paginator("list_crls").paginate()
+            for crl in page.get("crls", [])
+            if crl.get("trustAnchorArn") == anchor and crl.get("enabled", True)
+        ]
     presented = _presented(subjects, common_name)
     fix = f"`ddb-replication rotate --ca-dir DIR --direction {link.name}`"
     if presented is None:
@@ -139,6 +161,12 @@ def link_status(link: Link, now: dt.datetime) -> CertificateStatus:
     result.not_after = not_after.isoformat()
     result.days_left = (not_after - now) // dt.timedelta(days=1)
     result.last_presented = _iso(seen)
+    if _revoked(crls, certificate.serial_number):
+        result.problems.append(
+            f"{link.name}: the forwarder certificate {result.serial} is revoked by a CRL in the trust "
+            f"anchor of {receiver.name}: issue a new one with "
+            f"`ddb-replication credentials --ca-dir DIR --direction {link.name}`"
+        )
     if not_after <= now:
         result.problems.append(f"{link.name}: the forwarder certificate {result.serial} has expired: {fix}")
     elif result.days_left <= result.threshold_days:

@@ -418,3 +418,23 @@ def test_without_notification_settings_awss_45_days_flag_a_30_day_certificate(pa
         run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
     (shown,) = _status(pair, run)["cn"]["certificates"]
     assert shown["threshold_days"] == 45 and len(shown["problems"]) == 1
+
+
+def test_status_flags_the_certificate_in_use_once_a_crl_of_the_trust_anchor_revokes_it(
+    pair, run, ca_dir
+) -> None:
+    _alarm_days(pair, 7)
+    with InboxReplicators([pair.us]):
+        run("credentials", *cn_to_us(pair, "--ca-dir", str(ca_dir)))
+    serial = certificates.serial_hex(leaf(pair.cn.secret()).serial_number)
+    assert _status(pair, run)["cn"]["certificates"][0]["problems"] == []
+    run("ca", "revoke", "--dir", str(ca_dir), "--serial", serial)
+    assert run(*_crl_args(pair, ca_dir)).code == EXIT_OK
+
+    sides = _status(pair, run)
+
+    (shown,) = sides["cn"]["certificates"]
+    (problem,) = shown["problems"]
+    assert f"the forwarder certificate {serial} is revoked by a CRL in the trust anchor of us" in problem
+    assert "`ddb-replication credentials --ca-dir DIR --direction cn-to-us`" in problem
+    assert problem in sides["cn"]["problems"]
