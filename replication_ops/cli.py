@@ -611,6 +611,8 @@ def _plan_load(args: argparse.Namespace) -> tuple[dict[str, float], int, dict[st
 def _run_plan(args: argparse.Namespace) -> int:
     try:
         rates, item_bytes, read = _plan_load(args)
+        if not any(rates.values()):
+            raise ConfigError("both rates are 0: give a side's changes per second (--cn-rate, --us-rate)")
         if item_bytes < args.key_bytes:
             raise ConfigError(
                 f"items of {item_bytes} B cannot hold keys of {args.key_bytes} B: an item's size counts "

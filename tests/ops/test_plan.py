@@ -242,6 +242,7 @@ def _exit_code(args: list[str]) -> int:
         (["--cn-rate", "-5"], "--cn-rate"),
         (["--latency-profile", "fast"], "--latency-profile"),
         (["--item-bytes", "1"], "cannot hold keys of 64 B"),
+        (["--cn-rate", "0", "--us-rate", "0"], "both rates are 0"),
         (["--item-bytes", "300", "--key-bytes", "3072"], "cannot hold keys of 3072 B"),
     ],
 )
