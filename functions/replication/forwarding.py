@@ -206,20 +206,11 @@ class Forwarder:
                         )
                         written.append(index)  # its item is read after every tombstone is written
                 except Exception as error:
-                    kind = classify_failure(error)
-                    if kind is FailureKind.PERMANENT and self._sqs is not None:
-                        # This write can never succeed: its record goes to the failure queue. A delete
-                        # is still sent: its tombstone is written, only the local clean-up failed.
+                    kind = self._write_failure(error, index)
+                    if kind is None:
                         refused.append((index, _reason(error)))
                         continue
-                    _log_failure(error, "local write failed", record_index=index)
-                    # Without a failure queue, a refused write can only be retried, loudly.
-                    return (
-                        index,
-                        stamped,
-                        FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind,
-                        refused,
-                    )
+                    return index, stamped, kind, refused
             return None, stamped, None, refused
 
         for failed, stamped, kind, refused in run_all(
@@ -227,14 +218,7 @@ class Forwarder:
         ):
             report.stamped += sum(stamped.values())
             report.stamped_by_reason.update(stamped)
-            if failed is not None and kind is not None:
-                report.fail_at(failed)
-                report.count(kind)
-            for index, reason in refused:
-                if reason is TOO_LARGE_REASON:
-                    report.too_large += 1
-                if not self._route_refusal(records[index], reason, decisions[index], report):
-                    report.fail_at(index)
+            self._settle((failed, kind, refused), records, decisions, report)
         self._remove_recreated(sorted(written), records, decisions, report)
         # A record Lambda will deliver again records its conflict then.
         report.conflicts.extend(
@@ -281,25 +265,46 @@ class Forwarder:
                 try:
                     self._writer.delete_if_older(decisions[index].key, change.version, spare_unversioned=True)
                 except Exception as error:
-                    kind = classify_failure(error)
-                    if kind is FailureKind.PERMANENT and self._sqs is not None:
-                        refused.append((index, _reason(error)))  # the delete itself is still sent
+                    kind = self._write_failure(error, index)
+                    if kind is None:
+                        refused.append((index, _reason(error)))
                         continue
-                    _log_failure(error, "local write failed", record_index=index)
-                    return (
-                        index,
-                        FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind,
-                        refused,
-                    )
+                    return index, kind, refused
             return None, None, refused
 
-        for failed, kind, refused in run_all(list(by_key.values()), remove, LOCAL_WRITE_CONCURRENCY):
-            if failed is not None and kind is not None:
-                report.fail_at(failed)
-                report.count(kind)
-            for index, reason in refused:
-                if not self._route_refusal(records[index], reason, decisions[index], report):
-                    report.fail_at(index)
+        for outcome in run_all(list(by_key.values()), remove, LOCAL_WRITE_CONCURRENCY):
+            self._settle(outcome, records, decisions, report)
+
+    def _write_failure(self, error: Exception, index: int) -> FailureKind | None:
+        """What a failed local write does to the batch: None when it can never succeed and a failure
+        queue is configured (its record goes there; a delete is still sent: its tombstone is written,
+        only the local clean-up failed); otherwise the kind that stops the batch at ``index``, logged
+        (without a failure queue, a refused write can only be retried, loudly)."""
+        kind = classify_failure(error)
+        if kind is FailureKind.PERMANENT and self._sqs is not None:
+            return None
+        _log_failure(error, "local write failed", record_index=index)
+        return FailureKind.CONFIGURATION if kind is FailureKind.PERMANENT else kind
+
+    def _settle(
+        self,
+        outcome: tuple[int | None, FailureKind | None, list[tuple[int, str]]],
+        records: Sequence[dict[str, Any]],
+        decisions: list[Decision],
+        report: ForwardReport,
+    ) -> None:
+        """One key's local writes, (failed record index, its kind, refused (index, reason)), into the
+        report: where its failure stops the batch, its refused records to the failure queue (a record
+        that cannot go there stops the batch too)."""
+        failed, kind, refused = outcome
+        if failed is not None and kind is not None:
+            report.fail_at(failed)
+            report.count(kind)
+        for index, reason in refused:
+            if reason is TOO_LARGE_REASON:
+                report.too_large += 1
+            if not self._route_refusal(records[index], reason, decisions[index], report):
+                report.fail_at(index)
 
     def _conflict(self, record: dict[str, Any], decision: Decision) -> Conflict:
         """The conflict a stamp given (``STAMP``) or a remembered delete's win (``DELETE_WINS``)
